@@ -1,0 +1,278 @@
+"""One clock for all timing, and the event loop that runs on it.
+
+A certification run is a set of timers (rest-bus cycles, the simulator's own cycles, noise
+generators) and bus readers. :class:`EventLoop` runs both on a :class:`Clock`:
+
+* :class:`VirtualClock`: simulated time. The loop jumps from one timer to the next, and
+  delivers every frame sent at a given instant before the next timer fires. Nothing waits,
+  so minutes of bus time run in well under a second, and every run gives the same result.
+* :class:`RealClock`: wall-clock time (``time.time()``, the same base python-can interfaces
+  stamp received frames with). The loop sleeps in ``bus.recv(timeout)`` until the next timer.
+
+Nothing else in the harness calls ``time.time()`` or ``time.sleep()`` for test timing.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import can
+
+from harness.errors import InterfaceError
+
+__all__ = ["Clock", "EventLoop", "RealClock", "Timer", "VirtualClock"]
+
+log = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    """The time source every part of a run shares."""
+
+    simulated: bool
+
+    def now(self) -> float: ...
+
+
+class VirtualClock:
+    """Simulated time, advanced only by the event loop."""
+
+    simulated = True
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance_to(self, t: float) -> None:
+        if t > self._now:
+            self._now = t
+
+
+class RealClock:
+    """Wall-clock time on the same base as python-can's interface timestamps."""
+
+    simulated = False
+
+    def now(self) -> float:
+        return time.time()
+
+
+@dataclass(order=True)
+class Timer:
+    """A callback due at ``when``; :meth:`cancel` keeps it from firing."""
+
+    when: float
+    seq: int
+    callback: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+FrameHandler = Callable[[can.Message], None]
+
+
+class EventLoop:
+    """Timers and bus readers on one clock, run by :meth:`run_until`.
+
+    Each bus has exactly one reader here (python-can allows one consumer per bus), and the
+    loop dispatches every received frame to the handlers registered for it. A
+    ``CanOperationError`` from ``recv`` (a malformed ``udp_multicast`` datagram, say) is
+    logged and survived rather than ending the loop.
+    """
+
+    def __init__(self, clock: VirtualClock | RealClock) -> None:
+        self.clock = clock
+        self._timers: list[Timer] = []
+        self._seq = itertools.count()
+        self._readers: list[tuple[can.BusABC, list[FrameHandler]]] = []
+        self._stopping = False
+        self.recv_errors = 0
+        self.idle_hooks: list[Callable[[], None]] = []
+
+    # -- timers ------------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock.now()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(when, next(self._seq), callback)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        return self.call_at(self.clock.now() + delay, callback)
+
+    def every(
+        self, period: float, callback: Callable[[], None], *, first: float | None = None
+    ) -> PeriodicTask:
+        """Call ``callback`` every ``period`` seconds on a fixed schedule (no drift)."""
+        task = PeriodicTask(self, period, callback)
+        task.start(self.clock.now() if first is None else first)
+        return task
+
+    # -- readers -----------------------------------------------------------------------------
+    def add_reader(self, bus: can.BusABC, handler: FrameHandler) -> None:
+        for known, handlers in self._readers:
+            if known is bus:
+                handlers.append(handler)
+                return
+        self._readers.append((bus, [handler]))
+
+    def remove_bus(self, bus: can.BusABC) -> None:
+        self._readers = [(b, h) for b, h in self._readers if b is not bus]
+
+    def _recv(self, bus: can.BusABC, timeout: float) -> can.Message | None:
+        try:
+            return bus.recv(timeout)
+        except can.CanOperationError as exc:
+            self.recv_errors += 1
+            log.warning("ignored a bad frame on %s: %s", bus.channel_info, exc)
+            return None
+        except (OSError, ValueError) as exc:
+            raise InterfaceError(f"bus {bus.channel_info} failed while receiving: {exc}") from exc
+
+    def _drain(self) -> bool:
+        """Dispatch every frame already waiting; True if any was."""
+        got = False
+        progress = True
+        while progress:
+            progress = False
+            for bus, handlers in self._readers:
+                msg = self._recv(bus, 0.0)
+                while msg is not None:
+                    got = progress = True
+                    for handler in handlers:
+                        handler(msg)
+                    msg = self._recv(bus, 0.0)
+        return got
+
+    # -- running -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask a running :meth:`run_until` (possibly in another thread) to return soon."""
+        self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def _pop_due(self, limit: float) -> Timer | None:
+        timers = self._timers
+        while timers and timers[0].cancelled:
+            heapq.heappop(timers)
+        if timers and timers[0].when <= limit:
+            return heapq.heappop(timers)
+        return None
+
+    def run_until(self, t: float, until: Callable[[], bool] | None = None) -> bool:
+        """Run timers and readers until time ``t``, or until ``until()`` turns true.
+
+        Returns True when ``until`` ended the run early.
+        """
+        if isinstance(self.clock, VirtualClock):
+            return self._run_virtual(t, until)
+        return self._run_real(t, until)
+
+    def run_for(self, duration: float, until: Callable[[], bool] | None = None) -> bool:
+        return self.run_until(self.clock.now() + duration, until)
+
+    def _run_virtual(self, t: float, until: Callable[[], bool] | None) -> bool:
+        clock = self.clock
+        assert isinstance(clock, VirtualClock)
+        self._drain()
+        while not self._stopping:
+            if until is not None and until():
+                return True
+            timer = self._pop_due(t)
+            if timer is None:
+                break
+            clock.advance_to(timer.when)
+            timer.callback()
+            self._drain()
+        clock.advance_to(t)
+        return until is not None and until()
+
+    def _run_real(self, t: float, until: Callable[[], bool] | None) -> bool:
+        clock = self.clock
+        single = self._readers[0] if len(self._readers) == 1 else None
+        while not self._stopping:
+            if until is not None and until():
+                return True
+            now = clock.now()
+            timer = self._pop_due(now)
+            if timer is not None:
+                timer.callback()
+                continue
+            if now >= t:
+                break
+            next_due = self._timers[0].when if self._timers else t
+            wait = max(0.0, min(t, next_due) - now)
+            wait = min(wait, 0.05)  # stay responsive to stop() and until()
+            for hook in self.idle_hooks:
+                hook()
+            if single is not None:
+                bus, handlers = single
+                msg = self._recv(bus, wait)
+                if msg is not None:
+                    for handler in handlers:
+                        handler(msg)
+                    self._drain()
+            elif self._readers:
+                if not self._drain():
+                    time.sleep(min(wait, 0.0005))
+            else:
+                time.sleep(wait)
+        return until is not None and until()
+
+
+class PeriodicTask:
+    """A fixed-rate schedule: fires at start, start+period, ... until cancelled."""
+
+    def __init__(self, loop: EventLoop, period: float, callback: Callable[[], None]) -> None:
+        if period <= 0:
+            raise ValueError("period must be positive")
+        self.loop = loop
+        self.period = period
+        self.callback = callback
+        self._timer: Timer | None = None
+        self._origin = 0.0
+        self._count = 0
+
+    def start(self, first: float) -> None:
+        self.cancel()
+        self._origin = first
+        self._count = 0
+        self._timer = self.loop.call_at(first, self._fire)
+
+    def _fire(self) -> None:
+        # origin + n * period, not repeated addition: no drift over long virtual runs
+        self._count += 1
+        due = self._origin + self._count * self.period
+        now = self.loop.now()
+        if due < now - self.period:  # far behind (real time): skip, do not burst
+            self._origin, self._count = now + self.period, 0
+            due = self._origin
+        self._timer = self.loop.call_at(due, self._fire)
+        self.callback()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def set_period(self, period: float, *, restart_at: float | None = None) -> None:
+        """Change the period; the next firing moves to ``restart_at`` when given."""
+        self.period = period
+        if restart_at is not None:
+            self.start(restart_at)
+
+    @property
+    def active(self) -> bool:
+        return self._timer is not None
