@@ -1,0 +1,149 @@
+"""The bench: which bus the harness and the DUT meet on, and how to open it.
+
+A bench file says which python-can interface and channel to use (``virtual``,
+``udp_multicast``, ``socketcan``, ``pcan``, ``vector``, ...), the bitrate and any extra
+interface options, and how the simulator identifies itself when it plays the DUT::
+
+    format: cc-harness-bench/1
+    name: lab bench 3
+    can:
+      interface: udp_multicast
+      channel: 239.74.163.2
+      options: {port: 43113}
+    dut:
+      station_id: 0x0C0FFEE1
+
+Without a bench file the harness uses python-can's ``virtual`` interface in real time, and
+its own in-memory bus on the virtual clock in simulated mode.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import can
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import ValidationError
+
+from harness.errors import BenchError, InterfaceError
+from harness.profile.errors import located_error
+from harness.yamlsafe import YamlDocument, load_yaml_file
+
+__all__ = ["Bench", "CanConfig", "DutConfig", "load_bench", "open_bus"]
+
+SIM_INTERFACE = "harness_sim"
+# Interfaces that hand a process its own frames back (python-can issue: udp_multicast).
+ECHOING_INTERFACES = frozenset({"udp_multicast"})
+
+OptionValue = StrictInt | StrictFloat | StrictStr | StrictBool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class CanConfig(_Strict):
+    interface: str = Field(default="virtual", description="python-can interface name")
+    channel: StrictStr | StrictInt | None = None
+    bitrate: int | None = Field(default=None, gt=0, le=1_000_000)
+    options: dict[str, OptionValue] = Field(
+        default_factory=dict, description="further keyword arguments for can.Bus"
+    )
+
+
+class DutConfig(_Strict):
+    station_id: int = Field(default=0x0C0FFEE1, ge=0, le=0xFFFFFFFF)
+    vin: str = Field(default="KMHCC00TCU1000001", min_length=17, max_length=17)
+    serial: str = Field(default="CCTCU0000001", min_length=12, max_length=12)
+    sw_version: str = "CCTCU-1.0.0"
+
+
+class Bench(_Strict):
+    format: Literal["cc-harness-bench/1"] = "cc-harness-bench/1"
+    name: str = "default bench"
+    can: CanConfig = Field(default_factory=CanConfig)
+    dut: DutConfig = Field(default_factory=DutConfig)
+    source: str | None = Field(default=None, exclude=True)
+
+    def describe(self) -> dict[str, Any]:
+        """The bench as it goes into records and reports (no secrets live here)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "can": {
+                "interface": self.can.interface,
+                "channel": self.can.channel,
+                "bitrate": self.can.bitrate,
+                "options": dict(self.can.options),
+            },
+        }
+
+    def with_channel_default(self) -> Bench:
+        """A bench whose ``virtual`` channel is unique to this process unless one is set."""
+        if self.can.channel is not None:
+            return self
+        if self.can.interface == "virtual":
+            chan: str | None = f"cc-harness-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        elif self.can.interface == "udp_multicast":
+            chan = "239.74.163.2"
+        else:
+            return self
+        return self.model_copy(update={"can": self.can.model_copy(update={"channel": chan})})
+
+
+def _interfaces() -> list[str]:
+    names = set(can.interfaces.VALID_INTERFACES)
+    names.add(SIM_INTERFACE)
+    return sorted(names)
+
+
+def load_bench(path: str | os.PathLike[str] | None) -> Bench:
+    """The bench from a file, or the defaults when ``path`` is None."""
+    if path is None:
+        return Bench()
+    doc = load_yaml_file(path, error_cls=BenchError)
+    return bench_from_document(doc)
+
+
+def bench_from_document(doc: YamlDocument) -> Bench:
+    if not isinstance(doc.data, dict):
+        raise doc.error(BenchError, (), expected="a mapping", got=type(doc.data).__name__)
+    if doc.data.get("format") != "cc-harness-bench/1":
+        raise doc.error(
+            BenchError,
+            ("format",),
+            expected="format: cc-harness-bench/1 (the bench format version)",
+            got=doc.data.get("format"),
+        )
+    try:
+        bench = Bench.model_validate(doc.data)
+    except ValidationError as exc:
+        raise located_error(exc, doc, Bench, {}, BenchError) from None
+    if bench.can.interface not in _interfaces():
+        raise doc.error(
+            BenchError,
+            ("can", "interface"),
+            expected="a python-can interface",
+            got=bench.can.interface,
+            choices=_interfaces(),
+        )
+    if bench.can.interface == "udp_multicast" and bench.can.bitrate not in (None,):
+        pass  # udp_multicast ignores bitrate; accepted for documentation's sake
+    return bench.model_copy(update={"source": str(Path(doc.source))})
+
+
+def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:
+    """Open the configured python-can bus; a failure is an :class:`InterfaceError` (exit 3)."""
+    kwargs: dict[str, Any] = dict(config.options)
+    kwargs.update(extra)
+    if config.bitrate is not None and config.interface not in ("virtual", "udp_multicast"):
+        kwargs.setdefault("bitrate", config.bitrate)
+    try:
+        return can.Bus(interface=config.interface, channel=config.channel, **kwargs)
+    except (can.CanError, OSError, ValueError, ImportError, TypeError) as exc:
+        raise InterfaceError(
+            f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: {exc}"
+        ) from None

@@ -1,0 +1,85 @@
+"""The harness's side of the CAN bus: send, receive, record.
+
+:class:`CanPort` is the one consumer of the harness's python-can bus. Every frame the harness
+sends and every frame it receives goes into the :class:`~harness.observe.FrameLog` the checks
+read and into the BLF trace. Some interfaces (``udp_multicast``) hand a process its own frames
+back: those echoes are recognised and dropped, so they are neither recorded twice nor taken
+for the DUT's.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import can
+
+from harness.clock import EventLoop
+from harness.errors import InterfaceError
+from harness.evidence import TraceWriter
+from harness.observe import FrameLog
+
+__all__ = ["CanPort"]
+
+RxListener = Callable[[float, int, bytes], None]
+
+
+class CanPort:
+    def __init__(
+        self,
+        loop: EventLoop,
+        bus: can.BusABC,
+        log: FrameLog,
+        trace: TraceWriter | None = None,
+        *,
+        echoes: bool = False,
+    ) -> None:
+        self.loop = loop
+        self.bus = bus
+        self.log = log
+        self.trace = trace
+        self._echoes: deque[tuple[int, bytes]] | None = deque(maxlen=4096) if echoes else None
+        self.rx_listeners: list[RxListener] = []
+        self.send_errors = 0
+        loop.add_reader(bus, self._on_frame)
+
+    def send(self, msg: can.Message) -> float:
+        """Send a frame; record it as the harness's; return its timestamp."""
+        ts = self.loop.now()
+        data = bytes(msg.data[: msg.dlc])
+        try:
+            self.bus.send(msg)
+        except can.CanError as exc:
+            self.send_errors += 1
+            raise InterfaceError(f"sending on {self.bus.channel_info} failed: {exc}") from exc
+        if self._echoes is not None:
+            self._echoes.append((msg.arbitration_id, data))
+        self.log.add_tx(ts, msg.arbitration_id, data)
+        if self.trace is not None:
+            self.trace.write_frame(
+                ts, msg.arbitration_id, data, rx=False, extended=msg.is_extended_id
+            )
+            self.trace.maybe_flush()
+        return ts
+
+    def _on_frame(self, msg: can.Message) -> None:
+        if msg.is_error_frame or msg.is_remote_frame:
+            return
+        data = bytes(msg.data[: msg.dlc])
+        can_id = msg.arbitration_id
+        echoes = self._echoes
+        if echoes:
+            key = (can_id, data)
+            # Echoes come back in send order; look a few entries deep for interleaving.
+            for k in range(min(8, len(echoes))):
+                if echoes[k] == key:
+                    for _ in range(k + 1):
+                        echoes.popleft()
+                    return
+        ts = msg.timestamp if msg.timestamp else self.loop.now()
+        self.log.add_rx(ts, can_id, data)
+        if self.trace is not None:
+            self.trace.write_frame(ts, can_id, data, rx=True, extended=msg.is_extended_id)
+            self.trace.maybe_flush()
+        for listener in self.rx_listeners:
+            listener(ts, can_id, data)

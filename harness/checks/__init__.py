@@ -1,0 +1,9 @@
+"""Checks: pure evaluators over windows of observations, one module per family.
+
+Importing this package registers every built-in check kind in :data:`CHECKS`.
+"""
+
+from harness.checks import can_e2e, can_signal, can_timing
+from harness.checks.base import CHECKS, Check, CheckParams, Resolver, register
+
+__all__ = ["CHECKS", "Check", "CheckParams", "Resolver", "can_e2e", "can_signal", "can_timing", "register"]

@@ -1,0 +1,278 @@
+"""What a check is, how a profile names it, and how its references are resolved.
+
+A check kind is a :class:`Check` subclass with a pydantic ``Params`` model (what the profile
+may write under ``kind: <name>``) registered with :func:`register`. At load time the profile
+builds the check from its params and a :class:`Resolver`, which turns message, signal, value
+and marker names into DBC objects or a located :class:`~harness.errors.ProfileError`; so an
+unknown reference never survives to run time. At run time :meth:`Check.evaluate` is a pure
+function of a :class:`~harness.observe.Window`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec
+from harness.can.e2e import E2EProtection
+from harness.errors import ProfileError
+from harness.observe import Window
+from harness.record import CheckResult, Offender, Verdict
+from harness.units import SignalValue
+
+__all__ = [
+    "CHECKS",
+    "Check",
+    "CheckParams",
+    "Resolver",
+    "SignalCondition",
+    "fail",
+    "hexdata",
+    "register",
+]
+
+
+class CheckParams(BaseModel):
+    """Fields every check accepts; each kind adds its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    kind: str
+    label: str | None = Field(default=None, description="a name for this check in reports")
+    requirements: list[str] | None = Field(
+        default=None,
+        description="requirement IDs this check shows, when not all of the case's",
+    )
+
+
+class SignalCondition(BaseModel):
+    """A condition on one signal value: equals, one_of, and/or an inclusive range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    equals: SignalValue | None = None
+    one_of: list[SignalValue] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def is_empty(self) -> bool:
+        return self.equals is None and self.one_of is None and self.min is None and self.max is None
+
+
+class Resolver:
+    """Resolves names in one check against the DBC and the case; raises located errors."""
+
+    def __init__(
+        self,
+        db: CanDatabase,
+        e2e: Mapping[str, E2EProtection],
+        markers: Sequence[str],
+        error: Callable[..., ProfileError],
+        base_path: tuple[str | int, ...],
+        dut_messages: Sequence[str],
+    ) -> None:
+        self.db = db
+        self.e2e_map = e2e
+        self.markers = list(markers)
+        self._error = error
+        self.base_path = base_path
+        self.dut_messages = list(dut_messages)
+
+    def error(
+        self,
+        field: str | Sequence[str | int],
+        message: str | None = None,
+        **kw: Any,
+    ) -> ProfileError:
+        rel = (field,) if isinstance(field, str) else tuple(field)
+        return self._error(self.base_path + rel, message=message, **kw)
+
+    def message(self, field: str, name: str) -> MessageCodec:
+        if name in self.db.messages:
+            return self.db.messages[name]
+        close = difflib.get_close_matches(name, self.db.messages, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise self.error(
+            field,
+            f"unknown message in {self.db.source}{hint}",
+            expected="a message of the DBC",
+            got=name,
+            choices=sorted(self.db.messages),
+        )
+
+    def signal(self, field: str, msg: MessageCodec, name: str) -> SignalCodec:
+        if name in msg.signals:
+            return msg.signals[name]
+        raise self.error(
+            field,
+            f"message {msg.name} has no such signal",
+            expected="a signal of " + msg.name,
+            got=name,
+            choices=sorted(msg.signals),
+        )
+
+    def raw_value(self, field: Sequence[str | int], sig: SignalCodec, value: SignalValue) -> int:
+        """A physical value or value-table name as the signal's raw integer, range-checked."""
+        if isinstance(value, str):
+            if value not in sig.choices:
+                raise self.error(
+                    field,
+                    f"signal {sig.name} has no value named so",
+                    expected="a value-table name or a number",
+                    got=value,
+                    choices=sorted(sig.choices) or ["(the signal has no value table)"],
+                )
+            return sig.choices[value]
+        raw = sig.to_raw(value)
+        lo = -(1 << (sig.length - 1)) if sig.signed else 0
+        hi = (1 << (sig.length - 1)) - 1 if sig.signed else (1 << sig.length) - 1
+        if not lo <= raw <= hi:
+            raise self.error(
+                field,
+                f"signal {sig.name} cannot carry this value",
+                expected=f"a value between {lo * sig.scale + sig.offset:g} and "
+                f"{hi * sig.scale + sig.offset:g} {sig.unit}".rstrip(),
+                got=value,
+            )
+        return raw
+
+    def marker(self, field: str, name: str) -> str:
+        if name not in self.markers:
+            raise self.error(
+                field,
+                "no earlier step of this case carries this name",
+                expected="the name of an earlier step",
+                got=name,
+                choices=self.markers or ["(no step of this case is named yet)"],
+            )
+        return name
+
+    def e2e(self, field: str, msg: MessageCodec) -> E2EProtection:
+        prot = self.e2e_map.get(msg.name)
+        if prot is None:
+            raise self.error(
+                field,
+                f"message {msg.name} has no E2E protection declared in the profile's e2e section",
+                expected="an E2E-protected message",
+                got=msg.name,
+                choices=sorted(self.e2e_map),
+            )
+        return prot
+
+    def condition(self, field: str, sig: SignalCodec, cond: SignalCondition) -> RawCondition:
+        allowed: set[int] | None = None
+        if cond.equals is not None:
+            allowed = {self.raw_value((field, "equals"), sig, cond.equals)}
+        if cond.one_of is not None:
+            values = {
+                self.raw_value((field, "one_of", i), sig, v) for i, v in enumerate(cond.one_of)
+            }
+            allowed = values if allowed is None else allowed & values
+        return RawCondition(sig, allowed, cond.min, cond.max)
+
+
+class RawCondition:
+    """A resolved :class:`SignalCondition`: tests a payload quickly."""
+
+    def __init__(
+        self, sig: SignalCodec, allowed: set[int] | None, lo: float | None, hi: float | None
+    ) -> None:
+        self.sig = sig
+        self.allowed = allowed
+        self.lo = lo
+        self.hi = hi
+
+    def matches(self, data: bytes) -> bool:
+        raw = self.sig.raw(data)
+        if raw is None:
+            return False
+        if self.allowed is not None and raw not in self.allowed:
+            return False
+        if self.lo is not None or self.hi is not None:
+            value = raw * self.sig.scale + self.sig.offset
+            if self.lo is not None and value < self.lo:
+                return False
+            if self.hi is not None and value > self.hi:
+                return False
+        return True
+
+    def describe(self) -> str:
+        parts = []
+        if self.allowed is not None:
+            names = sorted(self.sig.choice_name(v) or f"{v * self.sig.scale:g}" for v in self.allowed)
+            parts.append(" or ".join(names))
+        if self.lo is not None:
+            parts.append(f">= {self.lo:g}")
+        if self.hi is not None:
+            parts.append(f"<= {self.hi:g}")
+        return f"{self.sig.name} " + (" and ".join(parts) if parts else "present")
+
+    def show(self, data: bytes) -> str:
+        raw = self.sig.raw(data)
+        if raw is None:
+            return "absent (payload too short)"
+        name = self.sig.choice_name(raw)
+        return name if name else f"{raw * self.sig.scale + self.sig.offset:g}"
+
+
+class Check(ABC):
+    """A pure evaluator over a window of observations."""
+
+    kind: ClassVar[str]
+    Params: ClassVar[type[CheckParams]]
+
+    def __init__(self, params: CheckParams, resolver: Resolver) -> None:
+        self.params = params
+        self.label = params.label or self.describe()
+        self.requirements: tuple[str, ...] = tuple(params.requirements or ())
+
+    def describe(self) -> str:
+        return self.kind
+
+    @abstractmethod
+    def evaluate(self, window: Window) -> CheckResult: ...
+
+    def result(
+        self,
+        verdict: Verdict,
+        summary: str,
+        measurements: Mapping[str, Any] | None = None,
+        limits: Mapping[str, Any] | None = None,
+        offender: Offender | None = None,
+    ) -> CheckResult:
+        return CheckResult(
+            kind=self.kind,
+            verdict=verdict,
+            summary=summary,
+            measurements=measurements or {},
+            limits=limits or {},
+            offender=offender,
+            label=self.label,
+            requirements=self.requirements,
+        )
+
+
+def fail(ok: bool) -> Verdict:
+    return Verdict.PASS if ok else Verdict.FAIL
+
+
+def hexdata(data: bytes) -> str:
+    return data.hex(" ").upper()
+
+
+CHECKS: dict[str, type[Check]] = {}
+
+C = TypeVar("C", bound=type[Check])
+
+
+def register(cls: C) -> C:
+    """Class decorator: add a check kind to the registry; a name used twice is an error."""
+    name = cls.kind
+    if name in CHECKS:
+        raise RuntimeError(f"check kind {name!r} is registered twice")
+    CHECKS[name] = cls
+    return cls

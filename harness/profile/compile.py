@@ -1,0 +1,454 @@
+"""Load a profile file and compile it into a :class:`Plan`: every name resolved, nothing run.
+
+Loading is strict (see :mod:`harness.yamlsafe`); validation is the pydantic models of
+:mod:`harness.profile.model`; then every message, signal, value, marker and check kind is
+resolved against the DBC and the case, so that a profile which loads is a profile which can
+run. Errors name ``file:line:col``, the path in the document, what was expected and what was
+found. Nothing here touches a bus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, load_dbc
+from harness.can.e2e import E2EProtection
+from harness.checks import CHECKS, Check, Resolver
+from harness.errors import DbcError, ProfileError
+from harness.profile.errors import TaggedUnions, located_error
+from harness.profile.model import (
+    STEP_MODELS,
+    Case,
+    InjectStep,
+    NoiseStep,
+    ObserveStep,
+    Profile,
+    SendStep,
+    SetStep,
+    StartStep,
+    StepBase,
+    StopStep,
+    WaitFramesStep,
+    WaitStep,
+)
+from harness.yamlsafe import YamlDocument, format_path, load_yaml_file, load_yaml_text
+
+__all__ = [
+    "Plan",
+    "PlannedCase",
+    "PlannedStep",
+    "RestbusPlan",
+    "SignalSet",
+    "load_profile",
+    "load_profile_text",
+]
+
+UNIONS: TaggedUnions = {
+    "step": dict(STEP_MODELS),
+    "check": {name: cls.Params for name, cls in CHECKS.items()},
+}
+
+
+@dataclass(frozen=True)
+class SignalSet:
+    message: MessageCodec
+    signal: SignalCodec
+    raw: int
+
+
+@dataclass(frozen=True)
+class NoisePlan:
+    ids: tuple[int, ...]
+    dlcs: tuple[int, ...]
+    payload: str
+    load_percent: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step, resolved. ``action`` is the step's key in the profile."""
+
+    action: str
+    path: str
+    name: str | None = None
+    duration: float = 0.0
+    sets: tuple[SignalSet, ...] = ()
+    message: MessageCodec | None = None
+    frame_id: int = 0
+    frame_data: bytes = b""
+    extended: bool = False
+    fault: str | None = None
+    count: int = 0
+    dlc: int | None = None
+    noise: NoisePlan | None = None
+    wait: bool = True
+    checks: tuple[Check, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedCase:
+    case_id: str
+    title: str
+    requirements: tuple[str, ...]
+    mandatory: bool
+    steps: tuple[PlannedStep, ...]
+    checks: tuple[Check, ...]
+    path: str
+
+    @property
+    def duration(self) -> float:
+        """Bus time the case's steps take at least (waits and windows)."""
+        return sum(s.duration for s in self.steps if s.action in ("wait", "observe"))
+
+
+@dataclass(frozen=True)
+class RestbusPlan:
+    message: MessageCodec
+    raw_values: dict[str, int]
+    cycle: float
+    enabled: bool
+    e2e: E2EProtection | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compiled profile: what the runner executes."""
+
+    profile: Profile
+    source: str
+    path: Path
+    digest: str
+    dbc: CanDatabase
+    dbc_path: Path
+    dbc_digest: str
+    bitrate: int
+    e2e: dict[str, E2EProtection]
+    restbus: tuple[RestbusPlan, ...]
+    dut_messages: tuple[MessageCodec, ...]
+    ready_message: MessageCodec
+    ready_timeout: float
+    before_each: tuple[PlannedStep, ...]
+    cases: tuple[PlannedCase, ...]
+    requirement_ids: tuple[str, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def profile_id(self) -> str:
+        return self.profile.profile.id
+
+    @property
+    def version(self) -> str:
+        return self.profile.profile.version
+
+    def case(self, case_id: str) -> PlannedCase:
+        for case in self.cases:
+            if case.case_id == case_id:
+                return case
+        raise KeyError(case_id)
+
+
+def load_profile(path: str | os.PathLike[str], display: str | None = None) -> Plan:
+    """Load, validate and compile the profile at ``path``."""
+    shown = display or str(path)
+    doc = load_yaml_file(path, error_cls=ProfileError, display=shown)
+    raw = Path(path).read_bytes()
+    return _compile(doc, raw, Path(path).resolve().parent, Path(path))
+
+
+def load_profile_text(text: str, source: str, base_dir: str | os.PathLike[str]) -> Plan:
+    """Load a profile from text (``base_dir`` resolves its DBC path)."""
+    doc = load_yaml_text(text, source, error_cls=ProfileError)
+    return _compile(doc, text.encode(), Path(base_dir), Path(base_dir) / source)
+
+
+def _compile(doc: YamlDocument, raw: bytes, base_dir: Path, path: Path) -> Plan:
+    if not isinstance(doc.data, dict):
+        raise doc.error(ProfileError, (), expected="a mapping at the top", got=type(doc.data).__name__)
+    fmt = doc.data.get("format")
+    if fmt != "cc-harness-profile/1":
+        raise doc.error(
+            ProfileError,
+            ("format",),
+            expected="format: cc-harness-profile/1 (the profile format version)",
+            got=fmt,
+        )
+    try:
+        profile = Profile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise located_error(exc, doc, Profile, UNIONS, ProfileError) from None
+    return _Compiler(doc, profile, raw, base_dir, path).plan()
+
+
+class _Compiler:
+    def __init__(
+        self, doc: YamlDocument, profile: Profile, raw: bytes, base_dir: Path, path: Path
+    ) -> None:
+        self.doc = doc
+        self.p = profile
+        self.raw = raw
+        self.base_dir = base_dir
+        self.path = path
+
+    def err(self, path: Sequence[str | int], message: str | None = None, **kw: Any) -> ProfileError:
+        return self.doc.error(ProfileError, path, message=message, **kw)
+
+    def plan(self) -> Plan:
+        p = self.p
+        dbc_path = (self.base_dir / p.dbc).resolve()
+        try:
+            db = load_dbc(dbc_path, display=p.dbc)
+        except DbcError as exc:
+            raise self.err(("dbc",), f"{exc}") from None
+        self.db = db
+        e2e = {name: self._e2e(name, spec.counter, spec.crc, spec.data_id) for name, spec in p.e2e.items()}
+        self.e2e = e2e
+        node = p.dut.node
+        if node not in db.nodes():
+            raise self.err(("dut", "node"), expected="a node of the DBC", got=node, choices=db.nodes())
+        dut_messages = tuple(m for m in db.messages.values() if node in m.senders)
+        ready = self._message(("dut", "ready", "message"), p.dut.ready.message)
+        self.dut_names = [m.name for m in dut_messages]
+        restbus = tuple(self._restbus(name) for name in p.restbus)
+        self.restbus_names = [r.message.name for r in restbus]
+        req_ids = tuple(p.profile.requirements.ids)
+        before = tuple(
+            self._step(step, ("before_each", i), []) for i, step in enumerate(p.before_each)
+        )
+        before_names = [s.name for s in before if s.name]
+        cases: list[PlannedCase] = []
+        seen: dict[str, int] = {}
+        for ci, case in enumerate(p.cases):
+            if case.id in seen:
+                raise self.err(
+                    ("cases", ci, "id"),
+                    f"case id '{case.id}' is used twice (first at cases[{seen[case.id]}])",
+                )
+            seen[case.id] = ci
+            cases.append(self._case(case, ci, req_ids, before_names))
+        return Plan(
+            profile=p,
+            source=self.doc.source,
+            path=self.path,
+            digest=hashlib.sha256(self.raw).hexdigest(),
+            dbc=db,
+            dbc_path=dbc_path,
+            dbc_digest=hashlib.sha256(db.text).hexdigest(),
+            bitrate=p.bitrate,
+            e2e=e2e,
+            restbus=restbus,
+            dut_messages=dut_messages,
+            ready_message=ready,
+            ready_timeout=p.dut.ready.timeout,
+            before_each=before,
+            cases=tuple(cases),
+            requirement_ids=req_ids,
+        )
+
+    # -- references ---------------------------------------------------------------------------
+    def _message(self, path: Sequence[str | int], name: str) -> MessageCodec:
+        if name not in self.db.messages:
+            close = self.db.suggest_message(name)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise self.err(
+                path,
+                f"{hint}unknown message in {self.db.source}".strip(),
+                expected="a message of the DBC",
+                got=name,
+                choices=sorted(self.db.messages),
+            )
+        return self.db.messages[name]
+
+    def _signal(self, path: Sequence[str | int], msg: MessageCodec, name: str) -> SignalCodec:
+        if name not in msg.signals:
+            raise self.err(
+                path, expected=f"a signal of {msg.name}", got=name, choices=sorted(msg.signals)
+            )
+        return msg.signals[name]
+
+    def _e2e(self, name: str, counter: str, crc: str, data_id: int | None) -> E2EProtection:
+        msg = self._message(("e2e", name), name)
+        self._signal(("e2e", name, "counter"), msg, counter)
+        self._signal(("e2e", name, "crc"), msg, crc)
+        try:
+            return msg.e2e(counter, crc, data_id)
+        except DbcError as exc:
+            raise self.err(("e2e", name, "crc"), exc.render()) from None
+
+    def _resolver(self, base: tuple[str | int, ...], markers: Sequence[str]) -> Resolver:
+        return Resolver(
+            self.db,
+            self.e2e,
+            markers,
+            lambda path, **kw: self.err(path, **kw),
+            base,
+            self.dut_names,
+        )
+
+    def _restbus(self, name: str) -> RestbusPlan:
+        spec = self.p.restbus[name]
+        msg = self._message(("restbus", name), name)
+        resolver = self._resolver(("restbus", name), [])
+        values = {sig: 0 for sig in msg.signals}
+        for sig_name, value in spec.signals.items():
+            sig = self._signal(("restbus", name, "signals", sig_name), msg, sig_name)
+            values[sig_name] = resolver.raw_value(("signals", sig_name), sig, value)
+        cycle = spec.cycle if spec.cycle is not None else msg.cycle_time
+        if not cycle:
+            raise self.err(
+                ("restbus", name),
+                f"{name} has no GenMsgCycleTime in the DBC",
+                expected="cycle: <duration>",
+            )
+        return RestbusPlan(msg, values, cycle, spec.enabled, self.e2e.get(name))
+
+    def _restbus_message(self, path: Sequence[str | int], name: str) -> MessageCodec:
+        msg = self._message(path, name)
+        if name not in self.restbus_names:
+            raise self.err(
+                path,
+                "the harness only changes messages it sends",
+                expected="a message of the restbus section",
+                got=name,
+                choices=self.restbus_names,
+            )
+        return msg
+
+    # -- cases and steps ----------------------------------------------------------------------
+    def _case(
+        self, case: Case, ci: int, req_ids: tuple[str, ...], before_names: list[str]
+    ) -> PlannedCase:
+        base: tuple[str | int, ...] = ("cases", ci)
+        for ri, req in enumerate(case.requirements):
+            if req not in req_ids:
+                raise self.err(
+                    (*base, "requirements", ri),
+                    "not a requirement of the set this profile traces",
+                    expected="a requirement ID listed under profile.requirements.ids",
+                    got=req,
+                    choices=list(req_ids),
+                )
+        names = list(before_names)
+        steps: list[PlannedStep] = []
+        for si, step in enumerate(case.steps):
+            planned = self._step(step, (*base, "steps", si), names)
+            if planned.name:
+                if planned.name in names:
+                    raise self.err(
+                        (*base, "steps", si, "name"), f"step name '{planned.name}' is used twice"
+                    )
+                names.append(planned.name)
+            steps.append(planned)
+        checks = tuple(
+            self._check(spec, (*base, "checks", k), names) for k, spec in enumerate(case.checks)
+        )
+        traced = list(case.requirements)
+        for check in (*checks, *(c for s in steps for c in s.checks)):
+            if not check.requirements:  # a check shows its case's declared requirements
+                check.requirements = tuple(case.requirements)
+            traced.extend(r for r in check.requirements if r not in traced)
+        return PlannedCase(
+            case_id=case.id,
+            title=case.title,
+            requirements=tuple(traced),
+            mandatory=case.mandatory,
+            steps=tuple(steps),
+            checks=checks,
+            path=format_path(base),
+        )
+
+    def _check(self, spec: BaseModel, path: tuple[str | int, ...], markers: Sequence[str]) -> Check:
+        kind = getattr(spec, "kind", "")
+        for i, req in enumerate(getattr(spec, "requirements", None) or ()):
+            if req not in self.p.profile.requirements.ids:
+                raise self.err(
+                    (*path, "requirements", i),
+                    "not a requirement of the set this profile traces",
+                    expected="a requirement ID listed under profile.requirements.ids",
+                    got=req,
+                    choices=list(self.p.profile.requirements.ids),
+                )
+        cls = CHECKS[kind]
+        return cls(spec, self._resolver(path, markers))  # type: ignore[arg-type]
+
+    def _step(
+        self, step: StepBase, path: tuple[str | int, ...], markers: Sequence[str]
+    ) -> PlannedStep:
+        where = format_path(path)
+        name = step.name
+        if isinstance(step, WaitStep):
+            return PlannedStep("wait", where, name, duration=step.wait)
+        if isinstance(step, ObserveStep):
+            checks = tuple(
+                self._check(spec, (*path, "checks", k), markers)
+                for k, spec in enumerate(step.checks)
+            )
+            return PlannedStep("observe", where, name, duration=step.observe, checks=checks)
+        if isinstance(step, SetStep):
+            sets = []
+            for key, value in step.set.items():
+                kpath = (*path, "set", key)
+                msg_name, dot, sig_name = key.partition(".")
+                if not dot:
+                    raise self.err(kpath, expected="'Message.Signal' as the key", got=key)
+                msg = self._restbus_message(kpath, msg_name)
+                sig = self._signal(kpath, msg, sig_name)
+                raw = self._resolver(path, []).raw_value(("set", key), sig, value)
+                sets.append(SignalSet(msg, sig, raw))
+            return PlannedStep("set", where, name, sets=tuple(sets))
+        if isinstance(step, (StopStep, StartStep)):
+            action = "stop" if isinstance(step, StopStep) else "start"
+            target = step.stop if isinstance(step, StopStep) else step.start
+            msg = self._restbus_message((*path, action), target)
+            return PlannedStep(action, where, name, message=msg)
+        if isinstance(step, SendStep):
+            frame = step.send
+            try:
+                data = bytes.fromhex(frame.data)
+            except ValueError:
+                raise self.err((*path, "send", "data"), expected="whole hex bytes", got=frame.data) from None
+            if len(data) > 8:
+                raise self.err(
+                    (*path, "send", "data"), expected="at most 8 bytes", got=f"{len(data)} bytes"
+                )
+            if not frame.extended and frame.id > 0x7FF:
+                raise self.err(
+                    (*path, "send", "id"), expected="an 11-bit identifier (or extended: true)",
+                    got=hex(frame.id),
+                )
+            return PlannedStep(
+                "send", where, name, frame_id=frame.id, frame_data=data, extended=frame.extended
+            )
+        if isinstance(step, InjectStep):
+            spec = step.inject
+            msg = self._restbus_message((*path, "inject", "message"), spec.message)
+            if spec.fault in ("crc", "repeat_counter") and msg.name not in self.e2e:
+                raise self.err(
+                    (*path, "inject", "fault"),
+                    f"{msg.name} has no E2E protection to corrupt",
+                    choices=sorted(self.e2e),
+                )
+            return PlannedStep(
+                "inject", where, name, message=msg, fault=spec.fault, count=spec.count,
+                dlc=spec.dlc, wait=spec.wait,
+            )
+        if isinstance(step, WaitFramesStep):
+            msg = self._restbus_message((*path, "wait_frames", "message"), step.wait_frames.message)
+            return PlannedStep("wait_frames", where, name, message=msg, count=step.wait_frames.count)
+        if isinstance(step, NoiseStep):
+            spec = step.noise
+            ids = set(spec.ids)
+            for lo, hi in spec.id_ranges:
+                if hi < lo:
+                    raise self.err((*path, "noise", "id_ranges"), expected="[low, high]", got=[lo, hi])
+                ids.update(range(lo, hi + 1))
+            plan = NoisePlan(tuple(sorted(ids)), tuple(spec.dlc), spec.payload, spec.load_percent, spec.seed)
+            return PlannedStep("noise", where, name, duration=spec.duration, noise=plan)
+        raise self.err(path, expected="a known step", got=type(step).__name__)

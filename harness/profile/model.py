@@ -1,0 +1,238 @@
+"""The certification profile format, version 1, as pydantic models.
+
+A profile says what is certified (metadata and the requirement set it traces), against which
+DBC, what rest-bus the harness plays, and the test cases: each traced to requirement IDs,
+mandatory or optional, a list of steps (stimuli, waits, observation windows with checks) and
+checks over the whole case. ``harness schema`` prints the JSON Schema these models give.
+
+The models only check shape; :mod:`harness.profile.compile` resolves names against the DBC.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from harness.checks import CHECKS
+from harness.units import CanId, Duration, Percent, SignalValue
+
+__all__ = [
+    "ACTIONS",
+    "FORMAT",
+    "STEP_MODELS",
+    "Case",
+    "CheckSpec",
+    "Profile",
+    "Step",
+]
+
+FORMAT = "cc-harness-profile/1"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class RequirementSet(Strict):
+    id: str = Field(description="identifier of the requirement set, e.g. CC-TCU-1")
+    version: str
+    source: str | None = Field(default=None, description="where the requirements are written")
+    ids: list[Annotated[str, Field(pattern=_NAME)]] = Field(
+        min_length=1, description="every requirement ID of the set this profile traces"
+    )
+
+
+class Meta(Strict):
+    id: str = Field(pattern=_NAME)
+    version: str = Field(pattern=r"^[0-9]+(\.[0-9]+)*([-+][A-Za-z0-9.]+)?$")
+    title: str
+    description: str | None = None
+    requirements: RequirementSet
+
+
+class E2ESpec(Strict):
+    counter: str = Field(description="alive counter signal")
+    crc: str = Field(description="CRC signal (8 bits, byte-aligned)")
+    data_id: Annotated[int, Field(ge=0, le=0xFFFF)] | None = Field(
+        default=None, description="Data ID; the CAN identifier when omitted"
+    )
+
+
+class RestbusMessage(Strict):
+    signals: dict[str, SignalValue] = Field(default_factory=dict)
+    cycle: Duration | None = Field(default=None, description="defaults to GenMsgCycleTime")
+    enabled: bool = True
+
+
+class ReadySpec(Strict):
+    message: str = Field(description="a message the DUT sends once it is up")
+    timeout: Duration = 2.0
+
+
+class DutSpec(Strict):
+    node: str = Field(description="DBC node of the DUT: the messages it sends are observed")
+    ready: ReadySpec
+
+
+# -- steps ------------------------------------------------------------------------------------
+
+_CHECK_MODELS = tuple(Annotated[cls.Params, Tag(name)] for name, cls in CHECKS.items())
+CheckSpec = Annotated[Union[_CHECK_MODELS], Field(discriminator="kind")]  # type: ignore[valid-type]
+
+
+class StepBase(Strict):
+    name: str | None = Field(
+        default=None, pattern=_NAME, description="names the moment of this step for checks"
+    )
+
+
+class SetStep(StepBase):
+    set: dict[str, SignalValue] = Field(
+        min_length=1, description="'Message.Signal': value (number or value-table name)"
+    )
+
+
+class WaitStep(StepBase):
+    wait: Duration
+
+
+class StopStep(StepBase):
+    stop: str = Field(description="rest-bus message to stop sending")
+
+
+class StartStep(StepBase):
+    start: str = Field(description="rest-bus message to send again")
+
+
+class RawFrame(Strict):
+    id: CanId
+    data: str = Field(default="", pattern=r"^[0-9A-Fa-f ]*$", description="hex bytes")
+    extended: bool = False
+
+
+class SendStep(StepBase):
+    send: RawFrame
+
+
+class InjectSpec(Strict):
+    message: str
+    fault: Literal["crc", "repeat_counter", "dlc"]
+    count: int = Field(default=1, ge=1, le=100000)
+    dlc: int | None = Field(default=None, ge=0, le=8, description="the DLC, for fault: dlc")
+    wait: bool = Field(
+        default=True,
+        description="wait until every faulty frame is sent (the step's moment is the last one);"
+        " false queues them and goes on at once",
+    )
+
+    @model_validator(mode="after")
+    def _dlc_only_for_dlc(self) -> InjectSpec:
+        if self.fault == "dlc" and self.dlc is None:
+            raise ValueError("fault 'dlc' needs dlc: the length to send")
+        return self
+
+
+class InjectStep(StepBase):
+    inject: InjectSpec
+
+
+class WaitFramesSpec(Strict):
+    message: str
+    count: int = Field(ge=1, le=100000)
+
+
+class WaitFramesStep(StepBase):
+    wait_frames: WaitFramesSpec
+
+
+class NoiseSpec(Strict):
+    ids: list[CanId] = Field(default_factory=list)
+    id_ranges: list[Annotated[list[CanId], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, description="[low, high] identifier ranges, inclusive"
+    )
+    dlc: list[Annotated[int, Field(ge=0, le=8)]] = Field(
+        default_factory=lambda: list(range(9)), min_length=1
+    )
+    payload: Literal["random", "zeros", "ones"] = "random"
+    load_percent: Percent
+    duration: Duration = Field(alias="for")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _some_ids(self) -> NoiseSpec:
+        if not self.ids and not self.id_ranges:
+            raise ValueError("noise needs ids or id_ranges")
+        return self
+
+
+class NoiseStep(StepBase):
+    noise: NoiseSpec
+
+
+class ObserveStep(StepBase):
+    observe: Duration = Field(description="length of the observation window")
+    checks: list[CheckSpec] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+STEP_MODELS: dict[str, type[StepBase]] = {
+    "set": SetStep,
+    "wait": WaitStep,
+    "stop": StopStep,
+    "start": StartStep,
+    "send": SendStep,
+    "inject": InjectStep,
+    "wait_frames": WaitFramesStep,
+    "noise": NoiseStep,
+    "observe": ObserveStep,
+}
+ACTIONS = tuple(STEP_MODELS)
+
+
+def step_action(value: Any) -> str | None:
+    """The action key of a step mapping (pydantic discriminator)."""
+    if isinstance(value, BaseModel):
+        for action in ACTIONS:
+            if action in type(value).model_fields:
+                return action
+        return None
+    if not isinstance(value, dict):
+        return None
+    found = [a for a in ACTIONS if a in value]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        return "+".join(found)
+    return None
+
+
+Step = Annotated[
+    Union[tuple(Annotated[m, Tag(a)] for a, m in STEP_MODELS.items())],  # type: ignore[valid-type]
+    Discriminator(step_action),
+]
+
+
+class Case(Strict):
+    id: str = Field(pattern=_NAME)
+    title: str
+    requirements: list[str] = Field(min_length=1)
+    mandatory: bool = True
+    steps: list[Step] = Field(min_length=1)  # type: ignore[valid-type]
+    checks: list[CheckSpec] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="checks over the whole case"
+    )
+
+
+class Profile(Strict):
+    format: Literal["cc-harness-profile/1"]
+    profile: Meta
+    dbc: str = Field(description="DBC file, relative to the profile")
+    bitrate: int = Field(default=500000, gt=0, le=1_000_000)
+    dut: DutSpec
+    e2e: dict[str, E2ESpec] = Field(default_factory=dict)
+    restbus: dict[str, RestbusMessage] = Field(default_factory=dict)
+    before_each: list[Step] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="steps run at the start of every case"
+    )
+    cases: list[Case] = Field(min_length=1)

@@ -1,0 +1,221 @@
+"""What a run produced, as plain data: verdicts, measurements, case and run records.
+
+Records are frozen dataclasses (the run record is built up case by case and rewritten to
+disk after each case, so an interrupted run keeps everything it finished). ``to_json``
+gives the stable JSON form that goes into the evidence folder.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "CaseRecord",
+    "CheckResult",
+    "Offender",
+    "RunRecord",
+    "RunStatus",
+    "Verdict",
+    "combine",
+]
+
+
+class Verdict(str, enum.Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    ERROR = "ERROR"
+    SKIPPED = "SKIPPED"
+
+
+_SEVERITY = {
+    Verdict.PASS: 0,
+    Verdict.SKIPPED: 0,
+    Verdict.INCONCLUSIVE: 1,
+    Verdict.FAIL: 2,
+    Verdict.ERROR: 3,
+}
+
+
+def combine(verdicts: list[Verdict]) -> Verdict:
+    """The worst of several verdicts; an empty list is INCONCLUSIVE (nothing was shown)."""
+    real = [v for v in verdicts if v is not Verdict.SKIPPED]
+    if not real:
+        return Verdict.INCONCLUSIVE if not verdicts else Verdict.SKIPPED
+    return max(real, key=lambda v: _SEVERITY[v])
+
+
+class RunStatus(str, enum.Enum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    ABORTED = "ABORTED"
+    INCOMPLETE = "INCOMPLETE"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe form: floats rounded to nanoseconds' worth of digits, no NaN."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return round(value, 9)
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+@dataclass(frozen=True)
+class Offender:
+    """The frame or message that shows a failure best (usually the worst one)."""
+
+    timestamp: float
+    detail: str
+    can_id: int | None = None
+    data: str | None = None  # hex
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"timestamp": _clean(self.timestamp), "detail": self.detail}
+        if self.can_id is not None:
+            out["can_id"] = f"0x{self.can_id:03X}"
+        if self.data is not None:
+            out["data"] = self.data
+        return out
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's verdict, what it measured, and the limits it applied."""
+
+    kind: str
+    verdict: Verdict
+    summary: str
+    measurements: Mapping[str, Any] = field(default_factory=dict)
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    offender: Offender | None = None
+    label: str = ""
+    requirements: tuple[str, ...] = ()  # empty: all of the case's
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "requirements": list(self.requirements),
+            "verdict": self.verdict.value,
+            "summary": self.summary,
+            "measurements": _clean(dict(self.measurements)),
+            "limits": _clean(dict(self.limits)),
+            "offender": self.offender.to_json() if self.offender else None,
+        }
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_id: str
+    title: str
+    requirements: tuple[str, ...]
+    mandatory: bool
+    verdict: Verdict
+    started: float
+    ended: float
+    checks: tuple[CheckResult, ...] = ()
+    error: str | None = None
+    markers: Mapping[str, float] = field(default_factory=dict)
+
+    def requirement_verdicts(self) -> dict[str, Verdict]:
+        by_req: dict[str, list[Verdict]] = {req: [] for req in self.requirements}
+        for check in self.checks:
+            for req in check.requirements or self.requirements:
+                by_req.setdefault(req, []).append(check.verdict)
+        out = {}
+        for req, verdicts in by_req.items():
+            if self.error is not None or not verdicts:
+                verdicts = [*verdicts, self.verdict]
+            out[req] = combine(verdicts)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.case_id,
+            "title": self.title,
+            "requirements": list(self.requirements),
+            "mandatory": self.mandatory,
+            "verdict": self.verdict.value,
+            "started": _clean(self.started),
+            "ended": _clean(self.ended),
+            "duration": _clean(self.ended - self.started),
+            "error": self.error,
+            "markers": _clean(dict(self.markers)),
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+@dataclass
+class RunRecord:
+    """The whole run: identity of what was tested and how, and every case so far."""
+
+    run_id: str
+    profile_id: str
+    profile_version: str
+    profile_digest: str
+    dbc_digest: str
+    harness_version: str
+    mode: str  # "simulated" or "realtime"
+    dut: str
+    bench: Mapping[str, Any]
+    started_wall: str
+    status: RunStatus = RunStatus.RUNNING
+    ended_wall: str | None = None
+    cases: list[CaseRecord] = field(default_factory=list)
+    error: str | None = None
+    identity: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """True when the run completed and every mandatory case passed."""
+        return self.status is RunStatus.COMPLETED and all(
+            c.verdict is Verdict.PASS for c in self.cases if c.mandatory
+        )
+
+    def requirement_verdicts(self) -> dict[str, Verdict]:
+        """Per requirement, the worst verdict of the checks that trace it.
+
+        A check traces the requirements it names, or else all of its case's; a case that
+        ended in an error, or whose checks do not reach one of its requirements, gives its
+        own verdict to those requirements.
+        """
+        by_req: dict[str, list[Verdict]] = {}
+        for case in self.cases:
+            for req, verdict in case.requirement_verdicts().items():
+                by_req.setdefault(req, []).append(verdict)
+        return {req: combine(vs) for req, vs in sorted(by_req.items())}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "cc-harness-run/1",
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "passed": self.passed,
+            "profile": {
+                "id": self.profile_id,
+                "version": self.profile_version,
+                "sha256": self.profile_digest,
+            },
+            "dbc_sha256": self.dbc_digest,
+            "harness_version": self.harness_version,
+            "mode": self.mode,
+            "dut": self.dut,
+            "identity": dict(self.identity),
+            "bench": _clean(dict(self.bench)),
+            "started": self.started_wall,
+            "ended": self.ended_wall,
+            "error": self.error,
+            "requirements": {k: v.value for k, v in self.requirement_verdicts().items()},
+            "cases": [c.to_json() for c in self.cases],
+        }

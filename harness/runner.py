@@ -1,0 +1,265 @@
+"""Execute compiled cases: drive stimuli on the clock, then evaluate checks on what was seen.
+
+The runner never prints. It reports progress to :class:`RunObserver` callbacks, which the CLI
+(rich), the pytest plugin and tests consume. A case's verdict is the worst of its checks'
+verdicts; a step that cannot be carried out (a message the harness is not sending, a bus that
+fails) makes the case ERROR, never PASS.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import can
+
+from harness.can.port import CanPort
+from harness.can.restbus import RestBus, RestbusEntry
+from harness.checks.can_timing import frame_bits
+from harness.clock import EventLoop, Timer
+from harness.errors import DutNotResponding, HarnessError, RunIncomplete
+from harness.observe import Window
+from harness.profile.compile import NoisePlan, Plan, PlannedCase, PlannedStep
+from harness.record import CaseRecord, CheckResult, Verdict, combine
+
+__all__ = ["CaseRunner", "RunObserver", "StepFailed"]
+
+
+class StepFailed(HarnessError):
+    """A step could not be carried out; the case ends in ERROR."""
+
+
+class RunObserver:
+    """Callbacks for progress; every method is optional to override."""
+
+    def case_started(self, case: PlannedCase, index: int, total: int) -> None:
+        pass
+
+    def step_started(self, case: PlannedCase, step: PlannedStep) -> None:
+        pass
+
+    def case_finished(self, record: CaseRecord) -> None:
+        pass
+
+
+class NoiseGenerator:
+    """Background frames on foreign identifiers at a target bus load (seeded, replayable)."""
+
+    def __init__(self, loop: EventLoop, port: CanPort, plan: NoisePlan, bitrate: int) -> None:
+        self.loop = loop
+        self.port = port
+        self.plan = plan
+        self.rng = random.Random(plan.seed)
+        self.bitrate = bitrate
+        self._timer: Timer | None = None
+        self._until = 0.0
+        self.sent = 0
+
+    def start(self, duration: float) -> None:
+        self._until = self.loop.now() + duration
+        self._next()
+
+    def _next(self) -> None:
+        now = self.loop.now()
+        if now >= self._until:
+            return
+        rng = self.rng
+        can_id = rng.choice(self.plan.ids)
+        dlc = rng.choice(self.plan.dlcs)
+        if self.plan.payload == "zeros":
+            data = bytes(dlc)
+        elif self.plan.payload == "ones":
+            data = b"\xff" * dlc
+        else:
+            data = rng.randbytes(dlc)
+        self.port.send(
+            can.Message(arbitration_id=can_id, data=data, dlc=dlc, is_extended_id=can_id > 0x7FF)
+        )
+        self.sent += 1
+        gap = frame_bits(can_id, dlc) / (self.bitrate * self.plan.load_percent / 100.0)
+        self._timer = self.loop.call_later(gap, self._next)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+class CaseRunner:
+    """Runs cases of one plan against one port, rest-bus and loop."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        loop: EventLoop,
+        port: CanPort,
+        restbus: RestBus,
+        observers: Sequence[RunObserver] = (),
+    ) -> None:
+        self.plan = plan
+        self.loop = loop
+        self.port = port
+        self.restbus = restbus
+        self.observers = list(observers)
+        self._noise: list[NoiseGenerator] = []
+
+    # -- readiness ---------------------------------------------------------------------------
+    def wait_ready(self) -> float:
+        """Wait for the DUT's first ready-message frame; DutNotResponding after the timeout."""
+        msg = self.plan.ready_message
+        start = self.loop.now()
+        seen = self.loop.run_for(
+            self.plan.ready_timeout,
+            until=lambda: bool(self.port.log.rx_of(msg.frame_id).ts),
+        )
+        if not seen:
+            raise DutNotResponding(
+                f"the DUT sent no {msg.name} (0x{msg.frame_id:03X}) within "
+                f"{self.plan.ready_timeout:g} s of the start on {self.port.bus.channel_info}; "
+                "is it powered, on this bus and at this bitrate?"
+            )
+        return self.loop.now() - start
+
+    # -- steps -------------------------------------------------------------------------------
+    def _entry(self, step: PlannedStep) -> RestbusEntry:
+        assert step.message is not None
+        return self.restbus[step.message.name]
+
+    def _await_sends(self, entries: Sequence[RestbusEntry], counts: Sequence[int], what: str) -> float:
+        """Run until each entry has sent ``counts[i]`` more frames; the last send time."""
+        targets = [e.sent + n for e, n in zip(entries, counts)]
+        for e in entries:
+            if not e.running:
+                raise StepFailed(f"{what}: {e.msg.name} is stopped; start it first")
+        budget = max(e.plan.cycle * n for e, n in zip(entries, counts)) + 1.0
+        done = self.loop.run_for(
+            budget, until=lambda: all(e.sent >= t for e, t in zip(entries, targets))
+        )
+        if not done:
+            raise StepFailed(f"{what}: frames were not sent within {budget:.3f} s")
+        return max(e.last_sent or 0.0 for e in entries)
+
+    def run_step(self, case: PlannedCase, step: PlannedStep, markers: dict[str, float],
+                 results: list[CheckResult]) -> None:
+        loop = self.loop
+        moment = loop.now()
+        action = step.action
+        if action == "wait":
+            loop.run_for(step.duration)
+        elif action == "set":
+            touched: dict[str, RestbusEntry] = {}
+            for s in step.sets:
+                entry = self.restbus[s.message.name]
+                entry.set_raw(s.signal.name, s.raw)
+                touched[entry.msg.name] = entry
+            running = [e for e in touched.values() if e.running]
+            if running:
+                moment = self._await_sends(running, [1] * len(running), step.path)
+        elif action == "stop":
+            entry = self._entry(step)
+            entry.stop()
+            moment = entry.last_sent if entry.last_sent is not None else moment
+        elif action == "start":
+            entry = self._entry(step)
+            if not entry.running:
+                entry.start(first=loop.now())
+            moment = self._await_sends([entry], [1], step.path)
+        elif action == "send":
+            moment = self.port.send(
+                can.Message(
+                    arbitration_id=step.frame_id,
+                    data=step.frame_data,
+                    dlc=len(step.frame_data),
+                    is_extended_id=step.extended,
+                )
+            )
+        elif action == "inject":
+            entry = self._entry(step)
+            entry.inject(step.fault or "", step.count, step.dlc)
+            if step.wait:
+                moment = self._await_sends([entry], [step.count], step.path)
+        elif action == "wait_frames":
+            entry = self._entry(step)
+            moment = self._await_sends([entry], [step.count], step.path)
+        elif action == "noise":
+            assert step.noise is not None
+            gen = NoiseGenerator(loop, self.port, step.noise, self.plan.bitrate)
+            self._noise.append(gen)
+            gen.start(step.duration)
+        elif action == "observe":
+            t0 = loop.now()
+            loop.run_for(step.duration)
+            window = Window(t0, loop.now(), self.port.log, dict(markers), self.plan.bitrate)
+            results.extend(self._evaluate(step.checks, window))
+        else:  # pragma: no cover - the compiler admits no other action
+            raise StepFailed(f"{step.path}: unknown action {action}")
+        if step.name:
+            markers[step.name] = moment
+
+    @staticmethod
+    def _evaluate(checks: Sequence[object], window: Window) -> list[CheckResult]:
+        out = []
+        for check in checks:
+            try:
+                out.append(check.evaluate(window))  # type: ignore[attr-defined]
+            except Exception as exc:  # a bug in a check must not pass a case
+                out.append(
+                    CheckResult(
+                        kind=getattr(check, "kind", "?"),
+                        verdict=Verdict.ERROR,
+                        summary=f"check raised {type(exc).__name__}: {exc}",
+                        label=getattr(check, "label", ""),
+                        requirements=getattr(check, "requirements", ()),
+                    )
+                )
+        return out
+
+    # -- cases -------------------------------------------------------------------------------
+    def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
+        for obs in self.observers:
+            obs.case_started(case, index, total)
+        loop = self.loop
+        self.restbus.reset()
+        self._cancel_noise()
+        started = loop.now()
+        markers: dict[str, float] = {}
+        results: list[CheckResult] = []
+        error: str | None = None
+        try:
+            for step in (*self.plan.before_each, *case.steps):
+                for obs in self.observers:
+                    obs.step_started(case, step)
+                self.run_step(case, step, markers, results)
+            ended = loop.now()
+            window = Window(started, ended, self.port.log, dict(markers), self.plan.bitrate)
+            results.extend(self._evaluate(case.checks, window))
+        except StepFailed as exc:
+            error = str(exc)
+        except RunIncomplete:
+            raise
+        finally:
+            self._cancel_noise()
+        ended = loop.now()
+        verdicts = [r.verdict for r in results]
+        if error is not None:
+            verdicts.append(Verdict.ERROR)
+        record = CaseRecord(
+            case_id=case.case_id,
+            title=case.title,
+            requirements=case.requirements,
+            mandatory=case.mandatory,
+            verdict=combine(verdicts),
+            started=started,
+            ended=ended,
+            checks=tuple(results),
+            error=error,
+            markers=markers,
+        )
+        for obs in self.observers:
+            obs.case_finished(record)
+        return record
+
+    def _cancel_noise(self) -> None:
+        for gen in self._noise:
+            gen.cancel()
+        self._noise.clear()
+

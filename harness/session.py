@@ -1,0 +1,222 @@
+"""A certification session: the bus, the clock, the DUT, the evidence, and the cases.
+
+:class:`Session` is the context manager that owns every resource of one run. It picks the
+mode: *simulated* (the built-in simulator on the harness's virtual clock and in-memory bus,
+the default) or *real time* (``--realtime``, and always with an external DUT: python-can
+buses, interface timestamps). It writes the evidence folder as it goes: ``trace.blf`` (every
+frame, flushed every 250 ms) and ``run.json`` (rewritten atomically after every case), so an
+interrupted run leaves readable evidence marked ABORTED or INCOMPLETE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import can
+
+from harness.bench import ECHOING_INTERFACES, Bench, open_bus
+from harness.can.port import CanPort
+from harness.can.restbus import RestBus
+from harness.can.simbus import SimBus
+from harness.clock import EventLoop, RealClock, VirtualClock
+from harness.errors import InputError, RunAborted, RunIncomplete
+from harness.evidence import TraceWriter, write_json_atomic
+from harness.observe import FrameLog
+from harness.profile.compile import Plan, PlannedCase
+from harness.record import CaseRecord, RunRecord, RunStatus
+from harness.runner import CaseRunner, RunObserver
+from harness.sim.host import SimThread, identity_from_bench
+from harness.sim.tcu import ReferenceTcu
+from harness.sim.variants import get_variant
+
+__all__ = ["DutChoice", "Session", "harness_version"]
+
+
+def harness_version() -> str:
+    try:
+        return metadata.version("cc-harness")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class DutChoice:
+    """``sim``, ``sim:VARIANT`` or ``external``."""
+
+    kind: str
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DutChoice:
+        kind, _, variant = text.partition(":")
+        if kind == "external" and not variant:
+            return cls("external")
+        if kind == "sim":
+            if variant:
+                get_variant(variant)  # InputError with the valid names
+            return cls("sim", variant or None)
+        raise InputError(
+            "--dut", expected="sim, sim:VARIANT or external", got=text,
+            choices=["sim", "sim:VARIANT", "external"],
+        )
+
+    def __str__(self) -> str:
+        return self.kind + (f":{self.variant}" if self.variant else "")
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Session:
+    """One run of one plan against one DUT. Use as a context manager."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        bench: Bench,
+        dut: DutChoice,
+        *,
+        realtime: bool = False,
+        out_dir: Path | None = None,
+        observers: Sequence[RunObserver] = (),
+    ) -> None:
+        self.plan = plan
+        self.dut = dut
+        self.simulated = dut.kind == "sim" and not realtime
+        self.bench = bench if self.simulated else bench.with_channel_default()
+        self.out_dir = out_dir
+        self.observers = list(observers)
+        self.log = FrameLog()
+        self.run_id = uuid.uuid4().hex
+        self._stack = contextlib.ExitStack()
+        self.trace: TraceWriter | None = None
+        self.tcu: ReferenceTcu | None = None
+        self.sim_thread: SimThread | None = None
+        self.record = RunRecord(
+            run_id=self.run_id,
+            profile_id=plan.profile_id,
+            profile_version=plan.version,
+            profile_digest=plan.digest,
+            dbc_digest=plan.dbc_digest,
+            harness_version=harness_version(),
+            mode="simulated" if self.simulated else "realtime",
+            dut=str(dut),
+            bench=self._bench_description(),
+            started_wall=_now_iso(),
+        )
+
+    def _bench_description(self) -> dict[str, Any]:
+        if self.simulated:
+            return {"name": "simulated", "can": {"interface": "harness_sim", "channel": None}}
+        return self.bench.describe()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        try:
+            self._open()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _open(self) -> None:
+        stack = self._stack
+        clock: VirtualClock | RealClock
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.trace = stack.enter_context(TraceWriter(self.out_dir / "trace.blf"))
+            self._write_record()
+        if self.simulated:
+            clock = VirtualClock()
+            channel = f"sim-{self.run_id}"
+            bus: can.BusABC = SimBus(channel, clock=clock)
+            stack.callback(bus.shutdown)
+            dut_bus = SimBus(channel)
+            stack.callback(dut_bus.shutdown)
+            self.loop = EventLoop(clock)
+            self.tcu = ReferenceTcu(
+                self.loop, dut_bus, self.plan.dbc, variant=self.dut.variant,
+                identity=identity_from_bench(self.bench),
+            )
+            stack.callback(self.tcu.stop)
+            echoes = False
+        else:
+            clock = RealClock()
+            bus = open_bus(self.bench.can)
+            stack.callback(bus.shutdown)
+            self.loop = EventLoop(clock)
+            echoes = self.bench.can.interface in ECHOING_INTERFACES
+            if self.dut.kind == "sim":
+                self.sim_thread = stack.enter_context(
+                    SimThread(self.bench, self.plan.dbc, self.dut.variant)
+                )
+        self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)
+        self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
+        stack.callback(self.restbus.stop)
+        self.runner = CaseRunner(self.plan, self.loop, self.port, self.restbus, self.observers)
+        if self.tcu is not None:
+            self.tcu.start()
+        self.restbus.start()
+        self.runner.wait_ready()
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self.finish(exc)
+        self._stack.close()
+        if self.out_dir is not None:
+            self._write_record()
+
+    # -- running -----------------------------------------------------------------------------
+    def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
+        if self.sim_thread is not None and self.sim_thread.error is not None:
+            raise RunIncomplete(f"the simulator thread died: {self.sim_thread.error}")
+        record = self.runner.run_case(case, index, total)
+        self.record.cases.append(record)
+        if self.trace is not None:
+            self.trace.flush()
+        self._write_record()
+        return record
+
+    def run_all(self, cases: Sequence[PlannedCase] | None = None) -> RunRecord:
+        chosen = list(self.plan.cases if cases is None else cases)
+        for i, case in enumerate(chosen):
+            self.run_case(case, i, len(chosen))
+        self.finish(None)
+        return self.record
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Close the record: COMPLETED, ABORTED (interrupt) or INCOMPLETE (could not run)."""
+        if self.record.status is not RunStatus.RUNNING:
+            return
+        if exc is None:
+            self.record.status = RunStatus.COMPLETED
+        elif isinstance(exc, (KeyboardInterrupt, RunAborted)):
+            self.record.status = RunStatus.ABORTED
+            self.record.error = "interrupted by the user or a signal"
+        else:
+            self.record.status = RunStatus.INCOMPLETE
+            self.record.error = str(exc) or type(exc).__name__
+        self.record.ended_wall = _now_iso()
+        self._write_record()
+
+    def _write_record(self) -> None:
+        if self.out_dir is not None:
+            write_json_atomic(self.out_dir / "run.json", self.record.to_json())
+
+    @property
+    def bus_time(self) -> float:
+        return self.loop.now()
+
+
+@contextlib.contextmanager
+def session(plan: Plan, bench: Bench, dut: DutChoice, **kw: Any) -> Iterator[Session]:
+    with Session(plan, bench, dut, **kw) as s:
+        yield s

@@ -1,0 +1,103 @@
+"""Hosting the reference TCU: on the harness's virtual clock, in a thread, or as a process.
+
+The simulator is the DUT, not a mock: whichever way it is hosted it only talks over a
+python-can bus. :class:`SimThread` runs it in real time beside the harness in one process;
+:func:`serve` runs it in its own process (``harness sim tcu --bench bench.yaml``) until
+SIGINT or SIGTERM, so it stands where a supplier's part would.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import can
+
+from harness.bench import Bench, open_bus
+from harness.can.dbc import CanDatabase
+from harness.clock import EventLoop, RealClock
+from harness.sim.tcu import ReferenceTcu, TcuIdentity
+
+__all__ = ["SimThread", "identity_from_bench", "serve"]
+
+
+def identity_from_bench(bench: Bench) -> TcuIdentity:
+    d = bench.dut
+    return TcuIdentity(station_id=d.station_id, vin=d.vin, serial=d.serial, sw_version=d.sw_version)
+
+
+class SimThread:
+    """The reference TCU in real time on its own bus and loop, in a background thread."""
+
+    def __init__(self, bench: Bench, db: CanDatabase, variant: str | None) -> None:
+        self.bench = bench
+        self.db = db
+        self.variant = variant
+        self.loop = EventLoop(RealClock())
+        self.bus: can.BusABC | None = None
+        self.tcu: ReferenceTcu | None = None
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> SimThread:
+        self.bus = open_bus(self.bench.can)
+        self.tcu = ReferenceTcu(
+            self.loop,
+            self.bus,
+            self.db,
+            variant=self.variant,
+            identity=identity_from_bench(self.bench),
+        )
+        self._thread = threading.Thread(target=self._run, name="reference-tcu", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        assert self.tcu is not None
+        try:
+            self.tcu.start()
+            self.loop.run_until(float("inf"))
+        except BaseException as exc:  # reported by the harness as a dead DUT, not swallowed
+            self.error = exc
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.tcu is not None:
+            self.tcu.stop()
+        if self.bus is not None:
+            self.bus.shutdown()
+
+
+def serve(
+    bench: Bench,
+    db: CanDatabase,
+    variant: str | None,
+    announce: Callable[[str], None] = print,
+) -> int:
+    """Run the reference TCU in this process until SIGINT/SIGTERM; returns an exit code."""
+    loop = EventLoop(RealClock())
+    bus = open_bus(bench.can)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        loop.stop()
+
+    old_int = signal.signal(signal.SIGINT, stop)
+    old_term = signal.signal(signal.SIGTERM, stop)
+    tcu = ReferenceTcu(loop, bus, db, variant=variant, identity=identity_from_bench(bench))
+    try:
+        tcu.start()
+        announce(
+            f"reference TCU{' variant ' + variant if variant else ''} running on "
+            f"{bench.can.interface} {bench.can.channel} (Ctrl-C stops it)"
+        )
+        loop.run_until(float("inf"))
+    finally:
+        tcu.stop()
+        bus.shutdown()
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    return 0

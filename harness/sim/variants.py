@@ -1,0 +1,119 @@
+"""The deliberately broken variants of the reference TCU.
+
+A certification harness is only trustworthy if it can fail a part. Each variant here breaks
+exactly one requirement of CC-TCU-1 and keeps every other behaviour observable on the same
+interface correct, so that a run against it must fail the checks of that requirement and
+pass all others. This module is the registry (name, requirement, one-line description);
+what each variant does differently lives with the simulator that implements it.
+
+The registry is an explicit, insertion-ordered dict; registering a name twice is an error at
+import time, not a silent override.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.errors import InputError
+
+__all__ = ["VARIANTS", "Variant", "get_variant", "register_variant"]
+
+_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
+_REQUIREMENT = re.compile(r"[A-Z0-9]+-[0-9]{3}\Z")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One faulty variant: which requirement it breaks and how."""
+
+    name: str  # kebab-case
+    requirement: str  # the requirement ID it breaks, e.g. "CAN-001"
+    description: str  # one line: what is wrong
+
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def register_variant(variant: Variant, registry: dict[str, Variant] | None = None) -> Variant:
+    """Add ``variant`` to ``registry`` (default :data:`VARIANTS`); duplicates are refused."""
+    target = VARIANTS if registry is None else registry
+    if not _NAME.match(variant.name):
+        raise ValueError(f"variant name {variant.name!r} is not kebab-case")
+    if not _REQUIREMENT.match(variant.requirement):
+        raise ValueError(
+            f"variant {variant.name!r}: requirement {variant.requirement!r} is not an ID "
+            "like 'CAN-001'"
+        )
+    if not variant.description or "\n" in variant.description:
+        raise ValueError(f"variant {variant.name!r}: the description must be one line")
+    if variant.name in target:
+        raise ValueError(f"variant {variant.name!r} is registered twice")
+    target[variant.name] = variant
+    return variant
+
+
+for _variant in (
+    Variant(
+        "slow-cycle",
+        "CAN-001",
+        "TCU_Status every 125 ms instead of 100 ms while ignition is not OFF",
+    ),
+    Variant(
+        "fast-off-cycle",
+        "CAN-002",
+        "keeps the 100 ms TCU_Status cycle while ignition is OFF",
+    ),
+    Variant(
+        "stuck-counter",
+        "CAN-003",
+        "TCU_Status alive counter never increments (the CRC over it is still correct)",
+    ),
+    Variant(
+        "bad-crc",
+        "CAN-004",
+        "TCU_Status CRC computed without the Data ID, so it is wrong on every frame",
+    ),
+    Variant(
+        "babbling-id",
+        "CAN-005",
+        "also sends a debug frame on 0x3A1 (DLC 8) every 100 ms",
+    ),
+    Variant(
+        "flood",
+        "CAN-005",
+        "floods 0x7E8 with empty ISO-TP single frames at 2 kHz (about 54 % bus load)",
+    ),
+    Variant(
+        "ignores-e2e",
+        "CAN-006",
+        "accepts VEH_Dynamics with a wrong CRC, DLC or repeated counter; "
+        "never sets FaultVehDataInvalid",
+    ),
+    Variant(
+        "no-timeout-flag",
+        "CAN-007",
+        "never sets FaultVehDataTimeout",
+    ),
+    Variant(
+        "silent-after-dlc",
+        "CAN-008",
+        "after a DLC 5 frame on an identifier it does not receive, is silent for 3 s, "
+        "then restarts",
+    ),
+):
+    register_variant(_variant)
+del _variant
+
+
+def get_variant(name: str) -> Variant:
+    """The registered variant ``name``; an unknown name is the user's mistake."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise InputError(
+            "unknown simulator variant",
+            expected="the name of a faulty variant",
+            got=name,
+            choices=sorted(VARIANTS),
+        ) from None

@@ -1,0 +1,596 @@
+"""Strict YAML loading for profiles and bench files.
+
+PyYAML's scanner and parser read the text; this module builds the plain Python data itself,
+straight from the parser's events, so that:
+
+* scalars resolve by the YAML 1.2 core schema, not PyYAML's YAML 1.1 rules, and plain values
+  that YAML 1.1 would read differently (``NO``, ``010``, ``1:30``, ``1_000``) are errors rather
+  than silent surprises;
+* anchors, aliases, explicit tags and merge keys are refused the moment the parser meets them,
+  so an alias bomb ("billion laughs") fails before anything is expanded;
+* duplicate keys, non-text keys, empty files and extra documents are errors;
+* every node's position is kept, so later validation can point at ``file:line:col path``.
+
+Every problem raises the :class:`~harness.errors.InputError` subclass the caller names; no
+PyYAML exception ever escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import yaml
+from yaml.error import Mark as _YamlMark
+from yaml.events import (
+    AliasEvent,
+    CollectionStartEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    NodeEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+
+from harness.errors import InputError
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "Mark",
+    "PathKey",
+    "YamlDocument",
+    "format_path",
+    "load_yaml_file",
+    "load_yaml_text",
+]
+
+MAX_BYTES = 1_048_576
+"""Largest file (in bytes) the loader accepts by default."""
+
+MAX_DEPTH = 100
+"""Deepest nesting of mappings and sequences the loader accepts."""
+
+_E = TypeVar("_E", bound=InputError)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A position in a YAML file, both numbers 1-based."""
+
+    line: int
+    col: int
+
+
+PathKey = tuple[str | int, ...]
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Render a data path for humans: ``('cases', 3, 'max')`` -> ``cases[3].max``.
+
+    Keys that are not identifiers are quoted (``a["x y"]``); the empty path is
+    ``(document)``.
+    """
+    if not path:
+        return "(document)"
+    out: list[str] = []
+    for part in path:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif part.isidentifier():
+            out.append(f".{part}" if out else part)
+        else:
+            out.append(f"[{json.dumps(part, ensure_ascii=False)}]")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """One loaded YAML document: its plain data and where each node sits in the file."""
+
+    source: str
+    data: Any
+    marks: dict[PathKey, Mark] = field(default_factory=dict)
+    key_marks: dict[PathKey, Mark] = field(default_factory=dict)
+
+    def mark_for(self, path: Sequence[str | int]) -> Mark | None:
+        """Best position for path: the exact path if known, else the longest known prefix."""
+        key = tuple(path)
+        for end in range(len(key), -1, -1):
+            mark = self.marks.get(key[:end])
+            if mark is not None:
+                return mark
+        return None
+
+    def error(
+        self,
+        cls: type[_E],
+        path: Sequence[str | int],
+        *,
+        expected: str | None = None,
+        got: object = None,
+        choices: Sequence[str] | None = None,
+        message: str | None = None,
+    ) -> _E:
+        """Build (not raise) an error of class cls located at path."""
+        mark = self.mark_for(path)
+        return cls(
+            message,
+            source=self.source,
+            line=mark.line if mark else None,
+            col=mark.col if mark else None,
+            path=format_path(path),
+            expected=expected,
+            got=got,
+            choices=choices,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Scalar resolution (YAML 1.2 core schema, with YAML 1.1 hazards turned into errors)
+
+_NULL = re.compile(r"null|Null|NULL|~|")
+_TRUE = re.compile(r"true|True|TRUE")
+_FALSE = re.compile(r"false|False|FALSE")
+_DEC_INT = re.compile(r"[-+]?[0-9]+")
+_OCT_INT = re.compile(r"0o[0-7]+")
+_HEX_INT = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)")
+_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
+
+# What YAML 1.1 (as PyYAML implements it) reads as something other than a string.
+_YAML11_BOOL = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N")
+_YAML11_SEXAGESIMAL = re.compile(
+    r"[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
+)
+_YAML11_NUMBER = re.compile(
+    r"""[-+]?0b[0-1_]+
+    |[-+]?0[0-7_]+
+    |[-+]?(?:0|[1-9][0-9_]*)
+    |[-+]?0x[0-9a-fA-F_]+
+    |[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?""",
+    re.VERBOSE,
+)
+
+
+class _Ambiguous(Exception):
+    """A plain scalar that YAML 1.1 and YAML 1.2 read differently (internal)."""
+
+
+def _resolve_plain(text: str) -> Any:
+    """Resolve a plain scalar by the YAML 1.2 core schema; raise _Ambiguous on 1.1 hazards."""
+    if _NULL.fullmatch(text):
+        return None
+    if _TRUE.fullmatch(text):
+        return True
+    if _FALSE.fullmatch(text):
+        return False
+    if _DEC_INT.fullmatch(text):
+        digits = text.lstrip("+-")
+        if len(digits) > 1 and digits.startswith("0"):
+            plain = text[: len(text) - len(digits)] + (digits.lstrip("0") or "0")
+            if all(c in "01234567" for c in digits):
+                raise _Ambiguous(
+                    f"ambiguous number '{text}': YAML 1.1 reads it as octal; "
+                    f"write {plain}, 0o{digits.lstrip('0') or '0'} or quote it"
+                )
+            raise _Ambiguous(
+                f"ambiguous number '{text}': YAML 1.1 reads it as a string; "
+                f"write {plain} or quote it"
+            )
+        try:
+            return int(text)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+            raise _Ambiguous(f"number '{text[:20]}...' has too many digits; quote it") from None
+    if _OCT_INT.fullmatch(text):
+        return int(text[2:], 8)
+    if _HEX_INT.fullmatch(text):
+        return int(text[2:], 16)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if _INF.fullmatch(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if _NAN.fullmatch(text):
+        return float("nan")
+    # The YAML 1.2 core schema reads everything else as a string; refuse what 1.1 would not.
+    if _YAML11_BOOL.fullmatch(text):
+        raise _Ambiguous(
+            f"ambiguous value '{text}': YAML 1.1 reads it as a boolean; "
+            "write true/false or quote it"
+        )
+    if _YAML11_SEXAGESIMAL.fullmatch(text):
+        raise _Ambiguous(
+            f"ambiguous value '{text}': YAML 1.1 reads it as a base-60 number; quote it"
+        )
+    if _YAML11_NUMBER.fullmatch(text):
+        if "_" in text:
+            raise _Ambiguous(
+                f"ambiguous number '{text}': YAML 1.1 reads it as a number with digit "
+                f"separators; write {text.replace('_', '')} or quote it"
+            )
+        if "0b" in text:
+            raise _Ambiguous(
+                f"ambiguous number '{text}': YAML 1.1 reads it as binary; "
+                "write it in decimal or hex (0x...) or quote it"
+            )
+        raise _Ambiguous(f"ambiguous number '{text}': YAML 1.1 reads it as a number; quote it")
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Positions
+
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _mark_at(text: str, index: int) -> Mark:
+    """1-based line/col of character index in text, counting line breaks as PyYAML does."""
+    line = 1
+    start = 0
+    for match in _LINE_BREAK.finditer(text, 0, index):
+        line += 1
+        start = match.end()
+    return Mark(line, index - start + 1)
+
+
+def _to_mark(mark: object) -> Mark:
+    if isinstance(mark, _YamlMark):
+        return Mark(mark.line + 1, mark.column + 1)
+    line = getattr(mark, "line", None)
+    column = getattr(mark, "column", None)
+    if isinstance(line, int) and isinstance(column, int):
+        return Mark(line + 1, column + 1)
+    return Mark(1, 1)
+
+
+def _display_tag(tag: str) -> str:
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
+
+
+# --------------------------------------------------------------------------------------------
+# The event walker
+
+
+class _Reject(Exception):
+    """Internal: an input problem at a mark and path, turned into error_cls by the loader."""
+
+    def __init__(
+        self,
+        mark: Mark | None,
+        path: PathKey | None,
+        message: str | None = None,
+        *,
+        expected: str | None = None,
+        got: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.path = path
+        self.message = message
+        self.expected = expected
+        self.got = got
+
+
+class _Collection:
+    """An open mapping or sequence on the walker's stack."""
+
+    __slots__ = ("first_line", "items", "key", "path")
+
+    def __init__(self, path: PathKey, items: dict[str | int, Any] | list[Any]) -> None:
+        self.path = path
+        self.items = items
+        self.key: str | int | None = None  # pending key of a mapping entry
+        self.first_line: dict[str | int, int] = {}
+
+
+class _Walker:
+    """Builds plain data and marks from PyYAML parser events, without recursion."""
+
+    def __init__(self, text: str) -> None:
+        self.loader = yaml.SafeLoader(text)  # may raise ReaderError (bad characters)
+        self.marks: dict[PathKey, Mark] = {}
+        self.key_marks: dict[PathKey, Mark] = {}
+
+        # PyYAML's stubs leave the parser's event methods untyped.
+        self.next_event = cast(Callable[[], Event], self.loader.get_event)
+        self.peek_event = cast(Callable[[], Event], self.loader.peek_event)
+
+    def document(self) -> Any:
+        event = self.next_event()
+        if not isinstance(event, StreamStartEvent):  # pragma: no cover - parser guarantees it
+            raise _Reject(_to_mark(event.start_mark), None, "expected the start of a YAML stream")
+        if isinstance(self.peek_event(), StreamEndEvent):
+            raise _Reject(Mark(1, 1), None, _EMPTY)
+        event = self.next_event()
+        if not isinstance(event, DocumentStartEvent):  # pragma: no cover
+            raise _Reject(_to_mark(event.start_mark), None, "expected a YAML document")
+        first = self.peek_event()
+        if (
+            isinstance(first, ScalarEvent)
+            and first.style is None
+            and first.value == ""
+            and first.tag is None
+            and first.anchor is None
+        ):
+            raise _Reject(_to_mark(first.start_mark), None, _EMPTY)
+        data = self.node()
+        event = self.next_event()
+        if not isinstance(event, DocumentEndEvent):  # pragma: no cover
+            raise _Reject(_to_mark(event.start_mark), None, "expected the end of the document")
+        extra = self.peek_event()
+        if not isinstance(extra, StreamEndEvent):
+            raise _Reject(
+                _to_mark(extra.start_mark),
+                None,
+                "expected exactly one YAML document, but got a second document",
+            )
+        return data
+
+    def check_node(self, event: Event, path: PathKey) -> Mark:
+        """Refuse aliases, anchors and explicit tags; return the node's mark."""
+        mark = _to_mark(event.start_mark)
+        if isinstance(event, AliasEvent):
+            raise _Reject(
+                mark,
+                path,
+                f"aliases are not allowed (got '*{event.anchor}'); write the value out",
+            )
+        if isinstance(event, NodeEvent) and event.anchor is not None:
+            raise _Reject(
+                mark,
+                path,
+                f"anchors are not allowed (got '&{event.anchor}'); write the value out",
+            )
+        tag = getattr(event, "tag", None)
+        if isinstance(event, (ScalarEvent, CollectionStartEvent)) and tag is not None:
+            raise _Reject(mark, path, f"expected a plain value, but got tag '{_display_tag(tag)}'")
+        return mark
+
+    def scalar(self, event: ScalarEvent, mark: Mark, path: PathKey) -> Any:
+        if event.style is not None:  # quoted or block scalar
+            return event.value
+        try:
+            return _resolve_plain(event.value)
+        except _Ambiguous as exc:
+            raise _Reject(mark, path, str(exc)) from None
+
+    def node(self) -> Any:
+        stack: list[_Collection] = []
+        while True:
+            event = self.next_event()
+            top = stack[-1] if stack else None
+
+            # Closing a collection.
+            if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+                assert top is not None
+                stack.pop()
+                value: Any = top.items
+            # A mapping key.
+            elif top is not None and isinstance(top.items, dict) and top.key is None:
+                self.key(event, top)
+                continue
+            # A value node: root, sequence item or mapping value.
+            else:
+                if top is None:
+                    path: PathKey = ()
+                elif isinstance(top.items, list):
+                    path = (*top.path, len(top.items))
+                else:
+                    assert top.key is not None
+                    path = (*top.path, top.key)
+                mark = self.check_node(event, path)
+                self.marks[path] = mark
+                if isinstance(event, ScalarEvent):
+                    value = self.scalar(event, mark, path)
+                elif isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                    if len(stack) >= MAX_DEPTH:
+                        raise _Reject(
+                            mark, path, f"nesting deeper than {MAX_DEPTH} levels is not allowed"
+                        )
+                    items: dict[str | int, Any] | list[Any] = (
+                        {} if isinstance(event, MappingStartEvent) else []
+                    )
+                    stack.append(_Collection(path, items))
+                    continue
+                else:  # pragma: no cover - the parser emits nothing else here
+                    raise _Reject(mark, path, "unexpected YAML event")
+
+            # Attach the finished value to its parent.
+            if not stack:
+                return value
+            parent = stack[-1]
+            if isinstance(parent.items, list):
+                parent.items.append(value)
+            else:
+                assert parent.key is not None
+                parent.items[parent.key] = value
+                parent.key = None
+
+    def key(self, event: Event, mapping: _Collection) -> None:
+        assert isinstance(mapping.items, dict)
+        mark = _to_mark(event.start_mark)
+        self.check_node(event, mapping.path)
+        if not isinstance(event, ScalarEvent):
+            kind = "a mapping" if isinstance(event, MappingStartEvent) else "a sequence"
+            raise _Reject(mark, mapping.path, f"expected a text key, but got {kind}")
+        if event.style is None and event.value == "<<":
+            raise _Reject(
+                mark,
+                mapping.path,
+                "merge keys ('<<') are not allowed; write the keys out",
+            )
+        key = self.scalar(event, mark, mapping.path)
+        if not isinstance(key, (str, int)) or isinstance(key, bool):
+            raise _Reject(
+                mark, mapping.path, expected="a text key", got=event.value if event.value else None
+            )
+        path = (*mapping.path, key)
+        if key in mapping.first_line:
+            raise _Reject(
+                mark,
+                path,
+                f"duplicate key '{key}' (first at line {mapping.first_line[key]})",
+            )
+        mapping.first_line[key] = mark.line
+        mapping.key = key
+        self.key_marks[path] = mark
+
+
+_EMPTY = "expected a YAML mapping (one document), but got an empty document"
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def _raise(
+    error_cls: type[InputError],
+    source: str,
+    mark: Mark | None,
+    message: str | None = None,
+    *,
+    path: PathKey | None = None,
+    expected: str | None = None,
+    got: object = None,
+) -> InputError:
+    return error_cls(
+        message,
+        source=source,
+        line=mark.line if mark else None,
+        col=mark.col if mark else None,
+        path=format_path(path) if path is not None else None,
+        expected=expected,
+        got=got,
+    )
+
+
+def _decode(data: bytes, source: str, error_cls: type[InputError]) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        prefix = data[: exc.start].decode("utf-8-sig", errors="replace")
+        bad = data[exc.start : exc.start + 1].hex().upper()
+        raise _raise(
+            error_cls,
+            source,
+            _mark_at(prefix, len(prefix)),
+            f"expected UTF-8 text, but found byte 0x{bad} that is not valid UTF-8",
+        ) from None
+
+
+def load_yaml_text(
+    text: str | bytes,
+    source: str,
+    *,
+    error_cls: type[InputError] = InputError,
+    max_bytes: int = MAX_BYTES,
+) -> YamlDocument:
+    """Load exactly one strict YAML document from text (str, or bytes in UTF-8).
+
+    source is the display name used in error messages. Raises error_cls for every problem.
+    """
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise _raise(
+            error_cls, source, None, f"expected at most {max_bytes} bytes, but got {size} bytes"
+        )
+    if isinstance(text, bytes):
+        text = _decode(text, source, error_cls)
+
+    try:
+        walker = _Walker(text)
+        try:
+            data = walker.document()
+        finally:
+            walker.loader.dispose()
+    except _Reject as exc:
+        raise _raise(
+            error_cls,
+            source,
+            exc.mark,
+            exc.message,
+            path=exc.path,
+            expected=exc.expected,
+            got=exc.got,
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        where = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise _raise(error_cls, source, _to_mark(where) if where else None, problem) from None
+    except yaml.reader.ReaderError as exc:
+        raise _raise(
+            error_cls,
+            source,
+            _mark_at(text, exc.position),
+            f"unacceptable character #x{exc.character:04X}: {exc.reason}"
+            if isinstance(exc.character, int)
+            else f"unacceptable input: {exc.reason}",
+        ) from None
+    except (yaml.YAMLError, RecursionError, MemoryError) as exc:  # pragma: no cover - safety net
+        raise _raise(error_cls, source, None, f"could not read YAML: {exc}") from None
+    return YamlDocument(source, data, walker.marks, walker.key_marks)
+
+
+def load_yaml_file(
+    path: str | os.PathLike[str],
+    *,
+    error_cls: type[InputError] = InputError,
+    max_bytes: int = MAX_BYTES,
+    display: str | None = None,
+) -> YamlDocument:
+    """Load exactly one strict YAML document from a file.
+
+    display is the name shown in messages (default: path as given). Raises error_cls for
+    every problem, including a missing, unreadable or oversized file.
+    """
+    source = display if display is not None else os.fspath(path)
+
+    def unreadable(what: str) -> InputError:
+        return _raise(error_cls, source, None, f"expected a readable YAML file, but got {what}")
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise unreadable("a missing file") from None
+    except OSError as exc:
+        raise unreadable(f"an unreadable file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise unreadable("a directory")
+    if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+        raise _raise(
+            error_cls,
+            source,
+            None,
+            f"expected at most {max_bytes} bytes, but got {info.st_size} bytes",
+        )
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except IsADirectoryError:
+        raise unreadable("a directory") from None
+    except FileNotFoundError:
+        raise unreadable("a missing file") from None
+    except OSError as exc:
+        raise unreadable(f"an unreadable file ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise _raise(
+            error_cls,
+            source,
+            None,
+            f"expected at most {max_bytes} bytes, but got more",
+        )
+    return load_yaml_text(data, source, error_cls=error_cls, max_bytes=max_bytes)
