@@ -1,0 +1,230 @@
+"""``harness``: certify a part from a profile, validate profiles, run the simulator.
+
+Exit codes: 0 every mandatory case passed (or the command succeeded), 1 a case failed,
+2 bad input (profile, bench, arguments), 3 the run could not complete (DUT silent, interface
+failure, interrupted). Every :class:`~harness.errors.HarnessError` is printed as
+``error: <message>`` without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness.bench import Bench, load_bench
+from harness.errors import HarnessError, InputError, RunAborted
+from harness.profile.compile import load_profile
+from harness.session import DutChoice, Session, harness_version
+
+__all__ = ["main"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(EXIT_INPUT)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="harness",
+        description="Connected-car component certification harness: certify a part over CAN "
+        "from a YAML profile, against the built-in simulator or a real part.",
+        epilog="exit codes: 0 passed, 1 a case failed, 2 bad input, 3 run could not complete",
+    )
+    parser.add_argument("--version", action="version", version=f"harness {harness_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    cert = sub.add_parser(
+        "certify",
+        help="run a profile against a DUT and write the evidence",
+        description="Run every case of PROFILE against the DUT and write the evidence folder "
+        "(trace.blf, run.json). By default the DUT is the built-in reference simulator on a "
+        "virtual clock (simulated mode: fast and deterministic).",
+    )
+    cert.add_argument("profile", type=Path, help="profile YAML file")
+    cert.add_argument("--bench", type=Path, help="bench YAML file (bus interface, channel, ...)")
+    cert.add_argument(
+        "--dut",
+        default="sim",
+        help="sim (built-in simulator, default), sim:VARIANT (a faulty variant, see "
+        "'harness sim variants') or external (a part on the bench's bus)",
+    )
+    cert.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run in real time on python-can buses (always so with --dut external)",
+    )
+    cert.add_argument(
+        "--out",
+        type=Path,
+        help="evidence folder to write (default: runs/<profile>-<UTC time>)",
+    )
+    cert.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    val = sub.add_parser(
+        "validate",
+        help="load and check profiles without running them",
+        description="Load each PROFILE strictly and resolve it against its DBC. Exit 0 when "
+        "all are valid, 2 on the first error (printed with file:line:col).",
+    )
+    val.add_argument("profiles", type=Path, nargs="+")
+
+    sch = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of profiles (or bench files)",
+        description="Print the JSON Schema of the profile format, for editors to complete "
+        "and check profiles.",
+    )
+    sch.add_argument("--bench", action="store_true", help="the bench file schema instead")
+
+    sim = sub.add_parser("sim", help="the built-in reference simulator")
+    simsub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
+    tcu = simsub.add_parser(
+        "tcu",
+        help="run the reference CC-TCU-1 as its own process",
+        description="Run the reference CC-TCU-1 on the bench's bus in real time until "
+        "Ctrl-C or SIGTERM, so that 'harness certify --dut external' can test it like a "
+        "supplier's part.",
+    )
+    tcu.add_argument("--bench", type=Path, help="bench YAML file (default: virtual CAN)")
+    tcu.add_argument("--variant", help="a faulty variant (see 'harness sim variants')")
+    tcu.add_argument(
+        "--dbc", type=Path, default=None, help="DBC file (default: the bundled cc-tcu-1.dbc)"
+    )
+    simsub.add_parser("variants", help="list the faulty variants and what each breaks")
+    return parser
+
+
+def _default_dbc() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "data" / "cc-tcu-1.dbc", here.parent / "dbc" / "cc-tcu-1.dbc"):
+        if candidate.exists():
+            return candidate
+    raise InputError("no bundled cc-tcu-1.dbc found", expected="--dbc FILE")
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise RunAborted("terminated by SIGTERM")
+
+
+def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    plan = load_profile(args.profile)
+    bench = load_bench(args.bench)
+    dut = DutChoice.parse(args.dut)
+    realtime = args.realtime or dut.kind == "external"
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir: Path = args.out or Path("runs") / f"{plan.profile_id}-{stamp}"
+    if (out_dir / "run.json").exists():
+        raise InputError(
+            f"{out_dir} already holds a run", expected="a new or empty --out folder"
+        )
+    from harness.report.console import ConsoleProgress, print_summary
+
+    progress = ConsoleProgress(err if not args.quiet else Console(quiet=True), len(plan.cases))
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    session = Session(
+        plan, bench, dut, realtime=realtime, out_dir=out_dir, observers=[progress]
+    )
+    try:
+        with progress, session:
+            err.print(
+                f"certifying {plan.profile_id} {plan.version} against DUT {dut} "
+                f"({session.record.mode}); evidence in {out_dir}"
+            )
+            session.run_all()
+    except KeyboardInterrupt:
+        print_summary(out, session.record, str(out_dir))
+        err.print("[bold magenta]aborted[/]: evidence so far is in " + str(out_dir))
+        return EXIT_INCOMPLETE
+    except HarnessError:
+        if session.record.cases:
+            print_summary(out, session.record, str(out_dir))
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    print_summary(out, session.record, str(out_dir))
+    return EXIT_PASS if session.record.passed else EXIT_FAIL
+
+
+def cmd_validate(args: argparse.Namespace, out: Console) -> int:
+    for path in args.profiles:
+        plan = load_profile(path)
+        out.print(
+            f"{path}: valid profile {plan.profile_id} {plan.version}, {len(plan.cases)} cases, "
+            f"requirements {', '.join(plan.requirement_ids)}",
+            highlight=False,
+        )
+    return EXIT_PASS
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.bench:
+        schema = Bench.model_json_schema(by_alias=True)
+    else:
+        from harness.profile.model import Profile
+
+        schema = Profile.model_json_schema(by_alias=True)
+        schema["title"] = "cc-harness certification profile (cc-harness-profile/1)"
+    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+    return EXIT_PASS
+
+
+def cmd_sim(args: argparse.Namespace, out: Console) -> int:
+    from harness.sim.variants import VARIANTS, get_variant
+
+    if args.sim_command == "variants":
+        for v in VARIANTS.values():
+            out.print(f"{v.name:<20} {v.requirement:<8} {v.description}", highlight=False)
+        return EXIT_PASS
+    from harness.can.dbc import load_dbc
+    from harness.sim.host import serve
+
+    if args.variant:
+        get_variant(args.variant)
+    if args.bench is None:
+        raise InputError(
+            "the simulator as its own process needs a bench file naming a shared bus",
+            expected="--bench FILE (for example interface udp_multicast)",
+        )
+    bench = load_bench(args.bench).with_channel_default()
+    db = load_dbc(args.dbc or _default_dbc())
+    return serve(bench, db, args.variant, announce=lambda s: out.print(s, highlight=False))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    try:
+        if args.command == "certify":
+            return cmd_certify(args, out, err)
+        if args.command == "validate":
+            return cmd_validate(args, out)
+        if args.command == "schema":
+            return cmd_schema(args)
+        if args.command == "sim":
+            return cmd_sim(args, out)
+    except HarnessError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("[bold magenta]aborted[/]")
+        return EXIT_INCOMPLETE
+    return EXIT_INPUT  # pragma: no cover - argparse requires a command
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Console output with rich: live progress while cases run, then the summary tables."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.profile.compile import PlannedCase, PlannedStep
+from harness.record import CaseRecord, RunRecord, Verdict
+from harness.runner import RunObserver
+
+__all__ = ["ConsoleProgress", "print_summary"]
+
+_STYLE = {
+    Verdict.PASS: "bold green",
+    Verdict.FAIL: "bold red",
+    Verdict.ERROR: "bold magenta",
+    Verdict.INCONCLUSIVE: "bold yellow",
+    Verdict.SKIPPED: "dim",
+}
+
+
+def verdict_text(v: Verdict) -> str:
+    return f"[{_STYLE[v]}]{v.value}[/]"
+
+
+class ConsoleProgress(RunObserver):
+    """A progress bar over cases, and one line per finished case."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} cases"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("certifying", total=total)
+
+    def __enter__(self) -> ConsoleProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def case_started(self, case: PlannedCase, index: int, total: int) -> None:
+        self.progress.update(self.task, description=case.case_id)
+
+    def step_started(self, case: PlannedCase, step: PlannedStep) -> None:
+        self.progress.update(self.task, description=f"{case.case_id} {step.action}")
+
+    def case_finished(self, record: CaseRecord) -> None:
+        self.progress.advance(self.task)
+        self.console.print(
+            f"{verdict_text(record.verdict)} {record.case_id} "
+            f"[dim]({', '.join(record.requirements)})[/] {escape(record.title)}"
+        )
+        for check in record.checks:
+            if check.verdict is not Verdict.PASS:
+                self.console.print(
+                    f"    {verdict_text(check.verdict)} {escape(check.label)}: "
+                    f"{escape(check.summary)}"
+                )
+                if check.offender is not None:
+                    off = check.offender
+                    where = f" id 0x{off.can_id:03X}" if off.can_id is not None else ""
+                    data = f" {escape('[' + off.data + ']')}" if off.data else ""
+                    self.console.print(
+                        f"      at t={off.timestamp:.6f}{where}{data}: {escape(off.detail)}"
+                    )
+        if record.error:
+            self.console.print(f"    [magenta]error:[/] {escape(record.error)}")
+
+
+def print_summary(console: Console, record: RunRecord, evidence: str | None) -> None:
+    """The per-requirement table, the per-case table, and the overall result."""
+    if record.identity:
+        console.print(
+            "DUT identity: " + ", ".join(f"{k}={v}" for k, v in record.identity.items())
+        )
+    reqs = Table(title=f"{record.profile_id} {record.profile_version}: requirements")
+    reqs.add_column("requirement")
+    reqs.add_column("verdict")
+    reqs.add_column("cases")
+    for req, verdict in record.requirement_verdicts().items():
+        cases = [c.case_id for c in record.cases if req in c.requirements]
+        reqs.add_row(req, verdict_text(verdict), ", ".join(cases))
+    console.print(reqs)
+    counts: dict[Verdict, int] = {}
+    for case in record.cases:
+        counts[case.verdict] = counts.get(case.verdict, 0) + 1
+    tally = ", ".join(f"{n} {v.value.lower()}" for v, n in counts.items())
+    console.print(f"{len(record.cases)} cases: {tally}  [dim]({record.mode}, DUT {record.dut})[/]")
+    if evidence:
+        console.print(f"evidence: {evidence}")
+    if record.passed:
+        console.print("[bold green]PASSED[/]: every mandatory case passed")
+    elif record.status.value != "COMPLETED":
+        console.print(
+            f"[bold magenta]{record.status.value}[/]: "
+            f"{escape(record.error or 'run did not complete')}"
+        )
+    else:
+        console.print("[bold red]FAILED[/]: at least one mandatory case did not pass")
