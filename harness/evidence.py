@@ -33,6 +33,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
             fh.flush()
+            os.fchmod(fh.fileno(), 0o644)  # mkstemp makes 0600; evidence is for others to read
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -122,7 +122,8 @@ class Session:
     def __enter__(self) -> Session:
         try:
             self._open()
-        except BaseException:
+        except BaseException as exc:
+            self.finish(exc)
             self._stack.close()
             raise
         return self

@@ -4,10 +4,15 @@ pydantic reports a location such as ``('cases', 0, 'steps', 2, 'observe', 'check
 'cycle_time', 'max')``, where ``observe`` and ``cycle_time`` are union tags, not keys of the
 document. :func:`located_error` walks the model classes along that location to tell tags
 from keys, finds the allowed keys for an unknown one, and points at ``file:line:col``.
+
+Messages speak the profile's language, not pydantic's: ``expected an integer, but got text
+'500000'``, ``expected text, but got a list of 2 items``; a value that several types may take
+(a number or a value-table name) gives one message, not one per type.
 """
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from collections.abc import Sequence
@@ -19,7 +24,7 @@ from pydantic_core import ErrorDetails
 from harness.errors import InputError
 from harness.yamlsafe import YamlDocument
 
-__all__ = ["TaggedUnions", "located_error"]
+__all__ = ["TaggedUnions", "describe_value", "located_error"]
 
 # For each discriminated union: tag -> member model. Filled by the caller (profile, bench).
 TaggedUnions = dict[str, dict[str, type[BaseModel]]]
@@ -31,6 +36,7 @@ _EXPECTED = {
     "float_parsing": "a number",
     "string_type": "text",
     "bool_type": "true or false",
+    "bool_parsing": "true or false",
     "list_type": "a list",
     "tuple_type": "a list",
     "dict_type": "a mapping",
@@ -39,6 +45,63 @@ _EXPECTED = {
     "int_from_float": "an integer",
     "finite_number": "a finite number",
 }
+
+_BOUNDS = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
+
+# Patterns of the profile models, in words.
+_PATTERNS = {
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$": "a name of letters, digits, '.', '_' and '-' "
+    "(starting with a letter or digit, no spaces)",
+    r"^[0-9]+(\.[0-9]+)*([-+][A-Za-z0-9.]+)?$": "a version such as 1.0.0 or 2.1-rc1",
+    r"^[0-9A-Fa-f ]*$": "hex bytes such as '01 02 FF'",
+}
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _items(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def describe_value(value: Any) -> str:
+    """A found value in words for a message: scalars quoted, containers described."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        if not value:
+            return "an empty mapping"
+        keys = ", ".join(map(str, list(value)[:6])) + (", ..." if len(value) > 6 else "")
+        return f"a mapping with keys {keys}"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {_items(len(value))}" if value else "an empty list"
+    return f"'{_short(str(value))}'"
+
+
+def _found(value: Any, expected: str) -> str:
+    """What was found, worded against what was expected (text vs number mix-ups)."""
+    if isinstance(value, str) and expected != "text" and "text" not in expected:
+        return f"text '{_short(value)}'"
+    if expected == "text" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"the number {value} (quote it if you mean text)"
+    if expected == "text" and isinstance(value, bool):
+        return f"{describe_value(value)} (quote it if you mean text)"
+    return describe_value(value)
+
+
+def _bound(value: object) -> str:
+    """A bound or integer value; large integers (identifiers, IDs) also in hex."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 0xFFFF:
+        return f"{value} (0x{value:X})"
+    return str(value)
 
 
 def _unwrap(tp: Any) -> list[Any]:
@@ -66,6 +129,21 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
+def _takes_key(alternatives: list[Any], part: str | int) -> bool:
+    """Whether some alternative can hold ``part`` as a key or index."""
+    for alt in alternatives:
+        origin = typing.get_origin(alt)
+        if isinstance(alt, type) and issubclass(alt, BaseModel):
+            if isinstance(part, str) and _field_type(alt, part) is not None:
+                return True
+        elif origin in (list, tuple) or alt in (list, tuple):
+            if isinstance(part, int):
+                return True
+        elif (origin is dict or alt is dict) and isinstance(part, str):
+            return True
+    return False
+
+
 def _walk(
     root: type[BaseModel], loc: Sequence[str | int], unions: TaggedUnions
 ) -> tuple[list[str | int], Any]:
@@ -86,6 +164,9 @@ def _walk(
             if member is not None:
                 current = member
                 continue
+        # A member tag of a plain union (int | float | str): pydantic's, not the document's.
+        if isinstance(part, str) and len(alternatives) > 1 and not _takes_key(alternatives, part):
+            continue
         path.append(part)
         nxt: Any = None
         for alt in alternatives:
@@ -103,12 +184,33 @@ def _walk(
     return path, current
 
 
-def _got(value: Any) -> object:
-    if isinstance(value, dict):
-        return "a mapping with " + ", ".join(map(str, list(value)[:6]))
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    return value
+def _value_at(data: Any, path: Sequence[str | int]) -> Any:
+    """The document's value at ``path``, or None where the path does not lead."""
+    for part in path:
+        inside = (isinstance(data, dict) and part in data) or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        )
+        if not inside:
+            return None
+        data = data[part]
+    return data
+
+
+def _said(
+    doc: YamlDocument,
+    cls: type[InputError],
+    path: Sequence[str | int],
+    expected: str,
+    found: str,
+    choices: Sequence[str] | None = None,
+) -> InputError:
+    """An error worded 'expected X, but got Y' with Y already in words."""
+    return doc.error(cls, path, message=f"expected {expected}, but got {found}", choices=choices)
+
+
+def _hint(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _one(
@@ -130,7 +232,12 @@ def _one(
         choices = _keys_of(models[0]) if models else []
         path = [*parent_path, loc[-1]]
         mark = doc.key_marks.get(tuple(path))
-        error = doc.error(cls, path, message=f"unknown key '{loc[-1]}'", choices=choices)
+        error = doc.error(
+            cls,
+            path,
+            message=f"unknown key '{loc[-1]}'{_hint(str(loc[-1]), choices)}",
+            choices=choices,
+        )
         if mark is not None:
             error.line, error.col = mark.line, mark.col
             error.args = (error.render(),)
@@ -141,47 +248,97 @@ def _one(
     if etype in ("union_tag_invalid", "union_tag_not_found"):
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
         if ctx.get("discriminator") == "'kind'":
+            kinds = tags or list(unions.get("check", {}))
             if etype == "union_tag_not_found":
-                return doc.error(cls, path, message="a check needs 'kind'", choices=tags)
-            return doc.error(
-                cls, [*path, "kind"], expected="a known check kind", got=ctx.get("tag"),
-                choices=tags,
-            )
-        tags = tags or sorted(next(iter(unions.values()), {}))
-        actions = sorted(unions.get("step", {}))
-        found = ctx.get("tag")
-        if etype == "union_tag_not_found" and not isinstance(value, dict):
-            return doc.error(cls, path, expected="a step mapping", got=_got(value))
-        return doc.error(
-            cls,
-            path,
-            expected="exactly one action per step",
-            got=(str(found).replace("+", ", ") if found else _got(value)),
-            choices=actions,
-        )
+                return doc.error(
+                    cls, path, message="missing required key 'kind' (the check kind)", choices=kinds
+                )
+            tag = _value_at(doc.data, [*path, "kind"])
+            if tag is None:
+                tag = ctx.get("tag")
+            if isinstance(tag, str):
+                found = f"'{_short(tag)}'{_hint(tag, kinds)}"
+            else:
+                found = describe_value(tag)
+            return _said(doc, cls, [*path, "kind"], "a known check kind", found, kinds)
+        actions = sorted(unions.get("step", {})) or tags
+        if not isinstance(value, dict):
+            return _said(doc, cls, path, "a step mapping such as 'wait: 1 s'", _found(value, ""))
+        found_actions = [a for a in actions if a in value]
+        if found_actions:
+            got = f"{len(found_actions)}: {', '.join(found_actions)} (split them into steps)"
+        else:
+            got = "none (keys: " + ", ".join(map(str, value)) + ")" if value else "none"
+        return _said(doc, cls, path, "exactly one action per step", got, actions)
     if etype == "literal_error":
-        return doc.error(cls, path, expected=f"one of {ctx.get('expected')}", got=value)
+        expected = f"one of {ctx.get('expected')}"
+        return _said(doc, cls, path, expected, _found(value, expected))
     if etype in _EXPECTED:
-        return doc.error(cls, path, expected=_EXPECTED[etype], got=_got(value))
-    if etype in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        sym = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
-               "less_than": "<"}[etype]
+        return _said(doc, cls, path, _EXPECTED[etype], _found(value, _EXPECTED[etype]))
+    if etype in _BOUNDS:
         bound = next(iter(ctx.values()), "")
-        return doc.error(cls, path, expected=f"a value {sym} {bound}", got=value)
+        return _said(doc, cls, path, f"a value {_BOUNDS[etype]} {_bound(bound)}", _bound(value))
     if etype in ("too_short", "too_long"):
         which = "at least" if etype == "too_short" else "at most"
-        n = ctx.get("min_length", ctx.get("max_length"))
-        return doc.error(cls, path, expected=f"{which} {n} item(s)", got=_got(value))
+        n = int(ctx.get("min_length", ctx.get("max_length", 0)))
+        return _said(doc, cls, path, f"{which} {_items(n)}", describe_value(value))
+    if etype in ("string_too_short", "string_too_long"):
+        which = "at least" if etype == "string_too_short" else "at most"
+        length = ctx.get("min_length", ctx.get("max_length"))
+        found = f"{describe_value(value)} ({len(str(value))} characters)"
+        return _said(doc, cls, path, f"text of {which} {length} characters", found)
     if etype == "string_pattern_mismatch":
-        return doc.error(
-            cls, path, expected=f"text matching {ctx.get('pattern')}", got=value
-        )
+        pattern = str(ctx.get("pattern"))
+        expected = _PATTERNS.get(pattern, f"text matching {pattern}")
+        return _said(doc, cls, path, expected, describe_value(value))
     if etype == "value_error":
         text = str(ctx.get("error", err["msg"]))
         if text.startswith("expected "):
-            return doc.error(cls, path, expected=text[len("expected "):], got=_got(value))
+            return _said(doc, cls, path, text[len("expected ") :], _found(value, text))
         return doc.error(cls, path, message=text)
     return doc.error(cls, path, message=err["msg"], got=None)
+
+
+def _merge_unions(
+    errors: list[ErrorDetails], root: type[BaseModel], unions: TaggedUnions
+) -> list[tuple[ErrorDetails, list[str]]]:
+    """Fold the per-type errors of one value of a plain union (int | float | str) into one.
+
+    Each error comes with the types its value may take (empty for other errors).
+    """
+    out: list[tuple[ErrorDetails, list[str]]] = []
+    seen: dict[tuple[str | int, ...], int] = {}
+    for err in errors:
+        if err["type"] not in _EXPECTED:
+            out.append((err, []))
+            continue
+        key = tuple(_walk(root, list(err["loc"]), unions)[0])
+        want = _EXPECTED[err["type"]]
+        if key not in seen:
+            seen[key] = len(out)
+            out.append((err, [want]))
+        elif want not in out[seen[key]][1]:
+            out[seen[key]][1].append(want)
+    return out
+
+
+def _drop_explained(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop a missing key that an unknown key beside it misspells (``signall`` for ``signal``).
+
+    The unknown key's message suggests the right name, which explains both problems.
+    """
+    unknown: dict[tuple[str | int, ...], list[str]] = {}
+    for err in errors:
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            unknown.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
+    kept = []
+    for err in errors:
+        if err["type"] == "missing" and err["loc"]:
+            typos = unknown.get(tuple(err["loc"][:-1]), [])
+            if difflib.get_close_matches(str(err["loc"][-1]), typos, n=1, cutoff=0.6):
+                continue
+        kept.append(err)
+    return kept
 
 
 def located_error(
@@ -192,7 +349,16 @@ def located_error(
     cls: type[InputError],
 ) -> InputError:
     """The first error of ``exc`` as a located input error, counting the rest."""
-    located = [_one(err, doc, root, unions, cls) for err in exc.errors()]
+    located: list[InputError] = []
+    for err, wants in _merge_unions(_drop_explained(list(exc.errors())), root, unions):
+        if len(wants) > 1:
+            if "a number" in wants and "an integer" in wants:
+                wants.remove("an integer")
+            expected = " or ".join(wants)
+            path, _ = _walk(root, list(err["loc"]), unions)
+            located.append(_said(doc, cls, path, expected, _found(err.get("input"), expected)))
+        else:
+            located.append(_one(err, doc, root, unions, cls))
     # The first problem in the file, deepest first where several start at one place.
     located.sort(key=lambda e: (e.line or 0, e.col or 0, -len(e.path or "")))
     first = located[0]

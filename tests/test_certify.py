@@ -1,0 +1,189 @@
+"""End to end: certify the reference TCU, catch every faulty variant, stay deterministic."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import can
+import pytest
+
+from harness.bench import Bench
+from harness.errors import DutNotResponding
+from harness.profile.compile import Plan, load_profile
+from harness.record import RunRecord, RunStatus, Verdict
+from harness.session import DutChoice, Session
+from harness.sim.variants import VARIANTS
+from tests.conftest import PROFILE, ROOT, free_udp_port, harness_cmd, run_harness
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return load_profile(PROFILE)
+
+
+def simulated_run(plan: Plan, dut: str = "sim", out: Path | None = None) -> RunRecord:
+    with Session(plan, Bench(), DutChoice.parse(dut), out_dir=out) as session:
+        return session.run_all()
+
+
+def verdicts(record: RunRecord | dict[str, Any]) -> dict[str, str]:
+    if isinstance(record, RunRecord):
+        return {c.case_id: c.verdict.value for c in record.cases}
+    return {c["id"]: c["verdict"] for c in record["cases"]}
+
+
+def test_profile_traces_every_can_requirement(plan: Plan) -> None:
+    traced = {req for case in plan.cases for req in case.requirements}
+    assert {f"CAN-00{i}" for i in range(1, 9)} <= traced
+
+
+def test_reference_tcu_passes_from_the_cli(tmp_path: Path) -> None:
+    out = tmp_path / "evidence"
+    result = run_harness(["certify", str(PROFILE), "--out", str(out)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "COMPLETED" and record["passed"] is True
+    assert set(record["requirements"].values()) == {"PASS"}
+    assert len(record["cases"]) == len(load_profile(PROFILE).cases)
+    # The trace holds every frame both ways and python-can reads it back.
+    frames = list(can.BLFReader(str(out / "trace.blf")))
+    ids = {f.arbitration_id for f in frames}
+    assert {0x100, 0x110, 0x111, 0x120, 0x3A0} <= ids
+    assert len(frames) > 5000
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_each_faulty_variant_fails_exactly_the_cases_tracing_its_requirement(
+    plan: Plan, variant: str
+) -> None:
+    requirement = VARIANTS[variant].requirement
+    record = simulated_run(plan, f"sim:{variant}")
+    assert record.status is RunStatus.COMPLETED
+    failed = [c for c in record.cases if c.verdict is not Verdict.PASS]
+    assert failed, f"{variant} ({requirement}) was not caught by any case"
+    for case in failed:
+        assert requirement in case.requirements, (
+            f"{variant} breaks {requirement} but also failed {case.case_id} "
+            f"({', '.join(case.requirements)})"
+        )
+        assert case.verdict is Verdict.FAIL
+    assert record.requirement_verdicts()[requirement] is Verdict.FAIL
+    assert not record.passed
+
+
+def test_variant_failure_explains_itself(plan: Plan) -> None:
+    record = simulated_run(plan, "sim:slow-cycle")
+    case = next(c for c in record.cases if c.case_id == "TC-CAN-001-ON")
+    check = case.checks[0]
+    assert check.verdict is Verdict.FAIL
+    assert check.measurements["max_interval"] == pytest.approx(0.125)
+    assert check.offender is not None and check.offender.can_id == 0x3A0
+    assert "125.000 ms" in check.summary
+
+
+def test_ten_simulated_runs_are_identical(plan: Plan) -> None:
+    def essence(record: RunRecord) -> list[dict[str, Any]]:
+        return [c.to_json() for c in record.cases]
+
+    first = essence(simulated_run(plan))
+    for _ in range(9):
+        assert essence(simulated_run(plan)) == first
+
+
+def test_silent_dut_is_exit_3_with_the_message_named(tmp_path: Path) -> None:
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(
+        "format: cc-harness-bench/1\ncan: {interface: virtual, channel: nobody-home}\n"
+    )
+    out = tmp_path / "evidence"
+    result = run_harness(
+        ["certify", str(PROFILE), "--bench", str(bench), "--dut", "external", "--out", str(out)]
+    )
+    assert result.returncode == 3, result.stderr
+    assert "sent no TCU_Status (0x3A0) within 2 s" in result.stderr
+    assert "Traceback" not in result.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "INCOMPLETE" and record["passed"] is False
+
+
+def test_silent_dut_in_process_raises_dut_not_responding(plan: Plan) -> None:
+    bench = Bench.model_validate(
+        {"can": {"interface": "virtual", "channel": "nobody-home-2"}}
+    )
+    with pytest.raises(DutNotResponding), Session(plan, bench, DutChoice("external")):
+        pass
+
+
+def test_sigint_aborts_with_evidence_intact(tmp_path: Path) -> None:
+    out = tmp_path / "evidence"
+    proc = subprocess.Popen(
+        harness_cmd("certify", str(PROFILE), "--realtime", "--out", str(out)),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out / "trace.blf").exists():
+        time.sleep(0.1)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 3, stdout + stderr
+    assert "Traceback" not in stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "ABORTED" and record["passed"] is False
+    frames = list(can.BLFReader(str(out / "trace.blf")))
+    assert any(f.arbitration_id == 0x3A0 for f in frames)
+
+
+def test_kill_9_leaves_a_readable_trace(tmp_path: Path) -> None:
+    out = tmp_path / "evidence"
+    proc = subprocess.Popen(
+        harness_cmd("certify", str(PROFILE), "--realtime", "--out", str(out)),
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out / "trace.blf").exists():
+        time.sleep(0.1)
+    time.sleep(3.0)
+    proc.kill()
+    proc.wait(timeout=10)
+    frames = list(can.BLFReader(str(out / "trace.blf")))
+    # about 2.5 s of traffic (~90 frames/s each way) minus at most one 250 ms flush interval
+    assert len(frames) > 150
+    assert json.loads((out / "run.json").read_text())["status"] == "RUNNING"
+
+
+def test_realtime_against_the_simulator_in_its_own_process(tmp_path: Path, plan: Plan) -> None:
+    """The supplier's setup: the DUT is another process on udp_multicast; same verdicts."""
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(
+        "format: cc-harness-bench/1\nname: loopback multicast\n"
+        "can:\n  interface: udp_multicast\n  channel: 239.74.163.2\n"
+        f"  options: {{port: {free_udp_port()}}}\n"
+    )
+    sim = subprocess.Popen(
+        harness_cmd("sim", "tcu", "--bench", str(bench)),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert sim.stdout is not None
+        assert "reference TCU running" in sim.stdout.readline()
+        out = tmp_path / "evidence"
+        result = run_harness(
+            ["certify", str(PROFILE), "--bench", str(bench), "--dut", "external",
+             "--out", str(out)],
+            timeout=400,
+        )
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=10)
+    assert sim.returncode == 0
+    record = json.loads((out / "run.json").read_text())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert record["mode"] == "realtime"
+    assert verdicts(record) == verdicts(simulated_run(plan))
