@@ -128,16 +128,12 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"{plan.profile_id}-{stamp}"
     if (out_dir / "run.json").exists():
-        raise InputError(
-            f"{out_dir} already holds a run", expected="a new or empty --out folder"
-        )
+        raise InputError(f"{out_dir} already holds a run", expected="a new or empty --out folder")
     from harness.report.console import ConsoleProgress, print_summary
 
     progress = ConsoleProgress(err if not args.quiet else Console(quiet=True), len(plan.cases))
     old = signal.signal(signal.SIGTERM, _on_sigterm)
-    session = Session(
-        plan, bench, dut, realtime=realtime, out_dir=out_dir, observers=[progress]
-    )
+    session = Session(plan, bench, dut, realtime=realtime, out_dir=out_dir, observers=[progress])
     try:
         with progress, session:
             err.print(

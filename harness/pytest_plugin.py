@@ -195,8 +195,7 @@ class _HarnessState:
                     f"{out_dir} already holds a run",
                     expected="a new or empty --evidence folder",
                 )
-            session = Session(plan, self.bench(), self.dut, realtime=self.realtime,
-                              out_dir=out_dir)
+            session = Session(plan, self.bench(), self.dut, realtime=self.realtime, out_dir=out_dir)
             run.stack.enter_context(session)
             run.session = session
         except Exception as exc:  # a bug as much as a HarnessError: every item shows it
@@ -299,11 +298,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
     if state.profile is not None:
-        shown = str(state.profile)
+        named = str(config.getoption("harness_profile"))
         if config.args_source is not pytest.Config.ArgsSource.ARGS:
-            config.args[:] = [shown]
+            config.args[:] = [named]
         elif not any(_arg_path(config, a) == state.profile for a in config.args):
-            config.args.append(shown)
+            config.args.append(named)
         state.named_files.add(state.profile)
     for arg in config.args:
         path = _arg_path(config, arg)
@@ -426,7 +425,7 @@ class ProfileCase(pytest.Item):
         run = state.runs.get(self.path.resolve())
         raise CaseFailed(_failure_text(record, run.evidence if run else None))
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
         text = _plain(excinfo, self.config)

@@ -124,22 +124,29 @@ class CaseRunner:
         assert step.message is not None
         return self.restbus[step.message.name]
 
-    def _await_sends(self, entries: Sequence[RestbusEntry], counts: Sequence[int], what: str) -> float:
+    def _await_sends(
+        self, entries: Sequence[RestbusEntry], counts: Sequence[int], what: str
+    ) -> float:
         """Run until each entry has sent ``counts[i]`` more frames; the last send time."""
-        targets = [e.sent + n for e, n in zip(entries, counts)]
+        targets = [e.sent + n for e, n in zip(entries, counts, strict=True)]
         for e in entries:
             if not e.running:
                 raise StepFailed(f"{what}: {e.msg.name} is stopped; start it first")
-        budget = max(e.plan.cycle * n for e, n in zip(entries, counts)) + 1.0
+        budget = max(e.plan.cycle * n for e, n in zip(entries, counts, strict=True)) + 1.0
         done = self.loop.run_for(
-            budget, until=lambda: all(e.sent >= t for e, t in zip(entries, targets))
+            budget, until=lambda: all(e.sent >= t for e, t in zip(entries, targets, strict=True))
         )
         if not done:
             raise StepFailed(f"{what}: frames were not sent within {budget:.3f} s")
         return max(e.last_sent or 0.0 for e in entries)
 
-    def run_step(self, case: PlannedCase, step: PlannedStep, markers: dict[str, float],
-                 results: list[CheckResult]) -> None:
+    def run_step(
+        self,
+        case: PlannedCase,
+        step: PlannedStep,
+        markers: dict[str, float],
+        results: list[CheckResult],
+    ) -> None:
         loop = self.loop
         moment = loop.now()
         action = step.action
@@ -262,4 +269,3 @@ class CaseRunner:
         for gen in self._noise:
             gen.cancel()
         self._noise.clear()
-

@@ -63,7 +63,9 @@ class DutChoice:
                 get_variant(variant)  # InputError with the valid names
             return cls("sim", variant or None)
         raise InputError(
-            "--dut", expected="sim, sim:VARIANT or external", got=text,
+            "--dut",
+            expected="sim, sim:VARIANT or external",
+            got=text,
             choices=["sim", "sim:VARIANT", "external"],
         )
 
@@ -144,7 +146,10 @@ class Session:
             stack.callback(dut_bus.shutdown)
             self.loop = EventLoop(clock)
             self.tcu = ReferenceTcu(
-                self.loop, dut_bus, self.plan.dbc, variant=self.dut.variant,
+                self.loop,
+                dut_bus,
+                self.plan.dbc,
+                variant=self.dut.variant,
                 identity=identity_from_bench(self.bench),
             )
             stack.callback(self.tcu.stop)

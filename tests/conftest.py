@@ -33,10 +33,15 @@ def harness_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "harness.cli", *args]
 
 
-def run_harness(args: Sequence[str], timeout: float = 600, cwd: Path | None = None
-                ) -> subprocess.CompletedProcess[str]:
+def run_harness(
+    args: Sequence[str], timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, COLUMNS="120")
     return subprocess.run(
-        harness_cmd(*args), capture_output=True, text=True, timeout=timeout,
-        cwd=cwd or ROOT, env=env,
+        harness_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+        env=env,
     )

@@ -113,9 +113,7 @@ def test_silent_dut_is_exit_3_with_the_message_named(tmp_path: Path) -> None:
 
 
 def test_silent_dut_in_process_raises_dut_not_responding(plan: Plan) -> None:
-    bench = Bench.model_validate(
-        {"can": {"interface": "virtual", "channel": "nobody-home-2"}}
-    )
+    bench = Bench.model_validate({"can": {"interface": "virtual", "channel": "nobody-home-2"}})
     with pytest.raises(DutNotResponding), Session(plan, bench, DutChoice("external")):
         pass
 
@@ -124,7 +122,10 @@ def test_sigint_aborts_with_evidence_intact(tmp_path: Path) -> None:
     out = tmp_path / "evidence"
     proc = subprocess.Popen(
         harness_cmd("certify", str(PROFILE), "--realtime", "--out", str(out)),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (out / "trace.blf").exists():
@@ -144,7 +145,9 @@ def test_kill_9_leaves_a_readable_trace(tmp_path: Path) -> None:
     out = tmp_path / "evidence"
     proc = subprocess.Popen(
         harness_cmd("certify", str(PROFILE), "--realtime", "--out", str(out)),
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (out / "trace.blf").exists():
@@ -168,15 +171,26 @@ def test_realtime_against_the_simulator_in_its_own_process(tmp_path: Path, plan:
     )
     sim = subprocess.Popen(
         harness_cmd("sim", "tcu", "--bench", str(bench)),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert sim.stdout is not None
         assert "reference TCU running" in sim.stdout.readline()
         out = tmp_path / "evidence"
         result = run_harness(
-            ["certify", str(PROFILE), "--bench", str(bench), "--dut", "external",
-             "--out", str(out)],
+            [
+                "certify",
+                str(PROFILE),
+                "--bench",
+                str(bench),
+                "--dut",
+                "external",
+                "--out",
+                str(out),
+            ],
             timeout=400,
         )
     finally:

@@ -98,7 +98,9 @@ def test_junit_xml_has_requirement_and_verdict_properties(
         return [(p.get("name"), p.get("value")) for p in cases[name].iter("property")]
 
     assert props("TC-CAN-004") == [
-        ("requirement", "CAN-004"), ("mandatory", "true"), ("verdict", "FAIL")
+        ("requirement", "CAN-004"),
+        ("mandatory", "true"),
+        ("verdict", "FAIL"),
     ]
     assert ("verdict", "PASS") in props("TC-CAN-003")
 
@@ -107,8 +109,9 @@ def test_broken_profile_is_a_located_collection_error(
     pytester: pytest.Pytester, plan: Plan
 ) -> None:
     text = (pytester.path / PROFILE).read_text()
-    broken = text.replace("{kind: alive_counter, message: TCU_Status}", "{kind: alive_countr, "
-                          "message: TCU_Status}", 1)
+    broken = text.replace(
+        "{kind: alive_counter, message: TCU_Status}", "{kind: alive_countr, message: TCU_Status}", 1
+    )
     assert broken != text
     (pytester.path / "profiles" / "broken.yaml").write_text(broken)
     result = pytester.runpytest("profiles/broken.yaml")
@@ -142,18 +145,18 @@ def test_only_named_yaml_files_are_collected(pytester: pytest.Pytester, plan: Pl
 
 def test_optional_case_that_fails_is_xfail(pytester: pytest.Pytester, plan: Plan) -> None:
     text = (pytester.path / PROFILE).read_text()
-    optional = text.replace(
-        "  - id: TC-CAN-004\n", "  - id: TC-CAN-004\n    mandatory: false\n", 1
-    )
+    optional = text.replace("  - id: TC-CAN-004\n", "  - id: TC-CAN-004\n    mandatory: false\n", 1)
     assert optional != text
     (pytester.path / PROFILE).write_text(optional)
     result = pytester.runpytest(PROFILE, "--dut", "sim:bad-crc", "-rfx")
     result.assert_outcomes(passed=len(plan.cases) - 2, failed=1, xfailed=1)
     assert failed_ids(result) == ["TC-CAN-008"]
-    result.stdout.re_match_lines([r"XFAIL .*::TC-CAN-004 - optional case TC-CAN-004 FAIL: .*bad CRC"])
+    result.stdout.re_match_lines(
+        [r"XFAIL .*::TC-CAN-004 - optional case TC-CAN-004 FAIL: .*bad CRC"]
+    )
 
 
-LAB_TEST = '''
+LAB_TEST = """
 from harness.can.lab import LabBus
 
 def test_status_cycle_in_virtual_time(can_bus: LabBus, clock, dut) -> None:
@@ -173,7 +176,7 @@ def test_status_cycle_in_virtual_time(can_bus: LabBus, clock, dut) -> None:
 def test_same_session_as_the_cases(harness_session, bench) -> None:
     assert harness_session.record.profile_id == "cc-tcu-1"
     assert bench.name == "default bench"
-'''
+"""
 
 
 def test_lab_fixtures_share_the_session(pytester: pytest.Pytester, plan: Plan) -> None:

@@ -203,7 +203,7 @@ def load_dbc(path: str | os.PathLike[str], display: str | None = None) -> CanDat
             expected="a readable .dbc file",
         ) from None
     try:
-        db = cantools.database.load_string(
+        db: Any = cantools.database.load_string(
             raw.decode("cp1252"), database_format="dbc", strict=True
         )
     except Exception as exc:  # cantools raises several unrelated types for a bad file

@@ -91,7 +91,7 @@ class LabBus:
         can_id = self.frame_id(message)
         col = self.port.log.rx_of(can_id)
         start = 0 if since is None else col.span(since, float("inf"))[0]
-        return [Frame(t, can_id, d) for t, d in zip(col.ts[start:], col.data[start:])]
+        return [Frame(t, can_id, d) for t, d in zip(col.ts[start:], col.data[start:], strict=True)]
 
     def decode(self, frame: Frame) -> dict[str, float | int | str]:
         """A frame's signals by the DBC (physical values, value-table names)."""

@@ -91,7 +91,11 @@ class RestbusEntry:
         e2e = self.plan.e2e
         if e2e is not None:
             counter = self.counter
-            if fault is not None and fault.kind == "repeat_counter" and self._last_counter is not None:
+            if (
+                fault is not None
+                and fault.kind == "repeat_counter"
+                and self._last_counter is not None
+            ):
                 counter = self._last_counter
             else:
                 self.counter = (self.counter + 1) % e2e.modulus

@@ -6,4 +6,13 @@ Importing this package registers every built-in check kind in :data:`CHECKS`.
 from harness.checks import can_e2e, can_signal, can_timing
 from harness.checks.base import CHECKS, Check, CheckParams, Resolver, register
 
-__all__ = ["CHECKS", "Check", "CheckParams", "Resolver", "can_e2e", "can_signal", "can_timing", "register"]
+__all__ = [
+    "CHECKS",
+    "Check",
+    "CheckParams",
+    "Resolver",
+    "can_e2e",
+    "can_signal",
+    "can_timing",
+    "register",
+]

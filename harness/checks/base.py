@@ -203,7 +203,9 @@ class RawCondition:
     def describe(self) -> str:
         parts = []
         if self.allowed is not None:
-            names = sorted(self.sig.choice_name(v) or f"{v * self.sig.scale:g}" for v in self.allowed)
+            names = sorted(
+                self.sig.choice_name(v) or f"{v * self.sig.scale:g}" for v in self.allowed
+            )
             parts.append(" or ".join(names))
         if self.lo is not None:
             parts.append(f">= {self.lo:g}")

@@ -143,8 +143,9 @@ class LatencyCheck(Check):
                     limits,
                     None
                     if ok
-                    else Offender(col.ts[k], "first matching frame", self.msg.frame_id,
-                                  hexdata(col.data[k])),
+                    else Offender(
+                        col.ts[k], "first matching frame", self.msg.frame_id, hexdata(col.data[k])
+                    ),
                 )
         waited = window.t1 - t_m
         if waited < self.p.within:

@@ -93,9 +93,11 @@ class CycleTimeCheck(Check):
                 worst_excess, worst_k = excess, k
         intervals = j - 1 - i
         mean = (ts[j - 1] - ts[i]) / intervals
-        bad = sum(
-            1 for k in range(i + 1, j) if not p.min <= ts[k] - ts[k - 1] <= p.max + 1e-12
-        ) if worst_k >= 0 else 0
+        bad = (
+            sum(1 for k in range(i + 1, j) if not p.min <= ts[k] - ts[k - 1] <= p.max + 1e-12)
+            if worst_k >= 0
+            else 0
+        )
         lead = ts[j - count] - window.t0
         trail = window.t1 - ts[j - 1]
         meas = {
@@ -184,8 +186,10 @@ class BusLoadCheck(Check):
             if total > worst:
                 worst, worst_end = total, ts[k]
         peak = 100.0 * worst / capacity
-        overall = 100.0 * sum(frame_bits(ids[k], dlcs[k]) for k in range(i, j)) / (
-            max(window.duration, 1e-9) * window.bitrate
+        overall = (
+            100.0
+            * sum(frame_bits(ids[k], dlcs[k]) for k in range(i, j))
+            / (max(window.duration, 1e-9) * window.bitrate)
         )
         ok = peak < self.p.max_percent
         meas = {"peak_percent": peak, "mean_percent": overall, "frames": j - i, "window": width}

@@ -9,9 +9,11 @@ found. Nothing here touches a bus.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, load_dbc
 from harness.can.e2e import E2EProtection
 from harness.checks import CHECKS, Check, Resolver
 from harness.errors import DbcError, ProfileError
-from harness.profile.errors import TaggedUnions, located_error
+from harness.profile.errors import TaggedUnions, describe_value, located_error
 from harness.profile.model import (
     STEP_MODELS,
     Case,
@@ -171,7 +173,19 @@ def load_profile_text(text: str, source: str, base_dir: str | os.PathLike[str]) 
 
 def _compile(doc: YamlDocument, raw: bytes, base_dir: Path, path: Path) -> Plan:
     if not isinstance(doc.data, dict):
-        raise doc.error(ProfileError, (), expected="a mapping at the top", got=type(doc.data).__name__)
+        raise doc.error(
+            ProfileError,
+            (),
+            message="expected a mapping of profile keys (format, profile, dbc, dut, cases, ...) "
+            f"at the top, but got {describe_value(doc.data)}",
+        )
+    if "format" not in doc.data:
+        raise doc.error(
+            ProfileError,
+            (),
+            message="missing required key 'format' (the profile format version): "
+            "write 'format: cc-harness-profile/1' first",
+        )
     fmt = doc.data.get("format")
     if fmt != "cc-harness-profile/1":
         raise doc.error(
@@ -200,29 +214,63 @@ class _Compiler:
     def err(self, path: Sequence[str | int], message: str | None = None, **kw: Any) -> ProfileError:
         return self.doc.error(ProfileError, path, message=message, **kw)
 
+    def _load_dbc(self, dbc_path: Path) -> CanDatabase:
+        """The profile's DBC; a missing or broken one is an error at the profile's dbc key."""
+        shown = self.p.dbc
+        if not dbc_path.is_file():
+            try:
+                looked = os.path.relpath(dbc_path)
+            except ValueError:  # another drive (Windows)
+                looked = str(dbc_path)
+            what = "a directory" if dbc_path.is_dir() else "no such file"
+            raise self.err(
+                ("dbc",),
+                f"DBC file not found: {looked} is {what} (the path is relative to the "
+                f"profile's folder); expected an existing .dbc file, but got '{shown}'",
+            )
+        try:
+            return load_dbc(dbc_path, display=shown)
+        except DbcError as exc:
+            detail = re.sub(r'^(not a valid DBC: )DBC: "(.*)"$', r"\1\2", exc.detail or "")
+            text = f"DBC file {shown}: {detail or 'cannot be used'}"
+            if exc.expected:
+                text += f"; expected {exc.expected}"
+                if exc.got is not None:
+                    text += f", but got {describe_value(exc.got)}"
+            raise self.err(("dbc",), text, choices=exc.choices) from None
+
     def plan(self) -> Plan:
         p = self.p
         dbc_path = (self.base_dir / p.dbc).resolve()
-        try:
-            db = load_dbc(dbc_path, display=p.dbc)
-        except DbcError as exc:
-            raise self.err(("dbc",), f"{exc}") from None
+        db = self._load_dbc(dbc_path)
         self.db = db
-        e2e = {name: self._e2e(name, spec.counter, spec.crc, spec.data_id) for name, spec in p.e2e.items()}
+        e2e = {
+            name: self._e2e(name, spec.counter, spec.crc, spec.data_id)
+            for name, spec in p.e2e.items()
+        }
         self.e2e = e2e
         node = p.dut.node
         if node not in db.nodes():
-            raise self.err(("dut", "node"), expected="a node of the DBC", got=node, choices=db.nodes())
+            raise self.err(
+                ("dut", "node"),
+                f"no node {node} in {db.source}{_hint(node, db.nodes())}",
+                expected="a node (BU_) of the DBC",
+                got=node,
+                choices=db.nodes(),
+            )
         dut_messages = tuple(m for m in db.messages.values() if node in m.senders)
         ready = self._message(("dut", "ready", "message"), p.dut.ready.message)
         self.dut_names = [m.name for m in dut_messages]
         restbus = tuple(self._restbus(name) for name in p.restbus)
         self.restbus_names = [r.message.name for r in restbus]
         req_ids = tuple(p.profile.requirements.ids)
-        before = tuple(
-            self._step(step, ("before_each", i), []) for i, step in enumerate(p.before_each)
-        )
-        before_names = [s.name for s in before if s.name]
+        before_names: dict[str, str] = {}
+        before_steps: list[PlannedStep] = []
+        for i, step in enumerate(p.before_each):
+            planned = self._step(step, ("before_each", i), [])
+            self._name_step(planned, ("before_each", i), before_names)
+            before_steps.append(planned)
+        before = tuple(before_steps)
         cases: list[PlannedCase] = []
         seen: dict[str, int] = {}
         for ci, case in enumerate(p.cases):
@@ -252,14 +300,29 @@ class _Compiler:
             requirement_ids=req_ids,
         )
 
+    def _name_step(
+        self, planned: PlannedStep, path: tuple[str | int, ...], names: dict[str, str]
+    ) -> None:
+        """Record a step's name; a name used twice (in the case or before_each) is an error."""
+        if not planned.name:
+            return
+        first = names.get(planned.name)
+        if first is not None:
+            raise self.err(
+                (*path, "name"),
+                f"step name '{planned.name}' is used twice (first at {first}); "
+                "checks refer to steps by name, so each name must be unique",
+            )
+        names[planned.name] = format_path(path)
+
     # -- references ---------------------------------------------------------------------------
     def _message(self, path: Sequence[str | int], name: str) -> MessageCodec:
         if name not in self.db.messages:
             close = self.db.suggest_message(name)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise self.err(
                 path,
-                f"{hint}unknown message in {self.db.source}".strip(),
+                f"unknown message in {self.db.source}{hint}",
                 expected="a message of the DBC",
                 got=name,
                 choices=sorted(self.db.messages),
@@ -269,7 +332,11 @@ class _Compiler:
     def _signal(self, path: Sequence[str | int], msg: MessageCodec, name: str) -> SignalCodec:
         if name not in msg.signals:
             raise self.err(
-                path, expected=f"a signal of {msg.name}", got=name, choices=sorted(msg.signals)
+                path,
+                f"message {msg.name} has no such signal{_hint(name, msg.signals)}",
+                expected=f"a signal of {msg.name}",
+                got=name,
+                choices=sorted(msg.signals),
             )
         return msg.signals[name]
 
@@ -282,14 +349,20 @@ class _Compiler:
         except DbcError as exc:
             raise self.err(("e2e", name, "crc"), exc.render()) from None
 
-    def _resolver(self, base: tuple[str | int, ...], markers: Sequence[str]) -> Resolver:
-        return Resolver(
+    def _resolver(
+        self,
+        base: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
+    ) -> Resolver:
+        return _CaseResolver(
             self.db,
             self.e2e,
             markers,
             lambda path, **kw: self.err(path, **kw),
             base,
             self.dut_names,
+            later=later or {},
         )
 
     def _restbus(self, name: str) -> RestbusPlan:
@@ -304,8 +377,8 @@ class _Compiler:
         if not cycle:
             raise self.err(
                 ("restbus", name),
-                f"{name} has no GenMsgCycleTime in the DBC",
-                expected="cycle: <duration>",
+                f"{name} has no GenMsgCycleTime in {self.db.source}: "
+                "give the rest-bus message a cycle, e.g. 'cycle: 100 ms'",
             )
         return RestbusPlan(msg, values, cycle, spec.enabled, self.e2e.get(name))
 
@@ -323,7 +396,7 @@ class _Compiler:
 
     # -- cases and steps ----------------------------------------------------------------------
     def _case(
-        self, case: Case, ci: int, req_ids: tuple[str, ...], before_names: list[str]
+        self, case: Case, ci: int, req_ids: tuple[str, ...], before_names: dict[str, str]
     ) -> PlannedCase:
         base: tuple[str | int, ...] = ("cases", ci)
         for ri, req in enumerate(case.requirements):
@@ -335,19 +408,21 @@ class _Compiler:
                     got=req,
                     choices=list(req_ids),
                 )
-        names = list(before_names)
+        names = dict(before_names)
+        # Every named step of the case, so that a check naming a later one is told so.
+        later: dict[str, str] = {}
+        for si, s in enumerate(case.steps):
+            step_name = getattr(s, "name", None)
+            if step_name and step_name not in names and step_name not in later:
+                later[step_name] = format_path((*base, "steps", si))
         steps: list[PlannedStep] = []
         for si, step in enumerate(case.steps):
-            planned = self._step(step, (*base, "steps", si), names)
-            if planned.name:
-                if planned.name in names:
-                    raise self.err(
-                        (*base, "steps", si, "name"), f"step name '{planned.name}' is used twice"
-                    )
-                names.append(planned.name)
+            planned = self._step(step, (*base, "steps", si), list(names), later)
+            self._name_step(planned, (*base, "steps", si), names)
             steps.append(planned)
         checks = tuple(
-            self._check(spec, (*base, "checks", k), names) for k, spec in enumerate(case.checks)
+            self._check(spec, (*base, "checks", k), list(names))
+            for k, spec in enumerate(case.checks)
         )
         traced = list(case.requirements)
         for check in (*checks, *(c for s in steps for c in s.checks)):
@@ -364,7 +439,13 @@ class _Compiler:
             path=format_path(base),
         )
 
-    def _check(self, spec: BaseModel, path: tuple[str | int, ...], markers: Sequence[str]) -> Check:
+    def _check(
+        self,
+        spec: BaseModel,
+        path: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
+    ) -> Check:
         kind = getattr(spec, "kind", "")
         for i, req in enumerate(getattr(spec, "requirements", None) or ()):
             if req not in self.p.profile.requirements.ids:
@@ -376,10 +457,14 @@ class _Compiler:
                     choices=list(self.p.profile.requirements.ids),
                 )
         cls = CHECKS[kind]
-        return cls(spec, self._resolver(path, markers))  # type: ignore[arg-type]
+        return cls(spec, self._resolver(path, markers, later))  # type: ignore[arg-type]
 
     def _step(
-        self, step: StepBase, path: tuple[str | int, ...], markers: Sequence[str]
+        self,
+        step: StepBase,
+        path: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
     ) -> PlannedStep:
         where = format_path(path)
         name = step.name
@@ -387,7 +472,7 @@ class _Compiler:
             return PlannedStep("wait", where, name, duration=step.wait)
         if isinstance(step, ObserveStep):
             checks = tuple(
-                self._check(spec, (*path, "checks", k), markers)
+                self._check(spec, (*path, "checks", k), markers, later)
                 for k, spec in enumerate(step.checks)
             )
             return PlannedStep("observe", where, name, duration=step.observe, checks=checks)
@@ -413,42 +498,92 @@ class _Compiler:
             try:
                 data = bytes.fromhex(frame.data)
             except ValueError:
-                raise self.err((*path, "send", "data"), expected="whole hex bytes", got=frame.data) from None
+                digits = len(frame.data.replace(" ", ""))
+                why = "an odd number of hex digits" if digits % 2 else "a byte split by a space"
+                raise self.err(
+                    (*path, "send", "data"),
+                    f"the data has {why}",
+                    expected="whole hex bytes such as '01 02 FF'",
+                    got=frame.data,
+                ) from None
             if len(data) > 8:
                 raise self.err(
                     (*path, "send", "data"), expected="at most 8 bytes", got=f"{len(data)} bytes"
                 )
             if not frame.extended and frame.id > 0x7FF:
                 raise self.err(
-                    (*path, "send", "id"), expected="an 11-bit identifier (or extended: true)",
+                    (*path, "send", "id"),
+                    expected="an 11-bit identifier (or extended: true)",
                     got=hex(frame.id),
                 )
             return PlannedStep(
                 "send", where, name, frame_id=frame.id, frame_data=data, extended=frame.extended
             )
         if isinstance(step, InjectStep):
-            spec = step.inject
-            msg = self._restbus_message((*path, "inject", "message"), spec.message)
-            if spec.fault in ("crc", "repeat_counter") and msg.name not in self.e2e:
+            inject = step.inject
+            msg = self._restbus_message((*path, "inject", "message"), inject.message)
+            if inject.fault in ("crc", "repeat_counter") and msg.name not in self.e2e:
                 raise self.err(
-                    (*path, "inject", "fault"),
-                    f"{msg.name} has no E2E protection to corrupt",
+                    (*path, "inject", "message"),
+                    f"fault '{inject.fault}' corrupts E2E protection, and {msg.name} has none "
+                    "in the profile's e2e section",
+                    expected="a message of the e2e section (or fault: dlc)",
+                    got=msg.name,
                     choices=sorted(self.e2e),
                 )
             return PlannedStep(
-                "inject", where, name, message=msg, fault=spec.fault, count=spec.count,
-                dlc=spec.dlc, wait=spec.wait,
+                "inject",
+                where,
+                name,
+                message=msg,
+                fault=inject.fault,
+                count=inject.count,
+                dlc=inject.dlc,
+                wait=inject.wait,
             )
         if isinstance(step, WaitFramesStep):
             msg = self._restbus_message((*path, "wait_frames", "message"), step.wait_frames.message)
-            return PlannedStep("wait_frames", where, name, message=msg, count=step.wait_frames.count)
+            return PlannedStep(
+                "wait_frames", where, name, message=msg, count=step.wait_frames.count
+            )
         if isinstance(step, NoiseStep):
-            spec = step.noise
-            ids = set(spec.ids)
-            for lo, hi in spec.id_ranges:
+            noise = step.noise
+            ids = set(noise.ids)
+            for k, (lo, hi) in enumerate(noise.id_ranges):
                 if hi < lo:
-                    raise self.err((*path, "noise", "id_ranges"), expected="[low, high]", got=[lo, hi])
+                    raise self.err(
+                        (*path, "noise", "id_ranges", k),
+                        expected=f"[low, high] with low <= high, e.g. [0x{hi:X}, 0x{lo:X}]",
+                        got=f"[0x{lo:X}, 0x{hi:X}]",
+                    )
                 ids.update(range(lo, hi + 1))
-            plan = NoisePlan(tuple(sorted(ids)), tuple(spec.dlc), spec.payload, spec.load_percent, spec.seed)
-            return PlannedStep("noise", where, name, duration=spec.duration, noise=plan)
+            plan = NoisePlan(
+                tuple(sorted(ids)), tuple(noise.dlc), noise.payload, noise.load_percent, noise.seed
+            )
+            return PlannedStep("noise", where, name, duration=noise.duration, noise=plan)
         raise self.err(path, expected="a known step", got=type(step).__name__)
+
+
+def _hint(name: str, choices: Sequence[str] | Mapping[str, object]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=2)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+class _CaseResolver(Resolver):
+    """A resolver that also knows the case's later steps, to say so when a check names one."""
+
+    def __init__(self, *args: Any, later: Mapping[str, str]) -> None:
+        super().__init__(*args)
+        self.later = dict(later)
+
+    def marker(self, field: str, name: str) -> str:
+        if name not in self.markers and name in self.later:
+            raise self.error(
+                field,
+                f"step '{name}' is at {self.later[name]}, after this check; "
+                "a check can only refer to an earlier step",
+                expected="the name of an earlier step",
+                got=name,
+                choices=self.markers or ["(no earlier step of this case is named)"],
+            )
+        return super().marker(field, name)

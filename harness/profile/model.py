@@ -10,11 +10,11 @@ The models only check shape; :mod:`harness.profile.compile` resolves names again
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from harness.checks import CHECKS
+from harness.checks import CHECKS, CheckParams
 from harness.units import CanId, Duration, Percent, SignalValue
 
 __all__ = [
@@ -78,8 +78,11 @@ class DutSpec(Strict):
 
 # -- steps ------------------------------------------------------------------------------------
 
-_CHECK_MODELS = tuple(Annotated[cls.Params, Tag(name)] for name, cls in CHECKS.items())
-CheckSpec = Annotated[Union[_CHECK_MODELS], Field(discriminator="kind")]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the unions are built from the registries at run time
+    CheckSpec = CheckParams
+else:
+    _CHECK_MODELS = tuple(Annotated[cls.Params, Tag(name)] for name, cls in CHECKS.items())
+    CheckSpec = Annotated[Union[_CHECK_MODELS], Field(discriminator="kind")]  # noqa: UP007
 
 
 class StepBase(Strict):
@@ -173,7 +176,7 @@ class NoiseStep(StepBase):
 
 class ObserveStep(StepBase):
     observe: Duration = Field(description="length of the observation window")
-    checks: list[CheckSpec] = Field(min_length=1)  # type: ignore[valid-type]
+    checks: list[CheckSpec] = Field(min_length=1)
 
 
 STEP_MODELS: dict[str, type[StepBase]] = {
@@ -207,10 +210,13 @@ def step_action(value: Any) -> str | None:
     return None
 
 
-Step = Annotated[
-    Union[tuple(Annotated[m, Tag(a)] for a, m in STEP_MODELS.items())],  # type: ignore[valid-type]
-    Discriminator(step_action),
-]
+if TYPE_CHECKING:
+    Step = StepBase
+else:
+    Step = Annotated[
+        Union[tuple(Annotated[m, Tag(a)] for a, m in STEP_MODELS.items())],  # noqa: UP007
+        Discriminator(step_action),
+    ]
 
 
 class Case(Strict):
@@ -218,8 +224,8 @@ class Case(Strict):
     title: str
     requirements: list[str] = Field(min_length=1)
     mandatory: bool = True
-    steps: list[Step] = Field(min_length=1)  # type: ignore[valid-type]
-    checks: list[CheckSpec] = Field(  # type: ignore[valid-type]
+    steps: list[Step] = Field(min_length=1)
+    checks: list[CheckSpec] = Field(
         default_factory=list, description="checks over the whole case"
     )
 
@@ -232,7 +238,7 @@ class Profile(Strict):
     dut: DutSpec
     e2e: dict[str, E2ESpec] = Field(default_factory=dict)
     restbus: dict[str, RestbusMessage] = Field(default_factory=dict)
-    before_each: list[Step] = Field(  # type: ignore[valid-type]
+    before_each: list[Step] = Field(
         default_factory=list, description="steps run at the start of every case"
     )
     cases: list[Case] = Field(min_length=1)

@@ -80,9 +80,7 @@ class ConsoleProgress(RunObserver):
 def print_summary(console: Console, record: RunRecord, evidence: str | None) -> None:
     """The per-requirement table, the per-case table, and the overall result."""
     if record.identity:
-        console.print(
-            "DUT identity: " + ", ".join(f"{k}={v}" for k, v in record.identity.items())
-        )
+        console.print("DUT identity: " + ", ".join(f"{k}={v}" for k, v in record.identity.items()))
     reqs = Table(title=f"{record.profile_id} {record.profile_version}: requirements")
     reqs.add_column("requirement")
     reqs.add_column("verdict")
