@@ -122,7 +122,7 @@ def flag_windows(checks: Sequence[Check], markers: dict[str, float]) -> dict[str
         if not isinstance(check, FlagCheck) or check.sig.name in windows:
             continue
         p = check.p
-        set_at = markers[check.set_marker] + p.set_not_before + (p.set_within - p.set_not_before) / 2
+        set_at = markers[check.set_marker] + (p.set_not_before + p.set_within) / 2
         clear_at = float("inf")
         if check.clear_marker is not None and p.clear_within is not None:
             clear_at = markers[check.clear_marker] + p.clear_within / 2
@@ -201,8 +201,16 @@ def build_stream(
     events.sort(key=lambda e: e[0])
     del events[n_frames:]
     frames = [
-        can.Message(timestamp=t, arbitration_id=fid, is_extended_id=False, data=data,
-                    dlc=len(data), is_rx=True, channel=0, check=False)
+        can.Message(
+            timestamp=t,
+            arbitration_id=fid,
+            is_extended_id=False,
+            data=data,
+            dlc=len(data),
+            is_rx=True,
+            channel=0,
+            check=False,
+        )
         for t, fid, data, _ in events
     ]
     return Stream(frames, markers, Counter(kind for *_, kind in events))
@@ -228,7 +236,9 @@ class BaselineSpec:
 
 def baseline_spec(plan: Plan) -> BaselineSpec:
     """What a hand-written checker for this profile would hard-code, from the same sources."""
-    db = cantools.database.load_file(str(plan.dbc_path), database_format="dbc", encoding="cp1252")
+    db: Any = cantools.database.load_file(
+        str(plan.dbc_path), database_format="dbc", encoding="cp1252"
+    )
     status = plan.ready_message
     prot = plan.e2e[status.name]
     checks = all_checks(plan)
@@ -239,9 +249,7 @@ def baseline_spec(plan: Plan) -> BaselineSpec:
             allowed = frozenset(check.allowed)  # type: ignore[attr-defined]
         if check.kind == "bus_load":
             load_window = check.p.window  # type: ignore[attr-defined]
-    counter = next(
-        s.name for s in status.signals.values() if s.start == prot.counter_start
-    )
+    counter = next(s.name for s in status.signals.values() if s.start == prot.counter_start)
     flags = tuple(sorted({c.sig.name for c in checks if isinstance(c, FlagCheck)}))
     return BaselineSpec(
         db=db,
@@ -380,15 +388,12 @@ def run_harness(
         raise RuntimeError(f"the harness kept {log.rx_count} of {len(frames)} frames")
     verdicts = Counter(r.verdict.value for r in results)
     if verdicts.get(Verdict.ERROR.value):
-        raise RuntimeError(f"a check raised: {[r.summary for r in results if r.summary]}")
+        errors = [r.summary for r in results if r.verdict is Verdict.ERROR]
+        raise RuntimeError(f"a check could not evaluate: {errors}")
     return HarnessTiming(ingested - start, evaluated - ingested, verdicts)
 
 
 # -- reporting ----------------------------------------------------------------------------------
-def best_of(runs: list[float]) -> float:
-    return min(runs)
-
-
 def verdict_text(ok: bool) -> str:
     return "PASS" if ok else "BELOW TARGET"
 
@@ -408,12 +413,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=1_000_000, help="stream length")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--noise-load", type=float, default=50.0,
-                        help="foreign-identifier load, percent of the bitrate (default 50)")
+    parser.add_argument(
+        "--noise-load",
+        type=float,
+        default=50.0,
+        help="foreign-identifier load, percent of the bitrate (default 50)",
+    )
     parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    parser.add_argument("--cprofile", type=int, default=0, metavar="N",
-                        help="also print the top N cProfile entries of one harness pass")
+    parser.add_argument(
+        "--cprofile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the top N cProfile entries of one harness pass",
+    )
     args = parser.parse_args(argv)
     if args.frames < 100 or args.repeat < 1:
         parser.error("--frames must be at least 100 and --repeat at least 1")
@@ -429,11 +443,15 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     n = len(frames)
     span = stream.t1 - stream.t0
-    print(f"stream: {n:,} frames over {span:,.1f} s of bus time ({n / span:,.0f} frames/s; "
-          + ", ".join(f"{kind} {count:,}" for kind, count in sorted(stream.kinds.items()))
-          + f"), built in {time.perf_counter() - gen_start:.1f} s (not counted)")
-    print(f"checks: {len(checks)} from {plan.profile_id} "
-          f"({', '.join(f'{k} x{v}' for k, v in Counter(c.kind for c in checks).items())})")
+    print(
+        f"stream: {n:,} frames over {span:,.1f} s of bus time ({n / span:,.0f} frames/s; "
+        + ", ".join(f"{kind} {count:,}" for kind, count in sorted(stream.kinds.items()))
+        + f"), built in {time.perf_counter() - gen_start:.1f} s (not counted)"
+    )
+    print(
+        f"checks: {len(checks)} from {plan.profile_id} "
+        f"({', '.join(f'{k} x{v}' for k, v in Counter(c.kind for c in checks).items())})"
+    )
     print(f"markers: {', '.join(f'{k}={v - stream.t0:.1f}s' for k, v in stream.markers.items())}")
 
     baseline_s: list[float] = []
@@ -453,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             traced_runs.append(run_harness(frames, plan, checks, stream.markers, trace))
             trace.unlink()
 
-    base = best_of(baseline_s)
+    base = min(baseline_s)
     harness = min(harness_runs, key=lambda h: h.total)
     traced = min(traced_runs, key=lambda h: h.total)
     rows = [
@@ -461,24 +479,30 @@ def main(argv: list[str] | None = None) -> int:
         ("harness ingest + evaluate", harness.total, harness.ingest, harness.evaluate),
         ("harness + BLF trace", traced.total, traced.ingest, traced.evaluate),
     ]
-    header = (f"{'measurement':<32}  {'best s':>8}  {'frames/s':>11}  {'ingest s':>8}  "
-              f"{'eval s':>7}  {'ns/frame':>8}")
+    header = (
+        f"{'measurement':<32}  {'best s':>8}  {'frames/s':>11}  {'ingest s':>8}  "
+        f"{'eval s':>7}  {'ns/frame':>8}"
+    )
     print()
     print(f"best of {args.repeat}, interleaved, one process:")
     print(header)
     print("-" * len(header))
     for name, total, ingest, evaluate in rows:
-        split = (f"{ingest:>8.3f}  {evaluate:>7.3f}" if ingest is not None and evaluate is not None
-                 else f"{'':>8}  {'':>7}")
-        print(f"{name:<32}  {total:>8.3f}  {n / total:>11,.0f}  {split}  "
-              f"{1e9 * total / n:>8,.0f}")
+        split = (
+            f"{ingest:>8.3f}  {evaluate:>7.3f}"
+            if ingest is not None and evaluate is not None
+            else f"{'':>8}  {'':>7}"
+        )
+        print(f"{name:<32}  {total:>8.3f}  {n / total:>11,.0f}  {split}  {1e9 * total / n:>8,.0f}")
     verdicts = ", ".join(f"{k} {v}" for k, v in sorted(harness.verdicts.items()))
     print(f"harness verdicts on the synthetic stream (do not matter): {verdicts}")
-    print(f"baseline found: {summary['status_frames']:,} TCU_Status frames, "
-          f"{summary['bad_intervals']} bad intervals, {summary['bad_counters']} bad counters, "
-          f"{summary['bad_crcs']} bad CRCs, {summary['unexpected_ids']} unexpected ids, "
-          f"peak load {summary['peak_load_percent']:.1f} %, "
-          f"{len(summary['flag_changes'])} flag changes")
+    print(
+        f"baseline found: {summary['status_frames']:,} TCU_Status frames, "
+        f"{summary['bad_intervals']} bad intervals, {summary['bad_counters']} bad counters, "
+        f"{summary['bad_crcs']} bad CRCs, {summary['unexpected_ids']} unexpected ids, "
+        f"peak load {summary['peak_load_percent']:.1f} %, "
+        f"{len(summary['flag_changes'])} flag changes"
+    )
 
     harness_fps = n / harness.total
     ratio = base / harness.total
@@ -486,17 +510,24 @@ def main(argv: list[str] | None = None) -> int:
     fps_ok = harness_fps >= TARGET_FRAMES_PER_S
     ratio_ok = ratio >= TARGET_RATIO
     print()
-    print(f"harness frames/s: {harness_fps:,.0f} (target >= {TARGET_FRAMES_PER_S:,.0f}): "
-          f"{verdict_text(fps_ok)}")
-    print(f"ratio harness/baseline: {ratio:.2f}x (target >= {TARGET_RATIO:.1f}x): "
-          f"{verdict_text(ratio_ok)}")
-    print(f"ratio harness+trace/baseline: {ratio_traced:.2f}x "
-          f"(trace costs {100 * (traced.total / harness.total - 1):+.0f} % over the harness)")
+    print(
+        f"harness frames/s: {harness_fps:,.0f} (target >= {TARGET_FRAMES_PER_S:,.0f}): "
+        f"{verdict_text(fps_ok)}"
+    )
+    print(
+        f"ratio harness/baseline: {ratio:.2f}x (target >= {TARGET_RATIO:.1f}x): "
+        f"{verdict_text(ratio_ok)}"
+    )
+    print(
+        f"ratio harness+trace/baseline: {ratio_traced:.2f}x "
+        f"(trace costs {100 * (traced.total / harness.total - 1):+.0f} % over the harness)"
+    )
 
     if args.cprofile:
-        print(f"\ncProfile of one harness pass (ingest + evaluate), top {args.cprofile} by tottime:")
-        print_cprofile(lambda: run_harness(frames, plan, checks, stream.markers, None),
-                       args.cprofile)
+        print(f"\ncProfile of one harness pass (ingest + evaluate), top {args.cprofile}:")
+        print_cprofile(
+            lambda: run_harness(frames, plan, checks, stream.markers, None), args.cprofile
+        )
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
             print(f"cProfile of one harness pass with the BLF trace, top {args.cprofile}:")
             print_cprofile(

@@ -89,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     dut = DutChoice.parse(args.dut)
     if dut.kind != "sim":
         parser.error("--dut must be sim or sim:VARIANT (the simulated mode)")
-    print(f"profile {plan.profile_id} {plan.version}: {len(plan.cases)} cases, "
-          f"dut {dut}, loaded and compiled in {load_wall * 1000:.1f} ms (not counted)")
+    print(
+        f"profile {plan.profile_id} {plan.version}: {len(plan.cases)} cases, "
+        f"dut {dut}, loaded and compiled in {load_wall * 1000:.1f} ms (not counted)"
+    )
 
     results: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="bench-realtime-") as tmp:
@@ -100,15 +102,19 @@ def main(argv: list[str] | None = None) -> int:
             if round_no >= args.warmup:
                 results.extend((off, on))
 
-    header = (f"{'run':>3}  {'evidence':<8}  {'wall s':>8}  {'bus s':>8}  {'x real time':>11}"
-              f"  {'frames':>8}  {'frames/s':>10}  {'cases passed':>12}")
+    header = (
+        f"{'run':>3}  {'evidence':<8}  {'wall s':>8}  {'bus s':>8}  {'x real time':>11}"
+        f"  {'frames':>8}  {'frames/s':>10}  {'cases passed':>12}"
+    )
     print()
     print(header)
     print("-" * len(header))
     for k, r in enumerate(results):
-        print(f"{k // 2 + 1:>3}  {'on' if r.evidence else 'off':<8}  {r.wall:>8.3f}  "
-              f"{r.bus:>8.1f}  {r.factor:>10.0f}x  {r.frames:>8,}  {r.frames_per_s:>10,.0f}  "
-              f"{f'{r.passed}/{r.cases}':>12}")
+        print(
+            f"{k // 2 + 1:>3}  {'on' if r.evidence else 'off':<8}  {r.wall:>8.3f}  "
+            f"{r.bus:>8.1f}  {r.factor:>10.0f}x  {r.frames:>8,}  {r.frames_per_s:>10,.0f}  "
+            f"{f'{r.passed}/{r.cases}':>12}"
+        )
 
     below = False
     medians: dict[bool, float] = {}
@@ -119,13 +125,17 @@ def main(argv: list[str] | None = None) -> int:
         medians[evidence] = median
         below = below or median < args.target
         label = "evidence on " if evidence else "evidence off"
-        print(f"median {label}: {median:,.0f}x faster than real time "
-              f"(target >= {args.target:g}x): {verdict_text(median, args.target)}")
+        print(
+            f"median {label}: {median:,.0f}x faster than real time "
+            f"(target >= {args.target:g}x): {verdict_text(median, args.target)}"
+        )
     wall_off = statistics.median(r.wall for r in results if not r.evidence)
     wall_on = statistics.median(r.wall for r in results if r.evidence)
-    print(f"ratio evidence off/on: {medians[False] / medians[True]:.2f}x "
-          f"(BLF trace + run.json cost {1000 * (wall_on - wall_off):+.1f} ms per run, "
-          f"{100 * (wall_on / wall_off - 1):+.0f} %)")
+    print(
+        f"ratio evidence off/on: {medians[False] / medians[True]:.2f}x "
+        f"(BLF trace + run.json cost {1000 * (wall_on - wall_off):+.1f} ms per run, "
+        f"{100 * (wall_on / wall_off - 1):+.0f} %)"
+    )
     return 1 if args.strict and below else 0
 
 

@@ -19,17 +19,26 @@ its own in-memory bus on the virtual clock in simulated mode.
 
 from __future__ import annotations
 
+import difflib
 import os
 import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 import can
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from pydantic import ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from harness.errors import BenchError, InterfaceError
-from harness.profile.errors import located_error
+from harness.profile.errors import describe_value, located_error
 from harness.yamlsafe import YamlDocument, load_yaml_file
 
 __all__ = ["Bench", "CanConfig", "DutConfig", "load_bench", "open_bus"]
@@ -110,7 +119,19 @@ def load_bench(path: str | os.PathLike[str] | None) -> Bench:
 
 def bench_from_document(doc: YamlDocument) -> Bench:
     if not isinstance(doc.data, dict):
-        raise doc.error(BenchError, (), expected="a mapping", got=type(doc.data).__name__)
+        raise doc.error(
+            BenchError,
+            (),
+            message="expected a mapping of bench keys (format, name, can, dut) at the top, "
+            f"but got {describe_value(doc.data)}",
+        )
+    if "format" not in doc.data:
+        raise doc.error(
+            BenchError,
+            (),
+            message="missing required key 'format' (the bench format version): "
+            "write 'format: cc-harness-bench/1' first",
+        )
     if doc.data.get("format") != "cc-harness-bench/1":
         raise doc.error(
             BenchError,
@@ -123,12 +144,15 @@ def bench_from_document(doc: YamlDocument) -> Bench:
     except ValidationError as exc:
         raise located_error(exc, doc, Bench, {}, BenchError) from None
     if bench.can.interface not in _interfaces():
+        names = _interfaces()
+        close = difflib.get_close_matches(bench.can.interface, names, n=2)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        # Every name, not the first 20 the choices list shows: 'virtual' sorts last.
         raise doc.error(
             BenchError,
             ("can", "interface"),
-            expected="a python-can interface",
-            got=bench.can.interface,
-            choices=_interfaces(),
+            message=f"unknown interface '{bench.can.interface}'; {hint}"
+            f"expected a python-can interface: {', '.join(names)}",
         )
     if bench.can.interface == "udp_multicast" and bench.can.bitrate not in (None,):
         pass  # udp_multicast ignores bitrate; accepted for documentation's sake

@@ -366,7 +366,8 @@ def _summary_lines(run: _ProfileRun) -> list[str]:
         counts[case.verdict.value.lower()] = counts.get(case.verdict.value.lower(), 0) + 1
     tally = ", ".join(f"{n} {v}" for v, n in counts.items()) or "none run"
     lines.append(
-        f"{head} ({record.mode}, DUT {record.dut}): {len(record.cases)} cases: {tally}; "
+        f"{head} ({record.mode}, DUT {record.dut}): {len(record.cases)} "
+        f"case{'' if len(record.cases) == 1 else 's'}: {tally}; "
         f"run {record.status.value}"
     )
     if record.error:

@@ -209,7 +209,7 @@ def _resolve_plain(text: str) -> Any:
     if _YAML11_BOOL.fullmatch(text):
         raise _Ambiguous(
             f"ambiguous value '{text}': YAML 1.1 reads it as a boolean; "
-            "write true/false or quote it"
+            f'write true/false or quote it ("{text}")'
         )
     if _YAML11_SEXAGESIMAL.fullmatch(text):
         raise _Ambiguous(
@@ -357,7 +357,12 @@ class _Walker:
             )
         tag = getattr(event, "tag", None)
         if isinstance(event, (ScalarEvent, CollectionStartEvent)) and tag is not None:
-            raise _Reject(mark, path, f"expected a plain value, but got tag '{_display_tag(tag)}'")
+            raise _Reject(
+                mark,
+                path,
+                f"expected a plain value, but got tag '{_display_tag(tag)}'; "
+                "explicit tags are not allowed",
+            )
         return mark
 
     def scalar(self, event: ScalarEvent, mark: Mark, path: PathKey) -> Any:
@@ -452,6 +457,57 @@ class _Walker:
 
 _EMPTY = "expected a YAML mapping (one document), but got an empty document"
 
+# PyYAML's token names, in words.
+_TOKENS = {
+    "<block end>": "the end of the indented block",
+    "<block mapping start>": "a key indented differently from the keys above it",
+    "<block sequence start>": "a list indented differently from the lines above it",
+    "<scalar>": "a value",
+    "<stream end>": "the end of the file",
+    "<stream start>": "the start of the file",
+    "<document start>": "'---'",
+    "<document end>": "'...'",
+    "<directive>": "a directive",
+    "<anchor>": "an anchor",
+    "<alias>": "an alias",
+    "<tag>": "a tag",
+    "?": "a new key",
+    "-": "a list item '-'",
+}
+_TOKEN_IN_PROBLEM = re.compile(r"(?P<lead>expected |but (?:found|got) )'?(?P<tok><[a-z ]+>|\?|-)'?")
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's syntax problem in plain words, with where the open construct started."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    context = exc.context if exc.problem else None
+    hint = ""
+    opened = context or ""
+    if "'\\t'" in problem:
+        hint = "; indent with spaces: YAML does not allow tabs"
+    elif "cannot start any token" in problem:
+        hint = "; quote a value that starts with this character"
+    elif re.search(r"but found '(<block (mapping|sequence) start>|\?|-)'", problem):
+        hint = "; check the indentation of this line"
+    elif "quoted scalar" in opened and "end of stream" in problem:
+        hint = "; is a closing quote missing?"
+    elif "escape character" in problem:
+        hint = "; write \\\\ for a backslash, or use single quotes"
+    elif "flow sequence" in opened or "flow mapping" in opened:
+        close = "]" if "sequence" in opened else "}"
+        hint = f"; is a '{close}' missing" + (
+            ", or a quote not closed?" if "<scalar>" in problem else "?"
+        )
+    problem = _TOKEN_IN_PROBLEM.sub(
+        lambda m: m.group("lead") + _TOKENS.get(m.group("tok"), m.group(0)[len(m.group("lead")) :]),
+        problem,
+    )
+    where = ""
+    if context and exc.context_mark is not None and exc.context_mark != exc.problem_mark:
+        start = _to_mark(exc.context_mark)
+        where = f" ({context} that starts at line {start.line}, column {start.col})"
+    return problem + where + hint
+
 
 # --------------------------------------------------------------------------------------------
 # Public entry points
@@ -529,7 +585,7 @@ def load_yaml_text(
         ) from None
     except yaml.MarkedYAMLError as exc:
         where = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = _syntax_message(exc)
         raise _raise(error_cls, source, _to_mark(where) if where else None, problem) from None
     except yaml.reader.ReaderError as exc:
         raise _raise(

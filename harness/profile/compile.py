@@ -222,11 +222,11 @@ class _Compiler:
                 looked = os.path.relpath(dbc_path)
             except ValueError:  # another drive (Windows)
                 looked = str(dbc_path)
-            what = "a directory" if dbc_path.is_dir() else "no such file"
+            what = f"{looked} is a directory" if dbc_path.is_dir() else f"looked for {looked}"
             raise self.err(
                 ("dbc",),
-                f"DBC file not found: {looked} is {what} (the path is relative to the "
-                f"profile's folder); expected an existing .dbc file, but got '{shown}'",
+                f"DBC file not found: {what} (the path is relative to the profile's folder); "
+                f"expected an existing .dbc file, but got '{shown}'",
             )
         try:
             return load_dbc(dbc_path, display=shown)
@@ -508,7 +508,8 @@ class _Compiler:
                 ) from None
             if len(data) > 8:
                 raise self.err(
-                    (*path, "send", "data"), expected="at most 8 bytes", got=f"{len(data)} bytes"
+                    (*path, "send", "data"),
+                    f"expected at most 8 data bytes (classic CAN), but got {len(data)}",
                 )
             if not frame.extended and frame.id > 0x7FF:
                 raise self.err(
@@ -565,8 +566,10 @@ class _Compiler:
 
 
 def _hint(name: str, choices: Sequence[str] | Mapping[str, object]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=2)
-    return f"; did you mean {' or '.join(close)}?" if close else ""
+    """'; did you mean X?' for the closest choices, ignoring case ('Crc' finds 'CRC')."""
+    folded = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(folded), n=2)
+    return f"; did you mean {' or '.join(folded[c] for c in close)}?" if close else ""
 
 
 class _CaseResolver(Resolver):

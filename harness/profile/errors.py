@@ -86,9 +86,13 @@ def describe_value(value: Any) -> str:
     return f"'{_short(str(value))}'"
 
 
+_NOT_TEXT = frozenset(_EXPECTED.values()) - {"text"}
+
+
 def _found(value: Any, expected: str) -> str:
     """What was found, worded against what was expected (text vs number mix-ups)."""
-    if isinstance(value, str) and expected != "text" and "text" not in expected:
+    wants = expected.split(" or ")
+    if isinstance(value, str) and "text" not in wants and any(w in _NOT_TEXT for w in wants):
         return f"text '{_short(value)}'"
     if expected == "text" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"the number {value} (quote it if you mean text)"

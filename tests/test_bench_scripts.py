@@ -1,0 +1,45 @@
+"""The benchmark scripts in bench/ still run: tiny sizes, exit 0, the ratio lines printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / name), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "expected"),
+    [
+        (
+            "realtime_factor.py",
+            ("--runs", "1", "--warmup", "0"),
+            ["x faster than real time", "ratio evidence off/on"],
+        ),
+        (
+            "ingest_throughput.py",
+            ("--frames", "20000", "--repeat", "1"),
+            ["harness frames/s", "ratio harness/baseline", "ratio harness+trace/baseline"],
+        ),
+    ],
+)
+def test_bench_script_runs(name: str, args: tuple[str, ...], expected: list[str]) -> None:
+    out = run_script(name, *args)
+    for line in expected:
+        assert line in out
