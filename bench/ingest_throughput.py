@@ -416,8 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--noise-load",
         type=float,
-        default=50.0,
-        help="foreign-identifier load, percent of the bitrate (default 50)",
+        default=0.0,
+        help="foreign-identifier load, percent of the bitrate (default 0: the traffic of a "
+        "certification run, the DUT's frames and the rest-bus; 50 floods the bus with frames "
+        "the plain loop skips without decoding, as in TC-CAN-008)",
     )
     parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

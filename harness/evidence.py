@@ -58,8 +58,11 @@ class TraceWriter:
         self._closed = False
 
     def write(self, msg: can.Message) -> None:
+        """Append a frame; flushes when the last flush is 250 ms old (checked every 64)."""
         self._writer.on_message_received(msg)
         self.frames += 1
+        if not self.frames & 63:
+            self.maybe_flush()
 
     def write_frame(self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool) -> None:
         self.write(

@@ -1,5 +1,8 @@
 """The observation stream: every frame the harness saw from the DUT and every frame it sent.
 
+Timestamps are kept on a 1 µs grid (``round(ts, 6)``), the resolution CAN interfaces stamp
+with, so that a trace read back from its BLF file gives every check exactly the same input.
+
 Frames are kept per identifier in columns (timestamps, payloads), in arrival order, for the
 DUT's side (``rx``) and the harness's side (``tx``), plus one run-wide column of DUT frames
 for checks over all identifiers (allowed identifiers, bus load). Checks read windows of it by
@@ -13,7 +16,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Column", "FrameLog", "Window"]
+__all__ = ["Column", "FrameLog", "Window", "quantize"]
 
 
 @dataclass
@@ -33,6 +36,14 @@ class Column:
 
 
 _EMPTY = Column()
+# Worst-case stuffed length of a classic data frame by DLC (0..15 for malformed DLCs too).
+_STD_BITS = tuple(47 + 8 * n + (33 + 8 * n) // 4 for n in range(65))
+_EXT_BITS = tuple(67 + 8 * n + (54 + 8 * n) // 4 for n in range(65))
+
+
+def quantize(ts: float) -> float:
+    """A time on the grid the log keeps (1 µs)."""
+    return round(ts, 6)
 
 
 class FrameLog:
@@ -43,9 +54,11 @@ class FrameLog:
         self.tx: dict[int, Column] = {}
         self.rx_all = Column()  # every DUT frame; data unused, ids kept in rx_ids
         self.rx_ids: list[int] = []
-        self.rx_dlc: list[int] = []
+        self.rx_bits: list[int] = []  # worst-case stuffed length of each frame
 
-    def add_rx(self, ts: float, can_id: int, data: bytes) -> None:
+    def add_rx(self, ts: float, can_id: int, data: bytes) -> float:
+        """Record a DUT frame; returns its timestamp on the 1 µs grid."""
+        ts = round(ts, 6)
         col = self.rx.get(can_id)
         if col is None:
             col = self.rx[can_id] = Column()
@@ -53,14 +66,18 @@ class FrameLog:
         col.data.append(data)
         self.rx_all.ts.append(ts)
         self.rx_ids.append(can_id)
-        self.rx_dlc.append(len(data))
+        self.rx_bits.append(_STD_BITS[len(data)] if can_id <= 0x7FF else _EXT_BITS[len(data)])
+        return ts
 
-    def add_tx(self, ts: float, can_id: int, data: bytes) -> None:
+    def add_tx(self, ts: float, can_id: int, data: bytes) -> float:
+        """Record a frame the harness sent; returns its timestamp on the 1 µs grid."""
+        ts = round(ts, 6)
         col = self.tx.get(can_id)
         if col is None:
             col = self.tx[can_id] = Column()
         col.ts.append(ts)
         col.data.append(data)
+        return ts
 
     def rx_of(self, can_id: int) -> Column:
         return self.rx.get(can_id, _EMPTY)

@@ -165,6 +165,8 @@ class Session:
                     SimThread(self.bench, self.plan.dbc, self.dut.variant)
                 )
         self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)
+        if self.trace is not None:  # quiet stretches of a real-time run still flush on time
+            self.loop.idle_hooks.append(self.trace.maybe_flush)
         self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
         stack.callback(self.restbus.stop)
         self.runner = CaseRunner(self.plan, self.loop, self.port, self.restbus, self.observers)

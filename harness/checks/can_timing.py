@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import islice
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -169,8 +171,7 @@ class BusLoadCheck(Check):
         log = window.log
         i, j = log.rx_all.span(window.t0, window.t1)
         ts = log.rx_all.ts
-        ids = log.rx_ids
-        dlcs = log.rx_dlc
+        bits = log.rx_bits
         width = min(self.p.window, window.duration) or self.p.window
         capacity = width * window.bitrate
         total = 0
@@ -178,19 +179,15 @@ class BusLoadCheck(Check):
         worst_end = window.t0
         left = i
         for k in range(i, j):
-            total += frame_bits(ids[k], dlcs[k])
+            total += bits[k]
             edge = ts[k] - width
             while ts[left] <= edge:
-                total -= frame_bits(ids[left], dlcs[left])
+                total -= bits[left]
                 left += 1
             if total > worst:
                 worst, worst_end = total, ts[k]
         peak = 100.0 * worst / capacity
-        overall = (
-            100.0
-            * sum(frame_bits(ids[k], dlcs[k]) for k in range(i, j))
-            / (max(window.duration, 1e-9) * window.bitrate)
-        )
+        overall = 100.0 * sum(bits[i:j]) / (max(window.duration, 1e-9) * window.bitrate)
         ok = peak < self.p.max_percent
         meas = {"peak_percent": peak, "mean_percent": overall, "frames": j - i, "window": width}
         offender = None if ok else Offender(worst_end, f"window ending here carries {peak:.2f} %")
@@ -226,26 +223,22 @@ class AllowedIdsCheck(Check):
     def evaluate(self, window: Window) -> CheckResult:
         log = window.log
         i, j = log.rx_all.span(window.t0, window.t1)
-        allowed = self.allowed
-        ids = log.rx_ids
-        seen: dict[int, int] = {}
-        first_k = -1
-        for k in range(i, j):
-            cid = ids[k]
-            if cid not in allowed:
-                seen[cid] = seen.get(cid, 0) + 1
-                if first_k < 0:
-                    first_k = k
+        counts = Counter(islice(log.rx_ids, i, j))  # counted in C: no per-frame Python
+        seen = {cid: n for cid, n in counts.items() if cid not in self.allowed}
         offender = None
-        if first_k >= 0:
-            cid = ids[first_k]
-            col = log.rx_of(cid)
-            idx = col.span(log.rx_all.ts[first_k], log.rx_all.ts[first_k])[0]
+        if seen:
+            # the earliest disallowed frame: the first in-window frame of each such id
+            candidates = []
+            for cid in seen:
+                col = log.rx_of(cid)
+                k = col.span(window.t0, window.t1)[0]
+                candidates.append((col.ts[k], cid, col.data[k]))
+            first_ts, first_id, first_data = min(candidates)
             offender = Offender(
-                log.rx_all.ts[first_k],
+                first_ts,
                 "first frame on an identifier outside the allowed set",
-                cid,
-                hexdata(col.data[idx]) if idx < len(col.data) else None,
+                first_id,
+                hexdata(first_data),
             )
         unexpected = {f"0x{cid:03X}": n for cid, n in sorted(seen.items())}
         summary = (
@@ -257,7 +250,7 @@ class AllowedIdsCheck(Check):
             fail(not seen),
             summary,
             {"frames": j - i, "unexpected": unexpected},
-            {"allowed": [f"0x{c:03X}" for c in sorted(allowed)]},
+            {"allowed": [f"0x{c:03X}" for c in sorted(self.allowed)]},
             offender,
         )
 
