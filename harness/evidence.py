@@ -55,10 +55,13 @@ class TraceWriter:
         self._writer = can.BLFWriter(str(path), channel=channel, max_container_size=_CONTAINER)
         self._last_flush = time.monotonic()
         self.frames = 0
+        self.first_timestamp: float | None = None  # BLF keeps the start only to the ms
         self._closed = False
 
     def write(self, msg: can.Message) -> None:
         """Append a frame; flushes when the last flush is 250 ms old (checked every 64)."""
+        if self.first_timestamp is None:
+            self.first_timestamp = msg.timestamp
         self._writer.on_message_received(msg)
         self.frames += 1
         if not self.frames & 63:

@@ -101,12 +101,14 @@ class CheckResult:
     offender: Offender | None = None
     label: str = ""
     requirements: tuple[str, ...] = ()  # empty: all of the case's
+    window: tuple[float, float] | None = None  # the observation window it judged
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "label": self.label,
             "requirements": list(self.requirements),
+            "window": list(self.window) if self.window else None,
             "verdict": self.verdict.value,
             "summary": self.summary,
             "measurements": _clean(dict(self.measurements)),
@@ -175,6 +177,7 @@ class RunRecord:
     cases: list[CaseRecord] = field(default_factory=list)
     error: str | None = None
     identity: Mapping[str, str] = field(default_factory=dict)
+    trace_origin: float | None = None  # exact timestamp of the trace's first frame
 
     @property
     def passed(self) -> bool:
@@ -213,6 +216,7 @@ class RunRecord:
             "dut": self.dut,
             "identity": dict(self.identity),
             "bench": _clean(dict(self.bench)),
+            "trace_origin": self.trace_origin,
             "started": self.started_wall,
             "ended": self.ended_wall,
             "error": self.error,

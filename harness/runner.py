@@ -8,6 +8,7 @@ fails) makes the case ERROR, never PASS.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 
@@ -18,7 +19,7 @@ from harness.can.restbus import RestBus, RestbusEntry
 from harness.checks.can_timing import frame_bits
 from harness.clock import EventLoop, Timer
 from harness.errors import DutNotResponding, HarnessError, RunIncomplete
-from harness.observe import Window
+from harness.observe import Window, quantize
 from harness.profile.compile import NoisePlan, Plan, PlannedCase, PlannedStep
 from harness.record import CaseRecord, CheckResult, Verdict, combine
 
@@ -195,19 +196,22 @@ class CaseRunner:
         elif action == "observe":
             t0 = loop.now()
             loop.run_for(step.duration)
-            window = Window(t0, loop.now(), self.port.log, dict(markers), self.plan.bitrate)
+            window = Window(
+                quantize(t0), quantize(loop.now()), self.port.log, dict(markers), self.plan.bitrate
+            )
             results.extend(self._evaluate(step.checks, window))
         else:  # pragma: no cover - the compiler admits no other action
             raise StepFailed(f"{step.path}: unknown action {action}")
         if step.name:
-            markers[step.name] = moment
+            markers[step.name] = quantize(moment)
 
     @staticmethod
     def _evaluate(checks: Sequence[object], window: Window) -> list[CheckResult]:
         out = []
         for check in checks:
             try:
-                out.append(check.evaluate(window))  # type: ignore[attr-defined]
+                result = check.evaluate(window)  # type: ignore[attr-defined]
+                out.append(dataclasses.replace(result, window=(window.t0, window.t1)))
             except Exception as exc:  # a bug in a check must not pass a case
                 out.append(
                     CheckResult(
@@ -216,6 +220,7 @@ class CaseRunner:
                         summary=f"check raised {type(exc).__name__}: {exc}",
                         label=getattr(check, "label", ""),
                         requirements=getattr(check, "requirements", ()),
+                        window=(window.t0, window.t1),
                     )
                 )
         return out
@@ -237,7 +242,13 @@ class CaseRunner:
                     obs.step_started(case, step)
                 self.run_step(case, step, markers, results)
             ended = loop.now()
-            window = Window(started, ended, self.port.log, dict(markers), self.plan.bitrate)
+            window = Window(
+                quantize(started),
+                quantize(ended),
+                self.port.log,
+                dict(markers),
+                self.plan.bitrate,
+            )
             results.extend(self._evaluate(case.checks, window))
         except StepFailed as exc:
             error = str(exc)

@@ -216,6 +216,8 @@ class Session:
         self._write_record()
 
     def _write_record(self) -> None:
+        if self.trace is not None and self.record.trace_origin is None:
+            self.record.trace_origin = self.trace.first_timestamp
         if self.out_dir is not None:
             write_json_atomic(self.out_dir / "run.json", self.record.to_json())
 
