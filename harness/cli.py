@@ -13,9 +13,10 @@ import datetime as dt
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -105,7 +106,19 @@ def _parser() -> argparse.ArgumentParser:
         "--dbc", type=Path, default=None, help="DBC file (default: the bundled cc-tcu-1.dbc)"
     )
     simsub.add_parser("variants", help="list the faulty variants and what each breaks")
+    for register in _command_modules():
+        register(sub)
     return parser
+
+
+Handler = Callable[[argparse.Namespace, Console, Console], int]
+
+
+def _command_modules() -> list[Callable[[Any], None]]:
+    """Further command families, each in its own module: ``register(subparsers)`` adds
+    subcommands whose parsers ``set_defaults(handler=fn)`` with ``fn(args, out, err) -> int``.
+    """
+    return []
 
 
 def _default_dbc() -> Path:
@@ -205,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     try:
+        handler: Handler | None = getattr(args, "handler", None)
+        if handler is not None:
+            return handler(args, out, err)
         if args.command == "certify":
             return cmd_certify(args, out, err)
         if args.command == "validate":

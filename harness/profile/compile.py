@@ -157,12 +157,24 @@ class Plan:
         raise KeyError(case_id)
 
 
-def load_profile(path: str | os.PathLike[str], display: str | None = None) -> Plan:
-    """Load, validate and compile the profile at ``path``."""
+def load_profile(
+    path: str | os.PathLike[str],
+    display: str | None = None,
+    *,
+    dbc_override: str | os.PathLike[str] | None = None,
+) -> Plan:
+    """Load, validate and compile the profile at ``path``.
+
+    ``dbc_override`` loads that DBC file instead of the one the profile names (an evidence
+    folder keeps the profile and its DBC side by side, not at their original paths).
+    """
     shown = display or str(path)
     doc = load_yaml_file(path, error_cls=ProfileError, display=shown)
     raw = Path(path).read_bytes()
-    return _compile(doc, raw, Path(path).resolve().parent, Path(path))
+    return _compile(
+        doc, raw, Path(path).resolve().parent, Path(path),
+        Path(dbc_override) if dbc_override is not None else None,
+    )
 
 
 def load_profile_text(text: str, source: str, base_dir: str | os.PathLike[str]) -> Plan:
@@ -171,7 +183,9 @@ def load_profile_text(text: str, source: str, base_dir: str | os.PathLike[str]) 
     return _compile(doc, text.encode(), Path(base_dir), Path(base_dir) / source)
 
 
-def _compile(doc: YamlDocument, raw: bytes, base_dir: Path, path: Path) -> Plan:
+def _compile(
+    doc: YamlDocument, raw: bytes, base_dir: Path, path: Path, dbc_override: Path | None = None
+) -> Plan:
     if not isinstance(doc.data, dict):
         raise doc.error(
             ProfileError,
@@ -198,18 +212,25 @@ def _compile(doc: YamlDocument, raw: bytes, base_dir: Path, path: Path) -> Plan:
         profile = Profile.model_validate(doc.data)
     except ValidationError as exc:
         raise located_error(exc, doc, Profile, UNIONS, ProfileError) from None
-    return _Compiler(doc, profile, raw, base_dir, path).plan()
+    return _Compiler(doc, profile, raw, base_dir, path, dbc_override).plan()
 
 
 class _Compiler:
     def __init__(
-        self, doc: YamlDocument, profile: Profile, raw: bytes, base_dir: Path, path: Path
+        self,
+        doc: YamlDocument,
+        profile: Profile,
+        raw: bytes,
+        base_dir: Path,
+        path: Path,
+        dbc_override: Path | None = None,
     ) -> None:
         self.doc = doc
         self.p = profile
         self.raw = raw
         self.base_dir = base_dir
         self.path = path
+        self.dbc_override = dbc_override
 
     def err(self, path: Sequence[str | int], message: str | None = None, **kw: Any) -> ProfileError:
         return self.doc.error(ProfileError, path, message=message, **kw)
@@ -241,7 +262,7 @@ class _Compiler:
 
     def plan(self) -> Plan:
         p = self.p
-        dbc_path = (self.base_dir / p.dbc).resolve()
+        dbc_path = self.dbc_override or (self.base_dir / p.dbc).resolve()
         db = self._load_dbc(dbc_path)
         self.db = db
         e2e = {
