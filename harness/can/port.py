@@ -81,6 +81,7 @@ class CanPort:
         trace = self.trace
         if trace is not None:
             msg.timestamp = ts
+            msg.channel = None  # BLF takes a channel name's trailing digits: may overflow
             trace.write(msg)
         if self.rx_listeners:
             for listener in self.rx_listeners:
