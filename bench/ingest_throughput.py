@@ -97,12 +97,15 @@ class Stream:
 
 
 def all_checks(plan: Plan) -> list[Check]:
-    """Every check object of the plan: each case's own and each of its observe steps'."""
+    """Every CAN check object of the plan: each case's own and each of its observe steps'.
+
+    The checks of MQTT messages and UDS exchanges read other logs than this frame stream.
+    """
     checks: list[Check] = [c for s in plan.before_each for c in s.checks]
     for case in plan.cases:
         checks.extend(c for s in case.steps for c in s.checks)
         checks.extend(case.checks)
-    return checks
+    return [c for c in checks if not c.kind.startswith(("mqtt_", "v2x_", "uds_"))]
 
 
 def marker_times(plan: Plan, t0: float, duration: float) -> dict[str, float]:
@@ -328,7 +331,8 @@ def run_baseline(frames: Sequence[can.Message], spec: BaselineSpec) -> dict[str,
         if len(data) <= crc_byte or crc8_with_data_id(data_id, data[:crc_byte]) != data[crc_byte]:
             bad_crcs += 1
         for name in flag_signals:
-            value = int(signals[name])
+            raw = signals[name]  # a NamedSignalValue for a signal with a value table
+            value = int(getattr(raw, "value", raw))
             if value != flag_state[name]:
                 flag_state[name] = value
                 flag_changes.append((ts, name, value))

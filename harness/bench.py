@@ -38,7 +38,9 @@ from pydantic import (
 )
 
 from harness.errors import BenchError, InterfaceError
+from harness.mqtt.config import MqttBenchConfig
 from harness.profile.errors import describe_value, located_error
+from harness.uds.config import DiagBenchConfig
 from harness.yamlsafe import YamlDocument, load_yaml_file
 
 __all__ = ["Bench", "CanConfig", "DutConfig", "load_bench", "open_bus"]
@@ -68,6 +70,12 @@ class DutConfig(_Strict):
     vin: str = Field(default="KMHCC00TCU1000001", min_length=17, max_length=17)
     serial: str = Field(default="CCTCU0000001", min_length=12, max_length=12)
     sw_version: str = "CCTCU-1.0.0"
+    firmware_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 (lower-case hex) of the DUT's firmware image; certificates "
+        "name it as a second subject",
+    )
 
 
 class Bench(_Strict):
@@ -75,6 +83,12 @@ class Bench(_Strict):
     name: str = "default bench"
     can: CanConfig = Field(default_factory=CanConfig)
     dut: DutConfig = Field(default_factory=DutConfig)
+    mqtt: MqttBenchConfig = Field(
+        default_factory=MqttBenchConfig, description="V2X broker and remote-command key"
+    )
+    diagnostics: DiagBenchConfig = Field(
+        default_factory=DiagBenchConfig, description="this lab tester's ISO-TP framing"
+    )
     source: str | None = Field(default=None, exclude=True)
 
     def describe(self) -> dict[str, Any]:
@@ -88,6 +102,22 @@ class Bench(_Strict):
                 "bitrate": self.can.bitrate,
                 "options": dict(self.can.options),
             },
+            "mqtt": self._describe_mqtt(),
+        }
+
+    def _describe_mqtt(self) -> dict[str, Any]:
+        # An allow-list: the password, the PSK and their variables' values never appear.
+        broker = self.mqtt.broker
+        if broker is None:
+            return {"broker": "embedded"}
+        return {
+            "broker": {
+                "host": broker.host,
+                "port": broker.port,
+                "protocol": broker.protocol,
+                "username": broker.username,
+                "tls": broker.tls is not None,
+            }
         }
 
     def with_channel_default(self) -> Bench:

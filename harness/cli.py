@@ -2,8 +2,8 @@
 
 Exit codes: 0 every mandatory case passed (or the command succeeded), 1 a case failed,
 2 bad input (profile, bench, arguments), 3 the run could not complete (DUT silent, interface
-failure, interrupted). Every :class:`~harness.errors.HarnessError` is printed as
-``error: <message>`` without a traceback.
+failure, interrupted), 4 a certificate or its evidence failed verification. Every
+:class:`~harness.errors.HarnessError` is printed as ``error: <message>`` without a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from harness.bench import Bench, load_bench
+from harness.certificate.cli import certificate_after_run
+from harness.certificate.cli import register as certificate_commands
+from harness.certificate.issue import Issuer, add_issue_options
 from harness.errors import HarnessError, InputError, RunAborted
+from harness.evidence import bundle_note
 from harness.profile.compile import load_profile
 from harness.session import DutChoice, Session, harness_version
 
@@ -43,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="harness",
         description="Connected-car component certification harness: certify a part over CAN "
         "from a YAML profile, against the built-in simulator or a real part.",
-        epilog="exit codes: 0 passed, 1 a case failed, 2 bad input, 3 run could not complete",
+        epilog="exit codes: 0 passed, 1 a case failed, 2 bad input, 3 run could not complete, "
+        "4 certificate or evidence failed verification",
     )
     parser.add_argument("--version", action="version", version=f"harness {harness_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -74,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         help="evidence folder to write (default: runs/<profile>-<UTC time>)",
     )
     cert.add_argument("--quiet", action="store_true", help="print only the summary")
+    cert.add_argument(
+        "--junit",
+        type=Path,
+        help="also write the JUnit XML here (it is always written to <out>/report/junit.xml, "
+        "beside report.html)",
+    )
+    add_issue_options(cert)
 
     val = sub.add_parser(
         "validate",
@@ -118,7 +130,9 @@ def _command_modules() -> list[Callable[[Any], None]]:
     """Further command families, each in its own module: ``register(subparsers)`` adds
     subcommands whose parsers ``set_defaults(handler=fn)`` with ``fn(args, out, err) -> int``.
     """
-    return []
+    from harness.report.commands import register as report_commands
+
+    return [certificate_commands, report_commands]
 
 
 def _default_dbc() -> Path:
@@ -141,7 +155,11 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"{plan.profile_id}-{stamp}"
     if (out_dir / "run.json").exists():
-        raise InputError(f"{out_dir} already holds a run", expected="a new or empty --out folder")
+        raise InputError(
+            f"{out_dir} already holds a run{bundle_note(out_dir)}; give a new or empty --out folder"
+        )
+    issuer = Issuer.from_args(args)  # a bad --key fails now, not after the run
+    from harness.report.commands import write_run_outputs
     from harness.report.console import ConsoleProgress, print_summary
 
     progress = ConsoleProgress(err if not args.quiet else Console(quiet=True), len(plan.cases))
@@ -157,14 +175,18 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     except KeyboardInterrupt:
         print_summary(out, session.record, str(out_dir))
         err.print("[bold magenta]aborted[/]: evidence so far is in " + str(out_dir))
+        certificate_after_run(issuer, session, bench, out_dir, out)
         return EXIT_INCOMPLETE
     except HarnessError:
         if session.record.cases:
             print_summary(out, session.record, str(out_dir))
+        certificate_after_run(issuer, session, bench, out_dir, out)
         raise
     finally:
         signal.signal(signal.SIGTERM, old)
+        write_run_outputs(session, out_dir, args.junit, err)
     print_summary(out, session.record, str(out_dir))
+    certificate_after_run(issuer, session, bench, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
 
 

@@ -8,10 +8,12 @@ process exit code the CLI maps it to::
     │   ├── ProfileError                      a profile that does not load or resolve
     │   ├── BenchError                        a bench file that does not load or resolve
     │   └── DbcError                          a DBC that does not load or lacks what is needed
-    └── RunIncomplete                 exit 3  the run could not complete
-        ├── DutNotResponding                  the device under test never answered
-        ├── InterfaceError                    a bus or interface failed to open or died
-        └── RunAborted                        the run was interrupted (Ctrl-C, SIGTERM)
+    ├── RunIncomplete                 exit 3  the run could not complete
+    │   ├── DutNotResponding                  the device under test never answered
+    │   ├── InterfaceError                    a bus or interface failed to open or died
+    │   ├── RunAborted                        the run was interrupted (Ctrl-C, SIGTERM)
+    │   └── EvidenceIncomplete                an evidence folder whose run never finished
+    └── VerificationError             exit 4  a certificate or its evidence does not verify
 
 Input errors name the place first (``file:line:col path``), then what was expected and what
 was found, then the valid choices, so that one screen tells the user what to fix. The CLI
@@ -26,12 +28,14 @@ __all__ = [
     "BenchError",
     "DbcError",
     "DutNotResponding",
+    "EvidenceIncomplete",
     "HarnessError",
     "InputError",
     "InterfaceError",
     "ProfileError",
     "RunAborted",
     "RunIncomplete",
+    "VerificationError",
 ]
 
 
@@ -97,8 +101,8 @@ class InputError(HarnessError):
             pieces.append(f"expected {self.expected}, but got {got}")
         text = "; ".join(pieces) if pieces else "invalid input"
         if self.choices:
-            shown = ", ".join(self.choices[:20])
-            if len(self.choices) > 20:
+            shown = ", ".join(self.choices[:16])  # a user reads a screen, not a catalogue
+            if len(self.choices) > 16:
                 shown += f", ... ({len(self.choices)} in all)"
             text += f" (valid: {shown})"
         place = self.place
@@ -133,3 +137,14 @@ class InterfaceError(RunIncomplete):
 
 class RunAborted(RunIncomplete):
     """The run was interrupted by the user or a signal."""
+
+
+class EvidenceIncomplete(RunIncomplete):
+    """An evidence folder whose run did not finish (killed, crashed, or stopped early)."""
+
+
+class VerificationError(HarnessError):
+    """A certificate, or the evidence it names, failed verification: forged, altered,
+    signed by another key, expired, or not matching its evidence folder."""
+
+    exit_code = 4

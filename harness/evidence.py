@@ -5,20 +5,64 @@ The trace is python-can's BLF writer with small containers, flushed to the OS at
 read, missing at most the last flush interval. JSON files are written to a temporary file in
 the same folder, fsynced, then renamed over the old one: a reader sees the old file or the new
 one, never half of one.
+
+**The bundle.** A run writes one folder::
+
+    trace.blf              every frame both ways (BLF, python-can)
+    run.json               the run record (status RUNNING until the run ends)
+    profile.yaml           the profile, byte for byte as loaded
+    dbc/<name>.dbc         the DBC, byte for byte as loaded
+    mqtt.log, diag.log     ... whatever logs a run writes: every file of the folder counts
+    manifest.json          path, size and sha256 of every file above, written last
+    certificate.dsse.json  the signed certificate (only for a passing run, with --key)
+
+The manifest covers every regular file of the folder except itself, the certificate, and
+anything under ``report/`` (outputs derived later from the evidence: HTML, JUnit). It is
+written when the session ends, after the trace is closed and the record is final, so its
+presence means the folder is complete. A run killed with ``kill -9`` leaves run.json
+saying RUNNING and no manifest: :func:`check_bundle` says so to every later command.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 import time
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 import can
 
-__all__ = ["FLUSH_INTERVAL", "TraceWriter", "write_json_atomic"]
+from harness.canonical import JsonRejected, strict_loads
+from harness.errors import EvidenceIncomplete, InputError, VerificationError
+
+if TYPE_CHECKING:
+    from harness.profile.compile import Plan
+
+__all__ = [
+    "CERTIFICATE_FILE",
+    "DBC_DIR",
+    "DERIVED_DIR",
+    "FLUSH_INTERVAL",
+    "MANIFEST_FILE",
+    "PROFILE_FILE",
+    "RUN_FILE",
+    "ManifestEntry",
+    "TraceWriter",
+    "bundle_files",
+    "bundle_inputs",
+    "bundle_note",
+    "check_bundle",
+    "copy_inputs",
+    "file_sha256",
+    "verify_manifest",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_manifest",
+]
 
 FLUSH_INTERVAL = 0.25
 _CONTAINER = 4096  # bytes of frames per BLF container; small keeps a killed run's loss small
@@ -105,3 +149,325 @@ class TraceWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- the bundle ------------------------------------------------------------------------------
+
+RUN_FILE = "run.json"
+PROFILE_FILE = "profile.yaml"
+DBC_DIR = "dbc"
+MANIFEST_FILE = "manifest.json"
+CERTIFICATE_FILE = "certificate.dsse.json"
+DERIVED_DIR = "report"  # outputs made from the evidence afterwards; not evidence themselves
+MANIFEST_FORMAT = "cc-harness-manifest/1"
+_NOT_IN_MANIFEST = frozenset({MANIFEST_FILE, CERTIFICATE_FILE})
+_FINAL = ("COMPLETED", "ABORTED")
+_CHUNK = 1 << 20
+
+
+def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """The sha256 (hex) and size of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def copy_inputs(out_dir: Path, plan: Plan) -> None:
+    """Keep the profile and the DBC in the folder, byte for byte as the run loaded them.
+
+    The DBC comes from the bytes the plan was compiled from; the profile is read again and
+    must still have the digest it was loaded with (a file edited since is an InputError).
+    """
+    try:
+        raw = Path(plan.path).read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"cannot keep the profile in the evidence: {exc.strerror or exc}",
+            source=str(plan.path),
+        ) from None
+    if hashlib.sha256(raw).hexdigest() != plan.digest:
+        raise InputError(
+            "the profile file changed on disk after it was loaded; load it again",
+            source=str(plan.path),
+            expected=f"sha256 {plan.digest}",
+            got=hashlib.sha256(raw).hexdigest(),
+        )
+    write_bytes_atomic(out_dir / PROFILE_FILE, raw)
+    write_bytes_atomic(out_dir / DBC_DIR / Path(plan.dbc_path).name, plan.dbc.text)
+
+
+def bundle_inputs(out_dir: Path) -> tuple[Path, Path]:
+    """The profile and DBC kept in an evidence folder (for ``load_profile(dbc_override=)``)."""
+    profile = out_dir / PROFILE_FILE
+    dbcs = sorted((out_dir / DBC_DIR).glob("*")) if (out_dir / DBC_DIR).is_dir() else []
+    if not profile.is_file() or len(dbcs) != 1 or not dbcs[0].is_file():
+        raise InputError(
+            f"{out_dir} does not hold its run's inputs",
+            expected=f"{PROFILE_FILE} and exactly one file in {DBC_DIR}/",
+            got=", ".join(p.name for p in dbcs) or "no DBC",
+        )
+    return profile, dbcs[0]
+
+
+def _covered(rel: PurePosixPath) -> bool:
+    """Whether the manifest covers a file at ``rel`` (relative to the folder)."""
+    if len(rel.parts) == 1 and rel.name in _NOT_IN_MANIFEST:
+        return False
+    if len(rel.parts) > 1 and rel.parts[0] == DERIVED_DIR:
+        return False
+    # the temporary file of an atomic write of the manifest or certificate, in flight
+    return not (
+        len(rel.parts) == 1
+        and rel.name.endswith(".tmp")
+        and any(rel.name.startswith(f".{n}.") for n in _NOT_IN_MANIFEST)
+    )
+
+
+def bundle_files(out_dir: Path) -> tuple[list[str], list[str]]:
+    """The files the manifest covers (sorted POSIX paths), and entries that are not regular
+    files (symbolic links, sockets...), which no manifest may cover."""
+    files: list[str] = []
+    odd: list[str] = []
+    for root, dirs, names in os.walk(out_dir, followlinks=False):
+        base = Path(root)
+        for name in [*dirs, *names]:
+            path = base / name
+            rel = PurePosixPath(path.relative_to(out_dir).as_posix())
+            if not _covered(rel):
+                continue
+            if path.is_symlink() or (not path.is_dir() and not path.is_file()):
+                odd.append(str(rel))
+            elif path.is_file():
+                files.append(str(rel))
+        dirs[:] = [d for d in dirs if not (base / d).is_symlink()]
+        if base == out_dir:
+            dirs[:] = [d for d in dirs if d != DERIVED_DIR]
+    return sorted(files), sorted(odd)
+
+
+def write_manifest(out_dir: Path) -> Path:
+    """Seal the folder: manifest.json with path, size and sha256 of every file it covers."""
+    files, _ = bundle_files(out_dir)
+    entries = []
+    for rel in files:
+        digest, size = file_sha256(out_dir / rel)
+        entries.append({"path": rel, "size": size, "sha256": digest})
+    try:
+        record = json.loads((out_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "run_id": record.get("run_id"),
+        "status": record.get("status"),
+        "files": entries,
+    }
+    path = out_dir / MANIFEST_FILE
+    write_json_atomic(path, manifest)
+    return path
+
+
+def _read_record(out_dir: Path) -> dict[str, Any]:
+    if not out_dir.is_dir():
+        raise InputError(f"evidence folder {out_dir} does not exist")
+    path = out_dir / RUN_FILE
+    if not path.is_file():
+        raise InputError(
+            f"{out_dir} is not an evidence folder (one written by 'harness certify --out'): "
+            f"it has no {RUN_FILE}"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvidenceIncomplete(
+            f"evidence folder {out_dir} is incomplete: {RUN_FILE} cannot be read ({exc})"
+        ) from None
+    if not isinstance(record, dict):
+        raise EvidenceIncomplete(
+            f"evidence folder {out_dir} is incomplete: {RUN_FILE} is not a run record"
+        )
+    return record
+
+
+def check_bundle(out_dir: Path, *, accept: tuple[str, ...] = _FINAL) -> dict[str, Any]:
+    """The run record of a complete evidence folder, or :class:`EvidenceIncomplete` saying
+    why the folder is not (run still marked RUNNING, no manifest, a status not accepted).
+    """
+    record = _read_record(out_dir)
+    status = record.get("status")
+    sealed = (out_dir / MANIFEST_FILE).is_file()
+    run = f"run {record.get('run_id')} (started {record.get('started')})"
+    if status == "RUNNING" and not sealed:
+        raise EvidenceIncomplete(
+            f"evidence folder {out_dir} is incomplete: its {run} is still marked RUNNING and "
+            f"the folder has no {MANIFEST_FILE}: the run is still going, or the harness "
+            "process died during it (killed, crashed, power lost); the trace keeps the frames "
+            "up to its last flush, but the run cannot be certified or trusted as complete"
+        )
+    if not sealed:
+        raise EvidenceIncomplete(
+            f"evidence folder {out_dir} is incomplete: it has no {MANIFEST_FILE} (the harness "
+            f"stopped before sealing the folder after its {run} ended {status})"
+        )
+    if status not in accept:
+        why = f": {record['error']}" if record.get("error") else ""
+        if status == "RUNNING":
+            why = ": the session ended without finishing the run"
+        raise EvidenceIncomplete(
+            f"evidence folder {out_dir} is incomplete: its {run} ended with status {status}{why}"
+        )
+    return record
+
+
+def bundle_note(out_dir: Path) -> str:
+    """'' for a complete folder, else '; that run is incomplete: ...' (for messages)."""
+    try:
+        check_bundle(out_dir)
+    except EvidenceIncomplete as exc:
+        reason = str(exc).split(" is incomplete: ", 1)[-1]
+        return f"; that run is incomplete: {reason}"
+    except InputError:
+        return ""
+    return ""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    size: int
+    sha256: str
+
+
+def _hex64(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
+def _manifest_entries(where: str, data: Any) -> list[ManifestEntry]:
+    def bad(what: str) -> VerificationError:
+        return VerificationError(f"{where} is malformed: {what}")
+
+    keys = {"format", "run_id", "status", "files"}
+    if not isinstance(data, dict) or set(data) != keys:
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise bad(f"expected an object with keys {sorted(keys)}, but got {got}")
+    if data["format"] != MANIFEST_FORMAT:
+        raise bad(f"expected format {MANIFEST_FORMAT}, but got {data['format']!r}")
+    if not isinstance(data["files"], list):
+        raise bad("'files' is not a list")
+    entries: list[ManifestEntry] = []
+    for i, item in enumerate(data["files"]):
+        if not isinstance(item, dict) or set(item) != {"path", "size", "sha256"}:
+            raise bad(f"files[{i}] is not an object with keys path, size, sha256")
+        path, size, digest = item["path"], item["size"], item["sha256"]
+        if not isinstance(path, str) or not _safe_relative(path):
+            raise bad(f"files[{i}].path {path!r} is not a relative path inside the folder")
+        if type(size) is not int or size < 0:
+            raise bad(f"files[{i}].size {size!r} is not a byte count")
+        if not _hex64(digest):
+            raise bad(f"files[{i}].sha256 {digest!r} is not a lower-case hex sha256")
+        entries.append(ManifestEntry(path, size, digest))
+    paths = [e.path for e in entries]
+    if paths != sorted(set(paths)):
+        raise bad("the file list is not sorted or names a file twice")
+    return entries
+
+
+def _safe_relative(path: str) -> bool:
+    pure = PurePosixPath(path)
+    return (
+        bool(path)
+        and "\\" not in path
+        and not pure.is_absolute()
+        and str(pure) == path
+        and all(part not in ("", ".", "..") for part in pure.parts)
+        and _covered(pure)
+    )
+
+
+def verify_manifest(out_dir: Path, expected_sha256: str | None = None) -> list[ManifestEntry]:
+    """Check an evidence folder against its manifest, strictly; raise VerificationError.
+
+    With ``expected_sha256`` (from a certificate) the manifest file itself must have that
+    digest. Every listed file must exist as a regular file with its size and sha256, and
+    every file the manifest covers (see :func:`bundle_files`) must be listed.
+    """
+    path = out_dir / MANIFEST_FILE
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise VerificationError(
+            f"cannot read {path}: {exc.strerror or exc} (the folder is not sealed)"
+        ) from None
+    if expected_sha256 is not None:
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != expected_sha256:
+            raise VerificationError(
+                f"evidence manifest {path} has sha256 {actual}, but the certificate names "
+                f"{expected_sha256}: the manifest was changed, or this is another run's evidence"
+            )
+    try:
+        data = strict_loads(raw)
+    except JsonRejected as exc:
+        raise VerificationError(f"evidence manifest {path} is malformed: {exc}") from None
+    entries = _manifest_entries(f"evidence manifest {path}", data)
+    for entry in entries:
+        file = out_dir / entry.path
+        if file.is_symlink() or (file.exists() and not file.is_file()):
+            raise VerificationError(
+                f"evidence file {entry.path} in {out_dir} is not a regular file"
+            )
+        if not file.exists():
+            raise VerificationError(
+                f"evidence file {entry.path} listed in the manifest is missing from {out_dir}"
+            )
+        digest, size = file_sha256(file)
+        if size != entry.size:
+            raise VerificationError(
+                f"evidence file {entry.path} in {out_dir} was modified: it has {size} bytes, "
+                f"the manifest says {entry.size}"
+            )
+        if digest != entry.sha256:
+            raise VerificationError(
+                f"evidence file {entry.path} in {out_dir} was modified: its sha256 is "
+                f"{digest}, the manifest says {entry.sha256}"
+            )
+    files, odd = bundle_files(out_dir)
+    if odd:
+        raise VerificationError(
+            f"evidence folder {out_dir} holds {', '.join(odd)}, which is not a regular file"
+        )
+    listed = {e.path for e in entries}
+    extra = [f for f in files if f not in listed]
+    if extra:
+        raise VerificationError(
+            f"evidence folder {out_dir} holds {', '.join(extra)}, which the manifest does not "
+            "list: files were added after the run was sealed"
+        )
+    return entries

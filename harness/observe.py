@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Column", "FrameLog", "Window", "quantize"]
 
@@ -99,6 +100,7 @@ class Window:
     log: FrameLog
     markers: Mapping[str, float]
     bitrate: int
+    mqtt: Any = None  # the run's MqttLog (harness.mqtt.log), when the profile has MQTT
 
     @property
     def duration(self) -> float:

@@ -11,17 +11,22 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import can
 
 from harness.can.port import CanPort
 from harness.can.restbus import RestBus, RestbusEntry
 from harness.checks.can_timing import frame_bits
-from harness.clock import EventLoop, Timer
+from harness.clock import EventLoop, Timer, VirtualClock
 from harness.errors import DutNotResponding, HarnessError, RunIncomplete
 from harness.observe import Window, quantize
 from harness.profile.compile import NoisePlan, Plan, PlannedCase, PlannedStep
 from harness.record import CaseRecord, CheckResult, Verdict, combine
+
+if TYPE_CHECKING:
+    from harness.mqtt.side import MqttSide
+    from harness.uds.steps import DiagDriver
 
 __all__ = ["CaseRunner", "RunObserver", "StepFailed"]
 
@@ -102,6 +107,11 @@ class CaseRunner:
         self.restbus = restbus
         self.observers = list(observers)
         self._noise: list[NoiseGenerator] = []
+        self.diag: DiagDriver | None = None  # diagnostic steps; the session sets it
+        self.mqtt: MqttSide | None = None  # MQTT steps and log; the session sets it
+        # Windows evaluated by this runner see the MQTT log too; the static form stays for
+        # offline re-evaluation (harness.offline).
+        self._evaluate = self._evaluate_live  # type: ignore[method-assign]
 
     # -- readiness ---------------------------------------------------------------------------
     def wait_ready(self) -> float:
@@ -193,17 +203,45 @@ class CaseRunner:
             gen = NoiseGenerator(loop, self.port, step.noise, self.plan.bitrate)
             self._noise.append(gen)
             gen.start(step.duration)
+        elif step.mqtt is not None:
+            if self.mqtt is None:
+                raise StepFailed(f"{step.path}: this run has no MQTT side (no mqtt section)")
+            moment = self.mqtt.run_step(step.mqtt, step.path)
+        elif step.diag is not None:
+            if self.diag is None:
+                raise StepFailed(f"{step.path}: this run has no diagnostic client")
+            t0, moment = self.diag.run(step)
+            window = Window(
+                quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
+            )
+            results.extend(self._evaluate(step.checks, window))
         elif action == "observe":
             t0 = loop.now()
             loop.run_for(step.duration)
             window = Window(
-                quantize(t0), quantize(loop.now()), self.port.log, dict(markers), self.plan.bitrate
+                quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
             )
             results.extend(self._evaluate(step.checks, window))
         else:  # pragma: no cover - the compiler admits no other action
             raise StepFailed(f"{step.path}: unknown action {action}")
         if step.name:
             markers[step.name] = quantize(moment)
+
+    def _settle(self) -> float:
+        """End a window: run on to just short of the next 1 µs grid point and return the grid
+        time now. Every frame stamped up to then lands on or before that grid point in the
+        trace, so it must be in the live log too, or a re-evaluation from the trace would see
+        a frame the live check did not (timer times are float sums, a hair off the grid)."""
+        end = quantize(self.loop.now())
+        if isinstance(self.loop.clock, VirtualClock):
+            self.loop.run_until(end + 4e-7)
+        return end
+
+    def _evaluate_live(self, checks: Sequence[object], window: Window) -> list[CheckResult]:
+        if self.mqtt is not None:  # the MQTT messages of the same span, on the same clock
+            self.mqtt.sync()
+            window = dataclasses.replace(window, mqtt=self.mqtt.log)
+        return CaseRunner._evaluate(checks, window)
 
     @staticmethod
     def _evaluate(checks: Sequence[object], window: Window) -> list[CheckResult]:
@@ -241,7 +279,7 @@ class CaseRunner:
                 for obs in self.observers:
                     obs.step_started(case, step)
                 self.run_step(case, step, markers, results)
-            ended = loop.now()
+            ended = self._settle()
             window = Window(
                 quantize(started),
                 quantize(ended),

@@ -5,7 +5,10 @@ mode: *simulated* (the built-in simulator on the harness's virtual clock and in-
 the default) or *real time* (``--realtime``, and always with an external DUT: python-can
 buses, interface timestamps). It writes the evidence folder as it goes: ``trace.blf`` (every
 frame, flushed every 250 ms) and ``run.json`` (rewritten atomically after every case), so an
-interrupted run leaves readable evidence marked ABORTED or INCOMPLETE.
+interrupted run leaves readable evidence marked ABORTED or INCOMPLETE. It also keeps the
+profile and DBC as loaded, and seals the folder with ``manifest.json`` when it closes
+(see :mod:`harness.evidence`). Diagnostic exchanges go to ``diag.jsonl`` as well, and the
+DUT's identity (the profile's identity DIDs) is read right after it is up.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from harness.can.restbus import RestBus
 from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock
 from harness.errors import InputError, RunAborted, RunIncomplete
-from harness.evidence import TraceWriter, write_json_atomic
+from harness.evidence import TraceWriter, copy_inputs, write_json_atomic, write_manifest
+from harness.mqtt.attach import open_mqtt
 from harness.observe import FrameLog
 from harness.profile.compile import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
@@ -35,6 +39,7 @@ from harness.runner import CaseRunner, RunObserver
 from harness.sim.host import SimThread, identity_from_bench
 from harness.sim.tcu import ReferenceTcu
 from harness.sim.variants import get_variant
+from harness.uds.steps import open_diagnostics
 
 __all__ = ["DutChoice", "Session", "harness_version"]
 
@@ -135,6 +140,11 @@ class Session:
         clock: VirtualClock | RealClock
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            copy_inputs(self.out_dir, self.plan)
+            # Closing the stack runs these last, after the trace is closed (on every way out,
+            # a failed start included): the final record, then the manifest that seals it.
+            stack.callback(write_manifest, self.out_dir)
+            stack.callback(self._write_record)
             self.trace = stack.enter_context(TraceWriter(self.out_dir / "trace.blf"))
             self._write_record()
         if self.simulated:
@@ -153,6 +163,7 @@ class Session:
                 identity=identity_from_bench(self.bench),
             )
             stack.callback(self.tcu.stop)
+            self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack, self.tcu)
             echoes = False
         else:
             clock = RealClock()
@@ -160,9 +171,11 @@ class Session:
             stack.callback(bus.shutdown)
             self.loop = EventLoop(clock)
             echoes = self.bench.can.interface in ECHOING_INTERFACES
+            self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack)
             if self.dut.kind == "sim":
+                broker = self.mqtt.address if self.mqtt is not None else None
                 self.sim_thread = stack.enter_context(
-                    SimThread(self.bench, self.plan.dbc, self.dut.variant)
+                    SimThread(self.bench, self.plan.dbc, self.dut.variant, mqtt=broker)
                 )
         self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)
         if self.trace is not None:  # quiet stretches of a real-time run still flush on time
@@ -170,17 +183,21 @@ class Session:
         self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
         stack.callback(self.restbus.stop)
         self.runner = CaseRunner(self.plan, self.loop, self.port, self.restbus, self.observers)
+        self.diag = open_diagnostics(
+            self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
+        )
+        self.runner.diag = self.diag
+        self.runner.mqtt = self.mqtt
         if self.tcu is not None:
             self.tcu.start()
         self.restbus.start()
         self.runner.wait_ready()
+        self.record.identity = self.diag.read_identity()  # RunIncomplete if unreadable
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is not None:
             self.finish(exc)
-        self._stack.close()
-        if self.out_dir is not None:
-            self._write_record()
+        self._stack.close()  # writes the final record and the manifest (see _open)
 
     # -- running -----------------------------------------------------------------------------
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:

@@ -37,6 +37,11 @@ def run_script(name: str, *args: str) -> str:
             ("--frames", "20000", "--repeat", "1"),
             ["harness frames/s", "ratio harness/baseline", "ratio harness+trace/baseline"],
         ),
+        (
+            "mqtt_throughput.py",
+            ("--messages", "2000", "--broker", "amqtt"),
+            ["plain paho + asn1tools", "ratio harness/plain"],
+        ),
     ],
 )
 def test_bench_script_runs(name: str, args: tuple[str, ...], expected: list[str]) -> None:

@@ -27,6 +27,7 @@ def plan(pytester: pytest.Pytester) -> Plan:
     (pytester.path / "dbc").mkdir()
     shutil.copy(ROOT / PROFILE, pytester.path / PROFILE)
     shutil.copy(ROOT / "dbc" / "cc-tcu-1.dbc", pytester.path / "dbc" / "cc-tcu-1.dbc")
+    shutil.copy(ROOT / "dbc" / "ccv2x.asn", pytester.path / "dbc" / "ccv2x.asn")
     return load_profile(pytester.path / PROFILE)
 
 

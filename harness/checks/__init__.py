@@ -3,7 +3,16 @@
 Importing this package registers every built-in check kind in :data:`CHECKS`.
 """
 
-from harness.checks import can_e2e, can_signal, can_timing
+from harness.checks import (
+    can_e2e,
+    can_signal,
+    can_silence,
+    can_timing,
+    uds,
+    uds_services,
+    v2x,
+    v2x_stimuli,
+)
 from harness.checks.base import CHECKS, Check, CheckParams, Resolver, register
 
 __all__ = [
@@ -13,6 +22,11 @@ __all__ = [
     "Resolver",
     "can_e2e",
     "can_signal",
+    "can_silence",
     "can_timing",
     "register",
+    "uds",
+    "uds_services",
+    "v2x",
+    "v2x_stimuli",
 ]

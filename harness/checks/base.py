@@ -66,6 +66,8 @@ class SignalCondition(BaseModel):
 class Resolver:
     """Resolves names in one check against the DBC and the case; raises located errors."""
 
+    mqtt: Any = None  # the profile's compiled mqtt section (harness.mqtt.plan.MqttPlan)
+
     def __init__(
         self,
         db: CanDatabase,

@@ -24,6 +24,8 @@ from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, load_dbc
 from harness.can.e2e import E2EProtection
 from harness.checks import CHECKS, Check, Resolver
 from harness.errors import DbcError, ProfileError
+from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
+from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
 from harness.profile.errors import TaggedUnions, describe_value, located_error
 from harness.profile.model import (
     STEP_MODELS,
@@ -40,6 +42,8 @@ from harness.profile.model import (
     WaitFramesStep,
     WaitStep,
 )
+from harness.profile.mqtt_model import MQTT_STEP_TYPES
+from harness.uds.plan import DiagPlan
 from harness.yamlsafe import YamlDocument, format_path, load_yaml_file, load_yaml_text
 
 __all__ = [
@@ -93,6 +97,8 @@ class PlannedStep:
     noise: NoisePlan | None = None
     wait: bool = True
     checks: tuple[Check, ...] = ()
+    diag: DiagPlan | None = None  # a diagnostic step (harness.profile.compile_diag)
+    mqtt: MqttStepPlan | None = None  # an MQTT step (harness.mqtt.plan)
 
 
 @dataclass(frozen=True)
@@ -270,6 +276,10 @@ class _Compiler:
             for name, spec in p.e2e.items()
         }
         self.e2e = e2e
+        self.mqtt: MqttPlan | None = None
+        if p.mqtt is not None:
+            near = (dbc_path.parent, dbc_path.parent.parent / "mqtt") if self.dbc_override else ()
+            self.mqtt = compile_mqtt_section(p.mqtt, self.base_dir, self.err, near)
         node = p.dut.node
         if node not in db.nodes():
             raise self.err(
@@ -319,6 +329,7 @@ class _Compiler:
             before_each=before,
             cases=tuple(cases),
             requirement_ids=req_ids,
+            extra={"mqtt": self.mqtt} if self.mqtt is not None else {},
         )
 
     def _name_step(
@@ -376,7 +387,7 @@ class _Compiler:
         markers: Sequence[str],
         later: Mapping[str, str] | None = None,
     ) -> Resolver:
-        return _CaseResolver(
+        resolver = _CaseResolver(
             self.db,
             self.e2e,
             markers,
@@ -385,6 +396,8 @@ class _Compiler:
             self.dut_names,
             later=later or {},
         )
+        resolver.mqtt = getattr(self, "mqtt", None)
+        return resolver
 
     def _restbus(self, name: str) -> RestbusPlan:
         spec = self.p.restbus[name]
@@ -487,6 +500,11 @@ class _Compiler:
         markers: Sequence[str],
         later: Mapping[str, str] | None = None,
     ) -> PlannedStep:
+        if isinstance(step, DIAG_STEPS):
+            return compile_diag_step(self, step, path, markers, later)
+        if isinstance(step, MQTT_STEP_TYPES):
+            planned = compile_mqtt_step(step, path, getattr(self, "mqtt", None), self.err)
+            return PlannedStep(planned.kind, format_path(path), step.name, mqtt=planned)
         where = format_path(path)
         name = step.name
         if isinstance(step, WaitStep):

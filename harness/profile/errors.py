@@ -59,6 +59,7 @@ _PATTERNS = {
     "(starting with a letter or digit, no spaces)",
     r"^[0-9]+(\.[0-9]+)*([-+][A-Za-z0-9.]+)?$": "a version such as 1.0.0 or 2.1-rc1",
     r"^[0-9A-Fa-f ]*$": "hex bytes such as '01 02 FF'",
+    r"^[0-9a-f]{64}$": "a sha256: 64 lower-case hex digits",
 }
 
 

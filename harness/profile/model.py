@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from harness.checks import CHECKS, CheckParams
+from harness.profile.diag_model import DIAG_STEP_MODELS, DiagnosticsSection, IdentityItem
+from harness.profile.mqtt_model import MQTT_STEP_MODELS, MqttSection
 from harness.units import CanId, Duration, Percent, SignalValue
 
 __all__ = [
@@ -179,7 +181,7 @@ class ObserveStep(StepBase):
     checks: list[CheckSpec] = Field(min_length=1)
 
 
-STEP_MODELS: dict[str, type[StepBase]] = {
+STEP_MODELS: dict[str, type[BaseModel]] = {
     "set": SetStep,
     "wait": WaitStep,
     "stop": StopStep,
@@ -189,6 +191,8 @@ STEP_MODELS: dict[str, type[StepBase]] = {
     "wait_frames": WaitFramesStep,
     "noise": NoiseStep,
     "observe": ObserveStep,
+    **DIAG_STEP_MODELS,
+    **MQTT_STEP_MODELS,
 }
 ACTIONS = tuple(STEP_MODELS)
 
@@ -238,6 +242,11 @@ class Profile(Strict):
     dut: DutSpec
     e2e: dict[str, E2ESpec] = Field(default_factory=dict)
     restbus: dict[str, RestbusMessage] = Field(default_factory=dict)
+    mqtt: MqttSection | None = Field(default=None, description="V2X topics and their codecs")
+    diagnostics: DiagnosticsSection = Field(default_factory=DiagnosticsSection)
+    identity: dict[str, Annotated[int, Field(ge=0, le=0xFFFF)] | IdentityItem] = Field(
+        default_factory=dict, description="identity items read from the part: name -> DID"
+    )
     before_each: list[Step] = Field(
         default_factory=list, description="steps run at the start of every case"
     )

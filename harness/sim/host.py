@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 import can
@@ -18,7 +19,9 @@ import can
 from harness.bench import Bench, open_bus
 from harness.can.dbc import CanDatabase
 from harness.clock import EventLoop, RealClock
+from harness.mqtt.config import BrokerAddress
 from harness.sim.tcu import ReferenceTcu, TcuIdentity
+from harness.sim.v2x import V2xBackend, attach_real_broker
 
 __all__ = ["SimThread", "identity_from_bench", "serve"]
 
@@ -31,8 +34,17 @@ def identity_from_bench(bench: Bench) -> TcuIdentity:
 class SimThread:
     """The reference TCU in real time on its own bus and loop, in a background thread."""
 
-    def __init__(self, bench: Bench, db: CanDatabase, variant: str | None) -> None:
+    def __init__(
+        self,
+        bench: Bench,
+        db: CanDatabase,
+        variant: str | None,
+        *,
+        mqtt: BrokerAddress | None = None,
+    ) -> None:
         self.bench = bench
+        self.mqtt = mqtt  # the broker the TCU's V2X side connects to (None: no V2X)
+        self.v2x: V2xBackend | None = None
         self.db = db
         self.variant = variant
         self.loop = EventLoop(RealClock())
@@ -50,6 +62,8 @@ class SimThread:
             variant=self.variant,
             identity=identity_from_bench(self.bench),
         )
+        if self.mqtt is not None:
+            self.v2x = attach_real_broker(self.tcu, self.mqtt, self.bench.mqtt.resolve_psk())
         self._thread = threading.Thread(target=self._run, name="reference-tcu", daemon=True)
         self._thread.start()
         return self
@@ -68,6 +82,8 @@ class SimThread:
             self._thread.join(timeout=5)
         if self.tcu is not None:
             self.tcu.stop()
+        if self.v2x is not None:
+            self.v2x.close()
         if self.bus is not None:
             self.bus.shutdown()
 
@@ -88,15 +104,24 @@ def serve(
     old_int = signal.signal(signal.SIGINT, stop)
     old_term = signal.signal(signal.SIGTERM, stop)
     tcu = ReferenceTcu(loop, bus, db, variant=variant, identity=identity_from_bench(bench))
+    v2x: V2xBackend | None = None
+    where = "no MQTT broker in the bench: V2X off"
+    if bench.mqtt.broker is not None:  # the broker comes from the bench, like the bus
+        base = Path(bench.source).parent if bench.source else None
+        address = BrokerAddress.from_config(bench.mqtt.broker, base)
+        v2x = attach_real_broker(tcu, address, bench.mqtt.resolve_psk())
+        where = f"V2X on the {address.label}"
     try:
         tcu.start()
         announce(
             f"reference TCU{' variant ' + variant if variant else ''} running on "
-            f"{bench.can.interface} {bench.can.channel} (Ctrl-C stops it)"
+            f"{bench.can.interface} {bench.can.channel}; {where} (Ctrl-C stops it)"
         )
         loop.run_until(float("inf"))
     finally:
         tcu.stop()
+        if v2x is not None:
+            v2x.close()
         bus.shutdown()
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)

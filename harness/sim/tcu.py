@@ -6,7 +6,9 @@ simulated profile and in real time against ``udp_multicast`` or a lab interface.
 reads the wall clock: timers come from the loop, and received frames are judged by
 ``loop.now()`` (a frame's own timestamp is only logged).
 
-This module holds the CAN behaviour (CAN-001..CAN-008):
+This module holds the CAN behaviour (CAN-001..CAN-008); diagnostics (UDS-001..UDS-008) are
+:mod:`harness.sim.uds_server`'s, which this class hands frames on 0x7E0/0x7DF and which
+calls :meth:`ReferenceTcu.ecu_reset`:
 
 * TCU_Status on a fixed 100 ms schedule while ignition is not OFF, 1000 ms while it is OFF;
   the ignition state comes from valid VEH_Status frames and is unknown (treated as ACC) from
@@ -31,6 +33,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import can
 
@@ -38,6 +41,7 @@ from harness.can.dbc import CanDatabase, SignalCodec
 from harness.can.e2e import crc8_sae_j1850
 from harness.clock import EventLoop, PeriodicTask, Timer
 from harness.errors import InputError
+from harness.sim.uds_server import UdsServer
 from harness.sim.variants import VARIANTS, get_variant
 
 __all__ = [
@@ -153,6 +157,14 @@ RECEIVED_IDS: frozenset[int] = frozenset(
 _StatusKey = tuple[int, int, bool, bool, bool, int]
 
 
+class V2xHooks(Protocol):
+    """What the TCU calls on its MQTT side (:class:`harness.sim.v2x.V2xBackend`)."""
+
+    def power_up(self) -> None: ...
+    def power_down(self) -> None: ...
+    def on_dynamics(self, data: bytes) -> None: ...
+
+
 @dataclass
 class _Stats:
     """Counters for tests and logs; none of them drives behaviour."""
@@ -242,6 +254,8 @@ class ReferenceTcu:
         self._extra_tasks: list[PeriodicTask] = []
         self._timeout_timer: Timer | None = None
         self._restart_timer: Timer | None = None
+        self.v2x: V2xHooks | None = None  # the MQTT side (harness.sim.v2x) attaches here
+        self.uds = UdsServer(self, self._send)  # diagnostics (harness.sim.uds_server)
         self._reset_state()
 
     # -- state -------------------------------------------------------------------------------
@@ -337,12 +351,17 @@ class ReferenceTcu:
             self.loop.add_reader(self.bus, self._on_frame)
             self._reader_attached = True
         self._power_up()
+        if self.v2x is not None:
+            self.v2x.power_up()
 
     def stop(self) -> None:
         """Power-off: cancel every timer and stop sending; the bus stays open."""
         self._running = False
         self._silent = False
         self._cancel_timers()
+        self.uds.stop()
+        if self.v2x is not None:
+            self.v2x.power_down()
         if self._restart_timer is not None:
             self._restart_timer.cancel()
             self._restart_timer = None
@@ -350,6 +369,7 @@ class ReferenceTcu:
     def _power_up(self) -> None:
         now = self.loop.now()
         self._reset_state()
+        self.uds.power_up()
         self._deadline = now + VEH_DATA_TIMEOUT
         self._timeout_timer = self.loop.call_at(self._deadline, self._on_timeout)
         self._status_task = self.loop.every(self._behaviour.cycle_on, self._send_status, first=now)
@@ -388,6 +408,19 @@ class ReferenceTcu:
         self._silent = False
         if self._running:
             self._power_up()
+
+    def ecu_reset(self, silence: float) -> None:
+        """UDS-007: off the bus (CAN and MQTT) for ``silence`` s, then up as from power-up."""
+        self._silent = True
+        self._cancel_timers()
+        if self.v2x is not None:
+            self.v2x.power_down()
+        self._restart_timer = self.loop.call_later(silence, self._restart_after_reset)
+
+    def _restart_after_reset(self) -> None:
+        self._restart()
+        if self._running and self.v2x is not None:
+            self.v2x.power_up()
 
     # -- sending -----------------------------------------------------------------------------
     def _send(self, msg: can.Message) -> None:
@@ -444,6 +477,7 @@ class ReferenceTcu:
         self._counter = (self._counter + self._behaviour.counter_step) & 0x0F
         self._last_status_at = self.loop.now()
         self.stats.status_sent += 1
+        self.uds.observe_faults()  # DTC confirmedDTC latches on what TCU_Status shows
         self._send(msg)
 
     def _extra_sender(self, msg: can.Message) -> Callable[[], None]:
@@ -497,6 +531,8 @@ class ReferenceTcu:
         if accepted:
             self._dynamics_data = bytes(data)
             self.dynamics_at = self.loop.now()
+            if self.v2x is not None:
+                self.v2x.on_dynamics(self._dynamics_data)
             self._discard_streak = 0
             self._valid_streak += 1
             if self._valid_streak >= VALID_TO_CLEAR:
@@ -560,4 +596,5 @@ class ReferenceTcu:
             self._set_status_cycle()
 
     def _on_diagnostic(self, msg: can.Message) -> None:
-        """UDS requests (0x7E0 / 0x7DF): received identifiers, served by a later component."""
+        """UDS requests (0x7E0 / 0x7DF) and the tester's flow control: the UDS server's."""
+        self.uds.on_frame(msg)

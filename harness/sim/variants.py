@@ -101,6 +101,73 @@ for _variant in (
         "after a DLC 5 frame on an identifier it does not receive, is silent for 3 s, "
         "then restarts",
     ),
+    # V2X over MQTT and remote commands (behaviour in harness.sim.v2x)
+    Variant(
+        "no-online-on-reconnect",
+        "V2X-001",
+        "publishes 'online' on its first connect only, not after a reconnect",
+    ),
+    Variant("bsm-5hz", "V2X-002", "publishes BasicSafetyMessages every 200 ms instead of 100 ms"),
+    Variant("bsm-counter-skip", "V2X-003", "BSM msgCnt steps by 2 instead of 1"),
+    Variant("bsm-speed-kmh", "V2X-004", "BSM speed sent in km/h instead of 0.02 m/s units"),
+    Variant(
+        "stale-speed-on-timeout",
+        "V2X-005",
+        "keeps sending the last speed and acceleration while FaultVehDataTimeout is set",
+    ),
+    Variant("late-hard-braking", "V2X-006", "publishes the hard-braking HazardEvent after 300 ms"),
+    Variant("bsm-in-off", "V2X-007", "keeps publishing BSMs while ignition is OFF"),
+    Variant("no-reconnect", "V2X-008", "never reconnects after it lost the broker"),
+    Variant(
+        "ack-without-frame",
+        "CMD-001",
+        "acks valid commands 'ok' and counts them but sends no TCU_Command frame",
+    ),
+    Variant("bad-mac-accepted", "CMD-002", "accepts a command with a wrong mac"),
+    Variant("stale-accepted", "CMD-003", "accepts a command whose ts is more than 30 s off"),
+    Variant("replay-accepted", "CMD-004", "accepts a command whose nonce was already used"),
+    Variant("oversize-accepted", "CMD-005", "accepts a valid command padded past 1024 bytes"),
+    # Diagnostics (behaviour in harness.sim.uds_server)
+    Variant(
+        "no-s3-fallback",
+        "UDS-001",
+        "stays in the extended session (unlocked) however long the tester is silent",
+    ),
+    Variant(
+        "tester-present-not-suppressed",
+        "UDS-002",
+        "answers TesterPresent 3E 80 (suppress bit set) with 7E 00",
+    ),
+    Variant(
+        "wrong-nrc-unknown-did",
+        "UDS-003",
+        "answers ReadDataByIdentifier of an unknown DID with NRC 0x12 instead of 0x31",
+    ),
+    Variant(
+        "security-never-locks",
+        "UDS-004",
+        "answers every wrong key with NRC 0x35: never 0x36, no 10 s lockout",
+    ),
+    Variant(
+        "write-without-security",
+        "UDS-005",
+        "accepts WriteDataByIdentifier of station_id while security is locked",
+    ),
+    Variant(
+        "dtc-not-confirmed",
+        "UDS-006",
+        "clears a DTC's confirmedDTC bit as soon as its fault clears",
+    ),
+    Variant(
+        "short-reset-silence",
+        "UDS-007",
+        "after ECUReset, silent on CAN for 200 ms instead of 400..600 ms",
+    ),
+    Variant(
+        "unsupported-service-nrc-7f",
+        "UDS-008",
+        "answers an unsupported service with NRC 0x7F instead of 0x11",
+    ),
 ):
     register_variant(_variant)
 del _variant

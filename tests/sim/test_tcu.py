@@ -402,7 +402,7 @@ def test_get_variant_unknown_name_lists_choices() -> None:
     with pytest.raises(InputError) as err:
         get_variant("slow-cylce")
     assert err.value.choices == sorted(VARIANTS)
-    assert "slow-cylce" in str(err.value) and "stuck-counter" in str(err.value)
+    assert "slow-cylce" in str(err.value) and "bad-crc" in str(err.value)
     assert get_variant("bad-crc").requirement == "CAN-004"
 
 
@@ -559,7 +559,11 @@ def failing_requirements(rig: Rig) -> set[str]:
     return fails
 
 
-@pytest.mark.parametrize("variant", [None, *VARIANTS])
+# The CAN variants; the others (V2X, CMD, UDS) are correct on CAN and tested with their side.
+CAN_VARIANTS = [v for v in VARIANTS if VARIANTS[v].requirement.startswith("CAN-")]
+
+
+@pytest.mark.parametrize("variant", [None, *CAN_VARIANTS])
 def test_each_variant_fails_exactly_its_own_requirement(rig: Rig, variant: str | None) -> None:
     run_scenario(rig, variant)
     expected = set() if variant is None else {VARIANTS[variant].requirement}

@@ -1,0 +1,178 @@
+"""``harness keys generate`` and ``harness verify``, and the certificate step of ``certify``.
+
+Exit codes of ``harness verify``: 0 the certificate (and evidence, if given) verified,
+4 it did not (each reason has its own message), 2 bad arguments (a file that does not exist,
+a key that is not an Ed25519 public key, a bad ``--now``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness.canonical import canonical_json
+from harness.certificate.issue import Issuer, issue_certificate, why_no_certificate
+from harness.certificate.keys import generate_key_pair, load_public_key
+from harness.certificate.verify import verify_certificate
+from harness.errors import InputError, VerificationError
+from harness.evidence import CERTIFICATE_FILE, DERIVED_DIR, MANIFEST_FILE
+
+if TYPE_CHECKING:
+    from harness.bench import Bench
+    from harness.session import Session
+
+__all__ = ["certificate_after_run", "register"]
+
+_VERIFY_EPILOG = (
+    "exit codes: 0 valid, 4 rejected (forged, altered, wrong key, unknown type, expired, or "
+    "evidence that does not match), 2 bad arguments (missing file, not a public key)"
+)
+
+
+def register(sub: Any) -> None:
+    """Add ``keys`` and ``verify`` to the ``harness`` subcommands."""
+    keys = sub.add_parser(
+        "keys",
+        help="signing keys for certificates",
+        description="Manage the Ed25519 keys that sign certificates.",
+    )
+    keysub = keys.add_subparsers(dest="keys_command", required=True, parser_class=type(keys))
+    gen = keysub.add_parser(
+        "generate",
+        help="make a new Ed25519 key pair",
+        description="Write PREFIX.key (the private key, PEM, mode 0600: keep it secret) and "
+        "PREFIX.pub (the public key that 'harness verify --key' takes). Never overwrites.",
+    )
+    gen.add_argument("--out", type=Path, required=True, metavar="PREFIX")
+    gen.set_defaults(handler=cmd_keys_generate)
+
+    ver = sub.add_parser(
+        "verify",
+        help="verify a certificate offline (and its evidence folder)",
+        description="Verify CERT strictly and offline: its exact bytes, its Ed25519 signature "
+        "by the public key, its statement and predicate types and fields, and that it is "
+        "issued and not expired. With --evidence, also that the folder is the complete, "
+        f"unaltered evidence of the certified run: every file but {MANIFEST_FILE}, "
+        f"{CERTIFICATE_FILE} and {DERIVED_DIR}/ (reports made later) must be listed in the "
+        "manifest with its sha256, and the manifest must have the digest the certificate "
+        "names.",
+        epilog=_VERIFY_EPILOG,
+    )
+    ver.add_argument("cert", type=Path, metavar="CERT", help="certificate (.dsse.json)")
+    ver.add_argument(
+        "--key", type=Path, required=True, metavar="PUBKEY", help="issuer's public key (PEM)"
+    )
+    ver.add_argument("--evidence", type=Path, metavar="DIR", help="the run's evidence folder")
+    ver.add_argument(
+        "--now",
+        metavar="ISO8601",
+        help="judge validity at this time instead of the clock (e.g. 2030-01-01T00:00:00Z)",
+    )
+    ver.add_argument("--json", action="store_true", help="print the verified Statement as JSON")
+    ver.set_defaults(handler=cmd_verify)
+
+
+def cmd_keys_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    pair = generate_key_pair(args.out)
+    out.print(f"private key: {pair.private} (mode 0600; keep it secret)", highlight=False)
+    out.print(f"public key:  {pair.public}", highlight=False)
+    out.print(f"keyid:       {pair.keyid}", highlight=False)
+    return 0
+
+
+def _now(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        when = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InputError(
+            "--now", expected="an ISO-8601 time with a zone, e.g. 2030-01-01T00:00:00Z", got=text
+        )
+    return when
+
+
+def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    cert: Path = args.cert
+    try:
+        data = cert.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the certificate: {exc.strerror or exc}", source=str(cert)
+        ) from None
+    key = load_public_key(args.key)
+    now = _now(args.now)
+    if args.evidence is not None and not args.evidence.is_dir():
+        raise InputError(f"evidence folder {args.evidence} does not exist (--evidence DIR)")
+    try:
+        result = verify_certificate(data, key, now=now, evidence=args.evidence)
+    except VerificationError as exc:
+        raise VerificationError(f"certificate {cert} rejected: {exc}") from None
+    if args.json:
+        sys.stdout.write(canonical_json(result.statement).decode("ascii") + "\n")
+        return 0
+    p = result.predicate
+    subject = result.statement["subject"][0]["name"]
+    dut = p["dut"]
+    verdicts = p["requirements"]
+    passed = sum(1 for v in verdicts.values() if v == "PASS")
+    lines = [
+        f"[bold green]VALID[/] {escape(str(cert))}",
+        f"  DUT           {escape(subject)} (identity from the {dut['identity_source']}: "
+        + escape(", ".join(f"{k} {v}" for k, v in sorted(dut["identity"].items())))
+        + ")",
+        f"  profile       {escape(p['profile']['id'])} {escape(p['profile']['version'])} "
+        f"(sha256 {p['profile']['sha256'][:16]}...)",
+        f"  requirements  {passed}/{len(verdicts)} PASS: "
+        + escape(", ".join(f"{k} {v}" for k, v in verdicts.items())),
+        f"  run           {p['run_id']} ({p['mode']}, harness {escape(p['harness']['version'])})",
+        f"  issuer        {p['issuer']['level']}, keyid {result.keyid}",
+        f"  valid         {p['issued']} .. {p['expires']}",
+    ]
+    if dut["firmware_sha256"]:
+        lines.insert(2, f"  firmware      sha256 {dut['firmware_sha256']}")
+    if result.evidence_files is None:
+        lines.append("  evidence      not checked (give --evidence DIR to check the folder)")
+    else:
+        lines.append(
+            f"  evidence      {escape(str(args.evidence))}: complete, {result.evidence_files} "
+            "files match the manifest"
+        )
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
+    return 0
+
+
+def certificate_after_run(
+    issuer: Issuer | None,
+    session: Session,
+    bench: Bench,
+    out_dir: Path,
+    out: Console,
+) -> None:
+    """The certificate step of ``certify``: issue one for a passing run, else say why not.
+
+    ``session`` is the run's :class:`~harness.session.Session` (its record and plan), after
+    it closed and sealed the folder.
+    """
+    if issuer is None:
+        return
+    reason = why_no_certificate(session.record)
+    if reason is not None:
+        out.print(f"[bold]no certificate[/]: {escape(reason)}", highlight=False)
+        return
+    path = issue_certificate(issuer, session.record, session.plan, bench, out_dir)
+    out.print(
+        f"[bold green]certificate[/]: {escape(str(path))} (issuer level {issuer.level}, "
+        f"keyid {issuer.keyid[:16]}..., valid {issuer.validity.days} days)",
+        highlight=False,
+        soft_wrap=True,
+    )

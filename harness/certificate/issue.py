@@ -1,0 +1,156 @@
+"""Issuing a certificate at the end of ``harness certify --key KEY``.
+
+A certificate is issued only for a run that completed with every mandatory case passed,
+and only over a sealed evidence folder that matches its manifest. The issuer signs, then
+verifies what it signed against the folder before writing ``certificate.dsse.json``
+(atomically): a certificate the harness writes is one ``harness verify`` accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from harness.bench import Bench
+from harness.canonical import canonical_json
+from harness.certificate.dsse import sign_envelope
+from harness.certificate.keys import keyid, load_private_key
+from harness.certificate.statement import ISSUER_LEVELS, build_statement
+from harness.certificate.verify import verify_certificate
+from harness.errors import HarnessError
+from harness.evidence import (
+    CERTIFICATE_FILE,
+    MANIFEST_FILE,
+    check_bundle,
+    file_sha256,
+    verify_manifest,
+    write_bytes_atomic,
+)
+from harness.profile.compile import Plan
+from harness.record import RunRecord, RunStatus, Verdict
+
+__all__ = [
+    "DEFAULT_VALIDITY_DAYS",
+    "Issuer",
+    "add_issue_options",
+    "issue_certificate",
+    "why_no_certificate",
+]
+
+DEFAULT_VALIDITY_DAYS = 365
+MAX_VALIDITY_DAYS = 3650
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of days, but got '{text}'"
+        ) from None
+    if not 1 <= days <= MAX_VALIDITY_DAYS:
+        raise argparse.ArgumentTypeError(f"expected 1..{MAX_VALIDITY_DAYS} days, but got {days}")
+    return days
+
+
+def add_issue_options(parser: argparse.ArgumentParser) -> None:
+    """``--key``, ``--issuer-level`` and ``--validity`` on ``harness certify``."""
+    group = parser.add_argument_group("certificate (issued only when every mandatory case passes)")
+    group.add_argument(
+        "--key",
+        type=Path,
+        metavar="PRIVATE_KEY",
+        help="Ed25519 private key (from 'harness keys generate'): sign a certificate "
+        f"{CERTIFICATE_FILE} into the evidence folder when the run passes",
+    )
+    group.add_argument(
+        "--issuer-level",
+        choices=ISSUER_LEVELS,
+        default="supplier",
+        help="who issues it: a supplier's self-test (default) or an accredited lab",
+    )
+    group.add_argument(
+        "--validity",
+        type=_days,
+        default=DEFAULT_VALIDITY_DAYS,
+        metavar="DAYS",
+        help=f"days until the certificate expires (default {DEFAULT_VALIDITY_DAYS})",
+    )
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """The signing key and the terms of the certificates it issues."""
+
+    key: Ed25519PrivateKey
+    level: str = "supplier"
+    validity: dt.timedelta = dt.timedelta(days=DEFAULT_VALIDITY_DAYS)
+
+    @property
+    def keyid(self) -> str:
+        return keyid(self.key.public_key())
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Issuer | None:
+        """None without ``--key``; the key is loaded now, so a bad one fails before the run."""
+        if getattr(args, "key", None) is None:
+            return None
+        return cls(
+            key=load_private_key(args.key),
+            level=args.issuer_level,
+            validity=dt.timedelta(days=args.validity),
+        )
+
+
+def why_no_certificate(record: RunRecord) -> str | None:
+    """None when ``record`` may be certified, else why not (one line)."""
+    if record.status is RunStatus.ABORTED:
+        return "the run was aborted"
+    if record.status is not RunStatus.COMPLETED:
+        detail = f": {record.error}" if record.error else ""
+        return f"the run did not complete (status {record.status.value}{detail})"
+    failed = [c.case_id for c in record.cases if c.mandatory and c.verdict is not Verdict.PASS]
+    if failed:
+        return f"mandatory case(s) did not pass: {', '.join(failed)}"
+    return None
+
+
+def issue_certificate(
+    issuer: Issuer,
+    record: RunRecord,
+    plan: Plan,
+    bench: Bench,
+    out_dir: Path,
+    *,
+    now: dt.datetime | None = None,
+) -> Path:
+    """Sign and write the certificate of a passing run into its sealed evidence folder."""
+    reason = why_no_certificate(record)
+    if reason is not None or not record.passed:
+        raise HarnessError(f"no certificate may be issued: {reason or 'the run did not pass'}")
+    run = check_bundle(out_dir, accept=("COMPLETED",))
+    if run.get("run_id") != record.run_id:
+        raise HarnessError(f"{out_dir} holds run {run.get('run_id')}, not run {record.run_id}")
+    verify_manifest(out_dir)  # sign only for a folder that matches its own manifest
+    manifest_sha256, _ = file_sha256(out_dir / MANIFEST_FILE)
+    issued = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    requirements = plan.profile.profile.requirements
+    statement = build_statement(
+        record,
+        bench,
+        dbc_name=Path(plan.dbc_path).name,
+        requirement_set={"id": requirements.id, "version": requirements.version},
+        manifest_sha256=manifest_sha256,
+        issuer_level=issuer.level,
+        issued=issued,
+        expires=issued + issuer.validity,
+    )
+    envelope = sign_envelope(canonical_json(statement), issuer.key)
+    verify_certificate(envelope, issuer.key.public_key(), now=issued, evidence=out_dir)
+    path = out_dir / CERTIFICATE_FILE
+    write_bytes_atomic(path, envelope)
+    return path

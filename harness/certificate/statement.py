@@ -1,0 +1,341 @@
+"""The certificate's content: an in-toto Statement v1 about the device under test.
+
+::
+
+    {"_type": "https://in-toto.io/Statement/v1",
+     "subject": [{"name": <VIN>, "digest": {"sha256": <sha256 of the DUT identity>}},
+                 {"name": "firmware", "digest": {"sha256": <firmware image>}}],  # if named
+     "predicateType": "https://cc-harness.dev/certification/v1",
+     "predicate": {...}}
+
+The first subject is the DUT: its name is the VIN (else the serial), its digest the sha256
+of the canonical JSON of its identity (which the predicate holds in full, so anyone can
+recompute it). A bench that names ``dut.firmware_sha256`` adds the firmware image as a
+second subject. :data:`PREDICATE_SCHEMA` is the one definition of the predicate: the issuer
+builds to it and the verifier accepts exactly it (every field required, no other field).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from harness.bench import Bench
+from harness.canonical import canonical_json
+from harness.errors import VerificationError
+from harness.evidence import MANIFEST_FILE
+from harness.record import RunRecord, Verdict
+
+__all__ = [
+    "IDENTITY_SOURCES",
+    "ISSUER_LEVELS",
+    "PREDICATE_SCHEMA",
+    "PREDICATE_TYPE",
+    "STATEMENT_TYPE",
+    "bench_summary",
+    "build_statement",
+    "check_statement",
+    "dut_identity",
+    "format_time",
+    "identity_digest",
+    "parse_time",
+    "subjects_for",
+]
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://cc-harness.dev/certification/v1"
+ISSUER_LEVELS = ("supplier", "lab")
+IDENTITY_SOURCES = ("bench", "part")  # from the bench file, or read from the part (UDS)
+FIRMWARE_SUBJECT = "firmware"
+_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+# -- times -------------------------------------------------------------------------------------
+def format_time(when: dt.datetime) -> str:
+    """UTC, to the second: ``2026-11-25T20:13:54Z``."""
+    return when.astimezone(dt.timezone.utc).strftime(_TIME_FORMAT)
+
+
+def parse_time(text: object, where: str) -> dt.datetime:
+    """A time written by :func:`format_time`, or VerificationError naming ``where``."""
+    if isinstance(text, str) and _TIME.match(text):
+        try:
+            when = dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            pass
+        else:
+            if format_time(when) == text:
+                return when
+    raise VerificationError(
+        f"{where} is {text!r}, expected an ISO-8601 UTC time like 2026-01-31T12:00:00Z"
+    )
+
+
+# -- the DUT -----------------------------------------------------------------------------------
+def dut_identity(record: RunRecord, bench: Bench) -> tuple[dict[str, str], str]:
+    """The DUT's identity and where it came from: read from the part when the run did so,
+    else the bench file's ``dut`` section."""
+    if record.identity:
+        return {str(k): str(v) for k, v in record.identity.items()}, "part"
+    d = bench.dut
+    return {
+        "station_id": f"{d.station_id:08X}",
+        "vin": d.vin,
+        "serial": d.serial,
+        "sw_version": d.sw_version,
+    }, "bench"
+
+
+def identity_digest(identity: Mapping[str, str]) -> str:
+    return hashlib.sha256(canonical_json(dict(identity))).hexdigest()
+
+
+def subjects_for(identity: Mapping[str, str], firmware_sha256: str | None) -> list[dict[str, Any]]:
+    """The Statement's subjects for this identity (and firmware image, if known)."""
+    name = identity.get("vin") or identity.get("serial") or "dut"
+    subjects: list[dict[str, Any]] = [
+        {"name": name, "digest": {"sha256": identity_digest(identity)}}
+    ]
+    if firmware_sha256 is not None:
+        subjects.append({"name": FIRMWARE_SUBJECT, "digest": {"sha256": firmware_sha256}})
+    return subjects
+
+
+def bench_summary(description: Mapping[str, Any]) -> dict[str, Any]:
+    """The bench from an allow-list of fields: never a dump that could carry a secret."""
+    can = description.get("can") or {}
+    return {
+        "name": str(description.get("name") or "unnamed bench"),
+        "can": {
+            "interface": str(can.get("interface") or "unknown"),
+            "channel": can.get("channel"),
+            "bitrate": can.get("bitrate"),
+        },
+    }
+
+
+def build_statement(
+    record: RunRecord,
+    bench: Bench,
+    *,
+    dbc_name: str,
+    requirement_set: Mapping[str, str],
+    manifest_sha256: str,
+    issuer_level: str,
+    issued: dt.datetime,
+    expires: dt.datetime,
+) -> dict[str, Any]:
+    """The Statement for a finished, passing run whose evidence has that manifest digest."""
+    identity, source = dut_identity(record, bench)
+    firmware = bench.dut.firmware_sha256
+    predicate = {
+        "run_id": record.run_id,
+        "profile": {
+            "id": record.profile_id,
+            "version": record.profile_version,
+            "sha256": record.profile_digest,
+            "requirements": {
+                "id": requirement_set["id"],
+                "version": requirement_set["version"],
+            },
+        },
+        "dbc": {"name": dbc_name, "sha256": record.dbc_digest},
+        "asn1": [],  # {name, sha256} of each ASN.1 module once V2X payloads are checked
+        "harness": {"name": "cc-harness", "version": record.harness_version},
+        "mode": record.mode,
+        "bench": bench_summary(record.bench),
+        "dut": {"identity": identity, "identity_source": source, "firmware_sha256": firmware},
+        "requirements": {k: v.value for k, v in record.requirement_verdicts().items()},
+        "evidence": {"manifest": MANIFEST_FILE, "manifest_sha256": manifest_sha256},
+        "issuer": {"level": issuer_level},
+        "issued": format_time(issued),
+        "expires": format_time(expires),
+    }
+    statement = {
+        "_type": STATEMENT_TYPE,
+        "subject": subjects_for(identity, firmware),
+        "predicateType": PREDICATE_TYPE,
+        "predicate": predicate,
+    }
+    check_statement(statement)  # what we sign is exactly what the verifier accepts
+    return statement
+
+
+# -- the schema --------------------------------------------------------------------------------
+Check = Callable[[Any, str], None]
+
+
+def _fail(where: str, expected: str, got: Any) -> VerificationError:
+    shown = repr(got) if len(repr(got)) <= 80 else repr(got)[:77] + "..."
+    return VerificationError(f"{where} must be {expected}, but is {shown}")
+
+
+def _obj(fields: Mapping[str, Check]) -> Check:
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise _fail(where, "an object", value)
+        missing = sorted(set(fields) - set(value))
+        if missing:
+            raise VerificationError(f"{where} is missing field(s) {', '.join(missing)}")
+        extra = sorted(set(value) - set(fields))
+        if extra:
+            raise VerificationError(f"{where} has unexpected field(s) {', '.join(extra)}")
+        for key, sub in fields.items():
+            sub(value[key], f"{where}.{key}")
+
+    return check
+
+
+def _text(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise _fail(where, "a non-empty string (at most 200 characters)", value)
+
+
+def _hex64(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise _fail(where, "a sha256 in lower-case hex", value)
+
+
+def _run_id(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{32}", value):
+        raise _fail(where, "a run id (32 lower-case hex digits)", value)
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: Any, where: str) -> None:
+        if value not in choices:
+            raise _fail(where, f"one of {', '.join(choices)}", value)
+
+    return check
+
+
+def _nullable(inner: Check) -> Check:
+    def check(value: Any, where: str) -> None:
+        if value is not None:
+            inner(value, where)
+
+    return check
+
+
+def _channel(value: Any, where: str) -> None:
+    if value is not None and not isinstance(value, str) and type(value) is not int:
+        raise _fail(where, "a string, an integer or null", value)
+
+
+def _bitrate(value: Any, where: str) -> None:
+    if type(value) is not int or value <= 0:
+        raise _fail(where, "a positive integer", value)
+
+
+def _time(value: Any, where: str) -> None:
+    parse_time(value, where)
+
+
+def _identity(value: Any, where: str) -> None:
+    if not isinstance(value, dict) or not value:
+        raise _fail(where, "a non-empty object of strings", value)
+    for key, item in value.items():
+        if not isinstance(item, str) or len(item) > 200:
+            raise _fail(f"{where}.{key}", "a string (at most 200 characters)", item)
+
+
+def _verdicts(value: Any, where: str) -> None:
+    if not isinstance(value, dict) or not value:
+        raise _fail(where, "a non-empty object: requirement id -> verdict", value)
+    for key, item in value.items():
+        _text(key, f"{where} key")
+        _one_of(*(v.value for v in Verdict))(item, f"{where}.{key}")
+
+
+def _asn1(value: Any, where: str) -> None:
+    if not isinstance(value, list):
+        raise _fail(where, "a list of {name, sha256}", value)
+    module = _obj({"name": _text, "sha256": _hex64})
+    for i, item in enumerate(value):
+        module(item, f"{where}[{i}]")
+
+
+PREDICATE_SCHEMA: Check = _obj(
+    {
+        "run_id": _run_id,
+        "profile": _obj(
+            {
+                "id": _text,
+                "version": _text,
+                "sha256": _hex64,
+                "requirements": _obj({"id": _text, "version": _text}),
+            }
+        ),
+        "dbc": _obj({"name": _text, "sha256": _hex64}),
+        "asn1": _asn1,
+        "harness": _obj({"name": _one_of("cc-harness"), "version": _text}),
+        "mode": _one_of("simulated", "realtime"),
+        "bench": _obj(
+            {
+                "name": _text,
+                "can": _obj(
+                    {"interface": _text, "channel": _channel, "bitrate": _nullable(_bitrate)}
+                ),
+            }
+        ),
+        "dut": _obj(
+            {
+                "identity": _identity,
+                "identity_source": _one_of(*IDENTITY_SOURCES),
+                "firmware_sha256": _nullable(_hex64),
+            }
+        ),
+        "requirements": _verdicts,
+        "evidence": _obj({"manifest": _one_of(MANIFEST_FILE), "manifest_sha256": _hex64}),
+        "issuer": _obj({"level": _one_of(*ISSUER_LEVELS)}),
+        "issued": _time,
+        "expires": _time,
+    }
+)
+
+
+def check_statement(statement: Any) -> dict[str, Any]:
+    """The predicate of a Statement of exactly our shape, or VerificationError saying what
+    is wrong (statement type, predicate type, a field missing, extra or of the wrong type,
+    subjects that do not match the DUT the predicate names)."""
+    if not isinstance(statement, dict):
+        raise _fail("the payload", "an in-toto Statement (a JSON object)", statement)
+    keys = {"_type", "subject", "predicateType", "predicate"}
+    missing = sorted(keys - set(statement))
+    if missing:
+        raise VerificationError(f"the Statement is missing field(s) {', '.join(missing)}")
+    extra = sorted(set(statement) - keys)
+    if extra:
+        raise VerificationError(f"the Statement has unexpected field(s) {', '.join(extra)}")
+    if statement["_type"] != STATEMENT_TYPE:
+        raise VerificationError(
+            f"the Statement's _type is {statement['_type']!r}, expected {STATEMENT_TYPE!r} "
+            "(in-toto Statement v1)"
+        )
+    if statement["predicateType"] != PREDICATE_TYPE:
+        raise VerificationError(
+            f"unknown predicateType {statement['predicateType']!r}: this harness verifies "
+            f"{PREDICATE_TYPE!r} only"
+        )
+    predicate: dict[str, Any] = statement["predicate"]
+    PREDICATE_SCHEMA(predicate, "predicate")
+    dut = predicate["dut"]
+    expected = subjects_for(dut["identity"], dut["firmware_sha256"])
+    if statement["subject"] != expected:
+        raise VerificationError(
+            "the Statement's subject does not match the DUT its predicate names: expected "
+            f"{canonical_json(expected).decode()}, but got "
+            f"{canonical_json(statement['subject']).decode()[:300]}"
+        )
+    issued = parse_time(predicate["issued"], "predicate.issued")
+    expires = parse_time(predicate["expires"], "predicate.expires")
+    if expires <= issued:
+        raise VerificationError(
+            f"predicate.expires {predicate['expires']} is not after predicate.issued "
+            f"{predicate['issued']}"
+        )
+    return predicate

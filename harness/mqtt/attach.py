@@ -1,0 +1,52 @@
+"""Wiring MQTT into a session: the harness's side, and the simulated TCU's backend.
+
+Kept apart from :mod:`harness.session` so that a session only calls :func:`open_mqtt` (a
+profile without an ``mqtt`` section gets None and nothing changes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from harness.bench import Bench
+from harness.clock import EventLoop
+from harness.evidence import write_bytes_atomic
+from harness.mqtt.plan import MqttPlan
+from harness.mqtt.side import MqttSide
+from harness.profile.compile import Plan
+from harness.sim.tcu import ReferenceTcu
+from harness.sim.v2x import V2xBackend
+
+__all__ = ["MQTT_DIR", "mqtt_plan", "open_mqtt"]
+
+MQTT_DIR = "mqtt"  # the evidence keeps the ASN.1 module here, for offline re-evaluation
+
+
+def mqtt_plan(plan: Plan) -> MqttPlan | None:
+    found = plan.extra.get("mqtt")
+    return found if isinstance(found, MqttPlan) else None
+
+
+def open_mqtt(
+    loop: EventLoop,
+    plan: Plan,
+    bench: Bench,
+    out_dir: Path | None,
+    stack: contextlib.ExitStack,
+    tcu: ReferenceTcu | None = None,
+) -> MqttSide | None:
+    """Open the MQTT side of a session (broker, client, log) when the profile has MQTT.
+
+    ``tcu`` is the simulated-mode reference TCU: its backend joins the simulated broker.
+    """
+    mplan = mqtt_plan(plan)
+    if mplan is None:
+        return None
+    side = stack.enter_context(MqttSide(mplan, bench, loop, out_dir=out_dir))
+    if out_dir is not None and mplan.asn1_path is not None:
+        write_bytes_atomic(out_dir / MQTT_DIR / mplan.asn1_path.name, mplan.asn1_path.read_bytes())
+    if tcu is not None:
+        backend = V2xBackend(tcu, side.dut_transport, bench.mqtt.resolve_psk(), asn1=mplan.asn1)
+        stack.callback(backend.close)
+    return side

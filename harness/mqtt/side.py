@@ -1,0 +1,263 @@
+"""The harness's side of MQTT: the broker, its own client, the log, and the MQTT steps.
+
+:class:`MqttSide` is the context manager a session opens when its profile has an ``mqtt``
+section. It provides the broker (the simulated one on the virtual clock; else the embedded
+amqtt broker, or the bench's external broker), connects the harness's client (a broker that
+cannot be reached is an :class:`~harness.errors.InterfaceError` naming it: exit 3),
+subscribes to every topic the DUT publishes, decodes what arrives into the
+:class:`~harness.mqtt.log.MqttLog` (and ``mqtt.jsonl``), and carries out the MQTT steps:
+publish, signed remote commands, broker stop/start/cut, resubscribe. If the broker goes away
+the client keeps trying to reconnect; what it missed is simply not in the log, so checks
+that needed it fail rather than pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness.bench import Bench
+from harness.clock import EventLoop
+from harness.errors import InterfaceError
+from harness.mqtt.broker import EmbeddedBroker
+from harness.mqtt.client import PahoTransport
+from harness.mqtt.commands import CommandSigner
+from harness.mqtt.config import BrokerAddress
+from harness.mqtt.log import MQTT_LOG_FILE, MqttLog, MqttRecorder
+from harness.mqtt.plan import MqttPlan, MqttStepPlan
+from harness.mqtt.simbroker import SimBroker
+from harness.mqtt.transport import ClientOptions, Transport, TransportHandler
+from harness.runner import StepFailed
+
+__all__ = ["SIM_UTC_EPOCH", "MqttSide", "utc_offset"]
+
+# On the virtual clock, UTC is this instant (2026-01-01T00:00:00Z) plus virtual time.
+SIM_UTC_EPOCH = 1_767_225_600.0
+CONNECT_TIMEOUT = 5.0
+RETRY = 0.1
+
+
+def utc_offset(loop: EventLoop) -> float:
+    """Seconds to add to the loop's time to get UTC (0 in real time)."""
+    return SIM_UTC_EPOCH if loop.clock.simulated else 0.0
+
+
+def station_hex(bench: Bench) -> str:
+    return f"{bench.dut.station_id:08X}"
+
+
+class MqttSide:
+    """Broker, client, log and MQTT steps of one session; use as a context manager."""
+
+    def __init__(
+        self,
+        plan: MqttPlan,
+        bench: Bench,
+        loop: EventLoop,
+        *,
+        out_dir: Path | None = None,
+        client_id: str = "cc-harness",
+    ) -> None:
+        self.plan = plan
+        self.bench = bench
+        self.loop = loop
+        self.out_dir = out_dir
+        self.identity = {"station_id": station_hex(bench)}
+        self.dut_client_id = f"tcu-{self.identity['station_id']}"
+        self.client_id = client_id
+        self.log = MqttLog(self.identity, utc_offset(loop))
+        self.signer = CommandSigner(bench.mqtt.resolve_psk())
+        self.sim_broker: SimBroker | None = None
+        self.embedded: EmbeddedBroker | None = None
+        self.address: BrokerAddress | None = None
+        self.transport: Transport | None = None
+        self._stack = contextlib.ExitStack()
+        self._closing = False
+        self._last_reason = "no answer"
+        self._by_topic = {
+            t.topic(self.identity): t for t in plan.topics.values() if t.direction == "dut"
+        }
+        self._tx_topics = {name: t.topic(self.identity) for name, t in plan.topics.items()}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> MqttSide:
+        try:
+            self._open()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _open(self) -> None:
+        stack = self._stack
+        if self.out_dir is not None:
+            recorder = stack.enter_context(MqttRecorder(self.out_dir / MQTT_LOG_FILE))
+            self.log.recorder = recorder
+            self.loop.idle_hooks.append(recorder.maybe_flush)
+        options = ClientOptions(self.client_id, clean_session=True, keepalive=10)
+        if self.loop.clock.simulated:
+            self.sim_broker = SimBroker(self.loop)
+            self.transport = self.sim_broker.client(options, self)
+        else:
+            config = self.bench.mqtt.broker
+            if config is None:
+                self.embedded = stack.enter_context(EmbeddedBroker())
+                self.address = BrokerAddress(self.embedded.host, self.embedded.port, embedded=True)
+            else:
+                base = Path(self.bench.source).parent if self.bench.source else None
+                self.address = BrokerAddress.from_config(config, base)
+            self.transport = PahoTransport(self.loop, self.address, options, self)
+        stack.callback(self.transport.close)
+        self.transport.connect()
+        connected = self.loop.run_for(CONNECT_TIMEOUT, until=lambda: self.connected)
+        if not connected:
+            raise InterfaceError(
+                f"cannot connect to the MQTT {self.broker_label} within "
+                f"{CONNECT_TIMEOUT:g} s: {self._last_reason}"
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing = True
+        self._stack.close()
+
+    @property
+    def broker_label(self) -> str:
+        if self.sim_broker is not None:
+            return self.sim_broker.label
+        return self.address.label if self.address is not None else "broker"
+
+    @property
+    def connected(self) -> bool:
+        return self.transport is not None and self.transport.connected
+
+    def describe(self) -> dict[str, Any]:
+        if self.sim_broker is not None:
+            return {"broker": "simulated"}
+        assert self.address is not None
+        return {"broker": self.address.describe()}
+
+    def dut_transport(self, options: ClientOptions, handler: TransportHandler) -> Transport:
+        """A client for the in-process simulated DUT (simulated mode only)."""
+        assert self.sim_broker is not None
+        return self.sim_broker.client(options, handler)
+
+    def sync(self) -> None:
+        """Take in every message already received (before a window is evaluated)."""
+        pump = getattr(self.transport, "pump", None)
+        if pump is not None:
+            pump()
+        if self.log.recorder is not None:
+            self.log.recorder.flush()
+
+    # -- the client's callbacks (on the loop's thread) ---------------------------------------
+    def on_connect(self, ok: bool, reason: str) -> None:
+        now = self.loop.now()
+        if not ok:
+            self._last_reason = reason
+            self.log.event(now, f"harness connect failed: {reason}")
+            if not self._closing and self.transport is not None:
+                self.loop.call_later(RETRY, self._retry)
+            return
+        self.log.event(now, "harness connected")
+        assert self.transport is not None
+        for topic, t in self._by_topic.items():
+            self.transport.subscribe(topic, t.qos)
+
+    def on_lost(self, reason: str) -> None:
+        self.log.event(self.loop.now(), f"harness connection lost: {reason}")
+        if not self._closing:
+            self.loop.call_later(RETRY, self._retry)
+
+    def _retry(self) -> None:
+        if not self._closing and self.transport is not None and not self.transport.connected:
+            self.transport.connect()
+
+    def on_message(self, ts: float, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        t = self._by_topic.get(topic)
+        if t is None:
+            return
+        value, error = t.codec.decode(payload)
+        self.log.add_rx(t.name, ts, topic, payload, qos, retain, value, error)
+
+    # -- steps -------------------------------------------------------------------------------
+    def run_step(self, step: MqttStepPlan, where: str) -> float:
+        """Carry out one MQTT step; returns its moment (StepFailed when it cannot)."""
+        if step.kind == "broker":
+            return self._broker_step(step.broker or "", where)
+        if step.kind == "resubscribe":
+            assert step.topic is not None
+            self._need_connection(where)
+            t = self.plan.topics[step.topic]
+            assert self.transport is not None
+            self.transport.subscribe(t.topic(self.identity), t.qos)
+            return self.loop.now()
+        if step.kind == "publish":
+            assert step.topic is not None
+            return self._publish(where, step.topic, step.payload, step.qos, step.retain, None)
+        if step.kind == "command":
+            cmd = step.command
+            assert cmd is not None and step.topic is not None
+            utc_ms = round((self.log.utc(self.loop.now()) - cmd.age) * 1000)
+            signed = self.signer.build(cmd.cmd, cmd.seq, utc_ms, cmd.fault)
+            value = {"expect_seq": signed.seq, "fault": signed.fault, "cmd": cmd.cmd}
+            return self._publish(where, step.topic, signed.payload, 1, False, value)
+        raise StepFailed(f"{where}: unknown MQTT step {step.kind}")
+
+    def _need_connection(self, where: str) -> None:
+        if not self.connected:
+            self.loop.run_for(1.0, until=lambda: self.connected)
+        if not self.connected:
+            raise StepFailed(
+                f"{where}: the harness is not connected to the MQTT {self.broker_label}"
+            )
+
+    def _publish(
+        self, where: str, name: str, payload: bytes, qos: int, retain: bool, value: Any
+    ) -> float:
+        self._need_connection(where)
+        assert self.transport is not None
+        topic = self._tx_topics[name]
+        now = self.loop.now()
+        if not self.transport.publish(topic, payload, qos, retain):
+            raise StepFailed(f"{where}: publishing to {topic} failed")
+        note = None if value is None else f"command fault={value['fault']}"
+        return self.log.add_tx(name, now, topic, payload, qos, retain, value, note)
+
+    def _broker_step(self, action: str, where: str) -> float:
+        now = self.loop.now()
+        self.log.event(now, f"broker {action}")
+        if self.sim_broker is not None:
+            target: Any = self.sim_broker
+        elif self.embedded is not None:
+            target = self.embedded
+        else:
+            return self._external_broker(action, where)
+        if action == "stop":
+            target.stop()
+        elif action == "start":
+            target.start()
+            self.loop.run_for(CONNECT_TIMEOUT, until=lambda: self.connected)
+        elif not target.kick(self.dut_client_id):
+            raise StepFailed(f"{where}: the DUT ({self.dut_client_id}) is not connected")
+        return now
+
+    def _external_broker(self, action: str, where: str) -> float:
+        assert self.address is not None
+        control = self.address.control
+        if action == "drop_dut" or control is None:
+            what = "cut the DUT's connection at" if action == "drop_dut" else f"{action}"
+            raise StepFailed(
+                f"{where}: the harness cannot {what} the {self.broker_label}"
+                + ("" if action == "drop_dut" else " (the bench gives no mqtt.broker.control)")
+            )
+        argv = control.stop if action == "stop" else control.start
+        now = self.loop.now()
+        try:
+            subprocess.run(argv, check=True, capture_output=True, timeout=15)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise StepFailed(f"{where}: broker {action} command failed: {exc}") from None
+        if action == "start":
+            self.loop.run_for(CONNECT_TIMEOUT, until=lambda: self.connected)
+        return now

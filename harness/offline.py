@@ -1,0 +1,579 @@
+"""Offline re-evaluation: recompute every verdict of a run from its evidence folder alone.
+
+An evidence folder holds ``run.json`` (the record: verdicts, measurements, each check's
+observation window, each case's step markers) and ``trace.blf`` (every frame both ways). With
+the profile and DBC the run used (copies in the folder, ``profile.yaml`` and ``dbc/*.dbc``, or
+given by the auditor) every check is compiled again and evaluated over the
+:class:`~harness.observe.FrameLog` rebuilt from the trace: no bus, no DUT, no broker.
+
+The rebuilt log is the live one, bit for bit. BLF keeps its start time only to the
+millisecond, so frames are read as offsets from the file start and placed on the run's
+``trace_origin`` (the exact timestamp of the first frame written); :meth:`FrameLog.add_rx`
+then puts them on the same 1 µs grid the live run used. Frames the DUT sent are the trace's
+received ones, the harness's own are its transmitted ones.
+
+:func:`evaluate_evidence` compares the recomputed results with the record check by check
+(verdict, summary, measurements, limits, offender: the JSON form ``run.json`` holds), then each
+case's verdict, the per-requirement verdicts and the overall result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import can
+
+from harness.checks import Check
+from harness.errors import HarnessError, InputError
+from harness.observe import FrameLog, Window
+from harness.profile.compile import Plan, PlannedCase, load_profile
+from harness.record import (
+    CaseRecord,
+    CheckResult,
+    Offender,
+    RunRecord,
+    RunStatus,
+    Verdict,
+    combine,
+)
+from harness.runner import CaseRunner
+
+__all__ = [
+    "CaseComparison",
+    "CheckComparison",
+    "Evaluation",
+    "Evidence",
+    "evaluate_evidence",
+    "load_evidence",
+    "locate_profile",
+    "matched_checks",
+    "planned_checks",
+    "read_run",
+    "read_trace",
+    "record_from_json",
+]
+
+RUN_FORMAT = "cc-harness-run/1"
+
+
+# -- run.json ------------------------------------------------------------------------------------
+class _Reader:
+    """Typed access to a JSON document; a wrong shape is an InputError naming the place."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, expected: str, got: object) -> InputError:
+        return InputError(source=self.source, path=path, expected=expected, got=got)
+
+    def get(self, obj: Mapping[str, Any], key: str, path: str, *types: type) -> Any:
+        here = f"{path}.{key}" if path else key
+        if key not in obj:
+            raise InputError(f"missing key '{key}'", source=self.source, path=path or None)
+        value = obj[key]
+        if (types and not isinstance(value, types)) or (
+            isinstance(value, bool) and bool not in types
+        ):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise self.fail(here, f"a value of type {names}", json.dumps(value))
+        return value
+
+    def number(self, obj: Mapping[str, Any], key: str, path: str) -> float:
+        return float(self.get(obj, key, path, int, float))
+
+    def verdict(self, obj: Mapping[str, Any], path: str) -> Verdict:
+        value = self.get(obj, "verdict", path, str)
+        try:
+            return Verdict(value)
+        except ValueError:
+            raise self.fail(f"{path}.verdict", "one of " + ", ".join(Verdict), value) from None
+
+
+def _offender(r: _Reader, data: Mapping[str, Any] | None, path: str) -> Offender | None:
+    if data is None:
+        return None
+    can_id = data.get("can_id")
+    try:
+        ident = int(can_id, 16) if isinstance(can_id, str) else None
+    except ValueError:
+        raise r.fail(f"{path}.can_id", "a hexadecimal identifier like 0x3A0", can_id) from None
+    return Offender(
+        timestamp=r.number(data, "timestamp", path),
+        detail=r.get(data, "detail", path, str),
+        can_id=ident,
+        data=data.get("data") if isinstance(data.get("data"), str) else None,
+    )
+
+
+def _check(r: _Reader, data: Mapping[str, Any], path: str) -> CheckResult:
+    window = r.get(data, "window", path, list, type(None))
+    if window is not None and (
+        len(window) != 2 or not all(isinstance(t, (int, float)) for t in window)
+    ):
+        raise r.fail(f"{path}.window", "[t0, t1] (two numbers) or null", json.dumps(window))
+    return CheckResult(
+        kind=r.get(data, "kind", path, str),
+        verdict=r.verdict(data, path),
+        summary=r.get(data, "summary", path, str),
+        measurements=r.get(data, "measurements", path, dict),
+        limits=r.get(data, "limits", path, dict),
+        offender=_offender(r, r.get(data, "offender", path, dict, type(None)), f"{path}.offender"),
+        label=r.get(data, "label", path, str),
+        requirements=tuple(r.get(data, "requirements", path, list)),
+        window=(float(window[0]), float(window[1])) if window is not None else None,
+    )
+
+
+def _case(r: _Reader, data: Mapping[str, Any], path: str) -> CaseRecord:
+    markers = r.get(data, "markers", path, dict)
+    for name, value in markers.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise r.fail(f"{path}.markers.{name}", "a timestamp", json.dumps(value))
+    checks = r.get(data, "checks", path, list)
+    return CaseRecord(
+        case_id=r.get(data, "id", path, str),
+        title=r.get(data, "title", path, str),
+        requirements=tuple(r.get(data, "requirements", path, list)),
+        mandatory=r.get(data, "mandatory", path, bool),
+        verdict=r.verdict(data, path),
+        started=r.number(data, "started", path),
+        ended=r.number(data, "ended", path),
+        checks=tuple(_check(r, c, f"{path}.checks[{i}]") for i, c in enumerate(checks)),
+        error=r.get(data, "error", path, str, type(None)),
+        markers={str(k): float(v) for k, v in markers.items()},
+    )
+
+
+def record_from_json(data: Any, source: str = "run.json") -> RunRecord:
+    """A :class:`RunRecord` from the JSON form of ``run.json``; a wrong shape is an InputError."""
+    r = _Reader(source)
+    if not isinstance(data, dict):
+        raise r.fail("", "a JSON object (a run record)", type(data).__name__)
+    fmt = data.get("format")
+    if fmt != RUN_FORMAT:
+        raise r.fail("format", f"'{RUN_FORMAT}' (a run record of this harness)", fmt)
+    profile = r.get(data, "profile", "", dict)
+    status = r.get(data, "status", "", str)
+    try:
+        run_status = RunStatus(status)
+    except ValueError:
+        raise r.fail("status", "one of " + ", ".join(RunStatus), status) from None
+    origin = r.get(data, "trace_origin", "", int, float, type(None))
+    cases = r.get(data, "cases", "", list)
+    return RunRecord(
+        run_id=r.get(data, "run_id", "", str),
+        profile_id=r.get(profile, "id", "profile", str),
+        profile_version=r.get(profile, "version", "profile", str),
+        profile_digest=r.get(profile, "sha256", "profile", str),
+        dbc_digest=r.get(data, "dbc_sha256", "", str),
+        harness_version=r.get(data, "harness_version", "", str),
+        mode=r.get(data, "mode", "", str),
+        dut=r.get(data, "dut", "", str),
+        bench=r.get(data, "bench", "", dict),
+        started_wall=r.get(data, "started", "", str),
+        status=run_status,
+        ended_wall=r.get(data, "ended", "", str, type(None)),
+        cases=[_case(r, c, f"cases[{i}]") for i, c in enumerate(cases)],
+        error=r.get(data, "error", "", str, type(None)),
+        identity={str(k): str(v) for k, v in r.get(data, "identity", "", dict).items()},
+        trace_origin=float(origin) if origin is not None else None,
+    )
+
+
+def read_run(folder: Path) -> tuple[dict[str, Any], RunRecord]:
+    """``run.json`` of an evidence folder: the raw JSON and the record it holds."""
+    path = folder / "run.json"
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder", expected="an evidence folder", got=folder)
+    if not path.is_file():
+        raise InputError(
+            f"{folder} holds no run.json",
+            expected="an evidence folder written by 'harness certify'",
+            got=folder,
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    return raw, record_from_json(raw, str(path))
+
+
+# -- trace.blf -----------------------------------------------------------------------------------
+def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
+    """The FrameLog of a BLF trace, on the live run's time base; also the frame count.
+
+    ``origin`` is the run's ``trace_origin``. Without it, the BLF's own (ms-accurate) start
+    time is used, which may move frames by a microsecond against the live run.
+    """
+    if not path.is_file():
+        raise InputError(f"no trace at {path}", expected="the run's trace.blf", got=path)
+    log = FrameLog()
+    frames = 0
+    try:
+        reader = can.BLFReader(str(path))
+    except Exception as exc:  # python-can raises several kinds for a broken header
+        raise InputError(f"{path}: not a readable BLF trace ({exc})") from None
+    with reader:
+        if origin is not None:
+            # Offsets from the file start (exact to the ns), not ms-accurate absolute times.
+            reader.start_timestamp = 0.0
+        first: float | None = None
+        try:
+            for msg in reader:
+                if msg.is_error_frame or msg.is_remote_frame:
+                    continue
+                offset = msg.timestamp
+                if first is None:
+                    first = offset
+                ts = origin + (offset - first) if origin is not None else offset
+                data = bytes(msg.data)
+                if msg.is_rx:
+                    log.add_rx(ts, msg.arbitration_id, data)
+                else:
+                    log.add_tx(ts, msg.arbitration_id, data)
+                frames += 1
+        except Exception as exc:
+            raise InputError(f"{path}: trace unreadable after {frames} frames ({exc})") from None
+    return log, frames
+
+
+# -- the profile ---------------------------------------------------------------------------------
+def locate_profile(
+    folder: Path, profile: Path | None = None, dbc: Path | None = None
+) -> tuple[Path, Path | None]:
+    """The profile and DBC to re-evaluate with: given ones first, then the folder's copies.
+
+    The folder's copies are ``profile.yaml`` and the one ``dbc/*.dbc``; with no DBC found the
+    profile's own ``dbc:`` path is used (``None``).
+    """
+    chosen = profile
+    if chosen is None:
+        copy = folder / "profile.yaml"
+        if not copy.is_file():
+            raise InputError(
+                f"{folder} holds no copy of its profile (profile.yaml)",
+                expected="--profile PATH, the profile this run used",
+            )
+        chosen = copy
+    if dbc is None:
+        copies = sorted((folder / "dbc").glob("*.dbc"))
+        if len(copies) > 1:
+            raise InputError(
+                f"{folder / 'dbc'} holds several DBC files",
+                expected="--dbc PATH, the DBC this run used",
+                choices=[p.name for p in copies],
+            )
+        dbc = copies[0] if copies else None
+    return chosen, dbc
+
+
+def planned_checks(plan: Plan, case: PlannedCase) -> list[Check]:
+    """A case's checks in the order the runner evaluates them (and the record lists them):
+    those of observe steps (``before_each`` first), then the case's own."""
+    out: list[Check] = []
+    for step in (*plan.before_each, *case.steps):
+        out.extend(step.checks)
+    out.extend(case.checks)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class Evidence:
+    """An evidence folder read back: the record, the rebuilt frame log, the compiled profile."""
+
+    folder: Path
+    raw: dict[str, Any]
+    record: RunRecord
+    log: FrameLog
+    frames: int
+    plan: Plan | None = None
+    profile_path: Path | None = None
+    dbc_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the evidence disagrees with the record
+    mqtt: Any = None  # the MQTT log rebuilt from mqtt.jsonl, when there is one and a reader
+
+    def window(self, t0: float, t1: float, markers: Mapping[str, float]) -> Window:
+        """What a check evaluates, as the live run gave it (frames, markers, MQTT log)."""
+        assert self.plan is not None
+        window = Window(t0, t1, self.log, dict(markers), self.plan.bitrate)
+        if self.mqtt is not None:
+            window = dataclasses.replace(window, mqtt=self.mqtt)
+        return window
+
+
+def matched_checks(plan: Plan | None, case: CaseRecord) -> list[Check | None]:
+    """The compiled check behind each of a case's recorded results, None where the profile
+    has none of that kind and label at that place (or no profile is at hand)."""
+    planned: list[Check] = []
+    if plan is not None:
+        try:
+            planned = planned_checks(plan, plan.case(case.case_id))
+        except KeyError:
+            planned = []
+    out: list[Check | None] = []
+    for k, result in enumerate(case.checks):
+        check = planned[k] if k < len(planned) else None
+        if check is not None and (check.kind != result.kind or check.label != result.label):
+            check = None
+        out.append(check)
+    return out
+
+
+def _read_mqtt(ev: Evidence) -> Any:
+    """The run's MQTT log from ``mqtt.jsonl``, through the MQTT package's reader.
+
+    The reader's contract: ``harness.mqtt.log.read_mqtt_log(folder, plan, record)`` returns
+    the :class:`~harness.mqtt.log.MqttLog` the live run's checks saw. Until it exists, MQTT
+    checks cannot be recomputed (they come back ERROR and show as differences), and a note
+    says why.
+    """
+    if not (ev.folder / "mqtt.jsonl").is_file():
+        return None
+    reader = getattr(importlib.import_module("harness.mqtt.log"), "read_mqtt_log", None)
+    if reader is None:
+        ev.notes.append(
+            "mqtt.jsonl cannot be read back yet (no harness.mqtt.log.read_mqtt_log): "
+            "MQTT checks are not recomputed and show as differences"
+        )
+        return None
+    return reader(ev.folder, ev.plan, ev.record)
+
+
+def load_evidence(
+    folder: Path,
+    profile: Path | None = None,
+    dbc: Path | None = None,
+    *,
+    need_profile: bool = True,
+) -> Evidence:
+    """Read an evidence folder; compile its profile (``need_profile=False``: if one is found)."""
+    raw, record = read_run(folder)
+    log, frames = read_trace(folder / "trace.blf", record.trace_origin)
+    ev = Evidence(folder, raw, record, log, frames)
+    if record.trace_origin is None and frames:
+        ev.notes.append(
+            "run.json has no trace_origin: frame times come from the BLF start (1 ms accurate)"
+        )
+    if record.status is not RunStatus.COMPLETED:
+        ev.notes.append(
+            f"the run is {record.status.value}"
+            + (f" ({record.error})" if record.error else "")
+            + f": {len(record.cases)} case(s) recorded; re-evaluating what is there"
+        )
+    try:
+        ev.profile_path, ev.dbc_path = locate_profile(folder, profile, dbc)
+        ev.plan = load_profile(ev.profile_path, dbc_override=ev.dbc_path)
+    except HarnessError:
+        if need_profile:
+            raise
+        ev.notes.append("no profile found: plots that need it are left out (give --profile)")
+        return ev
+    ev.mqtt = _read_mqtt(ev)
+    digest = _sha256(ev.profile_path)
+    if digest != record.profile_digest:
+        ev.problems.append(
+            f"profile {ev.profile_path} has sha256 {digest}, the record names "
+            f"{record.profile_digest}: not the profile this run used"
+        )
+    if ev.plan.dbc_digest != record.dbc_digest:
+        ev.problems.append(
+            f"DBC {ev.plan.dbc_path} has sha256 {ev.plan.dbc_digest}, the record names "
+            f"{record.dbc_digest}: not the DBC this run used"
+        )
+    return ev
+
+
+# -- comparison ----------------------------------------------------------------------------------
+def _diff(recorded: Any, recomputed: Any, path: str, out: list[str]) -> None:
+    if isinstance(recorded, dict) and isinstance(recomputed, dict):
+        for key in [*recorded, *(k for k in recomputed if k not in recorded)]:
+            if key not in recorded:
+                out.append(
+                    f"{path}{key}: not in the record, evidence {json.dumps(recomputed[key])}"
+                )
+            elif key not in recomputed:
+                out.append(f"{path}{key}: record {json.dumps(recorded[key])}, not recomputed")
+            else:
+                _diff(recorded[key], recomputed[key], f"{path}{key}.", out)
+    elif recorded != recomputed or (
+        type(recorded) is not type(recomputed)
+        and not (isinstance(recorded, (int, float)) and isinstance(recomputed, (int, float)))
+    ):
+        out.append(
+            f"{path.rstrip('.')}: record {json.dumps(recorded)}, evidence {json.dumps(recomputed)}"
+        )
+
+
+@dataclass(frozen=True)
+class CheckComparison:
+    index: int
+    kind: str
+    label: str
+    recorded: Verdict
+    recomputed: CheckResult | None
+    differences: tuple[str, ...]
+
+    @property
+    def agrees(self) -> bool:
+        return not self.differences
+
+
+@dataclass(frozen=True)
+class CaseComparison:
+    case_id: str
+    recorded: Verdict
+    recomputed: Verdict
+    checks: tuple[CheckComparison, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def agrees(self) -> bool:
+        return not self.problems and all(c.agrees for c in self.checks)
+
+
+@dataclass
+class Evaluation:
+    evidence: Evidence
+    cases: list[CaseComparison]
+    problems: list[str]  # run-wide: digests, requirement verdicts, overall result
+    seconds: float
+
+    @property
+    def agrees(self) -> bool:
+        return not self.problems and all(c.agrees for c in self.cases)
+
+    @property
+    def checks(self) -> int:
+        return sum(len(c.checks) for c in self.cases)
+
+
+def _compare_case(ev: Evidence, index: int) -> tuple[CaseComparison, CaseRecord]:
+    assert ev.plan is not None
+    case = ev.record.cases[index]
+    raw_checks = ev.raw["cases"][index]["checks"]
+    problems: list[str] = []
+    try:
+        planned = planned_checks(ev.plan, ev.plan.case(case.case_id))
+    except KeyError:
+        planned = []
+        problems.append(f"the profile has no case {case.case_id}")
+    if len(case.checks) > len(planned) and planned:
+        problems.append(
+            f"the record lists {len(case.checks)} checks, the profile has {len(planned)}"
+        )
+    elif len(case.checks) < len(planned) and case.error is None:
+        problems.append(
+            f"the record lists {len(case.checks)} of the profile's {len(planned)} checks "
+            "and no error that would explain the rest"
+        )
+    comparisons: list[CheckComparison] = []
+    results: list[CheckResult] = []
+    for k, result in enumerate(case.checks):
+        check = planned[k] if k < len(planned) else None
+        diffs: list[str] = []
+        recomputed: CheckResult | None = None
+        if check is None:
+            diffs.append("no check of the profile at this place")
+        elif check.kind != result.kind or check.label != result.label:
+            diffs.append(
+                f"the profile's check here is {check.kind} '{check.label}', the record's "
+                f"{result.kind} '{result.label}'"
+            )
+        elif result.window is None:
+            diffs.append("the record gives no observation window")
+        else:
+            window = ev.window(*result.window, case.markers)
+            recomputed = CaseRunner._evaluate([check], window)[0]
+            _diff(raw_checks[k], recomputed.to_json(), "", diffs)
+        results.append(recomputed or result)
+        comparisons.append(
+            CheckComparison(k, result.kind, result.label, result.verdict, recomputed, tuple(diffs))
+        )
+    verdicts = [r.verdict for r in results]
+    if case.error is not None:
+        verdicts.append(Verdict.ERROR)
+    verdict = combine(verdicts)
+    if verdict is not case.verdict:
+        problems.append(f"case verdict: record {case.verdict.value}, evidence {verdict.value}")
+    rebuilt = CaseRecord(
+        case.case_id,
+        case.title,
+        case.requirements,
+        case.mandatory,
+        verdict,
+        case.started,
+        case.ended,
+        tuple(results),
+        case.error,
+        case.markers,
+    )
+    comparison = CaseComparison(
+        case.case_id, case.verdict, verdict, tuple(comparisons), tuple(problems)
+    )
+    return comparison, rebuilt
+
+
+def evaluate_evidence(ev: Evidence) -> Evaluation:
+    """Recompute every recorded check from the evidence and compare it with the record."""
+    if ev.plan is None:
+        raise InputError("re-evaluation needs the run's profile", expected="--profile PATH")
+    start = time.perf_counter()
+    cases: list[CaseComparison] = []
+    rebuilt: list[CaseRecord] = []
+    for i in range(len(ev.record.cases)):
+        comparison, record = _compare_case(ev, i)
+        cases.append(comparison)
+        rebuilt.append(record)
+    problems = list(ev.problems)
+    again = RunRecord(**{**ev.record.__dict__, "cases": rebuilt})
+    recomputed_reqs = {k: v.value for k, v in again.requirement_verdicts().items()}
+    recorded_reqs = ev.raw.get("requirements")
+    if recorded_reqs != recomputed_reqs:
+        _diff(recorded_reqs, recomputed_reqs, "requirements.", problems)
+        if not isinstance(recorded_reqs, dict):
+            problems.append("requirements: the record's per-requirement verdicts are missing")
+    recorded_passed = ev.raw.get("passed")
+    if recorded_passed is not again.passed:
+        problems.append(
+            f"passed: record {json.dumps(recorded_passed)}, evidence {json.dumps(again.passed)}"
+        )
+    last_window = max(
+        (c.window[1] for case in ev.record.cases for c in case.checks if c.window), default=None
+    )
+    ends = [col.ts[-1] for col in (*ev.log.rx.values(), *ev.log.tx.values()) if col.ts]
+    if last_window is not None and (not ends or max(ends) < last_window - 1.0):
+        ev.notes.append(
+            "the trace ends more than 1 s before the last recorded window: it may be "
+            "truncated (a killed run loses its last 250 ms flush interval)"
+        )
+    return Evaluation(ev, cases, problems, time.perf_counter() - start)
+
+
+def summarize(evaluation: Evaluation) -> list[str]:
+    """Plain-text lines describing the comparison, for consoles and logs."""
+    lines: list[str] = []
+    for case in evaluation.cases:
+        if case.agrees:
+            continue
+        lines.append(
+            f"{case.case_id}: record {case.recorded.value}, evidence {case.recomputed.value}"
+        )
+        lines.extend(f"  {p}" for p in case.problems)
+        for check in case.checks:
+            for d in check.differences:
+                lines.append(f"  check {check.index + 1} {check.kind} '{check.label}': {d}")
+    lines.extend(evaluation.problems)
+    return lines

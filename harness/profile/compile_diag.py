@@ -1,0 +1,247 @@
+"""Compiling the diagnostic steps: request bytes encoded, the judging check built, all pure.
+
+Each ``diag``, ``security_access`` and ``read_dtcs`` step becomes a :class:`PlannedStep` whose
+``diag`` says what the tester sends and whose single check judges the exchange from the
+recorded frames. Request fields are encoded by udsoncan at load time, so a request that
+cannot be made (a sub-function for a service without one, a functional request longer than
+a single frame) is an error at its place in the profile, not at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.checks import Check, Resolver
+from harness.checks.uds import UdsResponseCheck, UdsResponseParams, expectation, parse_hex
+from harness.checks.uds_services import (
+    UdsDtcCheck,
+    UdsDtcParams,
+    UdsSecurityAccessCheck,
+    UdsSecurityParams,
+)
+from harness.errors import ProfileError
+from harness.profile.diag_model import (
+    DiagnosticsSection,
+    DiagSpec,
+    DiagStep,
+    IdentityItem,
+    ReadDtcsSpec,
+    ReadDtcsStep,
+    SecurityAccessSpec,
+    SecurityAccessStep,
+)
+from harness.uds.codec import build_request, hexs, service_class, service_names
+from harness.uds.config import DiagConfig, IdentityDid
+from harness.uds.exchange import DiagIds
+from harness.uds.plan import DiagPlan
+from harness.yamlsafe import format_path
+
+if TYPE_CHECKING:
+    from harness.profile.compile import PlannedStep
+    from harness.profile.model import Profile
+
+__all__ = ["DIAG_STEPS", "compile_diag_step", "diag_config", "identity_dids"]
+
+DIAG_STEPS = (DiagStep, SecurityAccessStep, ReadDtcsStep)
+_SINGLE_FRAME = 7  # payload bytes of a classic CAN single frame
+
+
+class _Compiler(Protocol):
+    p: Profile
+
+    def err(
+        self, path: Sequence[str | int], message: str | None = None, **kw: Any
+    ) -> ProfileError: ...
+
+    def _resolver(
+        self,
+        base: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
+    ) -> Resolver: ...
+
+
+def diag_config(section: DiagnosticsSection) -> DiagConfig:
+    return DiagConfig(
+        ids=DiagIds(section.request_id, section.functional_id, section.response_id),
+        p2=section.p2,
+        p2_star=section.p2_star,
+        timeout=section.timeout,
+        listen=section.listen,
+        padding=section.padding,
+        stmin=section.stmin,
+        block_size=section.block_size,
+    )
+
+
+def identity_dids(profile: Profile) -> tuple[IdentityDid, ...]:
+    """The identity items a profile reads, in its order (station_id reads as hex)."""
+    out = []
+    for name, spec in profile.identity.items():
+        if isinstance(spec, IdentityItem):
+            out.append(IdentityDid(name, spec.did, spec.format))
+        else:
+            out.append(IdentityDid(name, spec, "hex" if name == "station_id" else "ascii"))
+    return tuple(out)
+
+
+def _common(
+    c: _Compiler,
+    path: tuple[str | int, ...],
+    cfg: DiagConfig,
+    spec: DiagSpec | SecurityAccessSpec | ReadDtcsSpec,
+    timeout: float | None,
+) -> dict[str, Any]:
+    ids = c.p.profile.requirements.ids
+    for i, req in enumerate(spec.requirements or ()):
+        if req not in ids:
+            raise c.err(
+                (*path, "requirements", i),
+                "not a requirement of the set this profile traces",
+                expected="a requirement ID listed under profile.requirements.ids",
+                got=req,
+                choices=list(ids),
+            )
+    within = spec.within
+    return {
+        "label": spec.label,
+        "requirements": spec.requirements,
+        "request_id": cfg.ids.request_id,
+        "functional_id": cfg.ids.functional_id,
+        "response_id": cfg.ids.response_id,
+        "within": cfg.p2 if within is None else within,
+        "p2_star": cfg.p2_star,
+        "timeout": cfg.timeout if timeout is None else timeout,
+    }
+
+
+def _request(c: _Compiler, spec: DiagSpec, path: tuple[str | int, ...]) -> bytes:
+    if spec.request is not None:
+        payload = parse_hex(spec.request)
+        if not payload:
+            raise c.err((*path, "request"), expected="at least one byte (the service)", got="")
+        return payload
+    assert spec.service is not None
+    service = spec.service
+    if isinstance(service, str) and service_class(service) is None:
+        raise c.err(
+            (*path, "service"),
+            "udsoncan knows no service of this name",
+            expected="a service id such as 0x22 or a udsoncan service name",
+            got=service,
+            choices=service_names(),
+        )
+    if isinstance(service, int) and not 0 <= service <= 0xFF:
+        raise c.err((*path, "service"), expected="a service id 0x00..0xFF", got=hex(service))
+    try:
+        return build_request(
+            service,
+            spec.subfunction,
+            suppress=spec.suppress,
+            did=spec.did,
+            data=parse_hex(spec.data),
+        )
+    except ValueError as exc:
+        raise c.err(path, f"cannot encode this request: {exc}") from None
+
+
+def compile_diag_step(
+    c: _Compiler,
+    step: DiagStep | SecurityAccessStep | ReadDtcsStep,
+    path: tuple[str | int, ...],
+    markers: Sequence[str],
+    later: Mapping[str, str] | None = None,
+) -> PlannedStep:
+    from harness.profile.compile import PlannedStep
+
+    cfg = diag_config(c.p.diagnostics)
+    where = format_path(path)
+    check: Check
+    if isinstance(step, DiagStep):
+        spec = step.diag
+        base = (*path, "diag")
+        payload = _request(c, spec, base)
+        functional = spec.addressing == "functional"
+        if spec.data_identity is not None and spec.data_identity not in c.p.identity:
+            raise c.err(
+                (*base, "data_identity"),
+                "the profile's identity section reads no such item",
+                expected="an item of the identity section",
+                got=spec.data_identity,
+                choices=list(c.p.identity) or ["(the profile has no identity section)"],
+            )
+        if functional and len(payload) > _SINGLE_FRAME:
+            raise c.err(
+                (*base, "request" if spec.request is not None else "data"),
+                f"a functional request must fit a single frame ({_SINGLE_FRAME} bytes), "
+                f"this one has {len(payload)}",
+            )
+        mode = expectation(spec.expect)[0]
+        none = mode == "none"
+        timeout = spec.timeout if spec.timeout is not None else (cfg.listen if none else None)
+        params = UdsResponseParams.model_validate(
+            {
+                "kind": "uds_response",
+                "request": hexs(payload),
+                "functional": functional,
+                "expect": spec.expect,
+                **_common(c, base, cfg, spec, timeout),
+            }
+        )
+        check = UdsResponseCheck(params, c._resolver(base, markers, later))
+        plan = DiagPlan(
+            "request",
+            payload,
+            functional=functional,
+            expect_response=not none,
+            timeout=params.timeout,
+            data_identity=spec.data_identity,
+        )
+        return PlannedStep("diag", where, step.name, checks=(check,), diag=plan)
+    if isinstance(step, SecurityAccessStep):
+        sa = step.security_access
+        base = (*path, "security_access")
+        if sa.level % 2 == 0:
+            raise c.err(
+                (*base, "level"), expected="an odd requestSeed level (1, 3, ...)", got=sa.level
+            )
+        sparams = UdsSecurityParams.model_validate(
+            {
+                "kind": "uds_security_access",
+                "level": sa.level,
+                "algorithm": sa.algorithm,
+                "key": sa.key,
+                "expect": sa.expect,
+                "already_unlocked": sa.already_unlocked,
+                **_common(c, base, cfg, sa, sa.timeout),
+            }
+        )
+        check = UdsSecurityAccessCheck(sparams, c._resolver(base, markers, later))
+        plan = DiagPlan(
+            "security",
+            bytes([0x27, sa.level]),
+            expect_response=expectation(sa.expect)[0] != "none",
+            timeout=sparams.timeout,
+            level=sa.level,
+            algorithm=sa.algorithm,
+            key=sa.key,
+            already_unlocked=sa.already_unlocked,
+        )
+        return PlannedStep("security_access", where, step.name, checks=(check,), diag=plan)
+    rd = step.read_dtcs
+    base = (*path, "read_dtcs")
+    dparams = UdsDtcParams.model_validate(
+        {
+            "kind": "uds_dtcs",
+            "status_mask": rd.status_mask,
+            "dtcs": list(rd.expect),
+            "availability": rd.availability,
+            "only": rd.only,
+            **_common(c, base, cfg, rd, rd.timeout),
+        }
+    )
+    check = UdsDtcCheck(dparams, c._resolver(base, markers, later))
+    payload = build_request("ReadDTCInformation", 0x02, data=bytes([rd.status_mask]))
+    plan = DiagPlan("dtcs", payload, timeout=dparams.timeout)
+    return PlannedStep("read_dtcs", where, step.name, checks=(check,), diag=plan)

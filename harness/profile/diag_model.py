@@ -1,0 +1,181 @@
+"""The profile's diagnostic parts: the ``diagnostics`` and ``identity`` sections and UDS steps.
+
+::
+
+    diagnostics:                  # all optional; these are the defaults
+      request_id: 0x7E0           # physical requests
+      functional_id: 0x7DF
+      response_id: 0x7E8
+      p2: 50 ms                   # every first response within P2
+      p2_star: 5 s                # after a 'response pending' (NRC 0x78)
+      timeout: 1 s                # the tester gives up waiting for a response
+      listen: 200 ms              # how long 'expect: none' listens
+      padding: 0xCC               # tester frames padded to 8 bytes (null: not padded)
+      stmin: 0                    # in the tester's flow control
+      block_size: 0
+
+    identity:                     # read from the part at the start of every run
+      vin: 0xF190
+      sw_version: 0xF189
+      serial: 0xF18C
+      station_id: {did: 0xF1A0, format: hex}   # station_id reads as hex by default
+
+Steps:
+
+* ``diag``: one request, as raw bytes (``request: "22 F1 90"``) or service fields
+  (``service: ReadDataByIdentifier, did: 0xF190``), physical or functional, with the expected
+  answer: ``positive`` (default), ``{data: "..."}`` / ``{prefix: "..."}``, ``{nrc: 0x31}``, or
+  ``none`` (no response, e.g. TesterPresent with the suppress bit);
+* ``security_access``: requestSeed, then the key from a named seed-to-key algorithm (or a
+  deliberately wrong one), with the expected answer to the key;
+* ``read_dtcs``: ReadDTCInformation by status mask, with the DTCs and status bits expected.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.checks.uds import POSITIVE, Expectation, HexBytes
+from harness.checks.uds_services import DtcExpect
+from harness.units import CanId, Duration
+
+__all__ = [
+    "DIAG_STEP_MODELS",
+    "DiagSpec",
+    "DiagStep",
+    "DiagnosticsSection",
+    "IdentityItem",
+    "ReadDtcsSpec",
+    "ReadDtcsStep",
+    "SecurityAccessSpec",
+    "SecurityAccessStep",
+]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class DiagnosticsSection(_Strict):
+    request_id: CanId = Field(default=0x7E0, description="physical request identifier")
+    functional_id: CanId = Field(default=0x7DF, description="functional request identifier")
+    response_id: CanId = Field(default=0x7E8, description="response identifier")
+    p2: Duration = Field(default=0.050, description="P2 server: first response within this")
+    p2_star: Duration = Field(default=5.0, description="P2* server: after 'response pending'")
+    timeout: Duration = Field(default=1.0, description="the tester waits this long for an answer")
+    listen: Duration = Field(default=0.2, description="'expect: none' listens this long")
+    padding: int | None = Field(
+        default=0xCC, ge=0, le=0xFF, description="pad byte of the tester's frames (null: none)"
+    )
+    stmin: int = Field(default=0, ge=0, le=0x7F, description="STmin in the tester's flow control")
+    block_size: int = Field(default=0, ge=0, le=0xFF, description="block size in its flow control")
+
+    @model_validator(mode="after")
+    def _ids(self) -> DiagnosticsSection:
+        for name in ("request_id", "functional_id", "response_id"):
+            if getattr(self, name) > 0x7FF:
+                raise ValueError(f"expected an 11-bit identifier for {name} (normal addressing)")
+        return self
+
+
+class IdentityItem(_Strict):
+    did: int = Field(ge=0, le=0xFFFF, description="the data identifier to read")
+    format: Literal["ascii", "hex"] = Field(default="ascii", description="how its bytes read")
+
+
+class _StepBase(_Strict):
+    name: str | None = Field(
+        default=None, pattern=_NAME, description="names the moment of this step for checks"
+    )
+
+
+class _Timing(_Strict):
+    label: str | None = Field(default=None, description="a name for the step's check in reports")
+    requirements: list[str] | None = Field(
+        default=None,
+        description="requirement IDs the step's check shows, when not all of the case's",
+    )
+    within: Duration | None = Field(
+        default=None, description="longest time to the first response (default: P2)"
+    )
+    timeout: Duration | None = Field(
+        default=None,
+        description="how long the tester waits (default: the diagnostics timeout, or listen "
+        "for expect: none)",
+    )
+
+
+class DiagSpec(_Timing):
+    request: HexBytes | None = Field(default=None, description="raw request bytes, '22 F1 90'")
+    service: int | str | None = Field(
+        default=None, description="service id (0x22) or udsoncan name (ReadDataByIdentifier)"
+    )
+    subfunction: int | None = Field(default=None, ge=0, le=0x7F)
+    suppress: bool = Field(default=False, description="set the suppressPosRspMsgIndication bit")
+    did: int | None = Field(default=None, ge=0, le=0xFFFF, description="data identifier")
+    data: HexBytes = Field(default="", description="bytes after the sub-function and DID")
+    data_identity: str | None = Field(
+        default=None,
+        description="append the value of this identity item as read at the start of the run "
+        "(e.g. station_id, to write the part's own value back)",
+    )
+    addressing: Literal["physical", "functional"] = "physical"
+    expect: Expectation = POSITIVE
+
+    @model_validator(mode="after")
+    def _request_or_service(self) -> DiagSpec:
+        if (self.request is None) == (self.service is None):
+            raise ValueError("expected either request (raw bytes) or service (with its fields)")
+        if self.request is not None and (
+            self.subfunction is not None or self.did is not None or self.data or self.suppress
+        ):
+            raise ValueError(
+                "expected subfunction, suppress, did and data only with service, not with request"
+            )
+        return self
+
+
+class DiagStep(_StepBase):
+    diag: DiagSpec
+
+
+class SecurityAccessSpec(_Timing):
+    level: int = Field(default=1, ge=1, le=0x7D, description="requestSeed sub-function (odd)")
+    algorithm: str = Field(description="seed-to-key algorithm: cc-tcu-1, or a lab's own")
+    key: Literal["correct", "wrong"] = Field(
+        default="correct", description="wrong: the correct key with every bit inverted"
+    )
+    expect: Expectation = Field(default=POSITIVE, description="the answer to the key")
+    already_unlocked: bool = Field(
+        default=False,
+        description="true: expect security unlocked already (seed 00 00 00 00, no key sent); "
+        "false (default): expect a new seed, then send the key",
+    )
+
+
+class SecurityAccessStep(_StepBase):
+    security_access: SecurityAccessSpec
+
+
+class ReadDtcsSpec(_Timing):
+    status_mask: int = Field(default=0xFF, ge=0, le=0xFF)
+    expect: list[DtcExpect] = Field(default_factory=list, description="DTCs and status bits")
+    availability: int | None = Field(
+        default=None, ge=0, le=0xFF, description="expected status availability mask"
+    )
+    only: bool = Field(default=False, description="true: no DTC besides those expected")
+
+
+class ReadDtcsStep(_StepBase):
+    read_dtcs: ReadDtcsSpec
+
+
+DIAG_STEP_MODELS: dict[str, type[BaseModel]] = {
+    "diag": DiagStep,
+    "security_access": SecurityAccessStep,
+    "read_dtcs": ReadDtcsStep,
+}

@@ -1,0 +1,133 @@
+"""The profile's MQTT parts: the ``mqtt`` section (topics and their codecs) and MQTT steps.
+
+::
+
+    mqtt:
+      asn1: ../dbc/ccv2x.asn              # relative to the profile
+      topics:
+        bsm:    {topic: "v2x/bsm/{station_id}", codec: uper, type: BasicSafetyMessage}
+        status: {topic: "v2x/status/{station_id}", codec: text}
+        cmd:    {topic: "v2x/cmd/{station_id}", codec: json, direction: harness}
+        ack:    {topic: "v2x/cmd/{station_id}/ack", codec: json, schema: {...}}
+
+Checks and steps name topics by these keys; ``{station_id}`` is the bench's DUT identity
+(8 upper-case hex digits). Steps: ``publish`` (any payload), ``command`` (a remote command
+signed with the bench's PSK, or a deliberately wrong one), ``broker`` (stop, start, or cut the
+DUT's connection) and ``resubscribe`` (subscribe again: the broker sends what it retained).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.units import Duration
+
+__all__ = [
+    "MQTT_STEP_MODELS",
+    "BrokerStep",
+    "CommandSpec",
+    "CommandStep",
+    "MqttSection",
+    "MqttTopicSpec",
+    "PublishSpec",
+    "PublishStep",
+    "ResubscribeStep",
+]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class MqttTopicSpec(_Strict):
+    topic: str = Field(description="topic; {station_id} is the DUT's, 8 upper-case hex digits")
+    codec: Literal["uper", "json", "text"]
+    type: str | None = Field(default=None, description="ASN.1 type, for codec uper")
+    schema_: dict[str, Any] | str | None = Field(
+        default=None,
+        alias="schema",
+        description="JSON Schema (inline, or a file relative to the profile), for codec json",
+    )
+    direction: Literal["dut", "harness"] = Field(
+        default="dut", description="who publishes: the DUT (the harness subscribes) or the harness"
+    )
+    qos: int = Field(default=1, ge=0, le=2, description="subscription / publish QoS")
+
+    @model_validator(mode="after")
+    def _codec_fields(self) -> MqttTopicSpec:
+        if self.codec == "uper" and not self.type:
+            raise ValueError("codec uper needs type: the ASN.1 type of the payload")
+        return self
+
+
+class MqttSection(_Strict):
+    asn1: str | None = Field(default=None, description="ASN.1 module, relative to the profile")
+    topics: dict[str, MqttTopicSpec] = Field(min_length=1)
+
+
+class _StepBase(_Strict):
+    name: str | None = Field(
+        default=None, pattern=_NAME, description="names the moment of this step for checks"
+    )
+
+
+class PublishSpec(_Strict):
+    topic: str = Field(description="a topic of the mqtt section")
+    text: str | None = None
+    json_: Any = Field(default=None, alias="json")
+    hex: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f ]*$")
+    qos: int = Field(default=1, ge=0, le=2)
+    retain: bool = False
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> PublishSpec:
+        given = [k for k in ("text", "json_", "hex") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one payload: text, json or hex")
+        return self
+
+
+class PublishStep(_StepBase):
+    publish: PublishSpec
+
+
+class CommandSpec(_Strict):
+    topic: str = Field(default="cmd", description="the command topic of the mqtt section")
+    cmd: str = Field(description="horn, flash, lock, unlock (anything else: unknown-cmd)")
+    seq: int = Field(ge=0, le=2**31 - 1)
+    fault: Literal[
+        "none", "bad_mac", "stale", "replay", "malformed", "oversize", "missing_seq", "bad_nonce"
+    ] = Field(
+        default="none",
+        description="none: a valid command; bad_mac: a wrong mac; stale: ts 60 s old; replay: "
+        "the nonce of this case's last valid command; malformed: not JSON; oversize: over "
+        "1024 bytes; missing_seq: no seq; bad_nonce: a nonce of 31 hex digits",
+    )
+    age: Duration = Field(default=0.0, description="how much older than now ts is")
+
+
+class CommandStep(_StepBase):
+    command: CommandSpec
+
+
+class BrokerStep(_StepBase):
+    broker: Literal["stop", "start", "drop_dut"] = Field(
+        description="stop or start the broker, or cut the DUT's connection (its will fires)"
+    )
+
+
+class ResubscribeStep(_StepBase):
+    resubscribe: str = Field(description="a topic of the mqtt section to subscribe to again")
+
+
+MQTT_STEP_MODELS: dict[str, type[Any]] = {
+    "publish": PublishStep,
+    "command": CommandStep,
+    "broker": BrokerStep,
+    "resubscribe": ResubscribeStep,
+}
+MQTT_STEP_TYPES = (PublishStep, CommandStep, BrokerStep, ResubscribeStep)

@@ -1,0 +1,218 @@
+"""``harness evaluate`` and ``harness report``, and the outputs ``harness certify`` ends with.
+
+``harness evaluate DIR`` recomputes every verdict of an evidence folder from its trace and
+profile alone (see :mod:`harness.offline`) and reports each difference from ``run.json``.
+Exit codes: 0 every check, case verdict, requirement verdict and the overall result agree;
+1 something differs (or the profile/DBC is not the one the record names); 2 bad input (no
+run.json, unreadable trace, no profile). A run that did not complete is evaluated as far as
+it got, and the output says so.
+
+``harness report DIR`` writes the HTML report and JUnit XML of an evidence folder into its
+``report/`` subfolder (outputs derived from the evidence, which the evidence manifest leaves
+out); ``harness certify`` writes the same two files at the end of every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness.observe import FrameLog
+from harness.offline import Evaluation, evaluate_evidence, load_evidence
+from harness.profile.compile import Plan
+from harness.record import RunRecord
+
+if TYPE_CHECKING:
+    from harness.session import Session
+
+__all__ = ["register", "report_paths", "write_reports", "write_run_outputs"]
+
+EXIT_AGREE, EXIT_DIFFER = 0, 1
+REPORT_DIR = "report"  # derived outputs; the evidence manifest does not cover this folder
+
+
+def report_paths(folder: Path) -> tuple[Path, Path]:
+    """Where the HTML report and the JUnit XML of an evidence folder go by default."""
+    return folder / REPORT_DIR / "report.html", folder / REPORT_DIR / "junit.xml"
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(
+    folder: Path,
+    record: RunRecord,
+    *,
+    plan: Plan | None,
+    log: FrameLog | None,
+    html: Path | None = None,
+    junit: Path | None = None,
+    extra_junit: Path | None = None,
+    notes: list[str] | None = None,
+    evaluation: Evaluation | None = None,
+) -> list[Path]:
+    """Write the HTML report and JUnit XML (plus an extra JUnit copy); the paths written."""
+    from harness.report.html import render_html
+    from harness.report.junit import junit_xml
+
+    html_path, junit_path = report_paths(folder)
+    html_path = html or html_path
+    junit_path = junit or junit_path
+    page = render_html(
+        record, plan=plan, log=log, evidence=str(folder), notes=notes or [], evaluation=evaluation
+    )
+    xml = junit_xml(record, plan.cases if plan is not None else ())
+    written = [html_path, junit_path]
+    _write_text(html_path, page)
+    _write_text(junit_path, xml)
+    if extra_junit is not None:
+        _write_text(extra_junit, xml)
+        written.append(extra_junit)
+    return written
+
+
+def write_run_outputs(session: Session, out_dir: Path, junit: Path | None, err: Console) -> None:
+    """The report and JUnit XML at the end of ``harness certify``, whatever the outcome.
+
+    Never raises: a report that cannot be written is a warning, not a lost run.
+    """
+    try:
+        if not out_dir.is_dir():
+            return
+        paths = write_reports(
+            out_dir, session.record, plan=session.plan, log=session.log, extra_junit=junit
+        )
+        err.print(f"report: {paths[0]}  junit: {', '.join(str(p) for p in paths[1:])}")
+    except Exception as exc:  # the run's evidence matters more than its report
+        err.print(f"[yellow]warning:[/] could not write the report: {escape(str(exc))}")
+
+
+# -- commands ------------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    start = time.perf_counter()
+    ev = load_evidence(args.folder, args.profile, args.dbc)
+    result = evaluate_evidence(ev)
+    seconds = time.perf_counter() - start
+    say = functools.partial(out.print, soft_wrap=True)
+    rec = ev.record
+    rx = ev.log.rx_count
+    say(
+        f"re-evaluating {escape(str(args.folder))}: {rec.profile_id} {rec.profile_version}, "
+        f"DUT {escape(rec.dut)} ({rec.mode}), run {rec.run_id}, status {rec.status.value}"
+    )
+    say(
+        f"  profile {escape(str(ev.profile_path))}, DBC "
+        f"{escape(str(ev.dbc_path or 'named by the profile'))}; trace {ev.frames} frames "
+        f"({rx} from the DUT, {ev.frames - rx} from the harness)"
+    )
+    for note in ev.notes:
+        say(f"[yellow]note:[/] {escape(note)}")
+    for case in result.cases:
+        if case.agrees and args.quiet:
+            continue
+        mark = "[green]agrees[/]" if case.agrees else "[bold red]DIFFERS[/]"
+        verdicts = (
+            case.recorded.value
+            if case.recorded is case.recomputed
+            else f"record {case.recorded.value}, evidence {case.recomputed.value}"
+        )
+        n = len(case.checks)
+        say(f"{mark} {case.case_id}: {verdicts} ({n} check{'s' if n != 1 else ''})")
+        for problem in case.problems:
+            say(f"    {escape(problem)}")
+        for check in case.checks:
+            for diff in check.differences:
+                say(
+                    f"    check {check.index + 1} {check.kind} {escape(repr(check.label))}: "
+                    f"{escape(diff)}"
+                )
+    for problem in result.problems:
+        say(f"[bold red]DIFFERS[/] {escape(problem)}")
+    what = (
+        f"{result.checks} checks of {len(result.cases)} cases re-evaluated from the evidence "
+        f"in {seconds:.2f} s"
+    )
+    if result.agrees:
+        say(f"[bold green]AGREES[/]: {what}; every verdict and measurement matches run.json")
+        return EXIT_AGREE
+    bad = sum(1 for c in result.cases if not c.agrees)
+    say(
+        f"[bold red]DIFFERS[/]: {what}; {bad} case(s) and {len(result.problems)} run-wide "
+        "result(s) do not match run.json"
+    )
+    return EXIT_DIFFER
+
+
+def cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    ev = load_evidence(args.folder, args.profile, args.dbc, need_profile=False)
+    evaluation = evaluate_evidence(ev) if ev.plan is not None else None
+    paths = write_reports(
+        args.folder,
+        ev.record,
+        plan=ev.plan,
+        log=ev.log,
+        html=args.out,
+        junit=args.junit,
+        notes=ev.notes,
+        evaluation=evaluation,
+    )
+    for note in ev.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
+    out.print(f"report: {paths[0]}\njunit: {paths[1]}")
+    return 0
+
+
+def _inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", type=Path, metavar="DIR", help="evidence folder of a run")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="the profile the run used (default: the folder's copy, profile.yaml)",
+    )
+    parser.add_argument(
+        "--dbc", type=Path, help="the DBC the run used (default: the folder's dbc/*.dbc)"
+    )
+
+
+def register(sub: Any) -> None:
+    """Add ``evaluate`` and ``report`` to the CLI's subcommands."""
+    ev = sub.add_parser(
+        "evaluate",
+        help="recompute every verdict of an evidence folder offline and compare",
+        description="Recompute every check of the run in DIR from its recorded trace and "
+        "profile alone (no bus, no DUT) and report any difference from its run.json.",
+        epilog="exit codes: 0 everything agrees, 1 something differs, 2 bad input",
+    )
+    _inputs(ev)
+    ev.add_argument("--quiet", action="store_true", help="list only the cases that differ")
+    ev.set_defaults(handler=cmd_evaluate)
+    rep = sub.add_parser(
+        "report",
+        help="write the HTML report and JUnit XML of an evidence folder",
+        description="Write DIR/report/report.html (self-contained, with plots drawn from the "
+        "trace) and DIR/report/junit.xml. The report also says whether an offline "
+        "re-evaluation agrees with the record.",
+    )
+    _inputs(rep)
+    rep.add_argument("--out", type=Path, help="HTML file to write instead")
+    rep.add_argument("--junit", type=Path, help="JUnit XML file to write instead")
+    rep.set_defaults(handler=cmd_report)

@@ -1,0 +1,70 @@
+"""Diagnostic addressing, ISO-TP parameters and timing, as the profile gives them (and the
+tester-side ISO-TP settings a bench may override)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.uds.exchange import DiagIds
+
+__all__ = ["DiagBenchConfig", "DiagConfig", "IdentityDid"]
+
+
+@dataclass(frozen=True)
+class DiagConfig:
+    """How the tester reaches the DUT's diagnostics.
+
+    ``p2`` and ``p2_star`` are the server's limits (checked on every response); ``timeout`` is
+    how long the tester waits for a first response before calling the DUT silent, and
+    ``listen`` how long it listens when no response is expected.
+    """
+
+    ids: DiagIds = field(default_factory=DiagIds)
+    p2: float = 0.050
+    p2_star: float = 5.0
+    timeout: float = 1.0
+    listen: float = 0.2
+    padding: int | None = 0xCC
+    stmin: int = 0
+    block_size: int = 0
+
+
+class DiagBenchConfig(BaseModel):
+    """A bench's ``diagnostics:`` section: how this lab's tester frames its ISO-TP. The part's
+    addressing, P2/P2* and the tester timeouts stay the profile's (they are what is judged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    padding: Annotated[int, Field(ge=0, le=0xFF)] | Literal["none"] | None = Field(
+        default=None, description="pad byte of the tester's frames, or none (default: profile's)"
+    )
+    stmin: int | None = Field(default=None, ge=0, le=0x7F, description="STmin in flow control")
+    block_size: int | None = Field(default=None, ge=0, le=0xFF, description="block size")
+
+    def apply(self, config: DiagConfig) -> DiagConfig:
+        changes: dict[str, int | None] = {}
+        if self.padding is not None:
+            changes["padding"] = None if self.padding == "none" else self.padding
+        if self.stmin is not None:
+            changes["stmin"] = self.stmin
+        if self.block_size is not None:
+            changes["block_size"] = self.block_size
+        return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class IdentityDid:
+    """One identity item read from the part: its name, DID and how its bytes read."""
+
+    name: str
+    did: int
+    format: str  # "ascii" or "hex"
+
+    def decode(self, data: bytes) -> str:
+        if self.format == "hex":
+            return data.hex().upper()
+        return data.decode("ascii", errors="replace").rstrip("\x00 ").strip()

@@ -1,0 +1,154 @@
+"""UDS exchanges read back from the frame log: ISO-TP reassembly without a bus.
+
+The tester side sends and receives ISO-TP live (:mod:`harness.uds.link`), but the checks judge
+what the log recorded, so that a run re-evaluated from its trace gives the same verdicts. Here
+every frame of a window on the request identifiers (harness side) and on the response
+identifier (DUT side) is reassembled into whole messages (:class:`Transfer`), with the
+timestamp of the frame that started each and of the frame that completed it; flow control
+frames are skipped, and frames that are no valid ISO-TP (an empty single frame, a consecutive
+frame out of sequence) are ignored, as ISO 15765-2 has a receiver do.
+
+:func:`exchanges` pairs each request with the responses to it: those of its service (a
+positive response ``SID + 0x40`` or a negative ``7F SID``) that started after the request was
+complete, and no later than the next request started. On the virtual clock a response and
+the next request can share an instant (the tester sends as soon as the answer is in): the
+answer then belongs to the earlier request, never to the one sent at its very instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.observe import Column, FrameLog
+
+__all__ = ["DiagIds", "Exchange", "Transfer", "exchanges", "transfers"]
+
+PENDING = 0x78  # requestCorrectlyReceived-ResponsePending
+
+
+@dataclass(frozen=True)
+class DiagIds:
+    """Where requests and responses travel (11-bit normal addressing)."""
+
+    request_id: int = 0x7E0  # physical
+    functional_id: int = 0x7DF
+    response_id: int = 0x7E8
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One ISO-TP message: its payload, identifier and the times of its first and last frame."""
+
+    can_id: int
+    payload: bytes
+    first: float
+    last: float
+    frames: int = 1
+
+    @property
+    def is_negative(self) -> bool:
+        return len(self.payload) >= 3 and self.payload[0] == 0x7F
+
+    @property
+    def nrc(self) -> int | None:
+        return self.payload[2] if self.is_negative else None
+
+    @property
+    def is_pending(self) -> bool:
+        return self.nrc == PENDING
+
+
+def transfers(col: Column, t0: float, t1: float, can_id: int) -> list[Transfer]:
+    """The ISO-TP messages whose frames lie in [t0, t1] on one identifier's column."""
+    i, j = col.span(t0, t1)
+    out: list[Transfer] = []
+    buf = bytearray()
+    need = 0
+    seq = 0
+    start = 0.0
+    count = 0
+    for k in range(i, j):
+        data = col.data[k]
+        ts = col.ts[k]
+        if not data:
+            continue
+        kind = data[0] >> 4
+        if kind == 0:  # single frame (escape form for CAN FD lengths)
+            n = data[0] & 0x0F
+            body = data[1 : 1 + n]
+            if n == 0 and len(data) >= 2:
+                n = data[1]
+                body = data[2 : 2 + n]
+            if n and len(body) == n:  # a valid single frame ends any reception in progress
+                need = 0
+                out.append(Transfer(can_id, bytes(body), ts, ts, 1))
+        elif kind == 1 and len(data) >= 2:  # first frame
+            need = ((data[0] & 0x0F) << 8) | data[1]
+            body = data[2:]
+            if need == 0 and len(data) >= 6:
+                need = int.from_bytes(data[2:6], "big")
+                body = data[6:]
+            buf = bytearray(body)
+            seq, start, count = 1, ts, 1
+        elif kind == 2 and need:  # consecutive frame
+            if data[0] & 0x0F != seq:
+                need = 0  # out of sequence: the message is lost
+                continue
+            buf.extend(data[1:])
+            seq = (seq + 1) & 0x0F
+            count += 1
+            if len(buf) >= need:
+                out.append(Transfer(can_id, bytes(buf[:need]), start, ts, count))
+                need = 0
+        # kind 3 (flow control) and anything else: not part of a message
+    return out
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A request and the responses of its service that answered it."""
+
+    request: Transfer
+    functional: bool
+    responses: tuple[Transfer, ...]
+
+    @property
+    def sid(self) -> int:
+        return self.request.payload[0]
+
+    @property
+    def final(self) -> Transfer | None:
+        """The last response that is not 'response pending' (None: no final answer)."""
+        for r in reversed(self.responses):
+            if not r.is_pending:
+                return r
+        return None
+
+
+def _answers(sid: int, payload: bytes) -> bool:
+    if not payload:
+        return False
+    if payload[0] == 0x7F:
+        return len(payload) >= 2 and payload[1] == sid
+    return payload[0] == (sid + 0x40) & 0xFF
+
+
+def exchanges(log: FrameLog, t0: float, t1: float, ids: DiagIds) -> list[Exchange]:
+    """Every request the harness sent in [t0, t1], with the responses to it in that span."""
+    requests = [
+        (t, False) for t in transfers(log.tx_of(ids.request_id), t0, t1, ids.request_id)
+    ] + [(t, True) for t in transfers(log.tx_of(ids.functional_id), t0, t1, ids.functional_id)]
+    requests.sort(key=lambda r: r[0].first)
+    answers = transfers(log.rx_of(ids.response_id), t0, t1, ids.response_id)
+    out: list[Exchange] = []
+    for n, (req, functional) in enumerate(requests):
+        if not req.payload:
+            continue
+        until = requests[n + 1][0].first if n + 1 < len(requests) else float("inf")
+        mine = tuple(
+            r
+            for r in answers
+            if req.last < r.first <= until and _answers(req.payload[0], r.payload)
+        )
+        out.append(Exchange(req, functional, mine))
+    return out

@@ -1,0 +1,107 @@
+"""Seed-to-key algorithms for SecurityAccess (0x27), by name.
+
+Every part has its own algorithm, and a lab's are often confidential: the registry holds the
+built-in one (``cc-tcu-1``, from reference-tcu.md UDS-004) and loads a lab's own lazily from the
+``cc_harness.seed_key`` entry point group the first time a name is not known. A lab package
+declares, in its ``pyproject.toml``::
+
+    [project.entry-points."cc_harness.seed_key"]
+    acme-bcm-2 = "acme_keys:bcm2_key"
+
+where ``acme_keys.bcm2_key(seed: bytes, level: int) -> bytes`` returns the key. A profile then
+names it: ``security_access: {level: 1, algorithm: acme-bcm-2}``. A name registered twice (in
+code, or in code and an entry point) is an error, never a silent override.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import metadata
+from typing import TypeVar
+
+from harness.errors import InputError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "SEED_KEY_ALGORITHMS",
+    "SeedKey",
+    "algorithm_names",
+    "cc_tcu_1_key",
+    "get_algorithm",
+    "register_algorithm",
+]
+
+ENTRY_POINT_GROUP = "cc_harness.seed_key"
+
+SeedKey = Callable[[bytes, int], bytes]
+"""``(seed, level) -> key``: ``level`` is the odd requestSeed sub-function (0x01, 0x03...)."""
+
+SEED_KEY_ALGORITHMS: dict[str, SeedKey] = {}
+_entry_points_loaded = False
+
+F = TypeVar("F", bound=SeedKey)
+
+
+def register_algorithm(name: str) -> Callable[[F], F]:
+    """Decorator: register a seed-to-key function under ``name``; twice is an error."""
+
+    def add(fn: F) -> F:
+        if name in SEED_KEY_ALGORITHMS:
+            raise ValueError(f"seed-to-key algorithm {name!r} is registered twice")
+        SEED_KEY_ALGORITHMS[name] = fn
+        return fn
+
+    return add
+
+
+CC_TCU_1_MASK = 0xA5C3F00F
+
+
+@register_algorithm("cc-tcu-1")
+def cc_tcu_1_key(seed: bytes, level: int = 1) -> bytes:
+    """CC-TCU-1: rotate-left-32(seed XOR 0xA5C3F00F, 7), big-endian (11 22 33 44 -> 70 E1 A5 DA)."""
+    if len(seed) != 4:
+        raise ValueError(f"the cc-tcu-1 algorithm takes a 4-byte seed, got {len(seed)} bytes")
+    x = int.from_bytes(seed, "big") ^ CC_TCU_1_MASK
+    x = ((x << 7) | (x >> 25)) & 0xFFFFFFFF
+    return x.to_bytes(4, "big")
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in SEED_KEY_ALGORITHMS:
+            raise ValueError(
+                f"seed-to-key algorithm {ep.name!r} from entry point {ep.value} is already "
+                "registered"
+            )
+        fn = ep.load()
+        if not callable(fn):
+            raise ValueError(f"entry point {ep.name} = {ep.value} is not callable")
+        SEED_KEY_ALGORITHMS[ep.name] = fn
+
+
+def algorithm_names() -> list[str]:
+    """Every known algorithm name, lab entry points included."""
+    _load_entry_points()
+    return sorted(SEED_KEY_ALGORITHMS)
+
+
+def get_algorithm(name: str) -> SeedKey:
+    """The algorithm ``name``; an unknown name is an InputError listing the known ones."""
+    fn = SEED_KEY_ALGORITHMS.get(name)
+    if fn is None:
+        _load_entry_points()
+        fn = SEED_KEY_ALGORITHMS.get(name)
+    if fn is None:
+        raise InputError(
+            "unknown seed-to-key algorithm",
+            expected=f"a built-in algorithm or one a lab registers under the entry point "
+            f"group {ENTRY_POINT_GROUP}",
+            got=name,
+            choices=algorithm_names(),
+        )
+    return fn

@@ -1,0 +1,177 @@
+"""Running the diagnostic steps, and reading the DUT's identity at the start of a run.
+
+:class:`DiagDriver` is what the case runner calls for a ``diag``, ``security_access`` or
+``read_dtcs`` step: it carries out the exchange(s) with the :class:`UdsClient` and returns the
+span of the step, over which the runner evaluates the step's check (a pure evaluator of the
+recorded frames). It never decides a verdict itself: a DUT that does not answer is a FAIL the
+check reports, naming the request and the timeout, and the run goes on.
+
+:meth:`DiagDriver.read_identity` reads the identity DIDs the profile declares (VIN, software
+version, serial, station id...). Without them a report or certificate cannot name the part, so
+a read that fails ends the run INCOMPLETE with a message naming the DID and the timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from udsoncan.exceptions import InvalidResponseException
+from udsoncan.Response import Response
+from udsoncan.services.ReadDataByIdentifier import ReadDataByIdentifier
+from udsoncan.services.SecurityAccess import SecurityAccess
+
+from harness.can.port import CanPort
+from harness.checks.uds_services import make_key
+from harness.clock import EventLoop
+from harness.errors import DutNotResponding
+from harness.profile.compile import Plan, PlannedStep
+from harness.profile.compile_diag import diag_config, identity_dids
+from harness.runner import StepFailed
+from harness.uds.client import Outcome, UdsClient
+from harness.uds.codec import decode_response, describe_request, hexs
+from harness.uds.config import DiagBenchConfig
+from harness.uds.diaglog import DIAG_LOG_FILE, DiagLog
+from harness.units import format_duration
+
+__all__ = ["DiagDriver", "open_diagnostics"]
+
+
+class DiagDriver:
+    """The tester's diagnostics for one run: identity read and diagnostic steps."""
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        port: CanPort,
+        plan: Plan,
+        log: DiagLog | None = None,
+        bench: DiagBenchConfig | None = None,
+    ) -> None:
+        self.loop = loop
+        self.plan = plan
+        self.config = diag_config(plan.profile.diagnostics)
+        if bench is not None:
+            self.config = bench.apply(self.config)
+        self.dids = identity_dids(plan.profile)
+        self.log = log
+        self.client = UdsClient(loop, port, self.config, log)
+        self.identity_bytes: dict[str, bytes] = {}
+
+    def close(self) -> None:
+        self.client.close()
+        if self.log is not None:
+            self.log.close()
+
+    # -- identity ----------------------------------------------------------------------------
+    def read_identity(self) -> dict[str, str]:
+        """Read every identity DID of the profile; RunIncomplete when one cannot be read."""
+        out: dict[str, str] = {}
+        for item in self.dids:
+            request = ReadDataByIdentifier.make_request([item.did], None).get_payload()
+            outcome = self.client.exchange(request, note=f"identity {item.name}")
+            final = outcome.final
+            what = f"identity {item.name} (DID 0x{item.did:04X})"
+            if final is None:
+                why = outcome.error or (
+                    f"no response to {describe_request(request, False)} within "
+                    f"{format_duration(self.config.timeout)}"
+                )
+                raise DutNotResponding(f"could not read the DUT's {what}: {why}")
+            decoded = decode_response(final.payload)
+            if not decoded.positive or final.payload[:3] != bytes([0x62]) + request[1:3]:
+                raise DutNotResponding(
+                    f"could not read the DUT's {what}: it answered {decoded.describe(24)}"
+                )
+            value = final.payload[3:]
+            self.identity_bytes[item.name] = value
+            out[item.name] = item.decode(value)
+        return out
+
+    # -- steps -------------------------------------------------------------------------------
+    def run(self, step: PlannedStep) -> tuple[float, float]:
+        """Carry out a diagnostic step; returns (start, moment): the moment is the final
+        response's last frame (or the request's, when nothing answered)."""
+        diag = step.diag
+        assert diag is not None
+        start = self.loop.now()
+        outcome: Outcome | None
+        if diag.kind == "security":
+            outcome = self._security(step)
+        else:
+            payload = diag.payload
+            if diag.data_identity is not None:
+                try:
+                    payload += self.identity_bytes[diag.data_identity]
+                except KeyError:
+                    raise StepFailed(
+                        f"{step.path}: identity item {diag.data_identity} was not read"
+                    ) from None
+            outcome = self.client.exchange(
+                payload,
+                functional=diag.functional,
+                expect_response=diag.expect_response,
+                timeout=diag.timeout,
+                note=step.path,
+            )
+        return start, self._moment(outcome, start)
+
+    @staticmethod
+    def _moment(outcome: Outcome | None, start: float) -> float:
+        if outcome is None:
+            return start
+        if outcome.responses:
+            return outcome.responses[-1].last
+        return outcome.sent_at if outcome.sent_at is not None else start
+
+    def _security(self, step: PlannedStep) -> Outcome | None:
+        diag = step.diag
+        assert diag is not None
+        seed_request = SecurityAccess.make_request(
+            diag.level, SecurityAccess.Mode.RequestSeed
+        ).get_payload()
+        seed_out = self.client.exchange(seed_request, note=f"{step.path} requestSeed")
+        final = seed_out.final
+        if final is None:
+            return seed_out
+        response = Response.from_payload(final.payload)
+        if not response.positive:
+            return seed_out
+        try:
+            data = SecurityAccess.interpret_response(
+                response, mode=SecurityAccess.Mode.RequestSeed
+            ).service_data
+        except InvalidResponseException:
+            return seed_out
+        seed = bytes(data.seed or b"")
+        if not any(seed) or diag.already_unlocked:  # no key to send (the check judges)
+            return seed_out
+        try:
+            key = make_key(diag.algorithm, seed, diag.level, diag.key)
+        except ValueError:
+            return seed_out  # the check reports the seed the algorithm refused
+        key_request = SecurityAccess.make_request(
+            diag.level + 1, SecurityAccess.Mode.SendKey, data=key
+        ).get_payload()
+        return self.client.exchange(
+            key_request,
+            expect_response=diag.expect_response,
+            timeout=diag.timeout,
+            note=f"{step.path} sendKey {hexs(key)}",
+        )
+
+
+def open_diagnostics(
+    loop: EventLoop,
+    port: CanPort,
+    plan: Plan,
+    out_dir: Path | None,
+    stack: contextlib.ExitStack,
+    bench: DiagBenchConfig | None = None,
+) -> DiagDriver:
+    """The run's diagnostics, with ``diag.jsonl`` in the evidence folder; closed with ``stack``.
+    ``bench`` (the bench file's ``diagnostics:``) overrides the tester's ISO-TP framing."""
+    log = DiagLog(out_dir / DIAG_LOG_FILE) if out_dir is not None else None
+    driver = DiagDriver(loop, port, plan, log, bench)
+    stack.callback(driver.close)
+    return driver
