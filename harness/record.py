@@ -191,13 +191,18 @@ class RunRecord:
 
         A check traces the requirements it names, or else all of its case's; a case that
         ended in an error, or whose checks do not reach one of its requirements, gives its
-        own verdict to those requirements.
+        own verdict to those requirements. Optional cases count for a requirement only when
+        no mandatory case traces it: an optional extra cannot fail what the mandatory cases
+        showed, as it cannot make the run fail.
         """
-        by_req: dict[str, list[Verdict]] = {}
+        mandatory: dict[str, list[Verdict]] = {}
+        optional: dict[str, list[Verdict]] = {}
         for case in self.cases:
+            into = mandatory if case.mandatory else optional
             for req, verdict in case.requirement_verdicts().items():
-                by_req.setdefault(req, []).append(verdict)
-        return {req: combine(vs) for req, vs in sorted(by_req.items())}
+                into.setdefault(req, []).append(verdict)
+        reqs = sorted(set(mandatory) | set(optional))
+        return {req: combine(mandatory.get(req) or optional[req]) for req in reqs}
 
     def to_json(self) -> dict[str, Any]:
         return {
