@@ -184,8 +184,6 @@ def bench_from_document(doc: YamlDocument) -> Bench:
             message=f"unknown interface '{bench.can.interface}'; {hint}"
             f"expected a python-can interface: {', '.join(names)}",
         )
-    if bench.can.interface == "udp_multicast" and bench.can.bitrate not in (None,):
-        pass  # udp_multicast ignores bitrate; accepted for documentation's sake
     return bench.model_copy(update={"source": str(Path(doc.source))})
 
 
