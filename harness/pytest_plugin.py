@@ -459,11 +459,8 @@ def _failure_text(record: CaseRecord, evidence: Path | None) -> str:
         if check.verdict is Verdict.PASS:
             continue
         lines.append(f"  {check.verdict.value} {check.label or check.kind}: {check.summary}")
-        off = check.offender
-        if off is not None:
-            where = f" id 0x{off.can_id:03X}" if off.can_id is not None else ""
-            data = f" [{off.data}]" if off.data else ""
-            lines.append(f"    at t={off.timestamp:.6f}{where}{data}: {off.detail}")
+        if check.offender is not None:
+            lines.append(f"    {check.offender.describe()}")
     if record.error:
         lines.append(f"  error: {record.error}")
     if evidence is not None:

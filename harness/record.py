@@ -80,6 +80,12 @@ class Offender:
     can_id: int | None = None
     data: str | None = None  # hex
 
+    def describe(self) -> str:
+        """One line for people: ``at t=12.300000 id 0x3A0 [01 00 ...]: what is wrong``."""
+        where = f" id 0x{self.can_id:03X}" if self.can_id is not None else ""
+        data = f" [{self.data}]" if self.data else ""
+        return f"at t={self.timestamp:.6f}{where}{data}: {self.detail}"
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"timestamp": _clean(self.timestamp), "detail": self.detail}
         if self.can_id is not None:

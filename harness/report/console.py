@@ -67,12 +67,7 @@ class ConsoleProgress(RunObserver):
                     f"{escape(check.summary)}"
                 )
                 if check.offender is not None:
-                    off = check.offender
-                    where = f" id 0x{off.can_id:03X}" if off.can_id is not None else ""
-                    data = f" {escape('[' + off.data + ']')}" if off.data else ""
-                    self.console.print(
-                        f"      at t={off.timestamp:.6f}{where}{data}: {escape(off.detail)}"
-                    )
+                    self.console.print(f"      {escape(check.offender.describe())}")
         if record.error:
             self.console.print(f"    [magenta]error:[/] {escape(record.error)}")
 
