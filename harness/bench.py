@@ -196,6 +196,19 @@ def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:
     try:
         return can.Bus(interface=config.interface, channel=config.channel, **kwargs)
     except (can.CanError, OSError, ValueError, ImportError, TypeError) as exc:
+        hint = _OPEN_HINTS.get(config.interface, _OPEN_HINT)
         raise InterfaceError(
-            f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: {exc}"
+            f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: "
+            f"{str(exc).rstrip('.')}; check {hint.format(channel=config.channel)}, and the "
+            "bench file's can.interface, can.channel and can.options"
         ) from None
+
+
+_OPEN_HINT = "that the interface is connected and its driver installed"
+_OPEN_HINTS = {
+    "socketcan": "that the network interface exists and is up ('ip link show {channel}') "
+    "and that this kernel has SocketCAN",
+    "udp_multicast": "that the channel is an IPv4 or IPv6 multicast group address "
+    "(such as 239.74.163.2) and that this host has a multicast route",
+    "virtual": "the channel name",
+}

@@ -87,7 +87,15 @@ class EventLoop:
     loop dispatches every received frame to the handlers registered for it. A
     ``CanOperationError`` from ``recv`` (a malformed ``udp_multicast`` datagram, say) is
     logged and survived rather than ending the loop.
+
+    In real time a bus that always has a frame ready (a DUT flooding it) must not starve the
+    timers (rest-bus cycles, deadlines, trace flushes) nor ``until``: each turn of the loop
+    dispatches at most :attr:`MAX_FRAMES_PER_TURN` frames before it looks at the clock again.
+    On the virtual clock every frame sent at an instant is still delivered before the next
+    timer fires (only the loop's own timers send there, so the backlog is finite).
     """
+
+    MAX_FRAMES_PER_TURN = 256
 
     def __init__(self, clock: VirtualClock | RealClock) -> None:
         self.clock = clock
@@ -97,6 +105,10 @@ class EventLoop:
         self._stopping = False
         self.recv_errors = 0
         self.idle_hooks: list[Callable[[], None]] = []
+        # The longest a real-time turn blocks in bus.recv(): work that arrives from outside
+        # the buses (MQTT messages queued by paho's thread for an idle hook) waits this long
+        # at worst, so the MQTT client lowers it (harness.mqtt.client).
+        self.max_wait = 0.05
 
     # -- timers ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -139,10 +151,11 @@ class EventLoop:
         except (OSError, ValueError) as exc:
             raise InterfaceError(f"bus {bus.channel_info} failed while receiving: {exc}") from exc
 
-    def _drain(self) -> bool:
-        """Dispatch every frame already waiting; True if any was."""
+    def _drain(self, limit: int | None = None) -> bool:
+        """Dispatch the frames already waiting, at most ``limit`` of them; True if any was."""
         got = False
         progress = True
+        left = limit
         while progress:
             progress = False
             for bus, handlers in self._readers:
@@ -151,6 +164,10 @@ class EventLoop:
                     got = progress = True
                     for handler in handlers:
                         handler(msg)
+                    if left is not None:
+                        left -= 1
+                        if left <= 0:
+                            return True
                     msg = self._recv(bus, 0.0)
         return got
 
@@ -214,7 +231,7 @@ class EventLoop:
                 break
             next_due = self._timers[0].when if self._timers else t
             wait = max(0.0, min(t, next_due) - now)
-            wait = min(wait, 0.05)  # stay responsive to stop() and until()
+            wait = min(wait, self.max_wait)  # stay responsive to stop(), until(), hooks
             for hook in self.idle_hooks:
                 hook()
             if single is not None:
@@ -223,9 +240,9 @@ class EventLoop:
                 if msg is not None:
                     for handler in handlers:
                         handler(msg)
-                    self._drain()
+                    self._drain(self.MAX_FRAMES_PER_TURN)
             elif self._readers:
-                if not self._drain():
+                if not self._drain(self.MAX_FRAMES_PER_TURN):
                     time.sleep(min(wait, 0.0005))
             else:
                 time.sleep(wait)

@@ -21,7 +21,18 @@ import cantools.database
 from harness.can.e2e import E2EProtection
 from harness.errors import DbcError
 
-__all__ = ["CanDatabase", "MessageCodec", "SignalCodec", "load_dbc"]
+__all__ = [
+    "CLASSIC_MAX_DATA",
+    "CanDatabase",
+    "MessageCodec",
+    "SignalCodec",
+    "classic_misfit",
+    "load_dbc",
+]
+
+# Every bus the harness drives is classic CAN: the port, the rest-bus, the BLF trace and the
+# bus-load arithmetic all assume it. A DBC may still hold CAN FD messages a profile never uses.
+CLASSIC_MAX_DATA = 8
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,20 @@ class CanDatabase:
 
     def nodes(self) -> list[str]:
         return [node.name for node in self._db.nodes]
+
+
+def classic_misfit(msg: MessageCodec) -> str | None:
+    """Why a classic CAN bus cannot carry ``msg`` (a CAN FD message), or None when it can."""
+    fd = bool(getattr(msg._cantools, "is_fd", False))
+    if msg.length <= CLASSIC_MAX_DATA and not fd:
+        return None
+    return (
+        f"message {msg.name} (0x{msg.frame_id:03X}) is a CAN FD frame of {msg.length} data "
+        "bytes, which the bench cannot carry: the harness drives classic CAN buses only "
+        f"(at most {CLASSIC_MAX_DATA} data bytes per frame, no FD format); expected a classic "
+        f"CAN message, but got {msg.name} with {msg.length} bytes"
+        + (" (VFrameFormat CAN FD)" if fd else "")
+    )
 
 
 def load_dbc(path: str | os.PathLike[str], display: str | None = None) -> CanDatabase:

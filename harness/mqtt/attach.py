@@ -43,9 +43,11 @@ def open_mqtt(
     mplan = mqtt_plan(plan)
     if mplan is None:
         return None
-    side = stack.enter_context(MqttSide(mplan, bench, loop, out_dir=out_dir))
+    # The module first: a run whose broker is unreachable still leaves evidence that
+    # 'harness evaluate' can read (its profile names the module).
     if out_dir is not None and mplan.asn1_path is not None:
         write_bytes_atomic(out_dir / MQTT_DIR / mplan.asn1_path.name, mplan.asn1_path.read_bytes())
+    side = stack.enter_context(MqttSide(mplan, bench, loop, out_dir=out_dir))
     if tcu is not None:
         backend = V2xBackend(tcu, side.dut_transport, bench.mqtt.resolve_psk(), asn1=mplan.asn1)
         stack.callback(backend.close)
