@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -26,6 +27,8 @@ from harness.mqtt.config import BrokerAddress
 from harness.mqtt.transport import ClientOptions, TransportHandler
 
 __all__ = ["PahoTransport"]
+
+PUMP_INTERVAL = 0.001  # s: the longest a real-time loop with this client blocks between pumps
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,8 @@ class PahoTransport:
         client._thread = self._thread
         self._thread.start()
         loop.idle_hooks.append(self.pump)
+        # pump() runs between turns of the loop: a message should wait ~1 ms, not 50
+        loop.max_wait = min(loop.max_wait, PUMP_INTERVAL)
 
     # -- paho's thread -----------------------------------------------------------------------
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -141,6 +146,7 @@ class PahoTransport:
             except (OSError, ssl.SSLError, ValueError) as exc:
                 self._events.put(("connect", False, f"{type(exc).__name__}: {exc}"))
                 continue
+            _no_delay(client)
             while not self._closing:
                 rc = client.loop(timeout=0.2)
                 while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and client.buffered():
@@ -207,3 +213,15 @@ class PahoTransport:
         with contextlib.suppress(ValueError):
             self.loop.idle_hooks.remove(self.pump)
         self._connected = False
+
+
+def _no_delay(client: paho.Client) -> None:
+    """Switch Nagle's algorithm off: paho leaves it on, and a small publish then waits for
+    the peer's delayed ACK (40 ms on Linux), which would show up in every latency measured
+    over MQTT (a command's ack, a hazard event) as the transport's, not the part's."""
+    sock = client.socket()
+    setsockopt = getattr(sock, "setsockopt", None)
+    if setsockopt is None:
+        return
+    with contextlib.suppress(OSError):  # not a TCP socket (a Unix socket, say): leave it
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -193,6 +193,7 @@ def make_lane(folder: Path, port: int | None = None) -> Lane:
     lane.conf.write_text(
         f"pid_file {lane.pid_file}\n"
         "persistence false\n"
+        "set_tcp_nodelay true\n"  # else its small packets wait for delayed ACKs (40 ms)
         f"log_dest file {folder / 'mosquitto.log'}\n"
         "user root\n"
         f"listener {lane.port} 127.0.0.1\n"
