@@ -99,13 +99,15 @@ class Stream:
 def all_checks(plan: Plan) -> list[Check]:
     """Every CAN check object of the plan: each case's own and each of its observe steps'.
 
-    The checks of MQTT messages and UDS exchanges read other logs than this frame stream.
+    The checks of MQTT messages and UDS exchanges (fuzzing included) judge other traffic
+    than this frame stream.
     """
     checks: list[Check] = [c for s in plan.before_each for c in s.checks]
     for case in plan.cases:
         checks.extend(c for s in case.steps for c in s.checks)
         checks.extend(case.checks)
-    return [c for c in checks if not c.kind.startswith(("mqtt_", "v2x_", "uds_"))]
+    other = ("mqtt_", "v2x_", "uds_", "diag_", "command_")
+    return [c for c in checks if not c.kind.startswith(other)]
 
 
 def marker_times(plan: Plan, t0: float, duration: float) -> dict[str, float]:

@@ -33,6 +33,7 @@ import can
 
 from harness.checks import Check
 from harness.errors import HarnessError, InputError
+from harness.fuzz import FuzzRecord
 from harness.observe import FrameLog, Window
 from harness.profile.compile import Plan, PlannedCase, load_profile
 from harness.record import (
@@ -149,7 +150,22 @@ def _case(r: _Reader, data: Mapping[str, Any], path: str) -> CaseRecord:
         checks=tuple(_check(r, c, f"{path}.checks[{i}]") for i, c in enumerate(checks)),
         error=r.get(data, "error", path, str, type(None)),
         markers={str(k): float(v) for k, v in markers.items()},
+        fuzz=_fuzz(r, r.get(data, "fuzz", path, list) if "fuzz" in data else [], path),
     )
+
+
+def _fuzz(r: _Reader, items: list[Any], path: str) -> tuple[FuzzRecord, ...]:
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(FuzzRecord.from_json(item))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise r.fail(
+                f"{path}.fuzz[{i}]",
+                "a fuzz record (step, kind, seed, started, sent, findings)",
+                json.dumps(item)[:200],
+            ) from None
+    return tuple(out)
 
 
 def record_from_json(data: Any, source: str = "run.json") -> RunRecord:
@@ -185,7 +201,25 @@ def record_from_json(data: Any, source: str = "run.json") -> RunRecord:
         error=r.get(data, "error", "", str, type(None)),
         identity={str(k): str(v) for k, v in r.get(data, "identity", "", dict).items()},
         trace_origin=float(origin) if origin is not None else None,
+        seed=_seed(r, data),
+        selection=_selection(r, data),
     )
+
+
+def _seed(r: _Reader, data: Mapping[str, Any]) -> int | None:
+    seed = data.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise r.fail("seed", "an integer or null", json.dumps(seed))
+    return seed
+
+
+def _selection(r: _Reader, data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    chosen = data.get("selected_cases")
+    if chosen is None:
+        return None
+    if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
+        raise r.fail("selected_cases", "a list of case ids or null", json.dumps(chosen))
+    return tuple(chosen)
 
 
 def read_run(folder: Path) -> tuple[dict[str, Any], RunRecord]:

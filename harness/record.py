@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.fuzz import FuzzRecord
+
 __all__ = [
     "CaseRecord",
     "CheckResult",
@@ -135,6 +137,7 @@ class CaseRecord:
     checks: tuple[CheckResult, ...] = ()
     error: str | None = None
     markers: Mapping[str, float] = field(default_factory=dict)
+    fuzz: tuple[FuzzRecord, ...] = ()  # what the case's fuzz steps sent and found
 
     def requirement_verdicts(self) -> dict[str, Verdict]:
         by_req: dict[str, list[Verdict]] = {req: [] for req in self.requirements}
@@ -161,6 +164,7 @@ class CaseRecord:
             "error": self.error,
             "markers": _clean(dict(self.markers)),
             "checks": [c.to_json() for c in self.checks],
+            "fuzz": [f.to_json() for f in self.fuzz],
         }
 
 
@@ -184,6 +188,8 @@ class RunRecord:
     error: str | None = None
     identity: Mapping[str, str] = field(default_factory=dict)
     trace_origin: float | None = None  # exact timestamp of the trace's first frame
+    seed: int | None = None  # the run seed of fuzz steps without a seed of their own
+    selection: tuple[str, ...] | None = None  # the cases chosen with --case; None: all
 
     @property
     def passed(self) -> bool:
@@ -228,6 +234,8 @@ class RunRecord:
             "identity": dict(self.identity),
             "bench": _clean(dict(self.bench)),
             "trace_origin": self.trace_origin,
+            "seed": self.seed,
+            "selected_cases": None if self.selection is None else list(self.selection),
             "started": self.started_wall,
             "ended": self.ended_wall,
             "error": self.error,

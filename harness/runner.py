@@ -3,25 +3,26 @@
 The runner never prints. It reports progress to :class:`RunObserver` callbacks, which the CLI
 (rich), the pytest plugin and tests consume. A case's verdict is the worst of its checks'
 verdicts; a step that cannot be carried out (a message the harness is not sending, a bus that
-fails) makes the case ERROR, never PASS.
+fails) makes the case ERROR, never PASS. A DUT that has gone away (its ready message silent
+past the profile's ``dut.ready.lost_after``) ends the run INCOMPLETE before the next case.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import can
 
+from harness.can.fuzz import CanFuzzer
 from harness.can.port import CanPort
 from harness.can.restbus import RestBus, RestbusEntry
-from harness.checks.can_timing import frame_bits
-from harness.clock import EventLoop, Timer, VirtualClock
+from harness.clock import EventLoop, VirtualClock
 from harness.errors import DutNotResponding, HarnessError, RunIncomplete
+from harness.fuzz import FuzzContext
 from harness.observe import Window, quantize
-from harness.profile.compile import NoisePlan, Plan, PlannedCase, PlannedStep
+from harness.profile.compile import Plan, PlannedCase, PlannedStep
 from harness.record import CaseRecord, CheckResult, Verdict, combine
 
 if TYPE_CHECKING:
@@ -48,48 +49,6 @@ class RunObserver:
         pass
 
 
-class NoiseGenerator:
-    """Background frames on foreign identifiers at a target bus load (seeded, replayable)."""
-
-    def __init__(self, loop: EventLoop, port: CanPort, plan: NoisePlan, bitrate: int) -> None:
-        self.loop = loop
-        self.port = port
-        self.plan = plan
-        self.rng = random.Random(plan.seed)
-        self.bitrate = bitrate
-        self._timer: Timer | None = None
-        self._until = 0.0
-        self.sent = 0
-
-    def start(self, duration: float) -> None:
-        self._until = self.loop.now() + duration
-        self._next()
-
-    def _next(self) -> None:
-        now = self.loop.now()
-        if now >= self._until:
-            return
-        rng = self.rng
-        can_id = rng.choice(self.plan.ids)
-        dlc = rng.choice(self.plan.dlcs)
-        if self.plan.payload == "zeros":
-            data = bytes(dlc)
-        elif self.plan.payload == "ones":
-            data = b"\xff" * dlc
-        else:
-            data = rng.randbytes(dlc)
-        self.port.send(
-            can.Message(arbitration_id=can_id, data=data, dlc=dlc, is_extended_id=can_id > 0x7FF)
-        )
-        self.sent += 1
-        gap = frame_bits(can_id, dlc) / (self.bitrate * self.plan.load_percent / 100.0)
-        self._timer = self.loop.call_later(gap, self._next)
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
-
 class CaseRunner:
     """Runs cases of one plan against one port, rest-bus and loop."""
 
@@ -100,13 +59,16 @@ class CaseRunner:
         port: CanPort,
         restbus: RestBus,
         observers: Sequence[RunObserver] = (),
+        fuzz: FuzzContext | None = None,
     ) -> None:
         self.plan = plan
         self.loop = loop
         self.port = port
         self.restbus = restbus
         self.observers = list(observers)
-        self._noise: list[NoiseGenerator] = []
+        self._noise: list[CanFuzzer] = []  # background CAN traffic of noise steps
+        # the run seed and the fuzz records of the running case (harness.fuzz)
+        self.fuzz = fuzz if fuzz is not None else FuzzContext()
         self.diag: DiagDriver | None = None  # diagnostic steps; the session sets it
         self.mqtt: MqttSide | None = None  # MQTT steps and log; the session sets it
         # Windows evaluated by this runner see the MQTT log too; the static form stays for
@@ -129,6 +91,35 @@ class CaseRunner:
                 "is it powered, on this bus and at this bitrate?"
             )
         return self.loop.now() - start
+
+    def check_dut_alive(self, case: PlannedCase) -> None:
+        """Before a case: has the DUT gone away (died, unplugged) since the last one?
+
+        When the ready message's newest frame is older than the profile's ``lost_after``,
+        the DUT gets that long again to send a fresh one; if it does not, DutNotResponding
+        ends the run INCOMPLETE with the cases so far recorded, instead of every remaining
+        case failing slowly. Silences a profile causes on purpose (ECUReset, ignition OFF,
+        a watchdog restart) end well within ``lost_after`` and never wait here.
+        """
+        msg = self.plan.ready_message
+        limit = self.plan.ready_lost_after
+        seen = self.port.log.rx_of(msg.frame_id).ts
+        if not seen:  # never up: wait_ready's business (a runner driven without it)
+            return
+
+        def fresh() -> bool:  # frames still queued in the bus are drained by run_for
+            return self.loop.now() - self.port.log.rx_of(msg.frame_id).ts[-1] <= limit
+
+        if fresh() or self.loop.run_for(limit, until=fresh):
+            return
+        last = self.port.log.rx_of(msg.frame_id).ts[-1]
+        info = self.port.bus.channel_info
+        where = f" on {info}" if info and info != "unknown" else ""
+        raise DutNotResponding(
+            f"the DUT went silent: no {msg.name} (0x{msg.frame_id:03X}) since t={last:.6f} "
+            f"({self.loop.now() - last:.1f} s; dut.ready.lost_after is {limit:g} s){where}, "
+            f"before case {case.case_id}; the run is incomplete: did the DUT stop or lose power?"
+        )
 
     # -- steps -------------------------------------------------------------------------------
     def _entry(self, step: PlannedStep) -> RestbusEntry:
@@ -199,10 +190,17 @@ class CaseRunner:
             entry = self._entry(step)
             moment = self._await_sends([entry], [step.count], step.path)
         elif action == "noise":
-            assert step.noise is not None
-            gen = NoiseGenerator(loop, self.port, step.noise, self.plan.bitrate)
+            assert step.fuzz is not None and step.fuzz.seed is not None
+            gen = CanFuzzer(loop, self.port, step.fuzz, self.plan.bitrate, step.fuzz.seed)
             self._noise.append(gen)
-            gen.start(step.duration)
+            gen.start()
+        elif action == "fuzz_can":
+            t0 = loop.now()
+            self._fuzz_can(step)
+            window = Window(
+                quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
+            )
+            results.extend(self._evaluate(step.checks, window))
         elif step.mqtt is not None:
             if self.mqtt is None:
                 raise StepFailed(f"{step.path}: this run has no MQTT side (no mqtt section)")
@@ -226,6 +224,23 @@ class CaseRunner:
             raise StepFailed(f"{step.path}: unknown action {action}")
         if step.name:
             markers[step.name] = quantize(moment)
+
+    def _fuzz_can(self, step: PlannedStep) -> None:
+        """Run a fuzz_can step to its end (a pass over every pair, or its 'for')."""
+        plan = step.fuzz
+        assert plan is not None
+        seed = self.fuzz.seed_for(step.path, plan.seed)
+        record = self.fuzz.start(step.path, "can", seed, self.loop.now())
+        gen = CanFuzzer(self.loop, self.port, plan, self.plan.bitrate, seed, record)
+        self._noise.append(gen)  # cancelled with the case, whatever happens
+        gen.start()
+        budget = plan.expected_duration(self.plan.bitrate) * 1.5 + 1.0
+        if not self.loop.run_for(budget, until=lambda: gen.done):
+            gen.cancel()
+            raise StepFailed(
+                f"{step.path}: fuzzing did not finish within {budget:.1f} s "
+                f"({gen.sent} of about {plan.pairs} frames sent); is the bus saturated?"
+            )
 
     def _settle(self) -> float:
         """End a window: run on to just short of the next 1 µs grid point and return the grid
@@ -265,11 +280,13 @@ class CaseRunner:
 
     # -- cases -------------------------------------------------------------------------------
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
+        self.check_dut_alive(case)  # DutNotResponding: the run ends INCOMPLETE
         for obs in self.observers:
             obs.case_started(case, index, total)
         loop = self.loop
         self.restbus.reset()
         self._cancel_noise()
+        self.fuzz.begin_case(case.case_id)
         started = loop.now()
         markers: dict[str, float] = {}
         results: list[CheckResult] = []
@@ -309,6 +326,7 @@ class CaseRunner:
             checks=tuple(results),
             error=error,
             markers=markers,
+            fuzz=self.fuzz.take(),
         )
         for obs in self.observers:
             obs.case_finished(record)

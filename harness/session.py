@@ -31,6 +31,7 @@ from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock
 from harness.errors import InputError, RunAborted, RunIncomplete
 from harness.evidence import TraceWriter, copy_inputs, write_json_atomic, write_manifest
+from harness.fuzz import FuzzContext
 from harness.mqtt.attach import open_mqtt
 from harness.observe import FrameLog
 from harness.profile.compile import Plan, PlannedCase
@@ -94,9 +95,11 @@ class Session:
         realtime: bool = False,
         out_dir: Path | None = None,
         observers: Sequence[RunObserver] = (),
+        seed: int | None = None,
     ) -> None:
         self.plan = plan
         self.dut = dut
+        self.fuzz = FuzzContext(seed)  # the run seed of fuzz steps without their own
         self.simulated = dut.kind == "sim" and not realtime
         self.bench = bench if self.simulated else bench.with_channel_default()
         self.out_dir = out_dir
@@ -118,6 +121,7 @@ class Session:
             dut=str(dut),
             bench=self._bench_description(),
             started_wall=_now_iso(),
+            seed=self.fuzz.run_seed,
         )
 
     def _bench_description(self) -> dict[str, Any]:
@@ -182,12 +186,17 @@ class Session:
             self.loop.idle_hooks.append(self.trace.maybe_flush)
         self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
         stack.callback(self.restbus.stop)
-        self.runner = CaseRunner(self.plan, self.loop, self.port, self.restbus, self.observers)
+        self.runner = CaseRunner(
+            self.plan, self.loop, self.port, self.restbus, self.observers, fuzz=self.fuzz
+        )
         self.diag = open_diagnostics(
             self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
         )
         self.runner.diag = self.diag
+        self.diag.fuzz = self.fuzz  # fuzz_diag steps: the run seed and the case's records
         self.runner.mqtt = self.mqtt
+        if self.mqtt is not None:  # fuzz_command steps record into the run's fuzz context
+            self.mqtt.fuzz = self.fuzz
         if self.tcu is not None:
             self.tcu.start()
         self.restbus.start()
@@ -211,7 +220,16 @@ class Session:
         return record
 
     def run_all(self, cases: Sequence[PlannedCase] | None = None) -> RunRecord:
+        """Run ``cases`` (default: every case of the plan) and close the record.
+
+        A run of chosen cases records which; it is evidence for those cases, never a
+        certificate for the profile.
+        """
         chosen = list(self.plan.cases if cases is None else cases)
+        if cases is not None and [c.case_id for c in chosen] != [
+            c.case_id for c in self.plan.cases
+        ]:
+            self.record.selection = tuple(c.case_id for c in chosen)
         for i, case in enumerate(chosen):
             self.run_case(case, i, len(chosen))
         self.finish(None)

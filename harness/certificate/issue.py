@@ -113,6 +113,11 @@ def why_no_certificate(record: RunRecord) -> str | None:
     if record.status is not RunStatus.COMPLETED:
         detail = f": {record.error}" if record.error else ""
         return f"the run did not complete (status {record.status.value}{detail})"
+    if record.selection is not None:
+        return (
+            f"only the chosen case(s) {', '.join(record.selection)} were run (--case); "
+            "a certificate covers a whole profile"
+        )
     failed = [c.case_id for c in record.cases if c.mandatory and c.verdict is not Verdict.PASS]
     if failed:
         return f"mandatory case(s) did not pass: {', '.join(failed)}"

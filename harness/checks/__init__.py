@@ -9,8 +9,10 @@ from harness.checks import (
     can_silence,
     can_timing,
     uds,
+    uds_fuzz,
     uds_services,
     v2x,
+    v2x_fuzz,
     v2x_stimuli,
 )
 from harness.checks.base import CHECKS, Check, CheckParams, Resolver, register
@@ -26,7 +28,9 @@ __all__ = [
     "can_timing",
     "register",
     "uds",
+    "uds_fuzz",
     "uds_services",
     "v2x",
+    "v2x_fuzz",
     "v2x_stimuli",
 ]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec
+from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit
 from harness.can.e2e import E2EProtection
 from harness.errors import ProfileError
 from harness.observe import Window
@@ -67,6 +67,7 @@ class Resolver:
     """Resolves names in one check against the DBC and the case; raises located errors."""
 
     mqtt: Any = None  # the profile's compiled mqtt section (harness.mqtt.plan.MqttPlan)
+    diagnostics: Any = None  # its diagnostics section (harness.profile.diag_model)
 
     def __init__(
         self,
@@ -95,6 +96,9 @@ class Resolver:
 
     def message(self, field: str, name: str) -> MessageCodec:
         if name in self.db.messages:
+            misfit = classic_misfit(self.db.messages[name])
+            if misfit is not None:
+                raise self.error(field, misfit)
             return self.db.messages[name]
         close = difflib.get_close_matches(name, self.db.messages, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""

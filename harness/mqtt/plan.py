@@ -17,6 +17,7 @@ from harness.errors import InputError, ProfileError
 from harness.mqtt.codec import Asn1Module, Codec, JsonCodec, TextCodec, UperCodec, load_asn1
 from harness.profile.mqtt_model import (
     BrokerStep,
+    CommandFuzzStep,
     CommandSpec,
     CommandStep,
     MqttSection,
@@ -25,6 +26,7 @@ from harness.profile.mqtt_model import (
 )
 
 __all__ = [
+    "CommandFuzzStepPlan",
     "MqttPlan",
     "MqttStepPlan",
     "TopicPlan",
@@ -74,6 +76,19 @@ class MqttStepPlan:
     command: CommandSpec | None = None
     broker: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandFuzzStepPlan(MqttStepPlan):
+    """A resolved ``fuzz_command`` step (``topic`` the command topic, ``ack`` the acks')."""
+
+    ack: str = "ack"
+    corpus: bool = True
+    generated: int = 0
+    within: float = 0.5
+    gap: float = 0.02
+    give_up: int = 10
+    seed: int | None = None  # None: derived from the run seed (harness.fuzz)
 
 
 def compile_mqtt_section(
@@ -179,6 +194,19 @@ def compile_mqtt_step(
         c = step.command
         topic = _topic(plan, error, (*path, "command", "topic"), c.topic, "harness")
         return MqttStepPlan("command", topic, qos=1, command=c)
+    if isinstance(step, CommandFuzzStep):
+        f = step.fuzz_command
+        return CommandFuzzStepPlan(
+            "fuzz_command",
+            _topic(plan, error, (*path, "fuzz_command", "topic"), f.topic, "harness"),
+            ack=_topic(plan, error, (*path, "fuzz_command", "ack"), f.ack, "dut"),
+            corpus=f.corpus,
+            generated=f.generated,
+            within=f.within,
+            gap=f.gap,
+            give_up=f.give_up,
+            seed=f.seed,
+        )
     if isinstance(step, BrokerStep):
         return MqttStepPlan("broker", broker=step.broker)
     if isinstance(step, ResubscribeStep):

@@ -20,8 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, load_dbc
+from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit, load_dbc
 from harness.can.e2e import E2EProtection
+from harness.can.fuzz import CanFuzzPlan, FuzzWatchPlan
 from harness.checks import CHECKS, Check, Resolver
 from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
@@ -30,6 +31,7 @@ from harness.profile.errors import TaggedUnions, describe_value, located_error
 from harness.profile.model import (
     STEP_MODELS,
     Case,
+    FuzzCanStep,
     InjectStep,
     NoiseStep,
     ObserveStep,
@@ -43,6 +45,7 @@ from harness.profile.model import (
     WaitStep,
 )
 from harness.profile.mqtt_model import MQTT_STEP_TYPES
+from harness.uds.fuzz import DiagFuzzPlan
 from harness.uds.plan import DiagPlan
 from harness.yamlsafe import YamlDocument, format_path, load_yaml_file, load_yaml_text
 
@@ -70,15 +73,6 @@ class SignalSet:
 
 
 @dataclass(frozen=True)
-class NoisePlan:
-    ids: tuple[int, ...]
-    dlcs: tuple[int, ...]
-    payload: str
-    load_percent: float
-    seed: int
-
-
-@dataclass(frozen=True)
 class PlannedStep:
     """One step, resolved. ``action`` is the step's key in the profile."""
 
@@ -94,11 +88,22 @@ class PlannedStep:
     fault: str | None = None
     count: int = 0
     dlc: int | None = None
-    noise: NoisePlan | None = None
+    fuzz: CanFuzzPlan | None = None  # a noise or fuzz_can step (harness.can.fuzz)
     wait: bool = True
     checks: tuple[Check, ...] = ()
-    diag: DiagPlan | None = None  # a diagnostic step (harness.profile.compile_diag)
+    diag: DiagPlan | DiagFuzzPlan | None = None  # a diagnostic step (profile.compile_diag)
     mqtt: MqttStepPlan | None = None  # an MQTT step (harness.mqtt.plan)
+
+    @property
+    def seeded_by_run(self) -> bool:
+        """A fuzz step without a seed of its own: the run seed decides what it sends.
+
+        Fuzz plans of every kind carry ``seed`` (None when the profile sets none).
+        """
+        return any(
+            part is not None and hasattr(part, "seed") and part.seed is None
+            for part in (self.fuzz, self.mqtt, self.diag)
+        )
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,7 @@ class Plan:
     cases: tuple[PlannedCase, ...]
     requirement_ids: tuple[str, ...]
     extra: dict[str, Any] = field(default_factory=dict)
+    ready_lost_after: float = 5.0  # dut.ready.lost_after (CaseRunner.check_dut_alive)
 
     @property
     def profile_id(self) -> str:
@@ -155,6 +161,12 @@ class Plan:
     @property
     def version(self) -> str:
         return self.profile.profile.version
+
+    def seeded_fuzz_steps(self, cases: Sequence[PlannedCase] | None = None) -> int:
+        """How many steps of ``cases`` (default all) take their seed from the run seed."""
+        chosen = self.cases if cases is None else cases
+        steps = [*self.before_each, *(s for c in chosen for s in c.steps)]
+        return sum(1 for s in steps if s.seeded_by_run)
 
     def case(self, case_id: str) -> PlannedCase:
         for case in self.cases:
@@ -178,7 +190,10 @@ def load_profile(
     doc = load_yaml_file(path, error_cls=ProfileError, display=shown)
     raw = Path(path).read_bytes()
     return _compile(
-        doc, raw, Path(path).resolve().parent, Path(path),
+        doc,
+        raw,
+        Path(path).resolve().parent,
+        Path(path),
         Path(dbc_override) if dbc_override is not None else None,
     )
 
@@ -326,6 +341,7 @@ class _Compiler:
             dut_messages=dut_messages,
             ready_message=ready,
             ready_timeout=p.dut.ready.timeout,
+            ready_lost_after=p.dut.ready.lost_after,
             before_each=before,
             cases=tuple(cases),
             requirement_ids=req_ids,
@@ -359,6 +375,9 @@ class _Compiler:
                 got=name,
                 choices=sorted(self.db.messages),
             )
+        misfit = classic_misfit(self.db.messages[name])
+        if misfit is not None:  # refused before any run, not found as a send error mid-run
+            raise self.err(path, misfit)
         return self.db.messages[name]
 
     def _signal(self, path: Sequence[str | int], msg: MessageCodec, name: str) -> SignalCodec:
@@ -397,6 +416,7 @@ class _Compiler:
             later=later or {},
         )
         resolver.mqtt = getattr(self, "mqtt", None)
+        resolver.diagnostics = self.p.diagnostics
         return resolver
 
     def _restbus(self, name: str) -> RestbusPlan:
@@ -588,20 +608,66 @@ class _Compiler:
             )
         if isinstance(step, NoiseStep):
             noise = step.noise
-            ids = set(noise.ids)
-            for k, (lo, hi) in enumerate(noise.id_ranges):
-                if hi < lo:
-                    raise self.err(
-                        (*path, "noise", "id_ranges", k),
-                        expected=f"[low, high] with low <= high, e.g. [0x{hi:X}, 0x{lo:X}]",
-                        got=f"[0x{lo:X}, 0x{hi:X}]",
-                    )
-                ids.update(range(lo, hi + 1))
-            plan = NoisePlan(
-                tuple(sorted(ids)), tuple(noise.dlc), noise.payload, noise.load_percent, noise.seed
+            plan = CanFuzzPlan(
+                ids=self._fuzz_ids(path, "noise", noise.ids, noise.id_ranges),
+                dlcs=tuple(noise.dlc),
+                payload=noise.payload,
+                order="random",
+                rate=None,
+                load_percent=noise.load_percent,
+                duration=noise.duration,
+                seed=noise.seed,
             )
-            return PlannedStep("noise", where, name, duration=noise.duration, noise=plan)
+            return PlannedStep("noise", where, name, duration=noise.duration, fuzz=plan)
+        if isinstance(step, FuzzCanStep):
+            fz = step.fuzz_can
+            watch = None
+            if fz.watch is not None:
+                msg = self._message((*path, "fuzz_can", "watch", "message"), fz.watch.message)
+                watch = FuzzWatchPlan(msg.name, msg.frame_id, fz.watch.silence)
+            if fz.load_percent is not None and fz.load_percent <= 0:
+                raise self.err(
+                    (*path, "fuzz_can", "load_percent"),
+                    expected="a load above 0 %",
+                    got=fz.load_percent,
+                )
+            plan = CanFuzzPlan(
+                ids=self._fuzz_ids(path, "fuzz_can", fz.ids, fz.id_ranges),
+                dlcs=tuple(sorted(set(fz.dlc))),
+                payload=fz.payload,
+                order=fz.order,
+                rate=fz.rate,
+                load_percent=fz.load_percent,
+                duration=fz.duration,
+                seed=fz.seed,
+                watch=watch,
+            )
+            checks = tuple(
+                self._check(spec, (*path, "checks", k), markers, later)
+                for k, spec in enumerate(step.checks)
+            )
+            return PlannedStep(
+                "fuzz_can", where, name, duration=fz.duration or 0.0, fuzz=plan, checks=checks
+            )
         raise self.err(path, expected="a known step", got=type(step).__name__)
+
+    def _fuzz_ids(
+        self,
+        path: Sequence[str | int],
+        key: str,
+        ids: Sequence[int],
+        ranges: Sequence[Sequence[int]],
+    ) -> tuple[int, ...]:
+        out = set(ids)
+        for k, (lo, hi) in enumerate(ranges):
+            if hi < lo:
+                raise self.err(
+                    (*path, key, "id_ranges", k),
+                    expected=f"[low, high] with low <= high, e.g. [0x{hi:X}, 0x{lo:X}]",
+                    got=f"[0x{lo:X}, 0x{hi:X}]",
+                )
+            out.update(range(lo, hi + 1))
+        return tuple(sorted(out))
 
 
 def _hint(name: str, choices: Sequence[str] | Mapping[str, object]) -> str:

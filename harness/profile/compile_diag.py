@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic import BaseModel
+
 from harness.checks import Check, Resolver
 from harness.checks.uds import UdsResponseCheck, UdsResponseParams, expectation, parse_hex
 from harness.checks.uds_services import (
@@ -31,6 +33,7 @@ from harness.profile.diag_model import (
     SecurityAccessSpec,
     SecurityAccessStep,
 )
+from harness.profile.fuzz_diag_model import FuzzDiagStep
 from harness.uds.codec import build_request, hexs, service_class, service_names
 from harness.uds.config import DiagConfig, IdentityDid
 from harness.uds.exchange import DiagIds
@@ -43,11 +46,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DIAG_STEPS", "compile_diag_step", "diag_config", "identity_dids"]
 
-DIAG_STEPS = (DiagStep, SecurityAccessStep, ReadDtcsStep)
+DIAG_STEPS = (DiagStep, SecurityAccessStep, ReadDtcsStep, FuzzDiagStep)
 _SINGLE_FRAME = 7  # payload bytes of a classic CAN single frame
 
 
-class _Compiler(Protocol):
+class DiagCompiler(Protocol):
+    """What the diagnostic step compilers need of the profile compiler."""
+
     p: Profile
 
     def err(
@@ -60,6 +65,14 @@ class _Compiler(Protocol):
         markers: Sequence[str],
         later: Mapping[str, str] | None = None,
     ) -> Resolver: ...
+
+    def _check(
+        self,
+        spec: BaseModel,
+        path: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
+    ) -> Check: ...
 
 
 def diag_config(section: DiagnosticsSection) -> DiagConfig:
@@ -87,7 +100,7 @@ def identity_dids(profile: Profile) -> tuple[IdentityDid, ...]:
 
 
 def _common(
-    c: _Compiler,
+    c: DiagCompiler,
     path: tuple[str | int, ...],
     cfg: DiagConfig,
     spec: DiagSpec | SecurityAccessSpec | ReadDtcsSpec,
@@ -116,7 +129,7 @@ def _common(
     }
 
 
-def _request(c: _Compiler, spec: DiagSpec, path: tuple[str | int, ...]) -> bytes:
+def _request(c: DiagCompiler, spec: DiagSpec, path: tuple[str | int, ...]) -> bytes:
     if spec.request is not None:
         payload = parse_hex(spec.request)
         if not payload:
@@ -147,13 +160,18 @@ def _request(c: _Compiler, spec: DiagSpec, path: tuple[str | int, ...]) -> bytes
 
 
 def compile_diag_step(
-    c: _Compiler,
-    step: DiagStep | SecurityAccessStep | ReadDtcsStep,
+    c: DiagCompiler,
+    step: DiagStep | SecurityAccessStep | ReadDtcsStep | FuzzDiagStep,
     path: tuple[str | int, ...],
     markers: Sequence[str],
     later: Mapping[str, str] | None = None,
 ) -> PlannedStep:
     from harness.profile.compile import PlannedStep
+
+    if isinstance(step, FuzzDiagStep):
+        from harness.profile.compile_fuzz_diag import compile_fuzz_diag_step
+
+        return compile_fuzz_diag_step(c, step, path, markers, later)
 
     cfg = diag_config(c.p.diagnostics)
     where = format_path(path)

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checks.uds import POSITIVE, Expectation, HexBytes
 from harness.checks.uds_services import DtcExpect
+from harness.profile.fuzz_diag_model import FuzzDiagStep
 from harness.units import CanId, Duration
 
 __all__ = [
@@ -178,4 +179,5 @@ DIAG_STEP_MODELS: dict[str, type[BaseModel]] = {
     "diag": DiagStep,
     "security_access": SecurityAccessStep,
     "read_dtcs": ReadDtcsStep,
+    "fuzz_diag": FuzzDiagStep,  # harness.profile.fuzz_diag_model
 }

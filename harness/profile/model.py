@@ -71,6 +71,13 @@ class RestbusMessage(Strict):
 class ReadySpec(Strict):
     message: str = Field(description="a message the DUT sends once it is up")
     timeout: Duration = 2.0
+    lost_after: Duration = Field(
+        default=5.0,
+        gt=0,
+        description="at the start of a case, a message older than this gets as long again to "
+        "come; then the DUT counts as gone and the run ends INCOMPLETE (exit 3). Longer than "
+        "any silence the profile causes on purpose (ECUReset, ignition OFF cycle)",
+    )
 
 
 class DutSpec(Strict):
@@ -176,6 +183,69 @@ class NoiseStep(StepBase):
     noise: NoiseSpec
 
 
+class FuzzWatch(Strict):
+    message: str = Field(description="a message the DUT sends cyclically, e.g. TCU_Status")
+    silence: Duration = Field(
+        description="a gap longer than this is a finding: the fuzz frames sent just before "
+        "the gap began are recorded as suspects"
+    )
+
+
+class FuzzCanSpec(Strict):
+    ids: list[CanId] = Field(default_factory=list)
+    id_ranges: list[Annotated[list[CanId], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, description="[low, high] identifier ranges, inclusive"
+    )
+    dlc: list[Annotated[int, Field(ge=0, le=8)]] = Field(
+        default_factory=lambda: list(range(9)), min_length=1
+    )
+    payload: Literal["random", "zeros", "ones"] = "random"
+    order: Literal["sweep", "shuffled", "random"] = Field(
+        default="shuffled",
+        description="sweep: every (identifier, DLC) pair once, identifiers ascending; "
+        "shuffled: every pair once, in a seeded order; random: independent seeded draws "
+        "(needs 'for')",
+    )
+    rate: Annotated[float, Field(gt=0, le=20000)] | None = Field(
+        default=None, description="frames per second (or load_percent)"
+    )
+    load_percent: Percent | None = Field(
+        default=None, description="the bus load of the fuzz frames alone (or rate)"
+    )
+    duration: Duration | None = Field(
+        default=None,
+        alias="for",
+        description="how long to fuzz; sweep and shuffled default to one pass over every pair "
+        "and start another pass when this is longer",
+    )
+    seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(
+        default=None,
+        description="fixed seed: the same frames on every run; omitted: derived from the "
+        "run seed (harness certify --seed), recorded in run.json",
+    )
+    watch: FuzzWatch | None = Field(
+        default=None, description="liveness monitor: record findings when the DUT goes silent"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FuzzCanSpec:
+        if not self.ids and not self.id_ranges:
+            raise ValueError("fuzz_can needs ids or id_ranges")
+        if (self.rate is None) == (self.load_percent is None):
+            raise ValueError("fuzz_can needs exactly one of rate (frames/s) and load_percent")
+        if self.order == "random" and self.duration is None:
+            raise ValueError("order 'random' needs 'for': how long to fuzz")
+        return self
+
+
+class FuzzCanStep(StepBase):
+    fuzz_can: FuzzCanSpec
+    checks: list[CheckSpec] = Field(
+        default_factory=list,
+        description="evaluated over the fuzzing window, e.g. the DUT's cycle time and counter",
+    )
+
+
 class ObserveStep(StepBase):
     observe: Duration = Field(description="length of the observation window")
     checks: list[CheckSpec] = Field(min_length=1)
@@ -190,6 +260,7 @@ STEP_MODELS: dict[str, type[BaseModel]] = {
     "inject": InjectStep,
     "wait_frames": WaitFramesStep,
     "noise": NoiseStep,
+    "fuzz_can": FuzzCanStep,
     "observe": ObserveStep,
     **DIAG_STEP_MODELS,
     **MQTT_STEP_MODELS,
@@ -229,9 +300,7 @@ class Case(Strict):
     requirements: list[str] = Field(min_length=1)
     mandatory: bool = True
     steps: list[Step] = Field(min_length=1)
-    checks: list[CheckSpec] = Field(
-        default_factory=list, description="checks over the whole case"
-    )
+    checks: list[CheckSpec] = Field(default_factory=list, description="checks over the whole case")
 
 
 class Profile(Strict):

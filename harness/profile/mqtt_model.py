@@ -12,13 +12,15 @@
 
 Checks and steps name topics by these keys; ``{station_id}`` is the bench's DUT identity
 (8 upper-case hex digits). Steps: ``publish`` (any payload), ``command`` (a remote command
-signed with the bench's PSK, or a deliberately wrong one), ``broker`` (stop, start, or cut the
-DUT's connection) and ``resubscribe`` (subscribe again: the broker sends what it retained).
+signed with the bench's PSK, or a deliberately wrong one), ``fuzz_command`` (malformed
+commands from the shipped corpus and a seeded generator, see :mod:`harness.mqtt.cmdfuzz`),
+``broker`` (stop, start, or cut the DUT's connection) and ``resubscribe`` (subscribe again: the
+broker sends what it retained).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,6 +29,8 @@ from harness.units import Duration
 __all__ = [
     "MQTT_STEP_MODELS",
     "BrokerStep",
+    "CommandFuzzSpec",
+    "CommandFuzzStep",
     "CommandSpec",
     "CommandStep",
     "MqttSection",
@@ -114,6 +118,52 @@ class CommandStep(_StepBase):
     command: CommandSpec
 
 
+class CommandFuzzSpec(_Strict):
+    topic: str = Field(default="cmd", description="the command topic of the mqtt section")
+    ack: str = Field(default="ack", description="the ack topic of the mqtt section")
+    corpus: bool = Field(default=True, description="send every payload of the shipped corpus first")
+    generated: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="how many mutants of validly signed commands to send after the corpus",
+    )
+    within: Duration = Field(
+        default=0.5,
+        description="each payload's ack must arrive within this; the next payload waits for "
+        "the ack (or this long), then 'gap'",
+    )
+    gap: Duration = Field(
+        default=0.02, description="from an ack to the next payload (a second ack shows in it)"
+    )
+    give_up: int = Field(
+        default=10,
+        ge=1,
+        description="stop after this many payloads in a row without an ack (a dead part)",
+    )
+    seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(
+        default=None,
+        description="fixed seed: the same mutants on every run; omitted: derived from the "
+        "run seed (harness certify --seed), recorded in run.json",
+    )
+
+    @model_validator(mode="after")
+    def _sends_something(self) -> CommandFuzzSpec:
+        if not self.corpus and not self.generated:
+            raise ValueError("fuzz_command sends nothing: set corpus: true or generated: N")
+        if not 0.001 <= self.within <= 60.0:
+            raise ValueError("within must be between 1 ms and 60 s")
+        if not 0.0 <= self.gap <= 10.0:
+            raise ValueError("gap must be between 0 and 10 s")
+        return self
+
+
+class CommandFuzzStep(_StepBase):
+    """Malformed commands; its moment is the first payload (``command_fuzz`` judges them)."""
+
+    fuzz_command: CommandFuzzSpec
+
+
 class BrokerStep(_StepBase):
     broker: Literal["stop", "start", "drop_dut"] = Field(
         description="stop or start the broker, or cut the DUT's connection (its will fires)"
@@ -127,7 +177,8 @@ class ResubscribeStep(_StepBase):
 MQTT_STEP_MODELS: dict[str, type[Any]] = {
     "publish": PublishStep,
     "command": CommandStep,
+    "fuzz_command": CommandFuzzStep,
     "broker": BrokerStep,
     "resubscribe": ResubscribeStep,
 }
-MQTT_STEP_TYPES = (PublishStep, CommandStep, BrokerStep, ResubscribeStep)
+MQTT_STEP_TYPES = (PublishStep, CommandStep, CommandFuzzStep, BrokerStep, ResubscribeStep)

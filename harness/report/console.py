@@ -70,6 +70,12 @@ class ConsoleProgress(RunObserver):
                     self.console.print(f"      {escape(check.offender.describe())}")
         if record.error:
             self.console.print(f"    [magenta]error:[/] {escape(record.error)}")
+        for fuzz in record.fuzz:
+            for finding in fuzz.findings[:3]:
+                self.console.print(
+                    f"    [yellow]fuzz finding[/] (seed {fuzz.seed}): "
+                    f"{escape(str(finding.get('summary', '')))}"
+                )
 
 
 def print_summary(console: Console, record: RunRecord, evidence: str | None) -> None:
@@ -89,6 +95,15 @@ def print_summary(console: Console, record: RunRecord, evidence: str | None) -> 
         counts[case.verdict] = counts.get(case.verdict, 0) + 1
     tally = ", ".join(f"{n} {v.value.lower()}" for v, n in counts.items())
     console.print(f"{len(record.cases)} cases: {tally}  [dim]({record.mode}, DUT {record.dut})[/]")
+    findings = sum(len(f.findings) for c in record.cases for f in c.fuzz)
+    if findings:
+        console.print(
+            f"fuzz: {findings} finding(s) in run.json; run seed {record.seed} "
+            f"(replay: --seed {record.seed}, or the step's recorded seed as its 'seed:')"
+        )
+        shown = [(c.case_id, f) for c in record.cases for z in c.fuzz for f in z.findings][:3]
+        for case_id, finding in shown:
+            console.print(f"  fuzz finding {case_id}: {escape(str(finding.get('summary', '')))}")
     if evidence:
         console.print(f"evidence: {evidence}")
     if record.passed:

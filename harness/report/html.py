@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from harness.checks import Check
+from harness.fuzz import FuzzRecord
 from harness.observe import FrameLog
 from harness.offline import Evaluation, matched_checks
 from harness.profile.compile import Plan
@@ -242,10 +243,42 @@ def _case(
             for k, t in case.markers.items()
         )
         parts.append(f"<table><tr><th>step marker</th><th>at</th></tr>{cells}</table>")
+    for fuzz in case.fuzz:
+        parts.append(_fuzz(fuzz))
     for result, check in zip(case.checks, checks, strict=True):
         parts.append(_check(result, check, case, log, bitrate))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _fuzz(fuzz: FuzzRecord) -> str:
+    """A fuzz step: its seed (to replay), volume, and findings with their suspect frames."""
+    head = (
+        f"<div class='meta'>fuzz ({escape(fuzz.kind)}) at <code>{escape(fuzz.step)}</code>: "
+        f"seed <code>{fuzz.seed}</code>, {fuzz.sent} sent"
+        + "".join(f", {escape(str(k))} {escape(str(v))}" for k, v in fuzz.details.items())
+        + f", {len(fuzz.findings)} finding(s)</div>"
+    )
+    items = []
+    for finding in fuzz.findings:
+        frames = finding.get("suspects") or []
+        listing = ""
+        if frames:
+            shown = "\n".join(escape(str(f)) for f in frames[:64])
+            more = f"\n... {len(frames) - 64} more in run.json" if len(frames) > 64 else ""
+            listing = (
+                f"<details><summary>{len(frames)} suspect(s)</summary>"
+                f"<pre class='mono'>{shown}{more}</pre></details>"
+            )
+        if "payload" in finding:  # a message the fuzzer sent (command fuzzing)
+            got = finding.get("got")
+            listing += (
+                f"<pre class='mono'>payload {escape(str(finding['payload']))}\n"
+                f"expected {escape(json.dumps(finding.get('expected')))}\n"
+                f"got {escape(json.dumps(got) if got is not None else '-')}</pre>"
+            )
+        items.append(f"<li>{escape(str(finding.get('summary', '')))}{listing}</li>")
+    return head + (f"<ul class='findings'>{''.join(items)}</ul>" if items else "")
 
 
 def _glance(
@@ -384,7 +417,11 @@ def render_html(
         ("result", f"{_badge('PASS' if record.passed else 'FAIL')} {escape(sentence)}"),
         ("cases", f"{len(record.cases)}: " + ", ".join(f"{n} {k}" for k, n in counts.items())),
         ("harness", escape(record.harness_version)),
+        ("run seed", f"<code>{record.seed}</code> (fuzz steps without a seed of their own; "
+         "replay with <code>--seed</code>)"),
     ]  # fmt: skip
+    if record.selection is not None:
+        summary.append(("cases chosen", escape(", ".join(record.selection)) + " (--case)"))
     if evidence:
         summary.append(("evidence", f"<code>{escape(evidence)}</code>"))
     out.append("<h2 id='summary'>Summary</h2>" + _kv(summary))

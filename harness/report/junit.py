@@ -44,6 +44,9 @@ def _details(case: CaseRecord) -> str:
             lines.append(f"    {check.offender.describe()}")
     if case.error:
         lines.append(f"error: {case.error}")
+    for fuzz in case.fuzz:
+        for finding in fuzz.findings:
+            lines.append(f"fuzz finding (seed {fuzz.seed}): {finding.get('summary', '')}")
     return "\n".join(lines)
 
 
@@ -61,6 +64,7 @@ def _testcase(suite: ET.Element, classname: str, case: CaseRecord) -> None:
             *(("requirement", req) for req in case.requirements),
             ("mandatory", "true" if case.mandatory else "false"),
             ("verdict", case.verdict.value),
+            *(("fuzz_seed", f"{f.step}={f.seed}") for f in case.fuzz),
         ],
     )
     details = _text(_details(case))

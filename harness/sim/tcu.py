@@ -66,7 +66,10 @@ STATUS_CYCLE_OFF = 1.000  # seconds, ignition OFF (CAN-002)
 VEH_DATA_TIMEOUT = 0.200  # seconds without a valid VEH_Dynamics (CAN-007)
 DISCARDS_TO_SET_INVALID = 3  # consecutive discarded VEH_Dynamics (CAN-006)
 VALID_TO_CLEAR = 2  # consecutive valid VEH_Dynamics clear either flag
-WATCHDOG_SILENCE = 3.0  # seconds, the silent-after-dlc variant's "reboot"
+WATCHDOG_SILENCE = 3.0  # seconds, the silent-after-dlc variants' "reboot"
+# silent-after-id-dlc: one (identifier, DLC) pair among the ~17,000 that CAN-008 allows
+FUZZ_TRIGGER_ID = 0x2C7
+FUZZ_TRIGGER_DLC = 4
 
 
 class IgnitionState:
@@ -125,7 +128,8 @@ class _Behaviour:
     crc_with_data_id: bool = True
     check_e2e: bool = True  # False: every VEH_Dynamics counts as valid for CAN-006
     timeout_flag: bool = True
-    dlc5_watchdog: bool = False
+    # (identifier or None for any foreign one, DLC): a frame like that trips a watchdog
+    watchdog_on: tuple[int | None, int] | None = None
     extra_frames: tuple[_ExtraFrame, ...] = ()
 
 
@@ -143,7 +147,8 @@ _BEHAVIOURS: dict[str, _Behaviour] = {
     "flood": _Behaviour(extra_frames=(_ExtraFrame(DIAG_RESPONSE_ID, 0.0005, bytes(8)),)),
     "ignores-e2e": _Behaviour(check_e2e=False),
     "no-timeout-flag": _Behaviour(timeout_flag=False),
-    "silent-after-dlc": _Behaviour(dlc5_watchdog=True),
+    "silent-after-dlc": _Behaviour(watchdog_on=(None, 5)),
+    "silent-after-id-dlc": _Behaviour(watchdog_on=(FUZZ_TRIGGER_ID, FUZZ_TRIGGER_DLC)),
 }
 _unknown = set(_BEHAVIOURS) - set(VARIANTS)
 if _unknown:  # a typo here would silently make a variant behave correctly
@@ -389,8 +394,12 @@ class ReferenceTcu:
             self._timeout_timer.cancel()
             self._timeout_timer = None
 
+    def _trips_watchdog(self, msg: can.Message) -> bool:
+        trip = self._behaviour.watchdog_on
+        return trip is not None and msg.dlc == trip[1] and trip[0] in (None, msg.arbitration_id)
+
     def _watchdog_reset(self, msg: can.Message) -> None:
-        """The silent-after-dlc fault: the unexpected DLC trips a watchdog that reboots us."""
+        """The silent-after-dlc faults: the unexpected frame trips a watchdog that reboots us."""
         log.info(
             "watchdog reset after a DLC %d frame on 0x%03X (t=%.6f); silent for %.1f s",
             msg.dlc,
@@ -515,7 +524,7 @@ class ReferenceTcu:
             handler(msg)
         elif msg.arbitration_id in self.own_ids:
             return  # our own frame echoed back (udp_multicast does that)
-        elif self._behaviour.dlc5_watchdog and msg.dlc == 5:
+        elif self._trips_watchdog(msg):
             self._watchdog_reset(msg)
         # CAN-008: any other identifier is ignored whatever its DLC or payload
 

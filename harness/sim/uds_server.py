@@ -79,6 +79,7 @@ class _UdsBehaviour:
     suppress_tester_present: bool = True
     confirmed_latch: bool = True
     reset_silence: float = RESET_SILENCE
+    dtc_read_exact_length: bool = True  # False: bytes after the status mask are ignored
 
 
 _UDS_BEHAVIOURS: dict[str, _UdsBehaviour] = {
@@ -90,6 +91,7 @@ _UDS_BEHAVIOURS: dict[str, _UdsBehaviour] = {
     "dtc-not-confirmed": _UdsBehaviour(confirmed_latch=False),
     "short-reset-silence": _UdsBehaviour(reset_silence=0.2),
     "unsupported-service-nrc-7f": _UdsBehaviour(unsupported_service_nrc=0x7F),
+    "dtc-read-ignores-extra-bytes": _UdsBehaviour(dtc_read_exact_length=False),
 }
 _unknown = set(_UDS_BEHAVIOURS) - set(VARIANTS)
 if _unknown:  # a typo here would silently make a variant behave correctly
@@ -271,7 +273,7 @@ class UdsServer:
         return bytes([0x54])
 
     def _read_dtcs(self, req: bytes) -> bytes:
-        if len(req) != 3:
+        if len(req) != 3 and (self.behaviour.dtc_read_exact_length or len(req) < 3):
             return _nrc(0x19, 0x13)
         mask = req[2]
         body = bytearray([0x59, 0x02, STATUS_AVAILABILITY])

@@ -20,6 +20,7 @@ Faulty variants turn the knobs of :class:`_V2xBehaviour`.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,6 +50,7 @@ BACKEND_LOST_AFTER = 10.0
 HARD_BRAKING_RAW = -400  # LongAccel raw units of 0.01 m/s²
 EVENT_HOLD = 1.0  # hardBraking flag and minimum gap between HazardEvents
 NONCE_MEMORY = 600.0  # seconds
+PARSER_CRASH = 3.0  # seconds without command handling (variant crash-on-non-hex-nonce)
 SIM_UTC_EPOCH = 1_767_225_600.0  # the same instant as harness.mqtt.side.SIM_UTC_EPOCH
 
 UNAVAILABLE = {
@@ -88,6 +90,7 @@ class _V2xBehaviour:
     bsm_in_off: bool = False
     command_frame: bool = True
     oversize_ok: bool = False
+    crash_on_non_hex_nonce: bool = False
 
 
 _BEHAVIOURS: dict[str, _V2xBehaviour] = {
@@ -104,10 +107,25 @@ _BEHAVIOURS: dict[str, _V2xBehaviour] = {
     "bsm-in-off": _V2xBehaviour(bsm_in_off=True),
     "ack-without-frame": _V2xBehaviour(command_frame=False),
     "oversize-accepted": _V2xBehaviour(oversize_ok=True),
+    "crash-on-non-hex-nonce": _V2xBehaviour(crash_on_non_hex_nonce=True),
 }
 _unknown = set(_BEHAVIOURS) - set(VARIANTS)
 if _unknown:  # a typo here would silently make a variant behave correctly
     raise RuntimeError(f"V2X behaviours for unregistered variants: {sorted(_unknown)}")
+
+
+def _non_hex_nonce(payload: bytes) -> bool:
+    """A 32-character nonce that is not all hex digits (what the faulty parser trips on)."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, RecursionError):
+        return False
+    nonce = body.get("nonce") if isinstance(body, dict) else None
+    return (
+        isinstance(nonce, str)
+        and len(nonce) == 32
+        and not all(c in "0123456789abcdefABCDEF" for c in nonce)
+    )
 
 
 def _clamp(value: int, lo: int, hi: int) -> int:
@@ -154,6 +172,7 @@ class V2xBackend(TransportHandler):
         self._cmd_id = cmd_msg.frame_id
         self._utc_offset = SIM_UTC_EPOCH if self.loop.clock.simulated else 0.0
         self.nonces: dict[str, float] = {}  # survives resets: the TCU's persistent memory
+        self._parser_down_until = float("-inf")  # variant crash-on-non-hex-nonce
         self._bsm_task: PeriodicTask | None = None
         self._timers: list[Timer] = []
         self._powered = False
@@ -360,6 +379,11 @@ class V2xBackend(TransportHandler):
         if topic != self.cmd_topic or not self._powered:
             return
         now = self.loop.now()
+        if now < self._parser_down_until:
+            return
+        if self.b.crash_on_non_hex_nonce and _non_hex_nonce(payload):
+            self._parser_down_until = now + PARSER_CRASH
+            return
         horizon = now - NONCE_MEMORY
         if self.nonces and min(self.nonces.values()) < horizon:
             self.nonces = {n: t for n, t in self.nonces.items() if t >= horizon}

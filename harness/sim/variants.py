@@ -101,6 +101,12 @@ for _variant in (
         "after a DLC 5 frame on an identifier it does not receive, is silent for 3 s, "
         "then restarts",
     ),
+    Variant(
+        "silent-after-id-dlc",
+        "CAN-008",
+        "after one frame on 0x2C7 with DLC 4 (an identifier it does not receive), is silent "
+        "for 3 s, then restarts; only a fuzz sweep reliably finds it",
+    ),
     # V2X over MQTT and remote commands (behaviour in harness.sim.v2x)
     Variant(
         "no-online-on-reconnect",
@@ -127,6 +133,12 @@ for _variant in (
     Variant("stale-accepted", "CMD-003", "accepts a command whose ts is more than 30 s off"),
     Variant("replay-accepted", "CMD-004", "accepts a command whose nonce was already used"),
     Variant("oversize-accepted", "CMD-005", "accepts a valid command padded past 1024 bytes"),
+    Variant(
+        "crash-on-non-hex-nonce",
+        "CMD-005",
+        "its command parser crashes on a nonce of 32 characters that are not all hex digits: "
+        "no ack, and no command answered for 3 s; only fuzzing sends such a nonce",
+    ),
     # Diagnostics (behaviour in harness.sim.uds_server)
     Variant(
         "no-s3-fallback",
@@ -167,6 +179,12 @@ for _variant in (
         "unsupported-service-nrc-7f",
         "UDS-008",
         "answers an unsupported service with NRC 0x7F instead of 0x11",
+    ),
+    Variant(
+        "dtc-read-ignores-extra-bytes",
+        "UDS-008",
+        "answers ReadDTCInformation 19 02 with bytes after the status mask (19 02 FF 00) "
+        "positively instead of NRC 0x13; only fuzzing sends such a request",
     ),
 ):
     register_variant(_variant)

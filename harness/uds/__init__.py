@@ -6,7 +6,10 @@
 * :mod:`harness.uds.exchange`: the same exchanges reassembled from the frame log, for checks;
 * :mod:`harness.uds.seedkey`: seed-to-key algorithms by name (entry point group
   ``cc_harness.seed_key``);
-* :mod:`harness.uds.steps`: the profile's diagnostic steps and the DUT identity read.
+* :mod:`harness.uds.steps`: the profile's diagnostic steps and the DUT identity read;
+* :mod:`harness.uds.fuzz`: the ``fuzz_diag`` step's seeded malformed requests, judged by
+  :mod:`harness.uds.judge` (stimuli and answers from the frame log) against
+  :mod:`harness.uds.oracle` (what the part's specification allows).
 """
 
 from harness.uds.config import DiagConfig, IdentityDid

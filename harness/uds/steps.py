@@ -1,10 +1,11 @@
 """Running the diagnostic steps, and reading the DUT's identity at the start of a run.
 
-:class:`DiagDriver` is what the case runner calls for a ``diag``, ``security_access`` or
-``read_dtcs`` step: it carries out the exchange(s) with the :class:`UdsClient` and returns the
-span of the step, over which the runner evaluates the step's check (a pure evaluator of the
-recorded frames). It never decides a verdict itself: a DUT that does not answer is a FAIL the
-check reports, naming the request and the timeout, and the run goes on.
+:class:`DiagDriver` is what the case runner calls for a ``diag``, ``security_access``,
+``read_dtcs`` or ``fuzz_diag`` step (:mod:`harness.uds.fuzz`): it carries out the exchange(s)
+with the :class:`UdsClient` and returns the span of the step, over which the runner evaluates
+the step's check (a pure evaluator of the recorded frames). It never decides a verdict
+itself: a DUT that does not answer is a FAIL the check reports, naming the request and the
+timeout, and the run goes on.
 
 :meth:`DiagDriver.read_identity` reads the identity DIDs the profile declares (VIN, software
 version, serial, station id...). Without them a report or certificate cannot name the part, so
@@ -25,6 +26,7 @@ from harness.can.port import CanPort
 from harness.checks.uds_services import make_key
 from harness.clock import EventLoop
 from harness.errors import DutNotResponding
+from harness.fuzz import FuzzContext
 from harness.profile.compile import Plan, PlannedStep
 from harness.profile.compile_diag import diag_config, identity_dids
 from harness.runner import StepFailed
@@ -32,6 +34,8 @@ from harness.uds.client import Outcome, UdsClient
 from harness.uds.codec import decode_response, describe_request, hexs
 from harness.uds.config import DiagBenchConfig
 from harness.uds.diaglog import DIAG_LOG_FILE, DiagLog
+from harness.uds.fuzz import DiagFuzzPlan, run_fuzz_step
+from harness.uds.plan import DiagPlan
 from harness.units import format_duration
 
 __all__ = ["DiagDriver", "open_diagnostics"]
@@ -49,7 +53,9 @@ class DiagDriver:
         bench: DiagBenchConfig | None = None,
     ) -> None:
         self.loop = loop
+        self.port = port
         self.plan = plan
+        self.fuzz: FuzzContext | None = None  # the run's fuzz seeds and records (the session's)
         self.config = diag_config(plan.profile.diagnostics)
         if bench is not None:
             self.config = bench.apply(self.config)
@@ -94,6 +100,8 @@ class DiagDriver:
         response's last frame (or the request's, when nothing answered)."""
         diag = step.diag
         assert diag is not None
+        if isinstance(diag, DiagFuzzPlan):
+            return run_fuzz_step(self, step, diag)
         start = self.loop.now()
         outcome: Outcome | None
         if diag.kind == "security":
@@ -126,7 +134,7 @@ class DiagDriver:
 
     def _security(self, step: PlannedStep) -> Outcome | None:
         diag = step.diag
-        assert diag is not None
+        assert isinstance(diag, DiagPlan)
         seed_request = SecurityAccess.make_request(
             diag.level, SecurityAccess.Mode.RequestSeed
         ).get_payload()

@@ -251,10 +251,14 @@ def test_absent(db: CanDatabase) -> None:
 def test_every_registered_check_kind_has_a_test_here() -> None:
     source = Path(__file__).read_text()
     # other families keep their checks' tests beside their own code (tests/v2x/test_checks.py)
-    source += "".join(p.read_text() for p in Path(__file__).parents[1].glob("*/test_checks.py"))
+    tests = Path(__file__).parents[1]
+    source += "".join(p.read_text() for p in tests.glob("*/test_checks.py"))
+    source += "".join(p.read_text() for p in tests.glob("*/test_*_fuzz.py"))  # fuzz checks
     for kind in CHECKS:
         assert (
             f'"kind": "{kind}"' in source
             or f"{kind.upper()} = " in source
             or f"kind: {kind}," in source
+            or f"kind: {kind}}}" in source
+            or f'kind == "{kind}"' in source
         ), kind

@@ -25,7 +25,8 @@ from harness.sim.variants import Variant, register_variant
 
 DBC = Path(__file__).resolve().parents[2] / "dbc" / "cc-tcu-1.dbc"
 TCU_STATUS, VEH_DYNAMICS, VEH_POSITION, VEH_HEADING, VEH_STATUS = 0x3A0, 0x100, 0x110, 0x111, 0x120
-FOREIGN_IDS = (0x000, 0x0FF, 0x101, 0x121, 0x3A1, 0x500, 0x7DE, 0x7E1, 0x7FF)
+# each with every DLC 0..8; 0x2C7 is the one identifier the silent-after-id-dlc variant trips on
+FOREIGN_IDS = (0x000, 0x0FF, 0x101, 0x121, 0x2C7, 0x3A1, 0x500, 0x7DE, 0x7E1, 0x7FF)
 
 
 class Status(NamedTuple):
