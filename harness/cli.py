@@ -27,7 +27,7 @@ from harness.certificate.cli import register as certificate_commands
 from harness.certificate.issue import Issuer, add_issue_options
 from harness.errors import HarnessError, InputError, RunAborted
 from harness.evidence import bundle_note
-from harness.profile.compile import load_profile
+from harness.profile.compile import Plan, PlannedCase, load_profile
 from harness.session import DutChoice, Session, harness_version
 
 __all__ = ["main"]
@@ -80,6 +80,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     cert.add_argument("--quiet", action="store_true", help="print only the summary")
     cert.add_argument(
+        "--seed",
+        type=int,
+        help="the run seed of fuzz steps that set no seed of their own (default: a fresh "
+        "random one; it is printed and kept in run.json, so a finding replays with it)",
+    )
+    cert.add_argument(
+        "--case",
+        action="append",
+        dest="cases",
+        metavar="ID",
+        help="run only this case (repeatable), e.g. to replay a fuzz finding; such a run "
+        "never gets a certificate",
+    )
+    cert.add_argument(
         "--junit",
         type=Path,
         help="also write the JUnit XML here (it is always written to <out>/report/junit.xml, "
@@ -130,9 +144,10 @@ def _command_modules() -> list[Callable[[Any], None]]:
     """Further command families, each in its own module: ``register(subparsers)`` adds
     subcommands whose parsers ``set_defaults(handler=fn)`` with ``fn(args, out, err) -> int``.
     """
+    from harness.qualify.cli import register as qualify_commands
     from harness.report.commands import register as report_commands
 
-    return [certificate_commands, report_commands]
+    return [certificate_commands, report_commands, qualify_commands]
 
 
 def _default_dbc() -> Path:
@@ -158,20 +173,36 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise InputError(
             f"{out_dir} already holds a run{bundle_note(out_dir)}; give a new or empty --out folder"
         )
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise InputError("--seed", expected="an integer from 0 to 2^63-1", got=args.seed)
+    cases = _chosen_cases(plan, args.cases)
     issuer = Issuer.from_args(args)  # a bad --key fails now, not after the run
     from harness.report.commands import write_run_outputs
     from harness.report.console import ConsoleProgress, print_summary
 
-    progress = ConsoleProgress(err if not args.quiet else Console(quiet=True), len(plan.cases))
+    progress = ConsoleProgress(err if not args.quiet else Console(quiet=True), len(cases))
     old = signal.signal(signal.SIGTERM, _on_sigterm)
-    session = Session(plan, bench, dut, realtime=realtime, out_dir=out_dir, observers=[progress])
+    session = Session(
+        plan,
+        bench,
+        dut,
+        realtime=realtime,
+        out_dir=out_dir,
+        observers=[progress],
+        seed=args.seed,
+    )
     try:
         with progress, session:
             err.print(
                 f"certifying {plan.profile_id} {plan.version} against DUT {dut} "
                 f"({session.record.mode}); evidence in {out_dir}"
             )
-            session.run_all()
+            if plan.seeded_fuzz_steps(cases):
+                err.print(
+                    f"fuzz run seed {session.fuzz.run_seed} (replay with --seed "
+                    f"{session.fuzz.run_seed})"
+                )
+            session.run_all(None if len(cases) == len(plan.cases) else cases)
     except KeyboardInterrupt:
         print_summary(out, session.record, str(out_dir))
         err.print("[bold magenta]aborted[/]: evidence so far is in " + str(out_dir))
@@ -188,6 +219,22 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     print_summary(out, session.record, str(out_dir))
     certificate_after_run(issuer, session, bench, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
+
+
+def _chosen_cases(plan: Plan, wanted: Sequence[str] | None) -> list[PlannedCase]:
+    """The cases --case names, in profile order; every case when none is named."""
+    if not wanted:
+        return list(plan.cases)
+    known = {c.case_id for c in plan.cases}
+    for case_id in wanted:
+        if case_id not in known:
+            raise InputError(
+                f"--case {case_id}: no such case in {plan.profile_id}",
+                expected="a case id of the profile",
+                got=case_id,
+                choices=[c.case_id for c in plan.cases],
+            )
+    return [c for c in plan.cases if c.case_id in set(wanted)]
 
 
 def cmd_validate(args: argparse.Namespace, out: Console) -> int:

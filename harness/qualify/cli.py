@@ -1,0 +1,376 @@
+"""``harness qualify PROFILE``: qualify the harness as a tool for one profile.
+
+Runs the reference simulator ``--runs`` times simulated and ``--realtime-runs`` times in real
+time, then every faulty variant (simulated), judges the criteria of :mod:`harness.qualify`
+and writes ``qualification.json`` and ``qualification.html`` into the output folder.
+
+Exit codes: 0 every criterion holds (qualified), 1 a criterion fails, 2 bad input, 3 the
+qualification could not complete (interrupted by Ctrl-C or SIGTERM, a reference run that
+could not complete, a worker process that died); its report then says INCOMPLETE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import secrets
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.bench import load_bench
+from harness.errors import InputError, RunAborted
+from harness.evidence import write_json_atomic
+from harness.profile.compile import Plan, load_profile
+from harness.qualify import (
+    Qualification,
+    QualificationRun,
+    RunSpec,
+    VariantVerdict,
+    assess,
+    assess_variant,
+    machine_description,
+)
+from harness.qualify.runs import (
+    MAX_DEFAULT_JOBS,
+    QualifyObserver,
+    QualifyOptions,
+    default_jobs,
+    execute,
+    plan_specs,
+    prune_evidence,
+)
+from harness.record import CaseRecord, RunStatus
+from harness.session import harness_version
+from harness.sim.variants import VARIANTS, Variant, get_variant
+
+__all__ = ["register", "write_qualification"]
+
+JSON_NAME, HTML_NAME = "qualification.json", "qualification.html"
+
+
+def _count(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, but got '{text}'") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected at least {minimum}, but got {value}")
+        return value
+
+    return parse
+
+
+def register(sub: Any) -> None:
+    """Add ``qualify`` to the CLI's subcommands."""
+    q = sub.add_parser(
+        "qualify",
+        help="qualify the harness for a profile against the simulator and its faulty variants",
+        description="Tool qualification (ISO 26262-8 clause 11 style): run the reference "
+        "simulator --runs times simulated and --realtime-runs times in real time, then "
+        "every faulty variant (simulated, once each), and write qualification.json and "
+        "qualification.html: the variant-by-case matrix and five criteria: (1) every "
+        "reference run passes every mandatory case, (2) the reference runs agree on every "
+        "case and check verdict, (3) the simulated reference runs record identical cases, "
+        "(4) every variant whose requirement the profile traces fails a case tracing it, "
+        "(5) no variant fails a case or check that does not trace its requirement, errs or "
+        "stops. Variants whose requirement no case traces are listed as out of scope.",
+        epilog="exit codes: 0 qualified (every criterion holds), 1 a criterion fails, "
+        "2 bad input, 3 the qualification could not complete (Ctrl-C, SIGTERM, a reference "
+        "run that could not complete); the report is written in every case",
+    )
+    q.add_argument("profile", type=Path, help="profile YAML file")
+    q.add_argument(
+        "--runs",
+        type=_count(1),
+        default=10,
+        metavar="N",
+        help="simulated reference runs (default 10)",
+    )
+    q.add_argument(
+        "--realtime-runs",
+        type=_count(0),
+        default=3,
+        metavar="M",
+        help="real-time reference runs, one after another, each as long as the profile's "
+        "bus time (default 3; 0 skips them)",
+    )
+    q.add_argument(
+        "--variant",
+        action="append",
+        metavar="NAME",
+        help="run only this faulty variant (repeatable; default: every registered variant, "
+        "see 'harness sim variants')",
+    )
+    q.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="folder for the report (default: runs/qualify-<profile>-<UTC time>)",
+    )
+    q.add_argument(
+        "--bench",
+        type=Path,
+        metavar="FILE",
+        help="bench YAML file for the real-time runs (default: python-can virtual CAN and "
+        "an embedded MQTT broker, as 'harness certify --realtime'); simulated runs always "
+        "use the in-memory bus and broker",
+    )
+    q.add_argument(
+        "--jobs",
+        type=_count(1),
+        default=None,
+        metavar="K",
+        help=f"worker processes for the simulated runs (default: one per CPU, at most "
+        f"{MAX_DEFAULT_JOBS}); the results do not depend on it",
+    )
+    q.add_argument(
+        "--keep-evidence",
+        action="store_true",
+        help="write every run's evidence folder under OUT/runs/<run>/ and keep them all "
+        "(default: only the real-time runs write evidence, kept only when the run "
+        "misbehaved: it did not pass every case, the reference runs' verdicts differ, or it "
+        "was interrupted; simulated runs write none, since each replays exactly with "
+        "'harness certify --dut sim[:VARIANT] --seed N')",
+    )
+    q.add_argument(
+        "--seed",
+        type=_count(0),
+        metavar="N",
+        help="run seed of fuzz steps that set no seed of their own, the same for every run "
+        "so that the runs get the same stimuli (default: a fresh random one, printed and "
+        "kept in the report)",
+    )
+    q.set_defaults(handler=cmd_qualify)
+
+
+def _selected_variants(names: list[str] | None) -> dict[str, Variant]:
+    if not names:
+        return dict(VARIANTS)
+    chosen: dict[str, Variant] = {}
+    for name in names:
+        chosen[name] = get_variant(name)  # InputError naming the valid ones
+    return chosen
+
+
+class _ConsoleObserver(QualifyObserver):
+    """One line per finished run; a real-time run also says when it starts, and names each of
+    its cases that did not pass as it finishes."""
+
+    def __init__(self, console: Console, plan: Plan) -> None:
+        self.console = console
+        self.plan = plan
+        self.cases_done = 0
+
+    def run_started(self, spec: RunSpec, done: int, total: int) -> None:
+        if spec.realtime:
+            self.cases_done = 0
+            seconds = _bus_time(self.plan)
+            length = f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+            self.console.print(
+                f"[{done + 1:>{len(str(total))}}/{total}] {spec.describe()} started "
+                f"(real time, about {length} of bus time)"
+            )
+
+    def case_finished(self, spec: RunSpec, record: CaseRecord) -> None:
+        self.cases_done += 1
+        if record.verdict.value != "PASS":
+            self.console.print(
+                f"    {escape(record.case_id)}: {record.verdict.value} "
+                f"({self.cases_done}/{len(self.plan.cases)} cases)"
+            )
+
+    def run_finished(self, run: QualificationRun, done: int, total: int) -> None:
+        rec = run.record
+        spec = run.spec
+        if spec.variant is not None:
+            outcome = assess_variant(get_variant(spec.variant), rec, self.plan)
+            style = _VARIANT_STYLE.get(outcome.verdict, "bold red")
+            what = f"[{style}]{outcome.verdict.value}[/]"
+            if outcome.verdict is VariantVerdict.CAUGHT:
+                what += f" by {', '.join(outcome.detecting_cases)}"
+            elif outcome.verdict is not VariantVerdict.OUT_OF_SCOPE:
+                what += f": {escape(outcome.explanation)}"
+            label = f"{spec.describe()} ({outcome.variant.requirement})"
+        else:
+            failed = sum(1 for c in rec.cases if c.verdict.value != "PASS")
+            if rec.passed and not failed:
+                what = f"[bold green]PASS[/] ({len(rec.cases)} cases)"
+            elif rec.status is not RunStatus.COMPLETED:
+                what = f"[bold magenta]{rec.status.value}[/]: {escape(rec.error or '')}"
+            else:
+                what = f"[bold red]FAIL[/] ({failed} of {len(rec.cases)} cases did not pass)"
+            label = spec.describe()
+        self.console.print(
+            f"[{done:>{len(str(total))}}/{total}] {label}: {what} [dim]{run.seconds:.1f} s[/]",
+            soft_wrap=True,
+        )
+
+
+_VARIANT_STYLE = {
+    VariantVerdict.CAUGHT: "green",
+    VariantVerdict.OUT_OF_SCOPE: "dim",
+    VariantVerdict.INCOMPLETE: "bold magenta",
+    VariantVerdict.ERROR: "bold magenta",
+}
+
+
+def _bus_time(plan: Plan) -> float:
+    before = sum(s.duration for s in plan.before_each if s.action in ("wait", "observe"))
+    return sum(c.duration + before for c in plan.cases)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_qualification(out_dir: Path, q: Qualification, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write ``qualification.json`` and ``qualification.html`` atomically; the JSON form."""
+    from harness.report.commands import _write_text
+    from harness.report.qualify_html import render_qualification_html
+
+    report = q.to_json(meta)
+    write_json_atomic(out_dir / JSON_NAME, report)
+    _write_text(out_dir / HTML_NAME, render_qualification_html(report))
+    return report
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise RunAborted("terminated by SIGTERM")
+
+
+def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    plan = load_profile(args.profile)
+    bench = load_bench(args.bench)
+    variants = _selected_variants(args.variant)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir: Path = args.out or Path("runs") / f"qualify-{plan.profile_id}-{stamp}"
+    if (out_dir / JSON_NAME).exists():
+        raise InputError(
+            f"{out_dir} already holds a qualification; give a new or empty --out folder"
+        )
+    if args.seed is not None and args.seed >= 2**63:
+        raise InputError("--seed", expected="an integer from 0 to 2^63-1", got=args.seed)
+    options = QualifyOptions(
+        runs=args.runs,
+        realtime_runs=args.realtime_runs,
+        variants=tuple(variants),
+        jobs=args.jobs or default_jobs(),
+        keep_evidence=args.keep_evidence,
+        seed=args.seed if args.seed is not None else secrets.randbits(32),
+    )
+    specs = plan_specs(options)
+    started, clock = _now(), time.monotonic()
+    meta: dict[str, Any] = {
+        "harness_version": harness_version(),
+        "started": started,
+        "ended": None,
+        "seconds": None,
+        "machine": machine_description(),
+        "options": {
+            "runs": options.runs,
+            "realtime_runs": options.realtime_runs,
+            "variants": list(args.variant) if args.variant else "all",
+            "jobs": options.jobs,
+            "keep_evidence": options.keep_evidence,
+            "seed": options.seed,
+        },
+        "realtime_bench": (
+            bench.with_channel_default().describe()
+            if args.bench
+            else "default: python-can virtual CAN, embedded MQTT broker"
+        ),
+        "bench_file": str(args.bench) if args.bench else None,
+        "out": str(out_dir),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Until it finishes, the report on disk says the qualification is incomplete.
+    running = assess(
+        plan,
+        specs,
+        [],
+        variants,
+        incomplete_reason="still running (or died)",
+        all_variants=VARIANTS,
+        seed=options.seed,
+    )
+    write_qualification(out_dir, running, meta)
+    n_sim = options.runs + len(variants)
+    err.print(
+        f"qualifying harness {meta['harness_version']} for {plan.profile_id} {plan.version}: "
+        f"{options.runs} simulated + {options.realtime_runs} real-time reference runs, "
+        f"{len(variants)} variants ({n_sim} simulated runs in {min(options.jobs, n_sim)} "
+        f"processes), fuzz run seed {options.seed}; report in {out_dir}",
+        soft_wrap=True,
+    )
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        execution = execute(
+            plan,
+            specs,
+            bench,
+            out_dir,
+            jobs=options.jobs,
+            seed=options.seed,
+            keep_evidence=options.keep_evidence,
+            observer=_ConsoleObserver(err, plan),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    q = assess(
+        plan,
+        specs,
+        execution.runs,
+        variants,
+        incomplete_reason=execution.incomplete_reason,
+        all_variants=VARIANTS,
+        seed=options.seed,
+    )
+    prune_evidence(q, out_dir, keep_all=options.keep_evidence)
+    meta.update(ended=_now(), seconds=round(time.monotonic() - clock, 1))
+    write_qualification(out_dir, q, meta)
+    _print_summary(out, q, out_dir)
+    return q.exit_code
+
+
+def _print_summary(out: Console, q: Qualification, out_dir: Path) -> None:
+    crit = Table(title=f"{q.plan.profile_id} {q.plan.version}: qualification criteria")
+    crit.add_column("#")
+    crit.add_column("criterion")
+    crit.add_column("result")
+    crit.add_column("explanation")
+    for i, c in enumerate(q.criteria, 1):
+        result = "[bold green]holds[/]" if c.passed else "[bold red]FAILS[/]"
+        crit.add_row(str(i), c.key, result, escape(c.explanation))
+    out.print(crit)
+    for c in q.criteria:
+        for line in c.details[:20] if not c.passed else ():
+            out.print(f"  [red]{c.key}[/]: {escape(line)}", soft_wrap=True)
+    tally: dict[str, list[str]] = {}
+    for o in q.outcomes:
+        tally.setdefault(o.verdict.value, []).append(o.variant.name)
+    for verdict, names in tally.items():
+        shown = ", ".join(names) if verdict != VariantVerdict.CAUGHT.value else ""
+        out.print(f"variants {verdict}: {len(names)}" + (f" ({shown})" if shown else ""))
+    if q.requirements_without_variant:
+        out.print(
+            "requirements without a faulty variant (informational): "
+            + ", ".join(q.requirements_without_variant)
+        )
+    for note in q.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    out.print(f"report: {out_dir / HTML_NAME}  json: {out_dir / JSON_NAME}")
+    if q.verdict == "QUALIFIED":
+        out.print("[bold green]QUALIFIED[/]: every criterion holds")
+    elif q.verdict == "INCOMPLETE":
+        out.print(f"[bold magenta]INCOMPLETE[/]: {escape(q.incomplete_reason or '')}")
+    else:
+        failed = [c.key for c in q.criteria if not c.passed]
+        out.print(f"[bold red]NOT QUALIFIED[/]: {', '.join(failed)} failed")
