@@ -22,27 +22,18 @@ from pydantic import BaseModel, ValidationError
 
 from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit, load_dbc
 from harness.can.e2e import E2EProtection
-from harness.can.fuzz import CanFuzzPlan, FuzzWatchPlan
+from harness.can.fuzz import CanFuzzPlan
 from harness.checks import CHECKS, Check, Resolver
 from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
+from harness.profile.compile_steps import compile_can_step
 from harness.profile.errors import TaggedUnions, describe_value, located_error
 from harness.profile.model import (
     STEP_MODELS,
     Case,
-    FuzzCanStep,
-    InjectStep,
-    NoiseStep,
-    ObserveStep,
     Profile,
-    SendStep,
-    SetStep,
-    StartStep,
     StepBase,
-    StopStep,
-    WaitFramesStep,
-    WaitStep,
 )
 from harness.profile.mqtt_model import MQTT_STEP_TYPES
 from harness.uds.fuzz import DiagFuzzPlan
@@ -525,149 +516,7 @@ class _Compiler:
         if isinstance(step, MQTT_STEP_TYPES):
             planned = compile_mqtt_step(step, path, getattr(self, "mqtt", None), self.err)
             return PlannedStep(planned.kind, format_path(path), step.name, mqtt=planned)
-        where = format_path(path)
-        name = step.name
-        if isinstance(step, WaitStep):
-            return PlannedStep("wait", where, name, duration=step.wait)
-        if isinstance(step, ObserveStep):
-            checks = tuple(
-                self._check(spec, (*path, "checks", k), markers, later)
-                for k, spec in enumerate(step.checks)
-            )
-            return PlannedStep("observe", where, name, duration=step.observe, checks=checks)
-        if isinstance(step, SetStep):
-            sets = []
-            for key, value in step.set.items():
-                kpath = (*path, "set", key)
-                msg_name, dot, sig_name = key.partition(".")
-                if not dot:
-                    raise self.err(kpath, expected="'Message.Signal' as the key", got=key)
-                msg = self._restbus_message(kpath, msg_name)
-                sig = self._signal(kpath, msg, sig_name)
-                raw = self._resolver(path, []).raw_value(("set", key), sig, value)
-                sets.append(SignalSet(msg, sig, raw))
-            return PlannedStep("set", where, name, sets=tuple(sets))
-        if isinstance(step, (StopStep, StartStep)):
-            action = "stop" if isinstance(step, StopStep) else "start"
-            target = step.stop if isinstance(step, StopStep) else step.start
-            msg = self._restbus_message((*path, action), target)
-            return PlannedStep(action, where, name, message=msg)
-        if isinstance(step, SendStep):
-            frame = step.send
-            try:
-                data = bytes.fromhex(frame.data)
-            except ValueError:
-                digits = len(frame.data.replace(" ", ""))
-                why = "an odd number of hex digits" if digits % 2 else "a byte split by a space"
-                raise self.err(
-                    (*path, "send", "data"),
-                    f"the data has {why}",
-                    expected="whole hex bytes such as '01 02 FF'",
-                    got=frame.data,
-                ) from None
-            if len(data) > 8:
-                raise self.err(
-                    (*path, "send", "data"),
-                    f"expected at most 8 data bytes (classic CAN), but got {len(data)}",
-                )
-            if not frame.extended and frame.id > 0x7FF:
-                raise self.err(
-                    (*path, "send", "id"),
-                    expected="an 11-bit identifier (or extended: true)",
-                    got=hex(frame.id),
-                )
-            return PlannedStep(
-                "send", where, name, frame_id=frame.id, frame_data=data, extended=frame.extended
-            )
-        if isinstance(step, InjectStep):
-            inject = step.inject
-            msg = self._restbus_message((*path, "inject", "message"), inject.message)
-            if inject.fault in ("crc", "repeat_counter") and msg.name not in self.e2e:
-                raise self.err(
-                    (*path, "inject", "message"),
-                    f"fault '{inject.fault}' corrupts E2E protection, and {msg.name} has none "
-                    "in the profile's e2e section",
-                    expected="a message of the e2e section (or fault: dlc)",
-                    got=msg.name,
-                    choices=sorted(self.e2e),
-                )
-            return PlannedStep(
-                "inject",
-                where,
-                name,
-                message=msg,
-                fault=inject.fault,
-                count=inject.count,
-                dlc=inject.dlc,
-                wait=inject.wait,
-            )
-        if isinstance(step, WaitFramesStep):
-            msg = self._restbus_message((*path, "wait_frames", "message"), step.wait_frames.message)
-            return PlannedStep(
-                "wait_frames", where, name, message=msg, count=step.wait_frames.count
-            )
-        if isinstance(step, NoiseStep):
-            noise = step.noise
-            plan = CanFuzzPlan(
-                ids=self._fuzz_ids(path, "noise", noise.ids, noise.id_ranges),
-                dlcs=tuple(noise.dlc),
-                payload=noise.payload,
-                order="random",
-                rate=None,
-                load_percent=noise.load_percent,
-                duration=noise.duration,
-                seed=noise.seed,
-            )
-            return PlannedStep("noise", where, name, duration=noise.duration, fuzz=plan)
-        if isinstance(step, FuzzCanStep):
-            fz = step.fuzz_can
-            watch = None
-            if fz.watch is not None:
-                msg = self._message((*path, "fuzz_can", "watch", "message"), fz.watch.message)
-                watch = FuzzWatchPlan(msg.name, msg.frame_id, fz.watch.silence)
-            if fz.load_percent is not None and fz.load_percent <= 0:
-                raise self.err(
-                    (*path, "fuzz_can", "load_percent"),
-                    expected="a load above 0 %",
-                    got=fz.load_percent,
-                )
-            plan = CanFuzzPlan(
-                ids=self._fuzz_ids(path, "fuzz_can", fz.ids, fz.id_ranges),
-                dlcs=tuple(sorted(set(fz.dlc))),
-                payload=fz.payload,
-                order=fz.order,
-                rate=fz.rate,
-                load_percent=fz.load_percent,
-                duration=fz.duration,
-                seed=fz.seed,
-                watch=watch,
-            )
-            checks = tuple(
-                self._check(spec, (*path, "checks", k), markers, later)
-                for k, spec in enumerate(step.checks)
-            )
-            return PlannedStep(
-                "fuzz_can", where, name, duration=fz.duration or 0.0, fuzz=plan, checks=checks
-            )
-        raise self.err(path, expected="a known step", got=type(step).__name__)
-
-    def _fuzz_ids(
-        self,
-        path: Sequence[str | int],
-        key: str,
-        ids: Sequence[int],
-        ranges: Sequence[Sequence[int]],
-    ) -> tuple[int, ...]:
-        out = set(ids)
-        for k, (lo, hi) in enumerate(ranges):
-            if hi < lo:
-                raise self.err(
-                    (*path, key, "id_ranges", k),
-                    expected=f"[low, high] with low <= high, e.g. [0x{hi:X}, 0x{lo:X}]",
-                    got=f"[0x{lo:X}, 0x{hi:X}]",
-                )
-            out.update(range(lo, hi + 1))
-        return tuple(sorted(out))
+        return compile_can_step(self, step, path, markers, later)
 
 
 def _hint(name: str, choices: Sequence[str] | Mapping[str, object]) -> str:

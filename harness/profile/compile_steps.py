@@ -1,0 +1,221 @@
+"""Compiling the CAN steps of a case (set, wait, stop/start, send, inject, wait_frames,
+noise, fuzz_can, observe): every message and signal resolved against the DBC, every check
+built. Diagnostic and MQTT steps have their own compilers (:mod:`compile_diag`,
+:mod:`harness.mqtt.plan`); :meth:`harness.profile.compile._Compiler._step` dispatches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
+
+from harness.can.dbc import MessageCodec, SignalCodec
+from harness.can.e2e import E2EProtection
+from harness.can.fuzz import CanFuzzPlan, FuzzWatchPlan
+from harness.checks import Check, Resolver
+from harness.errors import ProfileError
+from harness.profile.model import (
+    FuzzCanStep,
+    InjectStep,
+    NoiseStep,
+    ObserveStep,
+    SendStep,
+    SetStep,
+    StartStep,
+    StepBase,
+    StopStep,
+    WaitFramesStep,
+    WaitStep,
+)
+from harness.yamlsafe import format_path
+
+if TYPE_CHECKING:
+    from harness.profile.compile import PlannedStep
+
+__all__ = ["compile_can_step"]
+
+
+class CanStepCompiler(Protocol):
+    """What the CAN step compiler needs of the profile compiler."""
+
+    e2e: dict[str, E2EProtection]
+
+    def err(
+        self, path: Sequence[str | int], message: str | None = None, **kw: Any
+    ) -> ProfileError: ...
+
+    def _message(self, path: Sequence[str | int], name: str) -> MessageCodec: ...
+
+    def _restbus_message(self, path: Sequence[str | int], name: str) -> MessageCodec: ...
+
+    def _signal(self, path: Sequence[str | int], msg: MessageCodec, name: str) -> SignalCodec: ...
+
+    def _resolver(
+        self,
+        base: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
+    ) -> Resolver: ...
+
+    def _check(
+        self,
+        spec: BaseModel,
+        path: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
+    ) -> Check: ...
+
+
+def compile_can_step(
+    c: CanStepCompiler,
+    step: StepBase,
+    path: tuple[str | int, ...],
+    markers: Sequence[str],
+    later: Mapping[str, str] | None = None,
+) -> PlannedStep:
+    from harness.profile.compile import PlannedStep, SignalSet
+
+    where = format_path(path)
+    name = step.name
+    if isinstance(step, WaitStep):
+        return PlannedStep("wait", where, name, duration=step.wait)
+    if isinstance(step, ObserveStep):
+        checks = tuple(
+            c._check(spec, (*path, "checks", k), markers, later)
+            for k, spec in enumerate(step.checks)
+        )
+        return PlannedStep("observe", where, name, duration=step.observe, checks=checks)
+    if isinstance(step, SetStep):
+        sets = []
+        for key, value in step.set.items():
+            kpath = (*path, "set", key)
+            msg_name, dot, sig_name = key.partition(".")
+            if not dot:
+                raise c.err(kpath, expected="'Message.Signal' as the key", got=key)
+            msg = c._restbus_message(kpath, msg_name)
+            sig = c._signal(kpath, msg, sig_name)
+            raw = c._resolver(path, []).raw_value(("set", key), sig, value)
+            sets.append(SignalSet(msg, sig, raw))
+        return PlannedStep("set", where, name, sets=tuple(sets))
+    if isinstance(step, (StopStep, StartStep)):
+        action = "stop" if isinstance(step, StopStep) else "start"
+        target = step.stop if isinstance(step, StopStep) else step.start
+        msg = c._restbus_message((*path, action), target)
+        return PlannedStep(action, where, name, message=msg)
+    if isinstance(step, SendStep):
+        frame = step.send
+        try:
+            data = bytes.fromhex(frame.data)
+        except ValueError:
+            digits = len(frame.data.replace(" ", ""))
+            why = "an odd number of hex digits" if digits % 2 else "a byte split by a space"
+            raise c.err(
+                (*path, "send", "data"),
+                f"the data has {why}",
+                expected="whole hex bytes such as '01 02 FF'",
+                got=frame.data,
+            ) from None
+        if len(data) > 8:
+            raise c.err(
+                (*path, "send", "data"),
+                f"expected at most 8 data bytes (classic CAN), but got {len(data)}",
+            )
+        if not frame.extended and frame.id > 0x7FF:
+            raise c.err(
+                (*path, "send", "id"),
+                expected="an 11-bit identifier (or extended: true)",
+                got=hex(frame.id),
+            )
+        return PlannedStep(
+            "send", where, name, frame_id=frame.id, frame_data=data, extended=frame.extended
+        )
+    if isinstance(step, InjectStep):
+        inject = step.inject
+        msg = c._restbus_message((*path, "inject", "message"), inject.message)
+        if inject.fault in ("crc", "repeat_counter") and msg.name not in c.e2e:
+            raise c.err(
+                (*path, "inject", "message"),
+                f"fault '{inject.fault}' corrupts E2E protection, and {msg.name} has none "
+                "in the profile's e2e section",
+                expected="a message of the e2e section (or fault: dlc)",
+                got=msg.name,
+                choices=sorted(c.e2e),
+            )
+        return PlannedStep(
+            "inject",
+            where,
+            name,
+            message=msg,
+            fault=inject.fault,
+            count=inject.count,
+            dlc=inject.dlc,
+            wait=inject.wait,
+        )
+    if isinstance(step, WaitFramesStep):
+        msg = c._restbus_message((*path, "wait_frames", "message"), step.wait_frames.message)
+        return PlannedStep("wait_frames", where, name, message=msg, count=step.wait_frames.count)
+    if isinstance(step, NoiseStep):
+        noise = step.noise
+        plan = CanFuzzPlan(
+            ids=_fuzz_ids(c, path, "noise", noise.ids, noise.id_ranges),
+            dlcs=tuple(noise.dlc),
+            payload=noise.payload,
+            order="random",
+            rate=None,
+            load_percent=noise.load_percent,
+            duration=noise.duration,
+            seed=noise.seed,
+        )
+        return PlannedStep("noise", where, name, duration=noise.duration, fuzz=plan)
+    if isinstance(step, FuzzCanStep):
+        fz = step.fuzz_can
+        watch = None
+        if fz.watch is not None:
+            msg = c._message((*path, "fuzz_can", "watch", "message"), fz.watch.message)
+            watch = FuzzWatchPlan(msg.name, msg.frame_id, fz.watch.silence)
+        if fz.load_percent is not None and fz.load_percent <= 0:
+            raise c.err(
+                (*path, "fuzz_can", "load_percent"),
+                expected="a load above 0 %",
+                got=fz.load_percent,
+            )
+        plan = CanFuzzPlan(
+            ids=_fuzz_ids(c, path, "fuzz_can", fz.ids, fz.id_ranges),
+            dlcs=tuple(sorted(set(fz.dlc))),
+            payload=fz.payload,
+            order=fz.order,
+            rate=fz.rate,
+            load_percent=fz.load_percent,
+            duration=fz.duration,
+            seed=fz.seed,
+            watch=watch,
+        )
+        checks = tuple(
+            c._check(spec, (*path, "checks", k), markers, later)
+            for k, spec in enumerate(step.checks)
+        )
+        return PlannedStep(
+            "fuzz_can", where, name, duration=fz.duration or 0.0, fuzz=plan, checks=checks
+        )
+    raise c.err(path, expected="a known step", got=type(step).__name__)
+
+
+def _fuzz_ids(
+    c: CanStepCompiler,
+    path: Sequence[str | int],
+    key: str,
+    ids: Sequence[int],
+    ranges: Sequence[Sequence[int]],
+) -> tuple[int, ...]:
+    out = set(ids)
+    for k, (lo, hi) in enumerate(ranges):
+        if hi < lo:
+            raise c.err(
+                (*path, key, "id_ranges", k),
+                expected=f"[low, high] with low <= high, e.g. [0x{hi:X}, 0x{lo:X}]",
+                got=f"[0x{lo:X}, 0x{hi:X}]",
+            )
+        out.update(range(lo, hi + 1))
+    return tuple(sorted(out))
