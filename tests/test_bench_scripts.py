@@ -42,6 +42,11 @@ def run_script(name: str, *args: str) -> str:
             ("--messages", "2000", "--broker", "amqtt"),
             ["plain paho + asn1tools", "ratio harness/plain"],
         ),
+        (
+            "mqtt_roundtrip.py",
+            ("--pings", "20", "--rounds", "1", "--broker", "amqtt"),
+            ["plain paho (Nagle on)", "ratio plain/harness round trip"],
+        ),
     ],
 )
 def test_bench_script_runs(name: str, args: tuple[str, ...], expected: list[str]) -> None:
