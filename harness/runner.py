@@ -235,11 +235,13 @@ class CaseRunner:
         self._noise.append(gen)  # cancelled with the case, whatever happens
         gen.start()
         budget = plan.expected_duration(self.plan.bitrate) * 1.5 + 1.0
+        if plan.watch is not None:  # the watch stays on for one silence after the last frame
+            budget += plan.watch.silence
         if not self.loop.run_for(budget, until=lambda: gen.done):
             gen.cancel()
             raise StepFailed(
                 f"{step.path}: fuzzing did not finish within {budget:.1f} s "
-                f"({gen.sent} of about {plan.pairs} frames sent); is the bus saturated?"
+                f"({gen.sent} frames sent); is the bus or the harness saturated?"
             )
 
     def _settle(self) -> float:

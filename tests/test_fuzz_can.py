@@ -218,3 +218,18 @@ def test_unknown_case_is_bad_input_naming_the_choices(tmp_path: Path) -> None:
     text = " ".join(result.stderr.split())
     assert "--case TC-NOPE: no such case in cc-tcu-1" in text and "TC-CAN-001-ON" in text
     assert not (tmp_path / "run.json").exists()
+
+
+def test_a_long_watch_after_a_short_fuzz_is_waited_for_not_an_error(tmp_path: Path) -> None:
+    plan = fuzz_profile(
+        tmp_path,
+        "ids: [0x600]\norder: random\nrate: 100\nfor: 200 ms\nseed: 1\n"
+        "watch: {message: TCU_Status, silence: 3 s}",
+        "        checks:\n"
+        "          - {kind: cycle_time, message: TCU_Status, min: 90 ms, max: 110 ms}\n",
+    )
+    _, record = run(plan)
+    (case,) = record.cases
+    assert case.error is None and case.verdict is Verdict.PASS
+    window = case.checks[0].window
+    assert window is not None and window[1] - window[0] == pytest.approx(3.2, abs=0.01)
