@@ -7,15 +7,12 @@ built. Diagnostic and MQTT steps have their own compilers (:mod:`compile_diag`,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Protocol
 
 from harness.can.dbc import MessageCodec, SignalCodec
 from harness.can.e2e import E2EProtection
 from harness.can.fuzz import CanFuzzPlan, FuzzWatchPlan
-from harness.checks import Check, Resolver
-from harness.errors import ProfileError
+from harness.profile.compile_diag import DiagCompiler
 from harness.profile.model import (
     FuzzCanStep,
     InjectStep,
@@ -37,35 +34,16 @@ if TYPE_CHECKING:
 __all__ = ["compile_can_step"]
 
 
-class CanStepCompiler(Protocol):
+class CanStepCompiler(DiagCompiler, Protocol):
     """What the CAN step compiler needs of the profile compiler."""
 
     e2e: dict[str, E2EProtection]
-
-    def err(
-        self, path: Sequence[str | int], message: str | None = None, **kw: Any
-    ) -> ProfileError: ...
 
     def _message(self, path: Sequence[str | int], name: str) -> MessageCodec: ...
 
     def _restbus_message(self, path: Sequence[str | int], name: str) -> MessageCodec: ...
 
     def _signal(self, path: Sequence[str | int], msg: MessageCodec, name: str) -> SignalCodec: ...
-
-    def _resolver(
-        self,
-        base: tuple[str | int, ...],
-        markers: Sequence[str],
-        later: Mapping[str, str] | None = None,
-    ) -> Resolver: ...
-
-    def _check(
-        self,
-        spec: BaseModel,
-        path: tuple[str | int, ...],
-        markers: Sequence[str],
-        later: Mapping[str, str] | None = None,
-    ) -> Check: ...
 
 
 def compile_can_step(

@@ -159,7 +159,9 @@ class WaitFramesStep(StepBase):
     wait_frames: WaitFramesSpec
 
 
-class NoiseSpec(Strict):
+class CanFrameSet(Strict):
+    """The frames a noise or fuzz_can step draws from: identifiers, DLCs, payload kind."""
+
     ids: list[CanId] = Field(default_factory=list)
     id_ranges: list[Annotated[list[CanId], Field(min_length=2, max_length=2)]] = Field(
         default_factory=list, description="[low, high] identifier ranges, inclusive"
@@ -168,6 +170,9 @@ class NoiseSpec(Strict):
         default_factory=lambda: list(range(9)), min_length=1
     )
     payload: Literal["random", "zeros", "ones"] = "random"
+
+
+class NoiseSpec(CanFrameSet):
     load_percent: Percent
     duration: Duration = Field(alias="for")
     seed: int = 0
@@ -191,15 +196,7 @@ class FuzzWatch(Strict):
     )
 
 
-class FuzzCanSpec(Strict):
-    ids: list[CanId] = Field(default_factory=list)
-    id_ranges: list[Annotated[list[CanId], Field(min_length=2, max_length=2)]] = Field(
-        default_factory=list, description="[low, high] identifier ranges, inclusive"
-    )
-    dlc: list[Annotated[int, Field(ge=0, le=8)]] = Field(
-        default_factory=lambda: list(range(9)), min_length=1
-    )
-    payload: Literal["random", "zeros", "ones"] = "random"
+class FuzzCanSpec(CanFrameSet):
     order: Literal["sweep", "shuffled", "random"] = Field(
         default="shuffled",
         description="sweep: every (identifier, DLC) pair once, identifiers ascending; "
