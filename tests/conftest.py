@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +47,22 @@ def run_harness(
         cwd=cwd or ROOT,
         env=env,
     )
+
+
+def profile_copy(tmp_path: Path, old: str, new: str) -> Path:
+    """The shipped profile with ``old`` (which must occur exactly once) replaced by ``new``,
+    written where its relative DBC and ASN.1 paths still resolve (tmp_path/profiles/)."""
+    text = PROFILE.read_text()
+    assert text.count(old) == 1, f"{old!r} is not in {PROFILE.name} exactly once"
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "dbc").symlink_to(ROOT / "dbc")
+    path = tmp_path / "profiles" / "cc-tcu-1-copy.yaml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def case_in_run(folder: Path, case_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run.json of an evidence folder, and the record of one case in it."""
+    record: dict[str, Any] = json.loads((folder / "run.json").read_text())
+    (case,) = [c for c in record["cases"] if c["id"] == case_id]
+    return record, case

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from harness.profile.compile import Plan, load_profile
 from harness.record import Verdict
 from harness.session import DutChoice, Session
 from harness.sim.tcu import FUZZ_TRIGGER_DLC, FUZZ_TRIGGER_ID
-from tests.conftest import PROFILE, ROOT, run_harness
+from tests.conftest import PROFILE, ROOT, case_in_run, profile_copy, run_harness
 
 MINIMAL = (ROOT / "tests" / "corpus" / "valid-minimal.yaml").read_text()
 HEAD = MINIMAL[: MINIMAL.index("cases:")].replace("../../dbc/", str(ROOT / "dbc") + "/")
@@ -134,32 +133,16 @@ def test_fuzz_checks_cover_the_fuzzing_window(tmp_path: Path) -> None:
     assert "TCU_Status silent for more than 300 ms" in finding["summary"]
 
 
-def _profile_without_fixed_seed(tmp_path: Path) -> Path:
-    text = PROFILE.read_text()
-    assert text.count("          seed: 2008\n") == 1
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "dbc").symlink_to(ROOT / "dbc")  # the profile's relative paths still hold
-    path = tmp_path / "profiles" / "cc-tcu-1-unseeded.yaml"
-    path.write_text(text.replace("          seed: 2008\n", ""))
-    return path
-
-
-def _fuzz_case(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    record = json.loads((folder / "run.json").read_text())
-    (case,) = [c for c in record["cases"] if c["id"] == "TC-CAN-008-FUZZ"]
-    return record, case
-
-
 def test_fuzz_sweep_finds_the_one_bad_pair_and_the_recorded_seed_replays_it(
     tmp_path: Path,
 ) -> None:
     """The acceptance test of the issue: a part that misbehaves on one (identifier, DLC) pair
     is found by the fuzz case, and the run seed in run.json reproduces the finding."""
-    profile = _profile_without_fixed_seed(tmp_path)
+    profile = profile_copy(tmp_path, "          seed: 2008\n", "")
     common = ["--dut", "sim:silent-after-id-dlc", "--case", "TC-CAN-008-FUZZ", "--quiet"]
     first = run_harness(["certify", str(profile), *common, "--out", str(tmp_path / "a")])
     assert first.returncode == 1, first.stdout + first.stderr
-    record, case = _fuzz_case(tmp_path / "a")
+    record, case = case_in_run(tmp_path / "a", "TC-CAN-008-FUZZ")
     assert f"fuzz run seed {record['seed']}" in " ".join(first.stderr.split())
     assert f"replay: --seed {record['seed']}" in " ".join(first.stdout.split())
     assert "fuzz finding" in first.stderr or "fuzz finding" in first.stdout
@@ -175,7 +158,7 @@ def test_fuzz_sweep_finds_the_one_bad_pair_and_the_recorded_seed_replays_it(
         ["certify", str(profile), *common, "--seed", seed, "--out", str(tmp_path / "b")]
     )
     assert again.returncode == 1
-    _, case_b = _fuzz_case(tmp_path / "b")
+    _, case_b = case_in_run(tmp_path / "b", "TC-CAN-008-FUZZ")
     assert case_b["fuzz"] == case["fuzz"]  # same seed, frames, offsets and finding
     assert case_b["checks"] == case["checks"]
 
@@ -191,7 +174,7 @@ def test_fuzz_sweep_finds_the_one_bad_pair_and_the_recorded_seed_replays_it(
         ]
     )
     assert other.returncode == 1  # a sweep finds it whatever the order ...
-    _, case_c = _fuzz_case(tmp_path / "c")
+    _, case_c = case_in_run(tmp_path / "c", "TC-CAN-008-FUZZ")
     assert case_c["fuzz"][0]["findings"][0]["offset"] != finding["offset"]  # ... elsewhere
 
     evaluated = run_harness(["evaluate", str(tmp_path / "a")])

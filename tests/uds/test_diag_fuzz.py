@@ -18,7 +18,7 @@ from harness.uds.exchange import DiagIds
 from harness.uds.fuzz import DEFAULT_EXCLUDE, DiagFuzzPlan, generate
 from harness.uds.judge import judge_span
 from harness.uds.oracle import CC_TCU_1, OracleState
-from tests.conftest import PROFILE, ROOT, run_harness
+from tests.conftest import PROFILE, case_in_run, profile_copy, run_harness
 from tests.uds.test_diag_steps import HEAD
 
 VARIANT = "dtc-read-ignores-extra-bytes"
@@ -279,31 +279,15 @@ def test_the_variant_fails_only_the_fuzz_case_and_the_finding_names_the_request(
     assert bad[0].offender is not None and bad[0].offender.can_id == 0x7E8
 
 
-def _unseeded_profile(tmp_path: Path) -> Path:
-    text = PROFILE.read_text()
-    assert text.count("          seed: 2024\n") == 1
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "dbc").symlink_to(ROOT / "dbc")  # the profile's relative paths still hold
-    path = tmp_path / "profiles" / "cc-tcu-1-unseeded.yaml"
-    path.write_text(text.replace("          seed: 2024\n", ""))
-    return path
-
-
-def _fuzz_case(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    record = json.loads((folder / "run.json").read_text())
-    (case,) = [c for c in record["cases"] if c["id"] == "TC-UDS-FUZZ"]
-    return record, case
-
-
 def test_a_run_seed_replays_the_finding_and_evaluate_agrees(tmp_path: Path) -> None:
-    profile = _unseeded_profile(tmp_path)
+    profile = profile_copy(tmp_path, "          seed: 2024\n", "")
     common = ["--dut", f"sim:{VARIANT}", "--case", "TC-UDS-FUZZ", "--quiet"]
     first = run_harness(
         ["certify", str(profile), *common, "--seed", "3", "--out", str(tmp_path / "a")]
     )
     assert first.returncode == 1, first.stdout + first.stderr
     assert "fuzz run seed 3" in " ".join(first.stderr.split())
-    record, case = _fuzz_case(tmp_path / "a")
+    record, case = case_in_run(tmp_path / "a", "TC-UDS-FUZZ")
     assert record["seed"] == 3 and case["verdict"] == "FAIL"
     (fuzz,) = case["fuzz"]
     assert fuzz["findings"] and all(f["request"].startswith("19 02") for f in fuzz["findings"])
@@ -315,7 +299,7 @@ def test_a_run_seed_replays_the_finding_and_evaluate_agrees(tmp_path: Path) -> N
         ["certify", str(profile), *common, "--seed", "3", "--out", str(tmp_path / "b")]
     )
     assert again.returncode == 1
-    _, case_b = _fuzz_case(tmp_path / "b")
+    _, case_b = case_in_run(tmp_path / "b", "TC-UDS-FUZZ")
     assert case_b["fuzz"] == case["fuzz"]  # same seed: same stimuli, offsets and findings
     assert case_b["checks"] == case["checks"]
 

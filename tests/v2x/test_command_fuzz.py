@@ -25,7 +25,7 @@ from harness.mqtt.commands import command_mac, verify_command
 from harness.profile.compile import Plan, load_profile, load_profile_text
 from harness.record import RunRecord, Verdict
 from harness.session import DutChoice, Session
-from tests.conftest import PROFILE, ROOT, run_harness
+from tests.conftest import PROFILE, ROOT, case_in_run, profile_copy, run_harness
 
 PSK = bytes(range(32))
 TS = 1_767_225_660_000
@@ -264,34 +264,18 @@ def test_profile_errors_name_the_place(tmp_path: Path) -> None:
 
 
 # -- replay from the run seed, and offline re-evaluation -------------------------------------------
-def _profile_seeded_by_the_run(tmp_path: Path) -> Path:
-    """The profile without the fixed seed and without the corpus: findings are the seed's."""
-    text = PROFILE.read_text()
-    step = "fuzz_command: {corpus: true, generated: 200, within: 500 ms, seed: 5005}"
-    assert text.count(step) == 1
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "dbc").symlink_to(ROOT / "dbc")  # the profile's relative paths still hold
-    path = tmp_path / "profiles" / "cc-tcu-1-unseeded.yaml"
-    path.write_text(
-        text.replace(step, "fuzz_command: {corpus: false, generated: 200, within: 500 ms}")
-    )
-    return path
-
-
-def _fuzz_case(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    record = json.loads((folder / "run.json").read_text())
-    (case,) = [c for c in record["cases"] if c["id"] == "TC-CMD-005-FUZZ"]
-    return record, case
-
-
 def test_the_run_seed_in_run_json_replays_the_findings_and_evaluate_agrees(
     tmp_path: Path,
 ) -> None:
-    profile = _profile_seeded_by_the_run(tmp_path)
+    profile = profile_copy(  # no fixed seed and no corpus: the findings are the run seed's
+        tmp_path,
+        "fuzz_command: {corpus: true, generated: 200, within: 500 ms, seed: 5005}",
+        "fuzz_command: {corpus: false, generated: 200, within: 500 ms}",
+    )
     common = ["--dut", VARIANT, "--case", "TC-CMD-005-FUZZ", "--quiet"]
     first = run_harness(["certify", str(profile), *common, "--out", str(tmp_path / "a")])
     assert first.returncode == 1, first.stdout + first.stderr
-    record, case = _fuzz_case(tmp_path / "a")
+    record, case = case_in_run(tmp_path / "a", "TC-CMD-005-FUZZ")
     (fuzz,) = case["fuzz"]
     assert fuzz["findings"], fuzz
     trigger = fuzz["findings"][0]
@@ -303,7 +287,7 @@ def test_the_run_seed_in_run_json_replays_the_findings_and_evaluate_agrees(
          str(tmp_path / "b")]
     )  # fmt: skip
     assert again.returncode == 1
-    _, case_b = _fuzz_case(tmp_path / "b")
+    _, case_b = case_in_run(tmp_path / "b", "TC-CMD-005-FUZZ")
     assert case_b["fuzz"] == case["fuzz"]  # same seed: same payloads, offsets and findings
     assert case_b["checks"] == case["checks"]
 
