@@ -75,6 +75,7 @@ class _UdsBehaviour:
     unsupported_service_nrc: int = 0x11
     write_needs_unlock: bool = True
     s3_fallback: bool = True
+    s3_relocks: bool = True  # False: the S3 fall-back and the next 10 03 leave security unlocked
     lockout: bool = True
     suppress_tester_present: bool = True
     confirmed_latch: bool = True
@@ -84,6 +85,7 @@ class _UdsBehaviour:
 
 _UDS_BEHAVIOURS: dict[str, _UdsBehaviour] = {
     "no-s3-fallback": _UdsBehaviour(s3_fallback=False),
+    "s3-fallback-keeps-unlocked": _UdsBehaviour(s3_relocks=False),
     "tester-present-not-suppressed": _UdsBehaviour(suppress_tester_present=False),
     "wrong-nrc-unknown-did": _UdsBehaviour(unknown_did_nrc=0x12),
     "security-never-locks": _UdsBehaviour(lockout=False),
@@ -140,6 +142,7 @@ class UdsServer:
         self.seed: bytes | None = None
         self.attempts = 0
         self.locked_out = False
+        self._unlock_kept = False  # the s3-fallback-keeps-unlocked variant's stale unlock
 
     def stop(self) -> None:
         for timer in (*self._timers, self._s3, self._lockout):
@@ -247,7 +250,9 @@ class UdsServer:
             return _nrc(0x10, 0x13)
         session = req[1] & 0x7F
         self.session = session
-        self._relock()
+        if not (self._unlock_kept and session != DEFAULT_SESSION):
+            self._relock()
+        self._unlock_kept = False
         if session == DEFAULT_SESSION:
             self._cancel_s3()
         else:
@@ -373,4 +378,7 @@ class UdsServer:
         self._s3 = None
         log.debug("S3 expired: back to the default session")
         self.session = DEFAULT_SESSION
-        self._relock()
+        if self.behaviour.s3_relocks:
+            self._relock()
+        else:
+            self._unlock_kept = self.unlocked

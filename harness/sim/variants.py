@@ -146,6 +146,12 @@ for _variant in (
         "stays in the extended session (unlocked) however long the tester is silent",
     ),
     Variant(
+        "s3-fallback-keeps-unlocked",
+        "UDS-001",
+        "falls back to the default session after S3 but leaves security unlocked, and the next "
+        "switch to the extended session does not relock it either",
+    ),
+    Variant(
         "tester-present-not-suppressed",
         "UDS-002",
         "answers TesterPresent 3E 80 (suppress bit set) with 7E 00",
