@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from harness.mqtt.cmdoracle import MAX_PAYLOAD, judge_payload
+from harness.mqtt.cmdoracle import MAX_PAYLOAD, Expected, judge_payload
 
 __all__ = [
     "CORPUS_FILE",
@@ -247,6 +247,12 @@ def _mutate(rng: random.Random, values: dict[str, str], plain: dict[str, Any]) -
     return f"{field} nested {depth} deep", _encode({**values, field: nested})
 
 
+def _single_answer(payload: bytes) -> bool:
+    """Decided, and the same ack under every JSON reading (what the generator sends)."""
+    expected = judge_payload(payload).expected
+    return expected is not None and expected.unanimous
+
+
 def generate(seed: int, count: int, sign: Signer, ts_ms: int) -> list[tuple[str, bytes]]:
     """``count`` malformed mutants of validly signed commands: (what was done, payload)."""
     rng = random.Random(seed)
@@ -259,11 +265,11 @@ def generate(seed: int, count: int, sign: Signer, ts_ms: int) -> list[tuple[str,
         plain["mac"] = sign(cmd, seq, nonce, ts_ms)
         values = {k: json.dumps(plain[k]) for k in FIELDS}
         name, payload = _mutate(rng, values, plain)
-        if judge_payload(payload).expected is None:  # still a command, or ambiguous
+        if not _single_answer(payload):  # still a command, or ambiguous
             cut = payload.rfind(b"}")
             payload = payload[:cut] if cut > 0 else payload
             name += ", cut before its last '}'"
-            if judge_payload(payload).expected is None:
+            if not _single_answer(payload):
                 payload = _encode(values)[:-1]
                 name += "; then only the base command without its '}'"
         out.append((name, payload))
@@ -300,7 +306,7 @@ def _ack_text(payload: bytes) -> str:
     return show_payload(payload, 80).rsplit(" (", 1)[0]
 
 
-def _compare(expected: dict[str, Any], ack: bytes) -> str | None:
+def _compare(expected: Expected, ack: bytes) -> str | None:
     try:
         got = json.loads(ack.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -308,8 +314,9 @@ def _compare(expected: dict[str, Any], ack: bytes) -> str | None:
     if not isinstance(got, dict):
         return "the ack is not a JSON object"
     seq = got.get("seq")
-    wrong = [k for k in ("result", "reason") if got.get(k) != expected[k]]
-    if not (isinstance(seq, int) and not isinstance(seq, bool) and seq == expected["seq"]):
+    want = expected.as_dict()
+    wrong = [k for k in ("result", "reason") if got.get(k) != want[k]]
+    if not (isinstance(seq, int) and not isinstance(seq, bool) and seq in expected.seqs):
         wrong.append("seq")
     if not wrong:
         return None
@@ -357,7 +364,7 @@ def judge(
         elif not mine:
             problems.append((f"no ack within {within * 1000:g} ms (expected {shown})", t0))
         else:
-            problem = _compare(verdict.expected.as_dict(), acks[mine[0]])
+            problem = _compare(verdict.expected, acks[mine[0]])
             late = ack_ts[mine[0]] - t0 > within + eps
             if problem is not None:
                 problems.append((f"expected {shown}, {problem}", ack_ts[mine[0]]))

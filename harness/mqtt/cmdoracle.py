@@ -19,8 +19,14 @@ allows and judges the payload only when they all give the same ack: a byte order
 skipped or refused), bytes that are not UTF-8 (refused, or read as U+FFFD), duplicate member
 names (refused, first or last wins), an unpaired ``\\uD800`` escape (refused or kept), and a
 number written with a fraction or exponent whose value is whole (``5.0``, ``1e2``: an integer
-to some parsers, not to others). A payload whose readings disagree is *ambiguous*: the fuzzer
-does not send it and the corpus does not hold it.
+to some parsers, not to others), and the extensions ``NaN``, ``Infinity`` and ``-Infinity``
+(RFC 8259 section 9 lets a parser accept them: refused, or read as numbers that are not
+integers). A payload whose readings disagree on the result or the reason, or that some
+reading takes for a well-formed command, is *ambiguous*: the fuzzer does not send it and the
+corpus does not hold it. A payload every reading rejects for the same reason but whose
+readings echo different ``seq`` values (``{"seq":5,"ts":NaN,...}``: -1 when NaN makes it no
+JSON, 5 when NaN is a number) is decided with each of those ``seq`` values permitted
+(:attr:`Expected.seqs`); the generator sends only payloads with a single answer.
 """
 
 from __future__ import annotations
@@ -47,14 +53,26 @@ class Expected:
     """The ack a rejected command must get: ``{"seq", "result": "rejected", "reason"}``."""
 
     reason: str  # malformed or unknown-cmd
-    seq: int
+    seq: int  # the seq under the strict reading (RFC 8259 without extensions)
     why: str  # what makes it so, for people
+    also: tuple[int, ...] = ()  # further seq values other permitted readings echo
+
+    @property
+    def seqs(self) -> tuple[int, ...]:
+        """Every permitted ``seq``, the strict reading's first."""
+        return (self.seq, *self.also)
+
+    @property
+    def unanimous(self) -> bool:
+        """True when every reading gives this one ack."""
+        return not self.also
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "result": "rejected", "reason": self.reason}
+        seq: int | list[int] = self.seq if self.unanimous else list(self.seqs)
+        return {"seq": seq, "result": "rejected", "reason": self.reason}
 
     def describe(self) -> str:
-        return f"rejected/{self.reason} seq {self.seq}"
+        return f"rejected/{self.reason} seq {' or '.join(str(s) for s in self.seqs)}"
 
 
 @dataclass(frozen=True)
@@ -73,7 +91,10 @@ class _Reading:
     duplicates: str = "refuse"  # or "first", "last"
     surrogates: str = "refuse"  # or "keep"
     whole_floats: str = "float"  # or "integer"
+    nonfinite: str = "refuse"  # or "accept": NaN, Infinity, -Infinity as (non-integer) numbers
 
+
+_NONFINITE = ("NaN", "Infinity", "-Infinity")
 
 _CHOICES = {
     "bom": ("refuse", "skip"),
@@ -81,6 +102,7 @@ _CHOICES = {
     "duplicates": ("refuse", "first", "last"),
     "surrogates": ("refuse", "keep"),
     "whole_floats": ("float", "integer"),
+    "nonfinite": ("refuse", "accept"),
 }
 
 
@@ -94,7 +116,7 @@ class _Number:
 
     @property
     def is_integer_token(self) -> bool:
-        return not any(c in self.token for c in ".eE")
+        return not any(c in self.token for c in ".eEIN")  # NaN, Infinity: numbers, not integers
 
 
 class _Parser:
@@ -210,6 +232,13 @@ class _Parser:
             if s.startswith(word, i):
                 self.i = i + len(word)
                 return value
+        for word in _NONFINITE:
+            if s.startswith(word, i):
+                self.seen.add("nonfinite")
+                if self.r.nonfinite == "refuse":
+                    raise self.fail(f"{word} (not JSON)")
+                self.i = i + len(word)
+                return _Number(word)
         if c == "-" or c in _DIGITS:
             return self.number()
         raise self.fail(f"unexpected {c!r}")
@@ -319,6 +348,8 @@ def _integer(value: Any, reading: _Reading, seen: set[str]) -> int | None:
         return None
     if value.is_integer_token:
         return int(value.token)
+    if value.token in _NONFINITE:
+        return None
     try:
         number = Decimal(value.token)
     except InvalidOperation:  # pragma: no cover - the parser admits only valid tokens
@@ -396,16 +427,18 @@ def judge_payload(payload: bytes) -> Verdict:
             reading = _Reading(**dict(zip(names, combo, strict=True)))
             got = _judge(payload, reading, seen)
             outcomes.add(got[:2] if got else None)
-    if len(outcomes) > 1:
+    if first is None and outcomes == {None}:
+        return Verdict(None, "a well-formed command: its ack depends on the key, clock and nonces")
+    reasons = {o[0] if o else None for o in outcomes}
+    if first is None or len(reasons) > 1:
         return Verdict(
             None,
             f"ambiguous: the JSON standard leaves {', '.join(sorted(seen))} "
             "to the parser, and the readings give different acks",
         )
-    if first is None:
-        return Verdict(None, "a well-formed command: its ack depends on the key, clock and nonces")
     reason, seq, why = first
-    return Verdict(Expected(reason, seq, why))
+    also = tuple(sorted({o[1] for o in outcomes if o is not None} - {seq}))
+    return Verdict(Expected(reason, seq, why, also))
 
 
 def expected_ack(payload: bytes) -> Expected | None:

@@ -131,12 +131,19 @@ def verify_command(
     check_stale: bool = True,
     check_replay: bool = True,
     max_payload: int | None = MAX_PAYLOAD,
+    allow_nonfinite: bool = False,
 ) -> VerifyResult:
-    """The TCU's decision on one command payload (the switches make faulty variants)."""
+    """The TCU's decision on one command payload (the switches make faulty variants).
+
+    ``allow_nonfinite`` reads NaN, Infinity and -Infinity as numbers (an extension RFC 8259
+    permits a parser): they are then not integers, so the command is still ``malformed``, but
+    its ack echoes an integer ``seq``.
+    """
     if max_payload is not None and len(payload) > max_payload:
         return VerifyResult(False, -1, "malformed")
     try:
-        body = json.loads(payload.decode("utf-8"), parse_constant=_not_json)
+        constant = float if allow_nonfinite else _not_json
+        body = json.loads(payload.decode("utf-8"), parse_constant=constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return VerifyResult(False, -1, "malformed")
     if not isinstance(body, dict):
