@@ -216,8 +216,8 @@ class Judgement:
         self.meas["response_time"] = first.first - sent
         if first.first - sent > p.within + 1e-9:
             self.problems.append(
-                f"first response after {format_duration(first.first - sent)}, "
-                f"P2 is {format_duration(p.within)}"
+                f"first response ({decode_response(first.payload).describe()}) after "
+                f"{format_duration(first.first - sent)}, P2 is {format_duration(p.within)}"
             )
             self._blame(first, "late response", p.response_id)
         for prev, nxt in pairwise(responses):

@@ -96,7 +96,7 @@ class Judged:
     stimulus: Stimulus
     expect: Expect
     answers: list[Answer] = field(default_factory=list)
-    flow_controls: list[float] = field(default_factory=list)
+    flow_controls: list[tuple[float, bytes]] = field(default_factory=list)  # (time, frame)
     problems: list[str] = field(default_factory=list)
     response_time: float | None = None
 
@@ -114,10 +114,14 @@ class Judged:
         return finals[0] if finals else None
 
     def got(self) -> str:
-        if not self.answers:
-            return "no response"
+        """Everything the part sent in this stimulus's slot: its messages, then each flow
+        control frame (with its bytes), so that a finding shows the offending frame."""
         shown = [decode_response(a.payload).describe(12) for a in self.answers]
-        return " then ".join(shown)
+        shown += [
+            f"flow control frame [{len(d)}] {hexs(d)} at +{_ms(t - self.stimulus.last)}"
+            for t, d in self.flow_controls
+        ]
+        return " then ".join(shown) if shown else "no response"
 
     def summary(self) -> str:
         """One line: the stimulus, what is wrong, what was allowed and what came."""
@@ -198,12 +202,12 @@ def _merged(log: FrameLog, t0: float, t1: float, ids: DiagIds) -> list[tuple[flo
 # -- the part's frames -------------------------------------------------------------------------
 def _answers(
     col: Column, t0: float, t1: float
-) -> tuple[list[Answer], list[float], list[tuple[float, float]]]:
-    """The part's messages, its flow control frames' times, and the spans (first frame to
-    last) of its segmented answers, in [t0, t1]."""
+) -> tuple[list[Answer], list[tuple[float, bytes]], list[tuple[float, float]]]:
+    """The part's messages, its flow control frames (time, bytes), and the spans (first frame
+    to last) of its segmented answers, in [t0, t1]."""
     i, j = col.span(t0, t1)
     answers: list[Answer] = []
-    flow: list[float] = []
+    flow: list[tuple[float, bytes]] = []
     spans: list[tuple[float, float]] = []
     buf = bytearray()
     need = seq = frames = 0
@@ -242,7 +246,7 @@ def _answers(
                 answers.append(Answer(bytes(buf[:need]), start, ts, frames, padded, first_data))
                 drop(ts)
         elif pci == 3:
-            flow.append(ts)
+            flow.append((ts, bytes(data)))
     drop(t1)
     return answers, flow, spans
 
@@ -318,15 +322,15 @@ def judge_span(
         end = stimuli[n + 1].first if n + 1 < len(stimuli) else t1
         while a < len(answers) and answers[a].first <= stim.first:
             a += 1
-        while f < len(flows) and flows[f] < stim.first:
+        while f < len(flows) and flows[f][0] < stim.first:
             f += 1
         mine: list[Answer] = []
         while a < len(answers) and answers[a].first <= end:
             mine.append(answers[a])
             a += 1
-        fcs: list[float] = []
+        fcs: list[tuple[float, bytes]] = []
         last = n + 1 == len(stimuli)
-        while f < len(flows) and (flows[f] < end or (last and flows[f] <= end)):
+        while f < len(flows) and (flows[f][0] < end or (last and flows[f][0] <= end)):
             fcs.append(flows[f])
             f += 1
         out.append(_judge(stim, mine, fcs, oracle, st, end))
@@ -343,10 +347,16 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f} ms"
 
 
+def _unasked_flow_control(fcs: list[tuple[float, bytes]]) -> str:
+    frame = fcs[0][1]
+    more = f" (and {len(fcs) - 1} more)" if len(fcs) > 1 else ""
+    return f"flow control {hexs(frame)}{more} where no valid first frame asked for it"
+
+
 def _judge(
     stim: Stimulus,
     answers: list[Answer],
-    fcs: list[float],
+    fcs: list[tuple[float, bytes]],
     oracle: UdsOracle,
     st: OracleState,
     end: float,
@@ -357,7 +367,7 @@ def _judge(
         if answers:
             j.problems.append("answered frames that make no valid request")
         if fcs and not stim.flow_control_due:
-            j.problems.append("flow control where no first frame asked for it")
+            j.problems.append(_unasked_flow_control(fcs))
         return j
     request = stim.request
     expect = oracle.expect(request, stim.functional, st, stim.last)
@@ -368,9 +378,14 @@ def _judge(
     for x in foreign:
         j.problems.append(f"answered with {hexs(x.payload, 12)}, no answer to service 0x{sid:02X}")
     if fcs and not stim.flow_control_due:
-        j.problems.append("flow control where no first frame asked for it")
-    if any(not x.padded for x in answers):
-        j.problems.append("a response frame not padded to 8 bytes")
+        j.problems.append(_unasked_flow_control(fcs))
+    unpadded = [x for x in answers if not x.padded]
+    if unpadded:
+        x = unpadded[0]
+        j.problems.append(
+            f"a response frame not padded to 8 bytes (answer {hexs(x.payload, 12)}, first frame "
+            f"[{len(x.first_data)}] {hexs(x.first_data)})"
+        )
     finals = [x for x in own if not x.is_pending]
     if own:
         j.response_time = own[0].first - stim.last

@@ -76,7 +76,9 @@ def test_response_time_is_judged_against_p2_from_frame_timestamps() -> None:
     log.add_rx(1.080, RESP, sf("62 F1 A0 0C 0F FE E1"))
     result = response_check(request="22 F1 A0", expect={"prefix": "62 F1 A0"}).evaluate(window(log))
     assert result.verdict is Verdict.FAIL
-    assert "first response after 80.000 ms, P2 is 50.000 ms" in result.summary
+    assert "first response (positive 62 F1 A0 0C 0F FE E1) after 80.000 ms, P2 is 50.000 ms" in (
+        result.summary
+    )
     assert result.measurements["response_time"] == pytest.approx(0.080)
     assert result.offender is not None and result.offender.timestamp == 1.080
 

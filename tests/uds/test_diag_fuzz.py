@@ -141,9 +141,30 @@ def test_the_judge_pairs_answers_with_stimuli_and_names_what_is_wrong() -> None:
     assert wrong.requirement == "UDS-008" and wrong.expect.nrcs == {0x13}
     assert "19 02 FF 00" in wrong.summary() and "got positive 59 02 09" in wrong.summary()
     assert judged[2].stimulus.note == "single frame with length 0"
-    assert judged[3].flow_controls == [0.18]
+    assert judged[3].flow_controls == [(0.18, bytes.fromhex("30 00 00 55 55 55 55 55"))]
     assert "first response after 70.000 ms, P2 is 50.000 ms" in judged[4].problems
     assert judged[5].problems[0].startswith("answered with 7F 19 31, no answer to service 0x22")
+
+
+def test_a_flow_control_to_an_invalid_first_frame_is_shown_in_the_finding() -> None:
+    """ISO 15765-2: a first frame whose length would fit a single frame is invalid and
+    ignored. A part that answers it with flow control breaks UDS-008, and the finding shows
+    the frame it sent (not 'got no response')."""
+    log = _log(
+        [
+            (0.00, "tx", 0x7E0, "10 05 22 F1 90 F1 89 CC"),  # FF_DL 5: fits a single frame
+            (0.001, "rx", 0x7E8, "30 00 00 55 55 55 55 55"),
+        ]
+    )
+    (j,) = judge_span(log, 0.0, 0.06, DiagIds(), CC_TCU_1)
+    assert j.stimulus.request is None and not j.stimulus.flow_control_due
+    assert not j.ok
+    assert j.problems == [
+        "flow control 30 00 00 55 55 55 55 55 where no valid first frame asked for it"
+    ]
+    assert "got no response" not in j.summary()
+    assert j.got() == "flow control frame [8] 30 00 00 55 55 55 55 55 at +1.000 ms"
+    assert j.summary().endswith("got flow control frame [8] 30 00 00 55 55 55 55 55 at +1.000 ms)")
 
 
 def test_consecutive_frames_join_their_first_frame_and_the_receiver_decides() -> None:
