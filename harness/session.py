@@ -32,7 +32,7 @@ from harness.clock import EventLoop, RealClock, VirtualClock
 from harness.errors import InputError, RunAborted, RunIncomplete
 from harness.evidence import TraceWriter, copy_inputs, write_json_atomic, write_manifest
 from harness.fuzz import FuzzContext
-from harness.mqtt.attach import open_mqtt
+from harness.mqtt.attach import open_mqtt, require_external_broker
 from harness.observe import FrameLog
 from harness.profile.compile import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
@@ -102,6 +102,8 @@ class Session:
         self.fuzz = FuzzContext(seed)  # the run seed of fuzz steps without their own
         self.simulated = dut.kind == "sim" and not realtime
         self.bench = bench if self.simulated else bench.with_channel_default()
+        if dut.kind == "external":
+            require_external_broker(plan, self.bench)
         self.out_dir = out_dir
         self.observers = list(observers)
         self.log = FrameLog()
@@ -177,7 +179,7 @@ class Session:
             echoes = self.bench.can.interface in ECHOING_INTERFACES
             self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack)
             if self.dut.kind == "sim":
-                broker = self.mqtt.address if self.mqtt is not None else None
+                broker = self.mqtt.dut_address if self.mqtt is not None else None
                 self.sim_thread = stack.enter_context(
                     SimThread(self.bench, self.plan.dbc, self.dut.variant, mqtt=broker)
                 )

@@ -36,6 +36,7 @@ from harness.cli import main
 from harness.clock import EventLoop, RealClock
 from harness.errors import DutNotResponding
 from harness.evidence import CERTIFICATE_FILE, verify_manifest
+from harness.mqtt.broker import EmbeddedBroker
 from harness.mqtt.side import CONNECT_TIMEOUT
 from harness.profile.compile import load_profile
 from harness.session import DutChoice, Session
@@ -126,13 +127,15 @@ def test_dut_silent_from_the_start_is_exit_3_naming_the_message(
     tmp_path: Path, signing_key: Path
 ) -> None:
     bench = tmp_path / "bench.yaml"
-    bench.write_text(
-        "format: cc-harness-bench/1\n"
-        f"can: {{interface: virtual, channel: nobody-home-{uuid.uuid4().hex[:8]}}}\n"
-    )
     out = tmp_path / "evidence"
     args = ["certify", str(PROFILE), "--bench", str(bench), "--dut", "external"]
-    result, took = timed([*args, "--out", str(out), "--key", str(signing_key)], timeout=120)
+    with EmbeddedBroker() as broker:  # the lab's broker: an external DUT needs one named
+        bench.write_text(
+            "format: cc-harness-bench/1\n"
+            f"can: {{interface: virtual, channel: nobody-home-{uuid.uuid4().hex[:8]}}}\n"
+            f"mqtt: {{broker: {{host: {broker.host}, port: {broker.port}}}}}\n"
+        )
+        result, took = timed([*args, "--out", str(out), "--key", str(signing_key)], timeout=120)
     assert_clean_error(
         result, 3, "the DUT sent no TCU_Status (0x3A0) within 2 s", "is it powered, on this bus"
     )
@@ -144,11 +147,38 @@ def test_dut_silent_from_the_start_is_exit_3_naming_the_message(
 
     # In process: the exception class, from the same wait.
     plan = load_profile(PROFILE)
-    silent = Bench.model_validate({"can": {"interface": "virtual", "channel": "nobody-home-2"}})
-    with (
-        pytest.raises(DutNotResponding, match=r"sent no TCU_Status \(0x3A0\) within 2 s"),
-        Session(plan, silent, DutChoice("external")),
-    ):
+    with EmbeddedBroker() as lab:
+        silent = Bench.model_validate(
+            {
+                "can": {"interface": "virtual", "channel": "nobody-home-2"},
+                "mqtt": {"broker": {"host": lab.host, "port": lab.port}},
+            }
+        )
+        with (
+            pytest.raises(DutNotResponding, match=r"sent no TCU_Status \(0x3A0\) within 2 s"),
+            Session(plan, silent, DutChoice("external")),
+        ):
+            pass
+
+
+def test_external_dut_without_a_broker_in_the_bench_is_exit_2_before_the_run(
+    tmp_path: Path,
+) -> None:
+    """A part of its own cannot know the port of a broker the harness would start: the run
+    does not start (no evidence folder), and the message says what to add to the bench."""
+    bench = tmp_path / "bench.yaml"
+    bench.write_text("format: cc-harness-bench/1\ncan: {interface: virtual, channel: nobody}\n")
+    out = tmp_path / "evidence"
+    args = ["certify", str(PROFILE), "--bench", str(bench), "--dut", "external"]
+    result = run_harness([*args, "--out", str(out)], timeout=60)
+    assert_clean_error(
+        result, 2, "needs MQTT and the DUT is external", "names no mqtt.broker", "relay:"
+    )
+    assert not out.exists()
+    # a profile without MQTT needs no broker: that run starts (and finds nobody on the bus)
+    plan = load_profile(ROOT / "tests" / "report" / "ci-short.yaml")
+    no_broker = Bench.model_validate({"can": {"interface": "virtual", "channel": "nobody-3"}})
+    with pytest.raises(DutNotResponding), Session(plan, no_broker, DutChoice("external")):
         pass
 
 

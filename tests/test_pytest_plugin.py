@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.mqtt.broker import EmbeddedBroker
 from harness.profile.compile import Plan, load_profile
 
 pytest_plugins = ["pytester"]
@@ -213,12 +214,14 @@ def test_evidence_folder_option(pytester: pytest.Pytester, plan: Plan) -> None:
 
 
 def test_silent_external_dut_fails_every_case(pytester: pytest.Pytester, plan: Plan) -> None:
-    pytester.makefile(
-        ".yaml",
-        bench=f"format: cc-harness-bench/1\nname: nobody home\n"
-        f"can:\n  interface: virtual\n  channel: cc-silent-{uuid.uuid4().hex}\n",
-    )
-    result = pytester.runpytest(PROFILE, "--dut", "external", "--bench", "bench.yaml")
+    with EmbeddedBroker() as broker:  # the lab's broker: an external DUT needs one named
+        pytester.makefile(
+            ".yaml",
+            bench=f"format: cc-harness-bench/1\nname: nobody home\n"
+            f"can:\n  interface: virtual\n  channel: cc-silent-{uuid.uuid4().hex}\n"
+            f"mqtt: {{broker: {{host: {broker.host}, port: {broker.port}}}}}\n",
+        )
+        result = pytester.runpytest(PROFILE, "--dut", "external", "--bench", "bench.yaml")
     result.assert_outcomes(failed=len(plan.cases))
     out = result.stdout.str()
     assert sorted(failed_ids(result)) == sorted(case_ids(plan))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.bench import Bench
 from harness.clock import EventLoop
+from harness.errors import BenchError
 from harness.evidence import write_bytes_atomic
 from harness.mqtt.plan import MqttPlan
 from harness.mqtt.side import MqttSide
@@ -18,7 +19,7 @@ from harness.profile.compile import Plan
 from harness.sim.tcu import ReferenceTcu
 from harness.sim.v2x import V2xBackend
 
-__all__ = ["MQTT_DIR", "mqtt_plan", "open_mqtt"]
+__all__ = ["MQTT_DIR", "mqtt_plan", "open_mqtt", "require_external_broker"]
 
 MQTT_DIR = "mqtt"  # the evidence keeps the ASN.1 module here, for offline re-evaluation
 
@@ -26,6 +27,27 @@ MQTT_DIR = "mqtt"  # the evidence keeps the ASN.1 module here, for offline re-ev
 def mqtt_plan(plan: Plan) -> MqttPlan | None:
     found = plan.extra.get("mqtt")
     return found if isinstance(found, MqttPlan) else None
+
+
+EXTERNAL_BENCH_EXAMPLE = (
+    "mqtt:\n  broker: {host: 127.0.0.1, port: 1883}   # the broker the part also reaches\n"
+    "  relay: {host: 127.0.0.1, port: 18831}   # the address to give the part\n"
+    "  psk_env: TCU_PSK                        # the part's command key, 64 hex digits"
+)
+
+
+def require_external_broker(plan: Plan, bench: Bench) -> None:
+    """A part of its own cannot know the address of a broker the harness would start on a
+    random port: with ``--dut external`` a profile with MQTT needs the bench's broker."""
+    if mqtt_plan(plan) is None or bench.mqtt.broker is not None:
+        return
+    where = f"bench {bench.source}" if bench.source else "the bench (none given: --bench FILE)"
+    raise BenchError(
+        f"{where}: profile {plan.profile_id} needs MQTT and the DUT is external, but the bench "
+        "names no mqtt.broker: the part could not know where to connect. Add the broker the "
+        "part connects to (and a relay address to give the part, so that the harness can cut "
+        "its connection), for example:\n" + EXTERNAL_BENCH_EXAMPLE
+    )
 
 
 def open_mqtt(

@@ -14,7 +14,17 @@ A lab names its own broker instead::
         control:                 # optional: how to stop and start it during a case (V2X-008)
           stop: [systemctl, stop, mosquitto]
           start: [systemctl, start, mosquitto]
+      relay: {host: 127.0.0.1, port: 18831}   # optional: the address the part connects to
       psk_env: CC_TCU_PSK        # or psk: <64 hex digits>
+
+With a ``relay`` the harness listens on that address during a run and relays the part's
+connections to the broker (:mod:`harness.mqtt.relay`), so it can cut them (``broker:
+drop_dut``) and refuse them (``broker: stop|start`` when there is no ``control``) on any broker.
+The part is configured with the relay's address, not the broker's.
+
+Without ``psk``/``psk_env`` the harness signs commands with :data:`DEFAULT_PSK`, the reference
+unit's factory key: SHA-256 of the ASCII text ``CC-TCU-1 reference PSK``, in hex
+``aa01d385340e75dad7c4a538d1ba0104183366b198ab51dd7f2bc82b5302871b``.
 
 Secrets (the password and the PSK) are :class:`~pydantic.SecretStr` and the bench's
 ``describe()`` leaves them out, so they never reach a record, a log or a report.
@@ -28,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from harness.errors import BenchError
 
@@ -38,6 +48,7 @@ __all__ = [
     "BrokerConfig",
     "BrokerControl",
     "MqttBenchConfig",
+    "RelayConfig",
     "TlsConfig",
 ]
 
@@ -81,14 +92,30 @@ class BrokerConfig(_Strict):
     _coerce_password = field_validator("password", mode="before")(_secret)
 
 
+class RelayConfig(_Strict):
+    host: str = Field(default="127.0.0.1", description="address the harness listens on")
+    port: int = Field(ge=1, le=65535, description="port the part connects to")
+
+
 class MqttBenchConfig(_Strict):
     broker: BrokerConfig | None = Field(
         default=None, description="an external broker; omitted: the embedded amqtt broker"
+    )
+    relay: RelayConfig | None = Field(
+        default=None,
+        description="the address the part connects to: the harness relays it to the broker and "
+        "can cut it (will and broker outage cases on any broker)",
     )
     psk: SecretStr | None = Field(default=None, description="remote-command key, 64 hex digits")
     psk_env: str | None = Field(default=None, description="environment variable holding the psk")
 
     _coerce_psk = field_validator("psk", mode="before")(_secret)
+
+    @model_validator(mode="after")
+    def _relay_needs_broker(self) -> MqttBenchConfig:
+        if self.relay is not None and self.broker is None:
+            raise ValueError("mqtt.relay relays to mqtt.broker: name the broker too")
+        return self
 
     def resolve_psk(self) -> bytes:
         """The PSK (32 bytes) from the file or the environment, else the reference default."""

@@ -15,6 +15,7 @@ that needed it fail rather than pass.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from harness.bench import Bench
 from harness.clock import EventLoop
-from harness.errors import InterfaceError
+from harness.errors import BenchError, InterfaceError
 from harness.fuzz import MAX_FINDINGS, FuzzContext, FuzzRecord
 from harness.mqtt.broker import EmbeddedBroker
 from harness.mqtt.client import PahoTransport
@@ -38,6 +39,7 @@ from harness.mqtt.commands import CommandSigner
 from harness.mqtt.config import BrokerAddress
 from harness.mqtt.log import MQTT_LOG_FILE, MqttLog, MqttRecorder
 from harness.mqtt.plan import CommandFuzzStepPlan, MqttPlan, MqttStepPlan
+from harness.mqtt.relay import TcpRelay
 from harness.mqtt.simbroker import SimBroker
 from harness.mqtt.transport import ClientOptions, Transport, TransportHandler
 from harness.runner import StepFailed
@@ -84,6 +86,7 @@ class MqttSide:
         self.sim_broker: SimBroker | None = None
         self.embedded: EmbeddedBroker | None = None
         self.address: BrokerAddress | None = None
+        self.relay: TcpRelay | None = None
         self.transport: Transport | None = None
         self._stack = contextlib.ExitStack()
         self._closing = False
@@ -120,6 +123,13 @@ class MqttSide:
             else:
                 base = Path(self.bench.source).parent if self.bench.source else None
                 self.address = BrokerAddress.from_config(config, base)
+                relay = self.bench.mqtt.relay
+                if relay is not None:  # the part connects here; the harness can cut it
+                    self.relay = stack.enter_context(
+                        TcpRelay(
+                            (relay.host, relay.port), (self.address.host, self.address.port)
+                        )
+                    )
             self.transport = PahoTransport(self.loop, self.address, options, self)
         stack.callback(self.transport.close)
         self.transport.connect()
@@ -144,11 +154,22 @@ class MqttSide:
     def connected(self) -> bool:
         return self.transport is not None and self.transport.connected
 
+    @property
+    def dut_address(self) -> BrokerAddress | None:
+        """Where the DUT connects: the relay when the bench names one, else the broker."""
+        if self.address is None or self.relay is None:
+            return self.address
+        host, port = self.relay.listen
+        return dataclasses.replace(self.address, host=host, port=port)
+
     def describe(self) -> dict[str, Any]:
         if self.sim_broker is not None:
             return {"broker": "simulated"}
         assert self.address is not None
-        return {"broker": self.address.describe()}
+        out: dict[str, Any] = {"broker": self.address.describe()}
+        if self.relay is not None:
+            out["relay"] = f"{self.relay.listen[0]}:{self.relay.listen[1]}"
+        return out
 
     def dut_transport(self, options: ClientOptions, handler: TransportHandler) -> Transport:
         """A client for the in-process simulated DUT (simulated mode only)."""
@@ -368,20 +389,38 @@ class MqttSide:
         return now
 
     def _external_broker(self, action: str, where: str) -> float:
+        """A bench's broker: its ``control`` commands stop and start it; else the relay
+        (``mqtt.relay``) cuts and refuses the DUT's connections; the relay also drops the DUT."""
         assert self.address is not None
         control = self.address.control
-        if action == "drop_dut" or control is None:
-            what = "cut the DUT's connection at" if action == "drop_dut" else f"{action}"
-            raise StepFailed(
-                f"{where}: the harness cannot {what} the {self.broker_label}"
-                + ("" if action == "drop_dut" else " (the bench gives no mqtt.broker.control)")
-            )
-        argv = control.stop if action == "stop" else control.start
+        relay = self.relay
         now = self.loop.now()
-        try:
-            subprocess.run(argv, check=True, capture_output=True, timeout=15)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise StepFailed(f"{where}: broker {action} command failed: {exc}") from None
-        if action == "start":
-            self.loop.run_for(CONNECT_TIMEOUT, until=lambda: self.connected)
-        return now
+        if action == "drop_dut" and relay is not None:
+            if not relay.cut():
+                raise StepFailed(
+                    f"{where}: the DUT has no connection through the {relay.label} to cut "
+                    "(is the part configured with the relay's address, mqtt.relay?)"
+                )
+            return now
+        if action != "drop_dut" and control is not None:
+            argv = control.stop if action == "stop" else control.start
+            try:
+                subprocess.run(argv, check=True, capture_output=True, timeout=15)
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise StepFailed(f"{where}: broker {action} command failed: {exc}") from None
+            if action == "start":
+                self.loop.run_for(CONNECT_TIMEOUT, until=lambda: self.connected)
+            return now
+        if relay is not None:
+            try:
+                relay.down() if action == "stop" else relay.up()
+            except BenchError as exc:
+                raise StepFailed(f"{where}: broker {action}: {exc}") from None
+            return now
+        what = "cut the DUT's connection at" if action == "drop_dut" else action
+        raise StepFailed(
+            f"{where}: the harness cannot {what} the {self.broker_label}: the bench gives no "
+            "mqtt.relay (the address the part connects to, which the harness relays to the "
+            "broker and can cut)"
+            + ("" if action == "drop_dut" else " and no mqtt.broker.control")
+        )

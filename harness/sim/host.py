@@ -9,6 +9,7 @@ SIGINT or SIGTERM, so it stands where a supplier's part would.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -118,6 +119,9 @@ def serve(
     if bench.mqtt.broker is not None:  # the broker comes from the bench, like the bus
         base = Path(bench.source).parent if bench.source else None
         address = BrokerAddress.from_config(bench.mqtt.broker, base)
+        relay = bench.mqtt.relay
+        if relay is not None:  # as a supplier's part would be configured: via the relay
+            address = dataclasses.replace(address, host=relay.host, port=relay.port)
         v2x = attach_real_broker(tcu, address, bench.mqtt.resolve_psk())
         where = f"V2X on the {address.label}"
     try:

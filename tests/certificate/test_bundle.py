@@ -25,6 +25,7 @@ from harness.evidence import (
     file_sha256,
     verify_manifest,
 )
+from harness.mqtt.broker import EmbeddedBroker
 from harness.profile.compile import load_profile
 from harness.session import DutChoice, Session
 from tests.certificate.conftest import CertifiedRun, Keys
@@ -102,11 +103,15 @@ def test_a_profile_edited_after_loading_is_refused(tmp_path: Path) -> None:
 
 def test_silent_dut_folder_is_sealed_but_incomplete(tmp_path: Path) -> None:
     bench = tmp_path / "bench.yaml"
-    bench.write_text("format: cc-harness-bench/1\ncan: {interface: virtual, channel: nobody-x}\n")
-    out = tmp_path / "ev"
-    result = run_harness(
-        ["certify", str(PROFILE), "--bench", str(bench), "--dut", "external", "--out", str(out)]
-    )
+    with EmbeddedBroker() as broker:  # the lab's broker (an external DUT needs one named)
+        bench.write_text(
+            "format: cc-harness-bench/1\ncan: {interface: virtual, channel: nobody-x}\n"
+            f"mqtt: {{broker: {{host: {broker.host}, port: {broker.port}}}}}\n"
+        )
+        out = tmp_path / "ev"
+        result = run_harness(
+            ["certify", str(PROFILE), "--bench", str(bench), "--dut", "external", "--out", str(out)]
+        )
     assert result.returncode == 3, result.stderr
     assert (out / MANIFEST_FILE).exists()
     verify_manifest(out)
