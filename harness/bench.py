@@ -110,7 +110,7 @@ class Bench(_Strict):
         broker = self.mqtt.broker
         if broker is None:
             return {"broker": "embedded"}
-        return {
+        out: dict[str, Any] = {
             "broker": {
                 "host": broker.host,
                 "port": broker.port,
@@ -119,6 +119,10 @@ class Bench(_Strict):
                 "tls": broker.tls is not None,
             }
         }
+        relay = self.mqtt.relay
+        if relay is not None:  # the address the part connects to (harness/mqtt/relay.py)
+            out["relay"] = f"{relay.host}:{relay.port}"
+        return out
 
     def with_channel_default(self) -> Bench:
         """A bench whose ``virtual`` channel is unique to this process unless one is set."""

@@ -126,19 +126,28 @@ class Lane:
             f" rm -f {pid}",
         ]
 
-    def bench_yaml(self, can_block: str) -> str:
+    def bench_yaml(
+        self, can_block: str, *, control: bool = True, relay_port: int | None = None
+    ) -> str:
+        """A bench on this broker; ``control: False`` gives the harness no stop/start
+        commands (a lab's broker), ``relay_port`` the address the DUT connects to."""
         f = self.folder
-        return (
+        text = (
             "format: cc-harness-bench/1\nname: mosquitto TLS lane\n"
             + can_block
             + "mqtt:\n  broker:\n    host: 127.0.0.1\n"
             f'    port: {self.port}\n    protocol: "3.1.1"\n    username: {USER}\n'
             "    password_env: CC_MQTT_PASSWORD\n"
             f"    tls: {{ca: {f / 'ca.crt'}, cert: {f / 'client.crt'}, key: {f / 'client.key'}}}\n"
-            f"    control:\n      stop: {_flow(self.stop_argv())}\n"
-            f"      start: {_flow(self.start_argv())}\n"
-            "  psk_env: CC_TCU_PSK\n"
         )
+        if control:
+            text += (
+                f"    control:\n      stop: {_flow(self.stop_argv())}\n"
+                f"      start: {_flow(self.start_argv())}\n"
+            )
+        if relay_port is not None:
+            text += f"  relay: {{host: 127.0.0.1, port: {relay_port}}}\n"
+        return text + "  psk_env: CC_TCU_PSK\n"
 
     def env(self) -> dict[str, str]:
         return {"CC_MQTT_PASSWORD": self.password, "CC_TCU_PSK": self.psk_hex}
