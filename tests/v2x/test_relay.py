@@ -76,7 +76,7 @@ def test_without_relay_or_control_the_will_case_says_what_to_add(
 ) -> None:
     bench = _bench(tmp_path, lane, None)
     code, verdicts, record, _ = _certify(tmp_path, lane, bench, ["TC-V2X-001-WILL"], monkeypatch)
-    assert code == 1  # an ERROR case fails the run
+    assert code == 0  # the case is optional (mandatory: false): its ERROR is reported, not fatal
     assert verdicts == {"TC-V2X-001-WILL": "ERROR"}
     case = record["cases"][0]  # type: ignore[index]
     assert "the bench gives no mqtt.relay" in json.dumps(case)
