@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,10 @@ from harness.qualify import (
     assess_variant,
     traced_requirements,
 )
-from harness.qualify.runs import QualifyOptions, execute, plan_specs
+from harness.qualify.runs import QualifyObserver, QualifyOptions, execute, plan_specs
+from harness.qualify.simproc import SimProcessLane
 from harness.record import CaseRecord, CheckResult, RunRecord, RunStatus, Verdict
+from harness.session import DutChoice, Session
 from harness.sim.variants import VARIANTS, Variant
 from tests.conftest import PROFILE, ROOT, harness_cmd, run_harness
 
@@ -268,6 +271,75 @@ def test_cli_real_time_run_of_a_short_profile(tmp_path: Path) -> None:
     caught = [v["name"] for v in report["variants"] if v["verdict"] == "caught"]
     assert caught == [n for n, v in VARIANTS.items() if v.requirement in traced]
     assert all(c["passed"] for c in report["criteria"])
+
+
+def _children() -> list[str]:
+    """The command lines of this process's child processes (from /proc)."""
+    out = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == me:
+                out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+class _Watch(QualifyObserver):
+    """Which processes and threads exist while a real-time run's cases finish."""
+
+    def __init__(self) -> None:
+        self.children: list[str] = []
+        self.threads: set[str] = set()
+
+    def case_finished(self, spec: RunSpec, record: CaseRecord) -> None:
+        self.children += _children()
+        self.threads |= {t.name for t in threading.enumerate()}
+
+
+def test_real_time_runs_certify_the_simulator_in_a_process_of_its_own(tmp_path: Path) -> None:
+    """As a supplier's part: its own process (own interpreter lock) on a udp_multicast bus
+    of its own, certified as an external part; the process is gone after the run."""
+    short = load_profile(SHORT)
+    specs = [RunSpec("reference-realtime-1", "reference", realtime=True)]
+    watch = _Watch()
+    execution = execute(short, specs, Bench(), tmp_path / "q", observer=watch)
+    (run,) = execution.runs
+    assert run.record.status is RunStatus.COMPLETED and run.record.passed
+    assert run.record.dut == "sim (own process)" and run.record.mode == "realtime"
+    can = run.record.bench["can"]
+    assert can["interface"] == "udp_multicast" and can["options"]["port"] > 0
+    sims = [c for c in watch.children if "harness.cli sim tcu --bench" in c]
+    assert sims and len(sims) == len(watch.children)  # one child: the simulator
+    assert "reference-tcu" not in watch.threads  # no simulator thread in this process
+    assert not [c for c in _children() if "sim tcu" in c]  # stopped with its run
+
+
+def test_the_simulator_process_meets_the_harness_on_an_embedded_broker_through_a_relay(
+    plan: Plan,
+) -> None:
+    """The full profile's V2X side: the embedded broker on a free port, the simulator told
+    the relay's address in its bench file and the key through its environment; the will and
+    outage cases cut and refuse its connection at the relay."""
+    cases = ["TC-CMD-001", "TC-V2X-001-WILL", "TC-V2X-008-RESTART"]
+    with SimProcessLane(plan, Bench()) as lane:
+        assert lane.bench.mqtt.relay is not None and lane.embedded is not None
+        with Session(plan, lane.bench, DutChoice("external"), realtime=True) as session:
+            record = session.run_all([plan.case(c) for c in cases])
+        assert lane.alive()
+    verdicts = {c.case_id: c.verdict for c in record.cases}
+    assert verdicts == dict.fromkeys(cases, Verdict.PASS), [
+        ch.summary for c in record.cases for ch in c.checks if ch.verdict is not Verdict.PASS
+    ]
+    relay = lane.bench.mqtt.relay
+    said = " ".join(" ".join(lane.output).split())  # the console may wrap the line
+    assert f"V2X on the broker mqtt://127.0.0.1:{relay.port}" in said  # the relay's address
+    assert lane.psk.hex() not in "\n".join(lane.output)
 
 
 def test_sigterm_writes_an_incomplete_report_and_exits_3(tmp_path: Path) -> None:

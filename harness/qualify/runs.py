@@ -4,8 +4,10 @@ The simulated runs (the reference simulator ``--runs`` times, then every faulty 
 go first, in a pool of worker processes: each run is independent and deterministic, so the
 pool only changes how long they take, never what they record; results are reported in the
 order of the run list, not the order they finished. The real-time reference runs follow, one
-at a time in this process and with nothing else running beside them, because they judge real
-timing (python-can buses, a real MQTT broker, the simulator in a thread).
+at a time and with nothing else running beside them, because they judge real timing
+(python-can buses, a real MQTT broker): each certifies the simulator running in a process of
+its own, as ``--dut external``, the way a supplier's part would be
+(:mod:`harness.qualify.simproc`), so that it does not share the harness's interpreter lock.
 
 Evidence: a real-time run always writes its evidence folder under ``<out>/runs/<run name>/``
 and :func:`prune_evidence` removes it afterwards if the run behaved; simulated runs write one
@@ -22,6 +24,7 @@ finish (about a second) and cancels the rest.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -42,6 +45,7 @@ from harness.qualify import (
     RunSpec,
     VariantVerdict,
 )
+from harness.qualify.simproc import SimProcessLane
 from harness.record import CaseRecord, RunStatus, Verdict
 from harness.runner import RunObserver
 from harness.session import DutChoice, Session
@@ -128,16 +132,28 @@ def run_one(
     Interrupts (KeyboardInterrupt, RunAborted) end the run as ABORTED and are not re-raised:
     the caller sees the status and stops.
     """
-    dut = DutChoice("sim", spec.variant)
+    lane: SimProcessLane | None = None
+    if spec.realtime:  # the simulator in its own process, certified as an external part
+        lane = SimProcessLane(plan, bench, spec.variant)
+        bench = lane.bench
+    dut = DutChoice("external") if lane is not None else DutChoice("sim", spec.variant)
     session = Session(
         plan, bench, dut, realtime=spec.realtime, out_dir=evidence, observers=observers, seed=seed
     )
+    if lane is not None:
+        session.record.dut = f"sim{':' + spec.variant if spec.variant else ''} (own process)"
     start = time.perf_counter()
     try:
-        with session:
-            session.run_all()
-    except (KeyboardInterrupt, Exception):  # the record says how the run ended, and why
-        pass
+        with contextlib.ExitStack() as stack:
+            if lane is not None:
+                stack.enter_context(lane)
+            with session:
+                session.run_all()
+    except (KeyboardInterrupt, Exception) as exc:  # the record says how the run ended, and why
+        if session.record.status is RunStatus.RUNNING:  # the simulator never came up
+            if evidence is not None:
+                evidence.mkdir(parents=True, exist_ok=True)
+            session.finish(exc)
     return QualificationRun(
         spec, session.record, time.perf_counter() - start, str(evidence) if evidence else None
     )

@@ -1,0 +1,215 @@
+"""The reference simulator in a process of its own, for the real-time runs of a qualification.
+
+A real-time run judges real timing. With the simulator in the harness's own process the two
+share one interpreter lock, and a busy machine turns that into timing faults the part does
+not have. A supplier's part runs in its own process (or on its own hardware): so does the
+simulator here, exactly as ``harness sim tcu --bench`` runs it, and the harness certifies it
+as ``--dut external``.
+
+:class:`SimProcessLane` prepares one run: the bench the harness uses and the bench file the
+simulator reads. They meet on
+
+* CAN: the bench's bus, except that python-can's ``virtual`` interface (one process only)
+  becomes ``udp_multicast``, and a ``udp_multicast`` bus gets a free port of its own for
+  every run (every process on one group and port shares one bus);
+* MQTT: the bench's broker, or (without one) an embedded amqtt broker started on a free port
+  for the run, with a relay (``mqtt.relay``, :mod:`harness.mqtt.relay`) on a free port as the
+  simulator's address, so the will and outage cases run as on any lab broker.
+
+Secrets go to the simulator through its environment (the bench file names the variables),
+never into the file. The simulator's output is kept, and a simulator that does not come up is
+a :class:`~harness.errors.RunIncomplete` naming what it said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from harness.bench import Bench, CanConfig
+from harness.errors import RunIncomplete
+from harness.mqtt.attach import mqtt_plan
+from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
+from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
+from harness.profile.compile import Plan
+
+__all__ = ["SimProcessLane", "free_udp_port"]
+
+START_TIMEOUT = 30.0  # seconds for the simulator process to say it runs
+STOP_TIMEOUT = 10.0
+READY_LINE = "reference TCU running"
+MULTICAST_GROUP = "239.74.163.2"
+PSK_VAR = "CC_HARNESS_SIM_PSK"
+PASSWORD_VAR = "CC_HARNESS_SIM_MQTT_PASSWORD"
+
+
+def free_udp_port() -> int:
+    """A UDP port nobody on this machine uses now (for a multicast bus of one's own)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _can_for_processes(can: CanConfig) -> CanConfig:
+    if can.interface == "virtual":
+        return CanConfig(
+            interface="udp_multicast",
+            channel=MULTICAST_GROUP,
+            bitrate=can.bitrate,
+            options={"port": free_udp_port()},
+        )
+    if can.interface == "udp_multicast":
+        options = {**can.options, "port": free_udp_port()}
+        channel = can.channel or MULTICAST_GROUP
+        return can.model_copy(update={"channel": channel, "options": options})
+    return can  # a real interface (socketcan, vcan, ...) is shared between processes already
+
+
+class SimProcessLane:
+    """One real-time run's simulator process and the bench the harness certifies it on.
+
+    Use as a context manager: entering starts the embedded broker (when the bench names
+    none) and the simulator, and waits until it runs; leaving stops both.
+    """
+
+    def __init__(self, plan: Plan, bench: Bench, variant: str | None = None) -> None:
+        self.plan = plan
+        self.variant = variant
+        self.psk = bench.mqtt.resolve_psk()  # a bad key is the bench's error, before anything
+        can = _can_for_processes(bench.can)
+        mqtt = bench.mqtt
+        self.embedded: EmbeddedBroker | None = None
+        self._embedded_port: int | None = None
+        self.needs_mqtt = mqtt_plan(plan) is not None  # else the simulator runs without V2X
+        if self.needs_mqtt and mqtt.broker is None:
+            self._embedded_port = free_tcp_port()
+            broker = BrokerConfig(host=EmbeddedBroker.host, port=self._embedded_port)
+            mqtt = MqttBenchConfig(broker=broker, psk=mqtt.psk, psk_env=mqtt.psk_env)
+        if self.needs_mqtt and mqtt.relay is None:
+            mqtt = mqtt.model_copy(update={"relay": RelayConfig(port=free_tcp_port())})
+        self.bench = bench.model_copy(update={"can": can, "mqtt": mqtt})
+        self.output: list[str] = []  # what the simulator printed (stdout and stderr)
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._readers: list[threading.Thread] = []
+
+    # -- the simulator's bench file -----------------------------------------------------------
+    def _sim_bench(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The simulator's bench (as data) and the environment its secrets travel in."""
+        b = self.bench
+        data: dict[str, Any] = {
+            "format": "cc-harness-bench/1",
+            "name": "qualification real-time run: the simulator's side",
+            "can": b.can.model_dump(exclude_none=True),
+            "dut": b.dut.model_dump(exclude_none=True),
+        }
+        env = {PSK_VAR: self.psk.hex()}
+        broker_cfg = b.mqtt.broker
+        if not self.needs_mqtt or broker_cfg is None or b.mqtt.relay is None:
+            return data, env
+        base = Path(b.source).parent if b.source else None
+        address = BrokerAddress.from_config(broker_cfg, base)
+        broker: dict[str, Any] = {
+            "host": address.host,
+            "port": address.port,
+            "protocol": address.protocol,
+        }
+        if address.username is not None:
+            broker["username"] = address.username
+        if address.password is not None:
+            env[PASSWORD_VAR] = address.password
+            broker["password_env"] = PASSWORD_VAR
+        if address.tls:
+            files = (("ca", address.ca), ("cert", address.cert), ("key", address.key))
+            tls: dict[str, Any] = {k: v for k, v in files if v is not None}
+            tls["insecure"] = address.insecure
+            broker["tls"] = tls
+        data["mqtt"] = {"broker": broker, "relay": b.mqtt.relay.model_dump(), "psk_env": PSK_VAR}
+        return data, env
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> SimProcessLane:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self._embedded_port is not None:
+            self.embedded = EmbeddedBroker(self._embedded_port).__enter__()
+        self._dir = tempfile.TemporaryDirectory(prefix="cc-harness-sim-")
+        path = Path(self._dir.name) / "bench.yaml"
+        data, secrets = self._sim_bench()
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")  # JSON is YAML
+        argv = [sys.executable, "-m", "harness.cli", "sim", "tcu", "--bench", str(path)]
+        argv += ["--dbc", str(self.plan.dbc_path)]
+        if self.variant:
+            argv += ["--variant", self.variant]
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **secrets},
+        )
+        ready = threading.Event()
+        for stream in (self._proc.stdout, self._proc.stderr):
+            assert stream is not None
+            reader = threading.Thread(
+                target=self._read, args=(stream, ready), name="sim-output", daemon=True
+            )
+            reader.start()
+            self._readers.append(reader)
+        if not ready.wait(START_TIMEOUT) or self._proc.poll() is not None:
+            said = " | ".join(self.output[-5:]) or "nothing"
+            raise RunIncomplete(
+                f"the simulator process did not start within {START_TIMEOUT:g} s "
+                f"(exit {self._proc.poll()}); it said: {said}"
+            )
+
+    def _read(self, stream: IO[str], ready: threading.Event) -> None:
+        for line in stream:
+            self.output.append(line.rstrip())
+            if READY_LINE in line:
+                ready.set()
+        ready.set()  # the process ended: stop waiting
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=STOP_TIMEOUT)
+            for reader in self._readers:
+                reader.join(timeout=2)
+        if self.embedded is not None:
+            self.embedded.__exit__(None, None, None)
+            self.embedded = None
+        if self._dir is not None:
+            with contextlib.suppress(OSError):
+                self._dir.cleanup()
+            self._dir = None
