@@ -64,6 +64,7 @@ def _workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         .read_text()
         .replace("port: 43170", f"port: {free_udp_port()}")
         .replace("port: 18830", f"port: {mqtt_port}")
+        .replace("port: 18831", f"port: {_free_tcp_port()}")
         .replace("/tmp/cc-harness-ci-mosquitto.pid", str(pid_file))
         .replace("ci/mosquitto.conf", conf.name)
     )

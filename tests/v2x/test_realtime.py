@@ -4,7 +4,7 @@ broker (amqtt), chosen with ``--case``.
 The whole profile runs in real time in
 ``tests/test_certify.py::test_realtime_against_the_simulator_in_its_own_process`` (the
 simulator as its own process, Mosquitto over TLS), and in ``harness qualify``'s real-time
-reference runs (in process, like this test); running it twice here cost CI 4.5 minutes.
+reference runs (the simulator as its own process); running it twice here cost CI 4.5 minutes.
 """
 
 from __future__ import annotations
