@@ -328,7 +328,14 @@ class MqttCounterCheck(MqttCheck):
         for k in range(1, len(values)):
             prev, cur = values[k - 1], values[k]
             if not isinstance(prev, int) or not isinstance(cur, int):
-                return self.result(Verdict.FAIL, f"{p.field} missing or not an integer")
+                k_bad = i + k - (0 if isinstance(prev, int) else 1)
+                shown = _show(col.value[k_bad], col.retain[k_bad])
+                return self.result(
+                    Verdict.FAIL,
+                    f"{p.field} missing or not an integer in {shown}",
+                    {"messages": j - i},
+                    offender=Offender(col.ts[k_bad], shown),
+                )
             if cur != (prev + p.step) % p.modulus:
                 return self.result(
                     Verdict.FAIL,
@@ -388,7 +395,8 @@ class MqttFieldCheck(MqttCheck):
             ):
                 return self.result(
                     Verdict.FAIL,
-                    f"{k - i + 1}. message does not meet {self.conds.describe()}",
+                    f"{k - i + 1}. message does not meet {self.conds.describe()}: "
+                    f"{_show(col.value[k], col.retain[k])}",
                     {"messages": n},
                     offender=Offender(col.ts[k], _show(col.value[k], col.retain[k])),
                 )
@@ -454,9 +462,12 @@ class MqttLatencyCheck(MqttCheck):
                 )
         waited = t1 - t0
         verdict = Verdict.INCONCLUSIVE if waited < p.within else Verdict.FAIL
+        seen = ""
+        if j > i:  # what the part did send instead
+            seen = f" ({j - i} other(s), the last: {_show(col.value[j - 1], col.retain[j - 1])})"
         return self.result(
             verdict,
-            f"no matching {self.topic} message within {format_duration(waited)}",
+            f"no matching {self.topic} message within {format_duration(waited)}{seen}",
             {"latency": None, "waited": waited, "seen": j - i},
             limits,
             Offender(t0, f"stimulus {self.mp.from_}"),

@@ -129,6 +129,7 @@ def test_field_conditions_identity_and_bits() -> None:
     assert [verdict(c, window(log, 0, 1)) for c in checks] == [Verdict.PASS, Verdict.PASS]
     log = bsm_log([0.1, 0.2], events=(b"\x40", 2), speed=8191)
     assert [verdict(c, window(log, 0, 1)) for c in checks] == [Verdict.FAIL, Verdict.FAIL]
+    assert "'speed': 8191" in checks[0].evaluate(window(log, 0, 1)).summary  # names the BSM
 
 
 def test_a_payload_that_did_not_decode_fails_the_check() -> None:
@@ -155,6 +156,11 @@ def test_latency_absent_count_and_retain() -> None:
     late.add_rx("status", 1.5, "v2x/status/X", b"offline", 1, True, "offline")
     w = window(late, 1.0, 2.0)
     assert [verdict(c, w) for c in checks] == [Verdict.FAIL, Verdict.FAIL, Verdict.FAIL]
+    # the latency failure names what the part sent instead
+    summary = checks[0].evaluate(w).summary
+    assert summary == (
+        "no matching status message within 1.000 s (1 other(s), the last: 'offline' (retained))"
+    )
     # nothing yet, and the window ended before the limit: inconclusive, not a pass
     assert verdict(checks[0], window(MqttLog(), 1.0, 1.1)) is Verdict.INCONCLUSIVE
 
