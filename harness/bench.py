@@ -19,8 +19,10 @@ its own in-memory bus on the virtual clock in simulated mode.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+import socket
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -198,7 +200,7 @@ def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:
     if config.bitrate is not None and config.interface not in ("virtual", "udp_multicast"):
         kwargs.setdefault("bitrate", config.bitrate)
     try:
-        return can.Bus(interface=config.interface, channel=config.channel, **kwargs)
+        bus = can.Bus(interface=config.interface, channel=config.channel, **kwargs)
     except (can.CanError, OSError, ValueError, ImportError, TypeError) as exc:
         hint = _OPEN_HINTS.get(config.interface, _OPEN_HINT)
         raise InterfaceError(
@@ -206,6 +208,25 @@ def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:
             f"{str(exc).rstrip('.')}; check {hint.format(channel=config.channel)}, and the "
             "bench file's can.interface, can.channel and can.options"
         ) from None
+    if config.interface == "udp_multicast":
+        _widen_receive_buffer(bus)
+    return bus
+
+
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+
+
+def _widen_receive_buffer(bus: can.BusABC) -> None:
+    """Every process on a udp_multicast bus also receives its own frames back: at 50 % bus
+    load that is some 2000 datagrams a second, and the kernel's default receive buffer
+    (about 200 KiB, a few hundred datagrams) overflows after a stall of about 100 ms on a busy
+    machine, silently dropping the other side's frames. A larger buffer (up to the system's
+    net.core.rmem_max) rides out such stalls; python-can has no option for it, so this sets
+    it on the bus's socket where the interface keeps it, and does nothing if it does not."""
+    sock = getattr(getattr(bus, "_multicast", None), "_socket", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
 
 
 _OPEN_HINT = "that the interface is connected and its driver installed"
