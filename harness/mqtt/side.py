@@ -6,8 +6,10 @@ amqtt broker, or the bench's external broker), connects the harness's client (a 
 cannot be reached is an :class:`~harness.errors.InterfaceError` naming it: exit 3),
 subscribes to every topic the DUT publishes, decodes what arrives into the
 :class:`~harness.mqtt.log.MqttLog` (and ``mqtt.jsonl``), and carries out the MQTT steps:
-publish, signed remote commands, command fuzzing, broker stop/start/cut, resubscribe. If the
-broker goes away
+publish, signed remote commands, command fuzzing, broker stop/start/cut, resubscribe. With a
+bench's broker and ``mqtt.relay`` it also runs the relay the DUT connects through
+(:mod:`harness.mqtt.relay`), which is how it cuts and refuses the DUT's connection on a broker
+it does not control. If the broker goes away
 the client keeps trying to reconnect; what it missed is simply not in the log, so checks
 that needed it fail rather than pass.
 """
