@@ -171,6 +171,11 @@ class EventLoop:
                     msg = self._recv(bus, 0.0)
         return got
 
+    def drain(self) -> None:
+        """Dispatch every frame already waiting in the buses (before a real-time window is
+        judged: a frame the interface stamped inside it may still sit in the socket)."""
+        self._drain()
+
     # -- running -----------------------------------------------------------------------------
     def stop(self) -> None:
         """Ask a running :meth:`run_until` (possibly in another thread) to return soon."""
