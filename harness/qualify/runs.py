@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.bench import Bench
+from harness.clock import favour_this_process
 from harness.errors import InputError, RunAborted
 from harness.profile.compile import Plan, load_profile
 from harness.qualify import (
@@ -249,6 +250,8 @@ def execute(
     try:
         sim_root = root if keep_evidence else None
         reason = _simulated_phase(plan, simulated, sim_root, jobs, seed, progress)
+        if realtime and reason is None:
+            favour_this_process()  # the harness's side of real time: rest-bus, tester
         for spec in realtime if reason is None else ():
             progress.started(spec)
             relay = _CaseRelay(progress.observer, spec)
