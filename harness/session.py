@@ -203,6 +203,8 @@ class Session:
             self.tcu.start()
         self.restbus.start()
         self.runner.wait_ready()
+        if self.mqtt is not None:  # a part reaching the broker through the harness's relay
+            self.mqtt.wait_for_dut()
         self.record.identity = self.diag.read_identity()  # RunIncomplete if unreadable
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:

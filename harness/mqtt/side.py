@@ -52,6 +52,7 @@ __all__ = ["SIM_UTC_EPOCH", "MqttSide", "utc_offset"]
 SIM_UTC_EPOCH = 1_767_225_600.0
 CONNECT_TIMEOUT = 5.0
 RETRY = 0.1
+DUT_RELAY_WAIT = 31.0  # the page's longest retry delay (30 s) and a second
 
 
 def utc_offset(loop: EventLoop) -> float:
@@ -155,6 +156,20 @@ class MqttSide:
     @property
     def connected(self) -> bool:
         return self.transport is not None and self.transport.connected
+
+    def wait_for_dut(self) -> None:
+        """With a relay: give the DUT up to one capped retry delay (V2X-008: 30 s) plus a
+        second to connect through it. A part started before the harness found no relay and
+        is between retries; cases that need its connection must not start before it is back.
+        A part that never comes is not waited for again (its MQTT cases fail)."""
+        relay = self.relay
+        if relay is None or relay.open_connections:
+            return
+        start = self.loop.now()
+        came = self.loop.run_for(DUT_RELAY_WAIT, until=lambda: relay.open_connections > 0)
+        waited = self.loop.now() - start
+        what = "connected" if came else "did not connect"
+        self.log.event(self.loop.now(), f"DUT {what} through the {relay.label} ({waited:.1f} s)")
 
     @property
     def dut_address(self) -> BrokerAddress | None:
