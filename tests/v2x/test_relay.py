@@ -9,14 +9,16 @@ part's will) and refuses (a broker outage, to the part).
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.mqtt.relay import TcpRelay
-from tests.conftest import PROFILE, run_harness
+from tests.conftest import PROFILE, ROOT, free_udp_port, harness_cmd, run_harness
 from tests.v2x.mosquitto_lane import Lane, free_tcp_port, make_lane
 
 OUTAGE_CASES = ["TC-V2X-001-WILL", "TC-V2X-008-RESTART"]
@@ -105,3 +107,48 @@ def test_the_relay_cuts_and_refuses_connections_and_relays_bytes(lane: Lane) -> 
             socket.create_connection(("127.0.0.1", port), timeout=2)
         relay.up()
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_a_part_started_before_the_harness_is_waited_for_at_the_relay(
+    tmp_path: Path, lane: Lane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supplier's order of things: the part (its own process) starts first, finds no
+    relay yet and retries; the run waits for its connection before the first case."""
+    can = (
+        "can: {interface: udp_multicast, channel: 239.74.163.2, "
+        f"options: {{port: {free_udp_port()}}}}}\n"
+    )
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(lane.bench_yaml(can, control=False, relay_port=free_tcp_port()))
+    for key, value in lane.env().items():
+        monkeypatch.setenv(key, value)
+    sim = subprocess.Popen(
+        harness_cmd("sim", "tcu", "--bench", str(bench)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert sim.stdout is not None
+        assert "reference TCU running" in sim.stdout.readline()
+        out = tmp_path / "evidence"
+        cases = ["TC-V2X-001-ONLINE", "TC-CMD-001"]
+        chosen = [arg for c in cases for arg in ("--case", c)]
+        result = run_harness(
+            ["certify", str(PROFILE), "--bench", str(bench), "--dut", "external", *chosen,
+             "--out", str(out)],
+            timeout=300,
+        )  # fmt: skip
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=10)
+    record = json.loads((out / "run.json").read_text())
+    verdicts = {c["id"]: c["verdict"] for c in record["cases"]}
+    assert verdicts == dict.fromkeys(cases, "PASS"), result.stdout[-3000:]
+    events = [
+        json.loads(line)["event"]
+        for line in (out / "mqtt.jsonl").read_text().splitlines()
+        if '"event"' in line
+    ]
+    assert any(e.startswith("DUT connected through the relay") for e in events)
