@@ -38,6 +38,15 @@ import can
 
 from harness.canonical import JsonRejected, strict_loads
 from harness.errors import EvidenceIncomplete, InputError, VerificationError
+from harness.safeio import (
+    EVIDENCE_LOG,
+    EVIDENCE_RECORD,
+    MANIFEST,
+    YAML,
+    open_input,
+    read_input,
+    special_place,
+)
 
 if TYPE_CHECKING:
     from harness.profile.compile import Plan
@@ -56,6 +65,9 @@ __all__ = [
     "bundle_inputs",
     "bundle_note",
     "check_bundle",
+    "check_out_folder",
+    "check_output_file",
+    "claim_folder",
     "copy_inputs",
     "file_sha256",
     "verify_manifest",
@@ -161,8 +173,116 @@ CERTIFICATE_FILE = "certificate.dsse.json"
 DERIVED_DIR = "report"  # outputs made from the evidence afterwards; not evidence themselves
 MANIFEST_FORMAT = "cc-harness-manifest/1"
 _NOT_IN_MANIFEST = frozenset({MANIFEST_FILE, CERTIFICATE_FILE})
+_DERIVED = frozenset({"report.html", "junit.xml"})  # what 'harness report' writes in report/
 _FINAL = ("COMPLETED", "ABORTED")
 _CHUNK = 1 << 20
+
+
+def check_out_folder(out_dir: Path) -> None:
+    """Refuse, before anything is written, an evidence folder that cannot take a new run:
+    one under /proc, /sys or /dev, a path that is a file, a folder that is not empty, or a
+    place where no folder can be created. Every refusal is an InputError naming the path."""
+    root = special_place(out_dir)
+    if root is not None:
+        raise InputError(
+            f"evidence folder {out_dir}: expected a folder on an ordinary file system, but it "
+            f"is under {root}; give another --out folder"
+        )
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise InputError(f"evidence folder {out_dir}: it is a dangling symbolic link")
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise InputError(
+                f"evidence folder {out_dir}: expected a new or empty folder, but it is a file"
+            )
+        try:
+            entries = sorted(os.listdir(out_dir))
+        except OSError as exc:
+            raise InputError(
+                f"evidence folder {out_dir}: cannot list it ({exc.strerror})"
+            ) from None
+        if RUN_FILE in entries:
+            raise InputError(
+                f"{out_dir} already holds a run{bundle_note(out_dir)}; give a new or empty "
+                "--out folder"
+            )
+        if entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            raise InputError(
+                f"evidence folder {out_dir}: expected a new or empty folder, but it holds "
+                f"{shown}; every file of the folder would become evidence"
+            )
+        where = out_dir
+    else:
+        where = out_dir.parent
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        if not where.is_dir():
+            raise InputError(
+                f"evidence folder {out_dir}: cannot be created, {where} is a file, not a folder"
+            )
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise InputError(
+            f"evidence folder {out_dir}: cannot write in {where} (read-only or not yours)"
+        )
+
+
+def check_output_file(path: Path, flag: str) -> None:
+    """Refuse an output file path (``--junit``, ``report --out``) that cannot be written as a
+    plain file: a folder, a special file, a place under /proc, /sys or /dev, a read-only
+    folder. An existing regular file is replaced (reports are made again from evidence)."""
+    root = special_place(path)
+    if root is not None:
+        raise InputError(f"{flag} {path}: expected a file path, but it is under {root}")
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: expected a file path, but it is a folder")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{flag} {path}: expected a file path, but it is a special file")
+    where = path.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise InputError(f"{flag} {path}: cannot be created, {where} is a file, not a folder")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: cannot write in {where} (read-only or not yours)")
+
+
+def claim_folder(out_dir: Path, first_record: bytes) -> None:
+    """Make ``out_dir`` this run's evidence folder, atomically, before anything else is
+    written to it: create it (and its parents) and then ``run.json`` exclusively, holding
+    ``first_record``. Of several processes given one folder, exactly one gets it; the others
+    get an InputError and write nothing."""
+    check_out_folder(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"evidence folder {out_dir}: a file of that name appeared") from None
+    except OSError as exc:
+        raise InputError(
+            f"evidence folder {out_dir}: cannot create it ({exc.strerror or exc})"
+        ) from None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(out_dir / RUN_FILE, flags, 0o644)
+    except FileExistsError:
+        raise InputError(
+            f"{out_dir} already holds a run (another harness process claimed it first); "
+            "give a new or empty --out folder"
+        ) from None
+    except OSError as exc:
+        raise InputError(
+            f"evidence folder {out_dir}: cannot write {RUN_FILE} ({exc.strerror or exc})"
+        ) from None
+    try:
+        os.write(fd, first_record)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dir_fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -190,7 +310,7 @@ def file_sha256(path: Path) -> tuple[str, int]:
     """The sha256 (hex) and size of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as fh:
+    with open_input(path, EVIDENCE_LOG) as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
@@ -203,13 +323,7 @@ def copy_inputs(out_dir: Path, plan: Plan) -> None:
     The DBC comes from the bytes the plan was compiled from; the profile is read again and
     must still have the digest it was loaded with (a file edited since is an InputError).
     """
-    try:
-        raw = Path(plan.path).read_bytes()
-    except OSError as exc:
-        raise InputError(
-            f"cannot keep the profile in the evidence: {exc.strerror or exc}",
-            source=str(plan.path),
-        ) from None
+    raw = read_input(plan.path, YAML)
     if hashlib.sha256(raw).hexdigest() != plan.digest:
         raise InputError(
             "the profile file changed on disk after it was loaded; load it again",
@@ -235,17 +349,13 @@ def bundle_inputs(out_dir: Path) -> tuple[Path, Path]:
 
 
 def _covered(rel: PurePosixPath) -> bool:
-    """Whether the manifest covers a file at ``rel`` (relative to the folder)."""
+    """Whether the manifest covers a file at ``rel`` (relative to the folder): every file but
+    the manifest, the certificate and the derived reports (``report/report.html`` and
+    ``report/junit.xml``). Hidden and temporary-looking files are covered like any other, so
+    a file added after sealing, whatever its name, makes the folder fail verification."""
     if len(rel.parts) == 1 and rel.name in _NOT_IN_MANIFEST:
         return False
-    if len(rel.parts) > 1 and rel.parts[0] == DERIVED_DIR:
-        return False
-    # the temporary file of an atomic write of the manifest or certificate, in flight
-    return not (
-        len(rel.parts) == 1
-        and rel.name.endswith(".tmp")
-        and any(rel.name.startswith(f".{n}.") for n in _NOT_IN_MANIFEST)
-    )
+    return not (len(rel.parts) == 2 and rel.parts[0] == DERIVED_DIR and rel.name in _DERIVED)
 
 
 def bundle_files(out_dir: Path) -> tuple[list[str], list[str]]:
@@ -259,14 +369,14 @@ def bundle_files(out_dir: Path) -> tuple[list[str], list[str]]:
             path = base / name
             rel = PurePosixPath(path.relative_to(out_dir).as_posix())
             if not _covered(rel):
+                if len(rel.parts) > 1 and (path.is_symlink() or not path.is_file()):
+                    odd.append(str(rel))  # a derived report must be a plain file too
                 continue
             if path.is_symlink() or (not path.is_dir() and not path.is_file()):
                 odd.append(str(rel))
             elif path.is_file():
                 files.append(str(rel))
         dirs[:] = [d for d in dirs if not (base / d).is_symlink()]
-        if base == out_dir:
-            dirs[:] = [d for d in dirs if d != DERIVED_DIR]
     return sorted(files), sorted(odd)
 
 
@@ -292,6 +402,13 @@ def write_manifest(out_dir: Path) -> Path:
     return path
 
 
+def _no_content(exc: Exception) -> str:
+    """Why a JSON file did not read, without quoting it (json's messages give only places)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"byte {exc.start} is not UTF-8"
+    return str(exc)
+
+
 def _read_record(out_dir: Path) -> dict[str, Any]:
     if not out_dir.is_dir():
         raise InputError(f"evidence folder {out_dir} does not exist")
@@ -302,10 +419,11 @@ def _read_record(out_dir: Path) -> dict[str, Any]:
             f"it has no {RUN_FILE}"
         )
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        record = json.loads(read_input(path, EVIDENCE_RECORD).decode("utf-8"))
+    except (InputError, ValueError) as exc:
         raise EvidenceIncomplete(
-            f"evidence folder {out_dir} is incomplete: {RUN_FILE} cannot be read ({exc})"
+            f"evidence folder {out_dir} is incomplete: {RUN_FILE} cannot be read "
+            f"({_no_content(exc)})"
         ) from None
     if not isinstance(record, dict):
         raise EvidenceIncomplete(
@@ -420,11 +538,9 @@ def verify_manifest(out_dir: Path, expected_sha256: str | None = None) -> list[M
     """
     path = out_dir / MANIFEST_FILE
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise VerificationError(
-            f"cannot read {path}: {exc.strerror or exc} (the folder is not sealed)"
-        ) from None
+        raw = read_input(path, MANIFEST)
+    except InputError as exc:
+        raise VerificationError(f"{exc} (the folder is not sealed)") from None
     if expected_sha256 is not None:
         actual = hashlib.sha256(raw).hexdigest()
         if actual != expected_sha256:

@@ -208,8 +208,8 @@ def decode_text(
     """``data`` decoded by the first of ``encodings`` that reads all of it, and its name.
 
     A UTF-8 byte order mark is dropped. When no encoding fits, the error names the tried
-    encodings and the line and column of the first byte UTF-8 (or the first one) rejects,
-    never the text itself.
+    encodings and the line and column of the byte that stopped the encoding that read
+    furthest, never the text itself.
     """
     first: UnicodeDecodeError | None = None
     for name in encodings:
@@ -217,16 +217,16 @@ def decode_text(
         try:
             return data.decode(codec), name
         except UnicodeDecodeError as exc:
-            first = first or exc
+            if first is None or exc.start > first.start:
+                first = exc
     assert first is not None, "decode_text needs at least one encoding"
     line, col = _line_col(data, first.start)
     raise error_cls(
-        f"this {kind.name} is not text in any encoding tried ({', '.join(encodings)}): "
-        f"byte 0x{data[first.start]:02X} is not valid",
+        f"expected a {kind.name} saved as text in {' or '.join(encodings)} (each was tried), "
+        f"but byte 0x{data[first.start]:02X} is not valid in any of them",
         source=source,
         line=line,
         col=col,
-        expected=f"a {kind.name} saved as " + " or ".join(encodings),
     )
 
 

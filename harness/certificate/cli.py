@@ -22,6 +22,7 @@ from harness.certificate.keys import generate_key_pair, load_public_key
 from harness.certificate.verify import verify_certificate
 from harness.errors import InputError, VerificationError
 from harness.evidence import CERTIFICATE_FILE, DERIVED_DIR, MANIFEST_FILE
+from harness.safeio import CERTIFICATE, read_input
 
 if TYPE_CHECKING:
     from harness.bench import Bench
@@ -102,12 +103,7 @@ def _now(text: str | None) -> dt.datetime:
 
 def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     cert: Path = args.cert
-    try:
-        data = cert.read_bytes()
-    except OSError as exc:
-        raise InputError(
-            f"cannot read the certificate: {exc.strerror or exc}", source=str(cert)
-        ) from None
+    data = read_input(cert, CERTIFICATE)
     key = load_public_key(args.key)
     now = _now(args.now)
     if args.evidence is not None and not args.evidence.is_dir():

@@ -36,9 +36,10 @@ from harness.profile.model import (
     StepBase,
 )
 from harness.profile.mqtt_model import MQTT_STEP_TYPES
+from harness.safeio import YAML, read_input
 from harness.uds.fuzz import DiagFuzzPlan
 from harness.uds.plan import DiagPlan
-from harness.yamlsafe import YamlDocument, format_path, load_yaml_file, load_yaml_text
+from harness.yamlsafe import YamlDocument, format_path, load_yaml_text
 
 __all__ = [
     "Plan",
@@ -178,8 +179,8 @@ def load_profile(
     folder keeps the profile and its DBC side by side, not at their original paths).
     """
     shown = display or str(path)
-    doc = load_yaml_file(path, error_cls=ProfileError, display=shown)
-    raw = Path(path).read_bytes()
+    raw = read_input(path, YAML, error_cls=ProfileError, display=shown)
+    doc = load_yaml_text(raw, shown, error_cls=ProfileError)
     return _compile(
         doc,
         raw,
@@ -250,7 +251,7 @@ class _Compiler:
     def _load_dbc(self, dbc_path: Path) -> CanDatabase:
         """The profile's DBC; a missing or broken one is an error at the profile's dbc key."""
         shown = self.p.dbc
-        if not dbc_path.is_file():
+        if not dbc_path.exists() or dbc_path.is_dir():
             try:
                 looked = os.path.relpath(dbc_path)
             except ValueError:  # another drive (Windows)
@@ -265,7 +266,8 @@ class _Compiler:
             return load_dbc(dbc_path, display=shown)
         except DbcError as exc:
             detail = re.sub(r'^(not a valid DBC: )DBC: "(.*)"$', r"\1\2", exc.detail or "")
-            text = f"DBC file {shown}: {detail or 'cannot be used'}"
+            at = f" line {exc.line}, column {exc.col}" if exc.line is not None else ""
+            text = f"DBC file {shown}{at}: {detail or 'cannot be used'}"
             if exc.expected:
                 text += f"; expected {exc.expected}"
                 if exc.got is not None:
