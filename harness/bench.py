@@ -45,7 +45,7 @@ from pydantic import (
 
 from harness.errors import BenchError, InterfaceError
 from harness.mqtt.config import MqttBenchConfig
-from harness.profile.errors import describe_value, located_error
+from harness.profile.errors import describe_shape, located_error
 from harness.uds.config import DiagBenchConfig
 from harness.yamlsafe import YamlDocument, load_yaml_file
 
@@ -167,7 +167,7 @@ def bench_from_document(doc: YamlDocument) -> Bench:
             BenchError,
             (),
             message="expected a mapping of bench keys (format, name, can, dut) at the top, "
-            f"but got {describe_value(doc.data)}",
+            f"but got {describe_shape(doc.data)}",
         )
     if "format" not in doc.data:
         raise doc.error(

@@ -250,8 +250,8 @@ def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
     ``origin`` is the run's ``trace_origin``. Without it, the BLF's own (ms-accurate) start
     time is used, which may move frames by a microsecond against the live run.
     """
-    if not path.is_file():
-        raise InputError(f"no trace at {path}", expected="the run's trace.blf", got=path)
+    if not path.exists():
+        raise InputError(f"no trace at {path}", expected="the run's trace.blf")
     log = FrameLog()
     frames = 0
     handle = open_input(path, EVIDENCE_LOG)  # a regular file: a FIFO must not hang the reader

@@ -28,7 +28,7 @@ from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
 from harness.profile.compile_steps import compile_can_step
-from harness.profile.errors import TaggedUnions, describe_value, located_error
+from harness.profile.errors import TaggedUnions, describe_shape, describe_value, located_error
 from harness.profile.model import (
     STEP_MODELS,
     Case,
@@ -204,7 +204,7 @@ def _compile(
             ProfileError,
             (),
             message="expected a mapping of profile keys (format, profile, dbc, dut, cases, ...) "
-            f"at the top, but got {describe_value(doc.data)}",
+            f"at the top, but got {describe_shape(doc.data)}",
         )
     if "format" not in doc.data:
         raise doc.error(

@@ -4,8 +4,9 @@
 profile alone (see :mod:`harness.offline`) and reports each difference from ``run.json``.
 Exit codes: 0 every check, case verdict, requirement verdict and the overall result agree;
 1 something differs (or the profile/DBC is not the one the record names); 2 bad input (no
-run.json, unreadable trace, no profile); 3 the run did not complete (killed, aborted, could
-not run, never sealed): it is evaluated as far as it got, and the output says so first.
+run.json, unreadable trace, no profile); 3 the run did not complete, whatever else (killed,
+aborted, could not run, never sealed): it is evaluated as far as it got, and the output says
+so first.
 
 ``harness report DIR`` writes the HTML report and JUnit XML of an evidence folder into its
 ``report/`` subfolder (outputs derived from the evidence, which the evidence manifest leaves
@@ -184,6 +185,9 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
         f"[bold red]DIFFERS[/]: {what}; {bad} case(s) and {len(result.problems)} run-wide "
         "result(s) do not match run.json"
     )
+    if incomplete is not None:  # the run's state comes first: it did not complete
+        say("[bold magenta]INCOMPLETE[/]: the run did not complete")
+        return EXIT_INCOMPLETE
     return EXIT_DIFFER
 
 
