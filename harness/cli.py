@@ -213,7 +213,8 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     except HarnessError:
         if session.record.cases:
             print_summary(out, session.record, str(out_dir))
-        certificate_after_run(issuer, session, bench, out_dir, out)
+        if session.claimed:  # a run that never got its folder has nothing to certify
+            certificate_after_run(issuer, session, bench, out_dir, out)
         raise
     finally:
         signal.signal(signal.SIGTERM, old)
