@@ -19,6 +19,7 @@ _FALSE = re.compile(r"false|False|FALSE")
 _DEC_INT = re.compile(r"[-+]?[0-9]+")
 _OCT_INT = re.compile(r"0o[0-7]+")
 _HEX_INT = re.compile(r"0x[0-9a-fA-F]+")
+_YAML11_FLOAT = re.compile(r"[-+]?(?:[0-9][0-9_]*)?\.[0-9.]*(?:[eE][-+][0-9]+)?")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)")
 _NAN = re.compile(r"\.(?:nan|NaN|NAN)")
@@ -73,6 +74,12 @@ def resolve_plain(text: str) -> Any:
     if _HEX_INT.fullmatch(text):
         return int(text[2:], 16)
     if _FLOAT.fullmatch(text):
+        if not _YAML11_FLOAT.fullmatch(text):
+            raise Ambiguous(
+                f"ambiguous number '{text}': YAML 1.1 reads it as a string (its floats need a "
+                "'.' and a signed exponent); write it with a '.' such as "
+                f"{_with_point(text)}, or quote it"
+            )
         return float(text)
     if _INF.fullmatch(text):
         return float("-inf") if text.startswith("-") else float("inf")
@@ -101,3 +108,13 @@ def resolve_plain(text: str) -> Any:
             )
         raise Ambiguous(f"ambiguous number '{text}': YAML 1.1 reads it as a number; quote it")
     return text
+
+
+def _with_point(text: str) -> str:
+    """``1e3`` -> ``1.0e+3``: the same number in a form YAML 1.1 and 1.2 both read."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent and exponent[0] not in "+-":
+        exponent = "+" + exponent
+    return mantissa + (f"e{exponent}" if exponent else "")
