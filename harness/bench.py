@@ -157,7 +157,7 @@ def load_bench(path: str | os.PathLike[str] | None) -> Bench:
     """The bench from a file, or the defaults when ``path`` is None."""
     if path is None:
         return Bench()
-    doc = load_yaml_file(path, error_cls=BenchError)
+    doc = load_yaml_file(path, error_cls=BenchError, kind_marker=("format", "cc-harness-bench/1"))
     return bench_from_document(doc)
 
 

@@ -177,6 +177,7 @@ class _Walker:
         self.loader = yaml.SafeLoader(text)  # may raise ReaderError (bad characters)
         self.marks: dict[PathKey, Mark] = {}
         self.key_marks: dict[PathKey, Mark] = {}
+        self.ambiguous: _Reject | None = None  # the first plain value YAML 1.1 reads otherwise
 
         # PyYAML's stubs leave the parser's event methods untyped.
         self.next_event = cast(Callable[[], Event], self.loader.get_event)
@@ -244,7 +245,11 @@ class _Walker:
         try:
             return resolve_plain(event.value)
         except Ambiguous as exc:
-            raise _Reject(mark, path, str(exc)) from None
+            # Kept, not raised yet: the message quotes the value, which it may only do once
+            # the file is known to be of the kind the caller expects (see load_yaml_text).
+            if self.ambiguous is None:
+                self.ambiguous = _Reject(mark, path, str(exc))
+            return event.value
 
     def node(self) -> Any:
         stack: list[_Collection] = []
@@ -375,10 +380,15 @@ def load_yaml_text(
     *,
     error_cls: type[InputError] = InputError,
     max_bytes: int = MAX_BYTES,
+    kind_marker: tuple[str, str] | None = None,
 ) -> YamlDocument:
     """Load exactly one strict YAML document from text (str, or bytes in UTF-8).
 
     source is the display name used in error messages. Raises error_cls for every problem.
+    With ``kind_marker`` (key, value), such as ``("format", "cc-harness-profile/1")``, an
+    ambiguous plain value is reported (quoted) only in a document whose top-level mapping has
+    that key and value; any other document is returned as read, for the caller to refuse
+    without quoting a file that is not of its kind.
     """
     size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
@@ -427,6 +437,12 @@ def load_yaml_text(
         ) from None
     except (yaml.YAMLError, RecursionError, MemoryError) as exc:  # pragma: no cover - safety net
         raise _raise(error_cls, source, None, f"could not read YAML: {exc}") from None
+    found = walker.ambiguous
+    if found is not None and (
+        kind_marker is None
+        or (isinstance(data, dict) and data.get(kind_marker[0]) == kind_marker[1])
+    ):
+        raise _raise(error_cls, source, found.mark, found.message, path=found.path)
     return YamlDocument(source, data, walker.marks, walker.key_marks)
 
 
@@ -437,6 +453,7 @@ def load_yaml_file(
     max_bytes: int = MAX_BYTES,
     display: str | None = None,
     kind: InputKind = YAML,
+    kind_marker: tuple[str, str] | None = None,
 ) -> YamlDocument:
     """Load exactly one strict YAML document from a file.
 
@@ -446,4 +463,6 @@ def load_yaml_file(
     """
     source = display if display is not None else os.fspath(path)
     data = read_input(path, kind, error_cls=error_cls, display=source, max_bytes=max_bytes)
-    return load_yaml_text(data, source, error_cls=error_cls, max_bytes=max_bytes)
+    return load_yaml_text(
+        data, source, error_cls=error_cls, max_bytes=max_bytes, kind_marker=kind_marker
+    )

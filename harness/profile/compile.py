@@ -167,6 +167,10 @@ class Plan:
         raise KeyError(case_id)
 
 
+PROFILE_MARKER = ("format", "cc-harness-profile/1")
+"""What makes a YAML file a profile: only then may an error quote its values."""
+
+
 def load_profile(
     path: str | os.PathLike[str],
     display: str | None = None,
@@ -180,7 +184,7 @@ def load_profile(
     """
     shown = display or str(path)
     raw = read_input(path, YAML, error_cls=ProfileError, display=shown)
-    doc = load_yaml_text(raw, shown, error_cls=ProfileError)
+    doc = load_yaml_text(raw, shown, error_cls=ProfileError, kind_marker=PROFILE_MARKER)
     return _compile(
         doc,
         raw,
@@ -192,7 +196,7 @@ def load_profile(
 
 def load_profile_text(text: str, source: str, base_dir: str | os.PathLike[str]) -> Plan:
     """Load a profile from text (``base_dir`` resolves its DBC path)."""
-    doc = load_yaml_text(text, source, error_cls=ProfileError)
+    doc = load_yaml_text(text, source, error_cls=ProfileError, kind_marker=PROFILE_MARKER)
     return _compile(doc, text.encode(), Path(base_dir), Path(base_dir) / source)
 
 

@@ -634,6 +634,31 @@ def bench_tls_file_is_a_fifo(c: Ctx) -> Expect:
     )
 
 
+def _secret_yaml(c: Ctx) -> Path:
+    """A YAML secrets file whose values YAML 1.1 reads otherwise (a PIN with a leading zero,
+    a yes/no flag): the ambiguity message would quote them in a profile, never here."""
+    path = c.tmp / "secrets.yaml"
+    path.write_text(f"token: {CANARY}\npin: 0731924\nmfa: NO\n", encoding="utf-8")
+    return path
+
+
+def profile_is_secret_yaml_with_ambiguous_values(c: Ctx) -> Expect:
+    p = _secret_yaml(c)
+    return Expect(["validate", str(p)], 2, [f"{p}:", "format"], absent=["0731924", "'NO'"])
+
+
+def bench_is_secret_yaml_with_ambiguous_values(c: Ctx) -> Expect:
+    b = _secret_yaml(c)
+    out = c.tmp / "out"
+    return Expect(
+        ["certify", str(PROFILE), "--bench", str(b), "--out", str(out)],
+        2,
+        [f"{b}:", "format"],
+        absent=["0731924", "'NO'"],
+        after=not_created(out),
+    )
+
+
 HAZARDS: list[Callable[[Ctx], Expect]] = [
     proc_environ_as_dbc_validate,
     proc_environ_as_dbc_certify,
@@ -707,6 +732,8 @@ HAZARDS: list[Callable[[Ctx], Expect]] = [
     evaluate_record_is_secret_text,
     bench_password_variable_unset,
     bench_tls_file_is_a_fifo,
+    profile_is_secret_yaml_with_ambiguous_values,
+    bench_is_secret_yaml_with_ambiguous_values,
 ]
 ISSUE_CASES = 23  # the first entries: the hazards issue 14 reported
 
