@@ -222,8 +222,6 @@ def interface_options(interface: str) -> frozenset[str] | None:
     """The keyword arguments the python-can ``interface`` takes: its bus class's named
     parameters, the keys its module reads from ``**kwargs``, and python-can's common ones.
     None when the interface cannot be inspected here (its module does not import)."""
-    if interface == SIM_INTERFACE:
-        return frozenset()
     try:
         module_name, class_name = can.interfaces.BACKENDS[interface]
         with _quiet("can"):  # a vendor backend logs that its library is missing

@@ -232,8 +232,9 @@ def _chosen_cases(plan: Plan, wanted: Sequence[str] | None) -> list[PlannedCase]
     known = {c.case_id for c in plan.cases}
     for case_id in wanted:
         if case_id not in known:
+            shown = case_id if len(case_id) <= 80 else case_id[:77] + "..."
             raise InputError(
-                f"--case {case_id}: no such case in {plan.profile_id}",
+                f"--case {shown}: no such case in {plan.profile_id}",
                 expected="a case id of the profile",
                 got=case_id,
                 choices=[c.case_id for c in plan.cases],
@@ -245,7 +246,8 @@ def cmd_validate(args: argparse.Namespace, out: Console) -> int:
     for path in args.profiles:
         plan = load_profile(path)
         out.print(
-            f"{path}: valid profile {plan.profile_id} {plan.version}, {len(plan.cases)} cases, "
+            f"{escape(str(path))}: valid profile {plan.profile_id} {plan.version}, "
+            f"{len(plan.cases)} cases, "
             f"requirements {', '.join(plan.requirement_ids)}",
             highlight=False,
         )

@@ -81,8 +81,8 @@ def register(sub: Any) -> None:
 
 def cmd_keys_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
     pair = generate_key_pair(args.out)
-    out.print(f"private key: {pair.private} (mode 0600; keep it secret)", highlight=False)
-    out.print(f"public key:  {pair.public}", highlight=False)
+    out.print(f"private key: {escape(str(pair.private))} (mode 0600; keep it secret)")
+    out.print(f"public key:  {escape(str(pair.public))}")
     out.print(f"keyid:       {pair.keyid}", highlight=False)
     return 0
 

@@ -105,7 +105,7 @@ def write_run_outputs(session: Session, out_dir: Path, junit: Path | None, err: 
         paths = write_reports(
             out_dir, session.record, plan=session.plan, log=session.log, extra_junit=junit
         )
-        err.print(f"report: {paths[0]}  junit: {', '.join(str(p) for p in paths[1:])}")
+        err.print(escape(f"report: {paths[0]}  junit: {', '.join(str(p) for p in paths[1:])}"))
     except Exception as exc:  # the run's evidence matters more than its report
         err.print(f"[yellow]warning:[/] could not write the report: {escape(str(exc))}")
 
