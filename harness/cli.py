@@ -26,7 +26,7 @@ from harness.certificate.cli import certificate_after_run
 from harness.certificate.cli import register as certificate_commands
 from harness.certificate.issue import Issuer, add_issue_options
 from harness.errors import HarnessError, InputError, RunAborted
-from harness.evidence import check_out_folder, check_output_file
+from harness.outputs import check_out_folder, check_output_file
 from harness.profile.compile import Plan, PlannedCase, load_profile
 from harness.session import DutChoice, Session, harness_version
 

@@ -33,7 +33,6 @@ from harness.clock import EventLoop, RealClock, VirtualClock
 from harness.errors import InputError, RunAborted, RunIncomplete
 from harness.evidence import (
     TraceWriter,
-    claim_folder,
     copy_inputs,
     write_json_atomic,
     write_manifest,
@@ -41,6 +40,7 @@ from harness.evidence import (
 from harness.fuzz import FuzzContext
 from harness.mqtt.attach import open_mqtt
 from harness.observe import FrameLog
+from harness.outputs import claim_folder
 from harness.profile.compile import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
 from harness.runner import CaseRunner, RunObserver

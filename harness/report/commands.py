@@ -28,9 +28,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from harness.errors import EvidenceIncomplete, InputError
-from harness.evidence import check_bundle, check_output_file
+from harness.evidence import check_bundle
 from harness.observe import FrameLog
 from harness.offline import Evaluation, evaluate_evidence, load_evidence
+from harness.outputs import check_output_file
 from harness.profile.compile import Plan
 from harness.record import RunRecord
 
