@@ -16,8 +16,11 @@ one, never half of one.
     manifest.json          path, size and sha256 of every file above, written last
     certificate.dsse.json  the signed certificate (only for a passing run, with --key)
 
-The manifest covers every regular file of the folder except itself, the certificate, and
-anything under ``report/`` (outputs derived later from the evidence: HTML, JUnit). It is
+The manifest covers every file of the folder, hidden and temporary-looking ones included,
+except itself, the certificate, and the two reports ``report/report.html`` and
+``report/junit.xml`` (outputs derived later from the evidence); anything else found later,
+or any entry that is not a regular file, makes verification fail. The folder is claimed by
+exactly one run before anything is written (:func:`harness.outputs.claim_folder`). It is
 written when the session ends, after the trace is closed and the record is final, so its
 presence means the folder is complete. A run killed with ``kill -9`` leaves run.json
 saying RUNNING and no manifest: :func:`check_bundle` says so to every later command.

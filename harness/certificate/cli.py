@@ -59,10 +59,11 @@ def register(sub: Any) -> None:
         description="Verify CERT strictly and offline: its exact bytes, its Ed25519 signature "
         "by the public key, its statement and predicate types and fields, and that it is "
         "issued and not expired. With --evidence, also that the folder is the complete, "
-        f"unaltered evidence of the certified run: every file but {MANIFEST_FILE}, "
-        f"{CERTIFICATE_FILE} and {DERIVED_DIR}/ (reports made later) must be listed in the "
-        "manifest with its sha256, and the manifest must have the digest the certificate "
-        "names.",
+        f"unaltered evidence of the certified run: every file, hidden or not, but "
+        f"{MANIFEST_FILE}, {CERTIFICATE_FILE} and {DERIVED_DIR}/report.html and "
+        f"{DERIVED_DIR}/junit.xml (reports made later) must be listed in the manifest with "
+        "its sha256, and the manifest must have the digest the certificate names; a run "
+        "that did not complete is rejected, saying so.",
         epilog=_VERIFY_EPILOG,
     )
     ver.add_argument("cert", type=Path, metavar="CERT", help="certificate (.dsse.json)")
