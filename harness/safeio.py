@@ -10,8 +10,8 @@ people the lab does not control, so every input is read the same way:
   regular file is fine; one into a special file is refused like the special file itself.
 * **A size cap per kind** (:class:`InputKind`), checked before and while reading, so
   ``/dev/zero`` or a 60 MB DBC costs nothing.
-* **A parse-time bound** (:func:`parse_deadline`): a parser that runs past its deadline is
-  interrupted, in any thread, and its caller reports it as an input error.
+* **A parse-time bound** (:func:`parse_deadline`): a parser that uses more CPU time than its
+  kind allows is interrupted, in any thread, and its caller reports it as an input error.
 * **Encodings real tools write** (:func:`decode_text`), tried in a fixed order; the error
   says which were tried and where the first undecodable byte sits.
 * **No content in messages.** Errors name the file, the place (line, column) and what was
@@ -27,6 +27,7 @@ import ctypes
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -238,19 +239,42 @@ class ParseTimeout(BaseException):
     that a parser's own ``except Exception`` cannot swallow it)."""
 
 
+_WALL_FACTOR = 10  # wall-clock ceiling, as a multiple of the CPU-time bound
+
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 _set_async_exc.restype = ctypes.c_int
 
 
 class _Watchdog:
+    """Watches one thread's CPU time (so a loaded machine does not cut a parse short, while a
+    runaway parser, which burns CPU, is stopped) with a wall-clock ceiling behind it."""
+
     def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
         self.thread_id = threading.get_ident()
+        try:
+            self.clock: int | None = time.pthread_getcpuclockid(self.thread_id)
+        except (AttributeError, OSError):  # no per-thread CPU clocks here: wall time only
+            self.clock = None
+        self.start_cpu = self.cpu()
+        self.wall_limit = time.monotonic() + seconds * _WALL_FACTOR
         self.lock = threading.Lock()
         self.active = True
         self.fired = False
-        self.timer = threading.Timer(seconds, self.fire)
-        self.timer.daemon = True
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.watch, name="parse-deadline", daemon=True)
+
+    def cpu(self) -> float:
+        return time.clock_gettime(self.clock) if self.clock is not None else time.monotonic()
+
+    def watch(self) -> None:
+        while not self.done.is_set():
+            spent = self.cpu() - self.start_cpu
+            if spent >= self.seconds or time.monotonic() >= self.wall_limit:
+                self.fire()
+                return
+            self.done.wait(min(0.25, max(0.01, self.seconds - spent)))
 
     def fire(self) -> None:
         with self.lock:
@@ -260,7 +284,7 @@ class _Watchdog:
 
     def stop(self) -> bool:
         """Disarm; True when the deadline passed (a pending interruption is withdrawn)."""
-        self.timer.cancel()
+        self.done.set()
         with self.lock:
             self.active = False
             fired = self.fired
@@ -271,13 +295,14 @@ class _Watchdog:
 
 @contextlib.contextmanager
 def parse_deadline(seconds: float) -> Iterator[None]:
-    """Interrupt the block with :class:`ParseTimeout` once it has run ``seconds``.
+    """Interrupt the block with :class:`ParseTimeout` once it has used ``seconds`` of CPU
+    time in this thread (or run ten times that long by the wall clock).
 
     Works in any thread (the interruption is delivered between Python bytecodes; a single
     long C call finishes first). Callers turn ParseTimeout into an input error.
     """
     dog = _Watchdog(seconds)
-    dog.timer.start()
+    dog.thread.start()
     try:
         yield
     finally:

@@ -410,7 +410,8 @@ def load_yaml_text(
             error_cls,
             source,
             None,
-            f"expected YAML that parses within {YAML.parse_seconds:g} s, but parsing took longer",
+            f"expected YAML that parses within {YAML.parse_seconds:g} s of CPU time, but "
+            "parsing took longer",
         ) from None
     except _Reject as exc:
         raise _raise(

@@ -303,7 +303,7 @@ def load_dbc(
 ) -> CanDatabase:
     """Load a DBC strictly (overlapping signals, bad ranges, two messages on one frame ID or
     under one name are errors), read under :mod:`harness.safeio`'s policy: a regular file of
-    at most 4 MiB, parsed within ``deadline`` seconds (default 20)."""
+    at most 4 MiB, parsed within ``deadline`` seconds of CPU time (default 20)."""
     shown = display or str(path)
     raw = read_input(path, DBC_INPUT, error_cls=DbcError, display=shown)
     text = _decode_dbc(raw, shown)
@@ -316,7 +316,7 @@ def load_dbc(
             db: Any = cantools.database.load_string(text, database_format="dbc", strict=True)
     except ParseTimeout:
         raise DbcError(
-            f"expected a DBC that parses within {limit:g} s, but parsing took longer",
+            f"expected a DBC that parses within {limit:g} s of CPU time, but parsing took longer",
             source=shown,
         ) from None
     except RecursionError:

@@ -112,8 +112,9 @@ _SYNTAX_AT = re.compile(r"line (\d+), column (\d+)")
 
 def _compile_module(path: Path) -> tuple[Any, dict[str, Any]]:
     """Read, parse and compile an ASN.1 module under :mod:`harness.safeio`'s policy (a
-    regular file of at most 1 MiB, parsed within 20 s). A syntax error names its line and
-    column but never quotes the file; a name defined twice is an error, not a warning."""
+    regular file of at most 1 MiB, parsed within 20 s of CPU time). A syntax error names its
+    line and column but never quotes the file; a name defined twice is an error, not a
+    warning."""
     shown = str(path)
     raw = read_input(path, ASN1)
     text, _ = decode_text(raw, ("utf-8", "cp1252"), ASN1, source=shown)
@@ -128,8 +129,8 @@ def _compile_module(path: Path) -> tuple[Any, dict[str, Any]]:
             spec = asn1tools.compile_dict(copy.deepcopy(parsed), "uper")
     except ParseTimeout:
         raise InputError(
-            f"expected an ASN.1 module that compiles within {ASN1.parse_seconds:g} s, but "
-            "compiling took longer",
+            f"expected an ASN.1 module that compiles within {ASN1.parse_seconds:g} s of CPU "
+            "time, but compiling took longer",
             source=shown,
         ) from None
     except asn1tools.ParseError as exc:
