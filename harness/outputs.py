@@ -22,23 +22,26 @@ from harness.safeio import special_place
 __all__ = ["check_out_folder", "check_output_file", "claim_folder"]
 
 
-def check_out_folder(out_dir: Path) -> None:
+def check_out_folder(out_dir: Path, *, what: str = "evidence folder", empty: bool = True) -> None:
     """Refuse, before anything is written, an evidence folder that cannot take a new run:
-    one under /proc, /sys or /dev, a path that is a file, a folder that is not empty, or a
-    place where no folder can be created. Every refusal is an InputError naming the path."""
+    one under /proc, /sys or /dev, a path that is a file, a folder that is not empty (unless
+    ``empty`` is False), or a place where no folder can be created. Every refusal is an
+    InputError naming the path."""
     root = special_place(out_dir)
     if root is not None:
         raise InputError(
-            f"evidence folder {out_dir}: expected a folder on an ordinary file system, but it "
+            f"{what} {out_dir}: expected a folder on an ordinary file system, but it "
             f"is under {root}; give another --out folder"
         )
     if out_dir.is_symlink() and not out_dir.exists():
-        raise InputError(f"evidence folder {out_dir}: it is a dangling symbolic link")
+        raise InputError(f"{what} {out_dir}: it is a dangling symbolic link")
     if out_dir.exists():
         if not out_dir.is_dir():
-            raise InputError(
-                f"evidence folder {out_dir}: expected a new or empty folder, but it is a file"
-            )
+            raise InputError(f"{what} {out_dir}: expected a new or empty folder, but it is a file")
+        if not empty:
+            if not os.access(out_dir, os.W_OK | os.X_OK):
+                raise InputError(f"{what} {out_dir}: cannot write in it (read-only or not yours)")
+            return
         try:
             entries = sorted(os.listdir(out_dir))
         except OSError as exc:
@@ -63,12 +66,10 @@ def check_out_folder(out_dir: Path) -> None:
             where = where.parent
         if not where.is_dir():
             raise InputError(
-                f"evidence folder {out_dir}: cannot be created, {where} is a file, not a folder"
+                f"{what} {out_dir}: cannot be created, {where} is a file, not a folder"
             )
     if not os.access(where, os.W_OK | os.X_OK):
-        raise InputError(
-            f"evidence folder {out_dir}: cannot write in {where} (read-only or not yours)"
-        )
+        raise InputError(f"{what} {out_dir}: cannot write in {where} (read-only or not yours)")
 
 
 def check_output_file(path: Path, flag: str) -> None:

@@ -187,6 +187,11 @@ def bench_is_secret_yaml_with_ambiguous_values(c: Ctx) -> Expect:
     )
 
 
+def qualify_out_is_dev_null(c: Ctx) -> Expect:
+    args = ["qualify", str(PROFILE), "--out", "/dev/null", "--runs", "1", "--realtime-runs", "0"]
+    return Expect(args, 2, ["qualification folder /dev/null", "under /dev"])
+
+
 HAZARDS: list[Callable[[Ctx], Expect]] = [
     out_is_an_existing_fifo,
     out_under_sys,
@@ -208,4 +213,5 @@ HAZARDS: list[Callable[[Ctx], Expect]] = [
     bench_tls_file_is_a_fifo,
     profile_is_secret_yaml_with_ambiguous_values,
     bench_is_secret_yaml_with_ambiguous_values,
+    qualify_out_is_dev_null,
 ]
