@@ -266,13 +266,14 @@ def _check_options(bench: Bench, doc: YamlDocument) -> None:
             )
 
 
-def check_references(bench: Bench) -> None:
-    """Resolve now what the bench names outside itself (broker password and TLS files, the
-    command PSK), so a bad reference fails before any evidence folder is created."""
+def check_references(bench: Bench, *, broker: bool = True) -> None:
+    """Resolve now what the bench names outside itself (the command PSK; with ``broker``, the
+    broker password and TLS files, which only real-time runs use), so a bad reference fails
+    before any evidence folder is created."""
     from harness.mqtt.config import BrokerAddress
 
     bench.mqtt.resolve_psk()
-    if bench.mqtt.broker is not None:
+    if broker and bench.mqtt.broker is not None:
         base = Path(bench.source).parent if bench.source else None
         BrokerAddress.from_config(bench.mqtt.broker, base)
 

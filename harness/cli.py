@@ -167,9 +167,9 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     # effects); the Session then claims the folder atomically, so one run writes it.
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
-    check_references(bench)
     dut = DutChoice.parse(args.dut)
     realtime = args.realtime or dut.kind == "external"
+    check_references(bench, broker=realtime)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"{plan.profile_id}-{stamp}"
     if args.seed is not None and not 0 <= args.seed < 2**63:

@@ -250,7 +250,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
-    check_references(bench)
+    check_references(bench, broker=args.realtime_runs > 0)
     variants = _selected_variants(args.variant)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"qualify-{plan.profile_id}-{stamp}"
