@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,21 @@ def test_parse_deadline_interrupts_a_runaway_parser() -> None:
             pass
     with parse_deadline(5):  # a parser that finishes in time is left alone
         sum(range(1000))
+    # in another thread too (the pytest plugin and qualify's workers load profiles there)
+    caught: list[BaseException] = []
+
+    def runaway() -> None:
+        try:
+            with parse_deadline(0.2):
+                while True:
+                    pass
+        except ParseTimeout as exc:
+            caught.append(exc)
+
+    worker = threading.Thread(target=runaway)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and len(caught) == 1
 
 
 def test_a_big_allowed_dbc_past_its_deadline_is_an_input_error(scratch: Path) -> None:
