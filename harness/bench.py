@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
+import inspect
+import logging
 import os
+import re
 import socket
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,11 +46,19 @@ from pydantic import (
 
 from harness.errors import BenchError, InterfaceError
 from harness.mqtt.config import MqttBenchConfig
-from harness.profile.errors import describe_value, located_error
+from harness.profile.errors import describe_shape, located_error
 from harness.uds.config import DiagBenchConfig
 from harness.yamlsafe import YamlDocument, load_yaml_file
 
-__all__ = ["Bench", "CanConfig", "DutConfig", "load_bench", "open_bus"]
+__all__ = [
+    "Bench",
+    "CanConfig",
+    "DutConfig",
+    "check_references",
+    "interface_options",
+    "load_bench",
+    "open_bus",
+]
 
 SIM_INTERFACE = "harness_sim"
 # Interfaces that hand a process its own frames back (python-can issue: udp_multicast).
@@ -149,7 +162,7 @@ def load_bench(path: str | os.PathLike[str] | None) -> Bench:
     """The bench from a file, or the defaults when ``path`` is None."""
     if path is None:
         return Bench()
-    doc = load_yaml_file(path, error_cls=BenchError)
+    doc = load_yaml_file(path, error_cls=BenchError, kind_marker=("format", "cc-harness-bench/1"))
     return bench_from_document(doc)
 
 
@@ -159,7 +172,7 @@ def bench_from_document(doc: YamlDocument) -> Bench:
             BenchError,
             (),
             message="expected a mapping of bench keys (format, name, can, dut) at the top, "
-            f"but got {describe_value(doc.data)}",
+            f"but got {describe_shape(doc.data)}",
         )
     if "format" not in doc.data:
         raise doc.error(
@@ -190,7 +203,84 @@ def bench_from_document(doc: YamlDocument) -> Bench:
             message=f"unknown interface '{bench.can.interface}'; {hint}"
             f"expected a python-can interface: {', '.join(names)}",
         )
+    _check_options(bench, doc)
     return bench.model_copy(update={"source": str(Path(doc.source))})
+
+
+# Keyword arguments python-can itself handles for every interface (can.Bus, BusABC).
+_COMMON_OPTIONS = frozenset({"bitrate", "data_bitrate", "fd", "timing", "can_filters"})
+_KWARG_USE = re.compile(r"""kwargs(?:\.get|\.pop|\.setdefault)?\s*[\[(]\s*["'](\w+)["']""")
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def interface_options(interface: str) -> frozenset[str] | None:
+    """The keyword arguments the python-can ``interface`` takes: its bus class's named
+    parameters, the keys its module reads from ``**kwargs``, and python-can's common ones.
+    None when the interface cannot be inspected here (its module does not import)."""
+    try:
+        module_name, class_name = can.interfaces.BACKENDS[interface]
+        with _quiet("can"):  # a vendor backend logs that its library is missing
+            module = importlib.import_module(module_name)
+        bus_class = getattr(module, class_name)
+        params = inspect.signature(bus_class.__init__).parameters
+        source = inspect.getsource(inspect.getmodule(bus_class) or module)
+    except Exception:  # a vendor backend whose library is missing: python-can decides later
+        return None
+    named = {
+        name
+        for name, p in params.items()
+        if name not in ("self", "channel") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+    return frozenset(named | set(_KWARG_USE.findall(source)) | _COMMON_OPTIONS | _timing_options())
+
+
+def _timing_options() -> set[str]:
+    """Bit-timing keys (``f_clock``, ``nom_brp``, ...) that backends take from ``**kwargs``."""
+    names: set[str] = set()
+    for timing in (can.BitTiming, can.BitTimingFd):
+        names.update(p for p in inspect.signature(timing.__init__).parameters if p != "self")
+    return names | {"f_clock_mhz", "auto_reset"}
+
+
+def _check_options(bench: Bench, doc: YamlDocument) -> None:
+    """A bench option the interface does not take is an error naming it (python-can would
+    silently ignore it, and the lab would run on a bus configured otherwise than written)."""
+    known = interface_options(bench.can.interface)
+    if known is None:
+        return
+    for name in bench.can.options:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=2)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise doc.error(
+                BenchError,
+                ("can", "options", name),
+                message=f"python-can interface {bench.can.interface} takes no option "
+                f"'{name}'{hint}",
+                choices=sorted(known),
+            )
+
+
+def check_references(bench: Bench, *, broker: bool = True) -> None:
+    """Resolve now what the bench names outside itself (the command PSK; with ``broker``, the
+    broker password and TLS files, which only real-time runs use), so a bad reference fails
+    before any evidence folder is created."""
+    from harness.mqtt.config import BrokerAddress
+
+    bench.mqtt.resolve_psk()
+    if broker and bench.mqtt.broker is not None:
+        base = Path(bench.source).parent if bench.source else None
+        BrokerAddress.from_config(bench.mqtt.broker, base)
 
 
 def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:

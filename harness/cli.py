@@ -21,13 +21,13 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from harness.bench import Bench, load_bench
+from harness.bench import Bench, check_references, load_bench
 from harness.certificate.cli import certificate_after_run
 from harness.certificate.cli import register as certificate_commands
 from harness.certificate.issue import Issuer, add_issue_options
 from harness.clock import favour_this_process
 from harness.errors import HarnessError, InputError, RunAborted
-from harness.evidence import bundle_note
+from harness.outputs import check_out_folder, check_output_file
 from harness.profile.compile import Plan, PlannedCase, load_profile
 from harness.session import DutChoice, Session, harness_version
 
@@ -164,22 +164,24 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    # Every input is checked before the evidence folder is created (validation before side
+    # effects); the Session then claims the folder atomically, so one run writes it.
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
     dut = DutChoice.parse(args.dut)
     realtime = args.realtime or dut.kind == "external"
+    check_references(bench, broker=realtime)
     if realtime:
         favour_this_process()  # keep the rest-bus cycle on a busy machine (root only)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"{plan.profile_id}-{stamp}"
-    if (out_dir / "run.json").exists():
-        raise InputError(
-            f"{out_dir} already holds a run{bundle_note(out_dir)}; give a new or empty --out folder"
-        )
     if args.seed is not None and not 0 <= args.seed < 2**63:
         raise InputError("--seed", expected="an integer from 0 to 2^63-1", got=args.seed)
     cases = _chosen_cases(plan, args.cases)
     issuer = Issuer.from_args(args)  # a bad --key fails now, not after the run
+    if args.junit is not None:
+        check_output_file(args.junit, "--junit")
+    check_out_folder(out_dir)
     from harness.report.commands import write_run_outputs
     from harness.report.console import ConsoleProgress, print_summary
 
@@ -198,7 +200,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         with progress, session:
             err.print(
                 f"certifying {plan.profile_id} {plan.version} against DUT {dut} "
-                f"({session.record.mode}); evidence in {out_dir}"
+                f"({session.record.mode}); evidence in {escape(str(out_dir))}"
             )
             if plan.seeded_fuzz_steps(cases):
                 err.print(
@@ -208,17 +210,19 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
             session.run_all(None if len(cases) == len(plan.cases) else cases)
     except KeyboardInterrupt:
         print_summary(out, session.record, str(out_dir))
-        err.print("[bold magenta]aborted[/]: evidence so far is in " + str(out_dir))
+        err.print("[bold magenta]aborted[/]: evidence so far is in " + escape(str(out_dir)))
         certificate_after_run(issuer, session, bench, out_dir, out)
         return EXIT_INCOMPLETE
     except HarnessError:
         if session.record.cases:
             print_summary(out, session.record, str(out_dir))
-        certificate_after_run(issuer, session, bench, out_dir, out)
+        if session.claimed:  # a run that never got its folder has nothing to certify
+            certificate_after_run(issuer, session, bench, out_dir, out)
         raise
     finally:
         signal.signal(signal.SIGTERM, old)
-        write_run_outputs(session, out_dir, args.junit, err)
+        if session.claimed:  # never into a folder another run holds
+            write_run_outputs(session, out_dir, args.junit, err)
     print_summary(out, session.record, str(out_dir))
     certificate_after_run(issuer, session, bench, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
@@ -231,8 +235,9 @@ def _chosen_cases(plan: Plan, wanted: Sequence[str] | None) -> list[PlannedCase]
     known = {c.case_id for c in plan.cases}
     for case_id in wanted:
         if case_id not in known:
+            shown = case_id if len(case_id) <= 80 else case_id[:77] + "..."
             raise InputError(
-                f"--case {case_id}: no such case in {plan.profile_id}",
+                f"--case {shown}: no such case in {plan.profile_id}",
                 expected="a case id of the profile",
                 got=case_id,
                 choices=[c.case_id for c in plan.cases],
@@ -244,7 +249,8 @@ def cmd_validate(args: argparse.Namespace, out: Console) -> int:
     for path in args.profiles:
         plan = load_profile(path)
         out.print(
-            f"{path}: valid profile {plan.profile_id} {plan.version}, {len(plan.cases)} cases, "
+            f"{escape(str(path))}: valid profile {plan.profile_id} {plan.version}, "
+            f"{len(plan.cases)} cases, "
             f"requirements {', '.join(plan.requirement_ids)}",
             highlight=False,
         )
@@ -287,8 +293,9 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    # No emoji codes (a path with ':x:' prints as written); markup in user text is escaped.
+    out = Console(highlight=False, emoji=False)
+    err = Console(stderr=True, highlight=False, emoji=False)
     try:
         handler: Handler | None = getattr(args, "handler", None)
         if handler is not None:

@@ -16,8 +16,11 @@ one, never half of one.
     manifest.json          path, size and sha256 of every file above, written last
     certificate.dsse.json  the signed certificate (only for a passing run, with --key)
 
-The manifest covers every regular file of the folder except itself, the certificate, and
-anything under ``report/`` (outputs derived later from the evidence: HTML, JUnit). It is
+The manifest covers every file of the folder, hidden and temporary-looking ones included,
+except itself, the certificate, and the two reports ``report/report.html`` and
+``report/junit.xml`` (outputs derived later from the evidence); anything else found later,
+or any entry that is not a regular file, makes verification fail. The folder is claimed by
+exactly one run before anything is written (:func:`harness.outputs.claim_folder`). It is
 written when the session ends, after the trace is closed and the record is final, so its
 presence means the folder is complete. A run killed with ``kill -9`` leaves run.json
 saying RUNNING and no manifest: :func:`check_bundle` says so to every later command.
@@ -38,6 +41,14 @@ import can
 
 from harness.canonical import JsonRejected, strict_loads
 from harness.errors import EvidenceIncomplete, InputError, VerificationError
+from harness.safeio import (
+    EVIDENCE_LOG,
+    EVIDENCE_RECORD,
+    MANIFEST,
+    YAML,
+    open_input,
+    read_input,
+)
 
 if TYPE_CHECKING:
     from harness.profile.compile import Plan
@@ -161,6 +172,7 @@ CERTIFICATE_FILE = "certificate.dsse.json"
 DERIVED_DIR = "report"  # outputs made from the evidence afterwards; not evidence themselves
 MANIFEST_FORMAT = "cc-harness-manifest/1"
 _NOT_IN_MANIFEST = frozenset({MANIFEST_FILE, CERTIFICATE_FILE})
+_DERIVED = frozenset({"report.html", "junit.xml"})  # what 'harness report' writes in report/
 _FINAL = ("COMPLETED", "ABORTED")
 _CHUNK = 1 << 20
 
@@ -190,7 +202,7 @@ def file_sha256(path: Path) -> tuple[str, int]:
     """The sha256 (hex) and size of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as fh:
+    with open_input(path, EVIDENCE_LOG) as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
@@ -203,13 +215,7 @@ def copy_inputs(out_dir: Path, plan: Plan) -> None:
     The DBC comes from the bytes the plan was compiled from; the profile is read again and
     must still have the digest it was loaded with (a file edited since is an InputError).
     """
-    try:
-        raw = Path(plan.path).read_bytes()
-    except OSError as exc:
-        raise InputError(
-            f"cannot keep the profile in the evidence: {exc.strerror or exc}",
-            source=str(plan.path),
-        ) from None
+    raw = read_input(plan.path, YAML)
     if hashlib.sha256(raw).hexdigest() != plan.digest:
         raise InputError(
             "the profile file changed on disk after it was loaded; load it again",
@@ -235,17 +241,13 @@ def bundle_inputs(out_dir: Path) -> tuple[Path, Path]:
 
 
 def _covered(rel: PurePosixPath) -> bool:
-    """Whether the manifest covers a file at ``rel`` (relative to the folder)."""
+    """Whether the manifest covers a file at ``rel`` (relative to the folder): every file but
+    the manifest, the certificate and the derived reports (``report/report.html`` and
+    ``report/junit.xml``). Hidden and temporary-looking files are covered like any other, so
+    a file added after sealing, whatever its name, makes the folder fail verification."""
     if len(rel.parts) == 1 and rel.name in _NOT_IN_MANIFEST:
         return False
-    if len(rel.parts) > 1 and rel.parts[0] == DERIVED_DIR:
-        return False
-    # the temporary file of an atomic write of the manifest or certificate, in flight
-    return not (
-        len(rel.parts) == 1
-        and rel.name.endswith(".tmp")
-        and any(rel.name.startswith(f".{n}.") for n in _NOT_IN_MANIFEST)
-    )
+    return not (len(rel.parts) == 2 and rel.parts[0] == DERIVED_DIR and rel.name in _DERIVED)
 
 
 def bundle_files(out_dir: Path) -> tuple[list[str], list[str]]:
@@ -259,14 +261,14 @@ def bundle_files(out_dir: Path) -> tuple[list[str], list[str]]:
             path = base / name
             rel = PurePosixPath(path.relative_to(out_dir).as_posix())
             if not _covered(rel):
+                if len(rel.parts) > 1 and (path.is_symlink() or not path.is_file()):
+                    odd.append(str(rel))  # a derived report must be a plain file too
                 continue
             if path.is_symlink() or (not path.is_dir() and not path.is_file()):
                 odd.append(str(rel))
             elif path.is_file():
                 files.append(str(rel))
         dirs[:] = [d for d in dirs if not (base / d).is_symlink()]
-        if base == out_dir:
-            dirs[:] = [d for d in dirs if d != DERIVED_DIR]
     return sorted(files), sorted(odd)
 
 
@@ -292,6 +294,13 @@ def write_manifest(out_dir: Path) -> Path:
     return path
 
 
+def _no_content(exc: Exception) -> str:
+    """Why a JSON file did not read, without quoting it (json's messages give only places)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"byte {exc.start} is not UTF-8"
+    return str(exc)
+
+
 def _read_record(out_dir: Path) -> dict[str, Any]:
     if not out_dir.is_dir():
         raise InputError(f"evidence folder {out_dir} does not exist")
@@ -302,10 +311,11 @@ def _read_record(out_dir: Path) -> dict[str, Any]:
             f"it has no {RUN_FILE}"
         )
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        record = json.loads(read_input(path, EVIDENCE_RECORD).decode("utf-8"))
+    except (InputError, ValueError) as exc:
         raise EvidenceIncomplete(
-            f"evidence folder {out_dir} is incomplete: {RUN_FILE} cannot be read ({exc})"
+            f"evidence folder {out_dir} is incomplete: {RUN_FILE} cannot be read "
+            f"({_no_content(exc)})"
         ) from None
     if not isinstance(record, dict):
         raise EvidenceIncomplete(
@@ -420,11 +430,9 @@ def verify_manifest(out_dir: Path, expected_sha256: str | None = None) -> list[M
     """
     path = out_dir / MANIFEST_FILE
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise VerificationError(
-            f"cannot read {path}: {exc.strerror or exc} (the folder is not sealed)"
-        ) from None
+        raw = read_input(path, MANIFEST)
+    except InputError as exc:
+        raise VerificationError(f"{exc} (the folder is not sealed)") from None
     if expected_sha256 is not None:
         actual = hashlib.sha256(raw).hexdigest()
         if actual != expected_sha256:

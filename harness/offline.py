@@ -20,7 +20,6 @@ case's verdict, the per-requirement verdicts and the overall result.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import json
 import time
@@ -33,6 +32,7 @@ import can
 
 from harness.checks import Check
 from harness.errors import HarnessError, InputError
+from harness.evidence import file_sha256
 from harness.fuzz import FuzzRecord
 from harness.observe import FrameLog, Window
 from harness.profile.compile import Plan, PlannedCase, load_profile
@@ -46,6 +46,7 @@ from harness.record import (
     combine,
 )
 from harness.runner import CaseRunner
+from harness.safeio import EVIDENCE_LOG, EVIDENCE_RECORD, open_input, read_input
 
 __all__ = [
     "CaseComparison",
@@ -234,8 +235,10 @@ def read_run(folder: Path) -> tuple[dict[str, Any], RunRecord]:
             got=folder,
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+        raw = json.loads(read_input(path, EVIDENCE_RECORD).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (byte {exc.start} is not UTF-8)") from None
+    except ValueError as exc:  # json's message gives the place, never the text
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     return raw, record_from_json(raw, str(path))
 
@@ -247,13 +250,15 @@ def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
     ``origin`` is the run's ``trace_origin``. Without it, the BLF's own (ms-accurate) start
     time is used, which may move frames by a microsecond against the live run.
     """
-    if not path.is_file():
-        raise InputError(f"no trace at {path}", expected="the run's trace.blf", got=path)
+    if not path.exists():
+        raise InputError(f"no trace at {path}", expected="the run's trace.blf")
     log = FrameLog()
     frames = 0
+    handle = open_input(path, EVIDENCE_LOG)  # a regular file: a FIFO must not hang the reader
     try:
-        reader = can.BLFReader(str(path))
-    except Exception as exc:  # python-can raises several kinds for a broken header
+        reader = can.BLFReader(handle)
+    except Exception as exc:
+        handle.close()  # python-can raises several kinds for a broken header
         raise InputError(f"{path}: not a readable BLF trace ({exc})") from None
     with reader:
         if origin is not None:
@@ -320,7 +325,8 @@ def planned_checks(plan: Plan, case: PlannedCase) -> list[Check]:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest, _ = file_sha256(path)
+    return digest
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,10 +31,16 @@ from harness.can.restbus import RestBus
 from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock
 from harness.errors import InputError, RunAborted, RunIncomplete
-from harness.evidence import TraceWriter, copy_inputs, write_json_atomic, write_manifest
+from harness.evidence import (
+    TraceWriter,
+    copy_inputs,
+    write_json_atomic,
+    write_manifest,
+)
 from harness.fuzz import FuzzContext
 from harness.mqtt.attach import open_mqtt, require_external_broker
 from harness.observe import FrameLog
+from harness.outputs import claim_folder
 from harness.profile.compile import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
 from harness.runner import CaseRunner, RunObserver
@@ -109,6 +116,7 @@ class Session:
         self.log = FrameLog()
         self.run_id = uuid.uuid4().hex
         self._stack = contextlib.ExitStack()
+        self.claimed = False  # whether out_dir is this run's (claimed atomically on entry)
         self.trace: TraceWriter | None = None
         self.tcu: ReferenceTcu | None = None
         self.sim_thread: SimThread | None = None
@@ -145,7 +153,8 @@ class Session:
         stack = self._stack
         clock: VirtualClock | RealClock
         if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            claim_folder(self.out_dir, self._record_bytes())  # before anything is written
+            self.claimed = True
             copy_inputs(self.out_dir, self.plan)
             # Closing the stack runs these last, after the trace is closed (on every way out,
             # a failed start included): the final record, then the manifest that seals it.
@@ -257,8 +266,11 @@ class Session:
     def _write_record(self) -> None:
         if self.trace is not None and self.record.trace_origin is None:
             self.record.trace_origin = self.trace.first_timestamp
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.claimed:  # never into a folder not ours
             write_json_atomic(self.out_dir / "run.json", self.record.to_json())
+
+    def _record_bytes(self) -> bytes:
+        return (json.dumps(self.record.to_json(), indent=2) + "\n").encode("utf-8")
 
     @property
     def bus_time(self) -> float:

@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import yaml
-from yaml.error import Mark as _YamlMark
 from yaml.events import (
     AliasEvent,
     CollectionStartEvent,
@@ -44,6 +41,9 @@ from yaml.events import (
 )
 
 from harness.errors import InputError
+from harness.safeio import YAML, InputKind, ParseTimeout, parse_deadline, read_input
+from harness.yamlscalar import Ambiguous, resolve_plain
+from harness.yamlsyntax import Mark, mark_at, syntax_message, to_mark
 
 __all__ = [
     "MAX_BYTES",
@@ -63,14 +63,6 @@ MAX_DEPTH = 100
 """Deepest nesting of mappings and sequences the loader accepts."""
 
 _E = TypeVar("_E", bound=InputError)
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A position in a YAML file, both numbers 1-based."""
-
-    line: int
-    col: int
 
 
 PathKey = tuple[str | int, ...]
@@ -137,125 +129,6 @@ class YamlDocument:
         )
 
 
-# --------------------------------------------------------------------------------------------
-# Scalar resolution (YAML 1.2 core schema, with YAML 1.1 hazards turned into errors)
-
-_NULL = re.compile(r"null|Null|NULL|~|")
-_TRUE = re.compile(r"true|True|TRUE")
-_FALSE = re.compile(r"false|False|FALSE")
-_DEC_INT = re.compile(r"[-+]?[0-9]+")
-_OCT_INT = re.compile(r"0o[0-7]+")
-_HEX_INT = re.compile(r"0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
-_INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)")
-_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
-
-# What YAML 1.1 (as PyYAML implements it) reads as something other than a string.
-_YAML11_BOOL = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N")
-_YAML11_SEXAGESIMAL = re.compile(
-    r"[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
-)
-_YAML11_NUMBER = re.compile(
-    r"""[-+]?0b[0-1_]+
-    |[-+]?0[0-7_]+
-    |[-+]?(?:0|[1-9][0-9_]*)
-    |[-+]?0x[0-9a-fA-F_]+
-    |[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?
-    |\.[0-9_]+(?:[eE][-+][0-9]+)?""",
-    re.VERBOSE,
-)
-
-
-class _Ambiguous(Exception):
-    """A plain scalar that YAML 1.1 and YAML 1.2 read differently (internal)."""
-
-
-def _resolve_plain(text: str) -> Any:
-    """Resolve a plain scalar by the YAML 1.2 core schema; raise _Ambiguous on 1.1 hazards."""
-    if _NULL.fullmatch(text):
-        return None
-    if _TRUE.fullmatch(text):
-        return True
-    if _FALSE.fullmatch(text):
-        return False
-    if _DEC_INT.fullmatch(text):
-        digits = text.lstrip("+-")
-        if len(digits) > 1 and digits.startswith("0"):
-            plain = text[: len(text) - len(digits)] + (digits.lstrip("0") or "0")
-            if all(c in "01234567" for c in digits):
-                raise _Ambiguous(
-                    f"ambiguous number '{text}': YAML 1.1 reads it as octal; "
-                    f"write {plain}, 0o{digits.lstrip('0') or '0'} or quote it"
-                )
-            raise _Ambiguous(
-                f"ambiguous number '{text}': YAML 1.1 reads it as a string; "
-                f"write {plain} or quote it"
-            )
-        try:
-            return int(text)
-        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
-            raise _Ambiguous(f"number '{text[:20]}...' has too many digits; quote it") from None
-    if _OCT_INT.fullmatch(text):
-        return int(text[2:], 8)
-    if _HEX_INT.fullmatch(text):
-        return int(text[2:], 16)
-    if _FLOAT.fullmatch(text):
-        return float(text)
-    if _INF.fullmatch(text):
-        return float("-inf") if text.startswith("-") else float("inf")
-    if _NAN.fullmatch(text):
-        return float("nan")
-    # The YAML 1.2 core schema reads everything else as a string; refuse what 1.1 would not.
-    if _YAML11_BOOL.fullmatch(text):
-        raise _Ambiguous(
-            f"ambiguous value '{text}': YAML 1.1 reads it as a boolean; "
-            f'write true/false or quote it ("{text}")'
-        )
-    if _YAML11_SEXAGESIMAL.fullmatch(text):
-        raise _Ambiguous(
-            f"ambiguous value '{text}': YAML 1.1 reads it as a base-60 number; quote it"
-        )
-    if _YAML11_NUMBER.fullmatch(text):
-        if "_" in text:
-            raise _Ambiguous(
-                f"ambiguous number '{text}': YAML 1.1 reads it as a number with digit "
-                f"separators; write {text.replace('_', '')} or quote it"
-            )
-        if "0b" in text:
-            raise _Ambiguous(
-                f"ambiguous number '{text}': YAML 1.1 reads it as binary; "
-                "write it in decimal or hex (0x...) or quote it"
-            )
-        raise _Ambiguous(f"ambiguous number '{text}': YAML 1.1 reads it as a number; quote it")
-    return text
-
-
-# --------------------------------------------------------------------------------------------
-# Positions
-
-_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
-
-
-def _mark_at(text: str, index: int) -> Mark:
-    """1-based line/col of character index in text, counting line breaks as PyYAML does."""
-    line = 1
-    start = 0
-    for match in _LINE_BREAK.finditer(text, 0, index):
-        line += 1
-        start = match.end()
-    return Mark(line, index - start + 1)
-
-
-def _to_mark(mark: object) -> Mark:
-    if isinstance(mark, _YamlMark):
-        return Mark(mark.line + 1, mark.column + 1)
-    line = getattr(mark, "line", None)
-    column = getattr(mark, "column", None)
-    if isinstance(line, int) and isinstance(column, int):
-        return Mark(line + 1, column + 1)
-    return Mark(1, 1)
-
-
 def _display_tag(tag: str) -> str:
     prefix = "tag:yaml.org,2002:"
     return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
@@ -304,6 +177,7 @@ class _Walker:
         self.loader = yaml.SafeLoader(text)  # may raise ReaderError (bad characters)
         self.marks: dict[PathKey, Mark] = {}
         self.key_marks: dict[PathKey, Mark] = {}
+        self.ambiguous: _Reject | None = None  # the first plain value YAML 1.1 reads otherwise
 
         # PyYAML's stubs leave the parser's event methods untyped.
         self.next_event = cast(Callable[[], Event], self.loader.get_event)
@@ -312,12 +186,12 @@ class _Walker:
     def document(self) -> Any:
         event = self.next_event()
         if not isinstance(event, StreamStartEvent):  # pragma: no cover - parser guarantees it
-            raise _Reject(_to_mark(event.start_mark), None, "expected the start of a YAML stream")
+            raise _Reject(to_mark(event.start_mark), None, "expected the start of a YAML stream")
         if isinstance(self.peek_event(), StreamEndEvent):
             raise _Reject(Mark(1, 1), None, _EMPTY)
         event = self.next_event()
         if not isinstance(event, DocumentStartEvent):  # pragma: no cover
-            raise _Reject(_to_mark(event.start_mark), None, "expected a YAML document")
+            raise _Reject(to_mark(event.start_mark), None, "expected a YAML document")
         first = self.peek_event()
         if (
             isinstance(first, ScalarEvent)
@@ -326,15 +200,15 @@ class _Walker:
             and first.tag is None
             and first.anchor is None
         ):
-            raise _Reject(_to_mark(first.start_mark), None, _EMPTY)
+            raise _Reject(to_mark(first.start_mark), None, _EMPTY)
         data = self.node()
         event = self.next_event()
         if not isinstance(event, DocumentEndEvent):  # pragma: no cover
-            raise _Reject(_to_mark(event.start_mark), None, "expected the end of the document")
+            raise _Reject(to_mark(event.start_mark), None, "expected the end of the document")
         extra = self.peek_event()
         if not isinstance(extra, StreamEndEvent):
             raise _Reject(
-                _to_mark(extra.start_mark),
+                to_mark(extra.start_mark),
                 None,
                 "expected exactly one YAML document, but got a second document",
             )
@@ -342,7 +216,7 @@ class _Walker:
 
     def check_node(self, event: Event, path: PathKey) -> Mark:
         """Refuse aliases, anchors and explicit tags; return the node's mark."""
-        mark = _to_mark(event.start_mark)
+        mark = to_mark(event.start_mark)
         if isinstance(event, AliasEvent):
             raise _Reject(
                 mark,
@@ -369,9 +243,13 @@ class _Walker:
         if event.style is not None:  # quoted or block scalar
             return event.value
         try:
-            return _resolve_plain(event.value)
-        except _Ambiguous as exc:
-            raise _Reject(mark, path, str(exc)) from None
+            return resolve_plain(event.value)
+        except Ambiguous as exc:
+            # Kept, not raised yet: the message quotes the value, which it may only do once
+            # the file is known to be of the kind the caller expects (see load_yaml_text).
+            if self.ambiguous is None:
+                self.ambiguous = _Reject(mark, path, str(exc))
+            return event.value
 
     def node(self) -> Any:
         stack: list[_Collection] = []
@@ -427,7 +305,7 @@ class _Walker:
 
     def key(self, event: Event, mapping: _Collection) -> None:
         assert isinstance(mapping.items, dict)
-        mark = _to_mark(event.start_mark)
+        mark = to_mark(event.start_mark)
         self.check_node(event, mapping.path)
         if not isinstance(event, ScalarEvent):
             kind = "a mapping" if isinstance(event, MappingStartEvent) else "a sequence"
@@ -456,58 +334,6 @@ class _Walker:
 
 
 _EMPTY = "expected a YAML mapping (one document), but got an empty document"
-
-# PyYAML's token names, in words.
-_TOKENS = {
-    "<block end>": "the end of the indented block",
-    "<block mapping start>": "a key indented differently from the keys above it",
-    "<block sequence start>": "a list indented differently from the lines above it",
-    "<scalar>": "a value",
-    "<stream end>": "the end of the file",
-    "<stream start>": "the start of the file",
-    "<document start>": "'---'",
-    "<document end>": "'...'",
-    "<directive>": "a directive",
-    "<anchor>": "an anchor",
-    "<alias>": "an alias",
-    "<tag>": "a tag",
-    "?": "a new key",
-    "-": "a list item '-'",
-}
-_TOKEN_IN_PROBLEM = re.compile(r"(?P<lead>expected |but (?:found|got) )'?(?P<tok><[a-z ]+>|\?|-)'?")
-
-
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
-    """PyYAML's syntax problem in plain words, with where the open construct started."""
-    problem = exc.problem or exc.context or "invalid YAML"
-    context = exc.context if exc.problem else None
-    hint = ""
-    opened = context or ""
-    if "'\\t'" in problem:
-        hint = "; indent with spaces: YAML does not allow tabs"
-    elif "cannot start any token" in problem:
-        hint = "; quote a value that starts with this character"
-    elif re.search(r"but found '(<block (mapping|sequence) start>|\?|-)'", problem):
-        hint = "; check the indentation of this line"
-    elif "quoted scalar" in opened and "end of stream" in problem:
-        hint = "; is a closing quote missing?"
-    elif "escape character" in problem:
-        hint = "; write \\\\ for a backslash, or use single quotes"
-    elif "flow sequence" in opened or "flow mapping" in opened:
-        close = "]" if "sequence" in opened else "}"
-        hint = f"; is a '{close}' missing" + (
-            ", or a quote not closed?" if "<scalar>" in problem else "?"
-        )
-    problem = _TOKEN_IN_PROBLEM.sub(
-        lambda m: m.group("lead") + _TOKENS.get(m.group("tok"), m.group(0)[len(m.group("lead")) :]),
-        problem,
-    )
-    where = ""
-    if context and exc.context_mark is not None and exc.context_mark != exc.problem_mark:
-        start = _to_mark(exc.context_mark)
-        where = f" ({context} that starts at line {start.line}, column {start.col})"
-    return problem + where + hint
-
 
 # --------------------------------------------------------------------------------------------
 # Public entry points
@@ -543,7 +369,7 @@ def _decode(data: bytes, source: str, error_cls: type[InputError]) -> str:
         raise _raise(
             error_cls,
             source,
-            _mark_at(prefix, len(prefix)),
+            mark_at(prefix, len(prefix)),
             f"expected UTF-8 text, but found byte 0x{bad} that is not valid UTF-8",
         ) from None
 
@@ -554,10 +380,15 @@ def load_yaml_text(
     *,
     error_cls: type[InputError] = InputError,
     max_bytes: int = MAX_BYTES,
+    kind_marker: tuple[str, str] | None = None,
 ) -> YamlDocument:
     """Load exactly one strict YAML document from text (str, or bytes in UTF-8).
 
     source is the display name used in error messages. Raises error_cls for every problem.
+    With ``kind_marker`` (key, value), such as ``("format", "cc-harness-profile/1")``, an
+    ambiguous plain value is reported (quoted) only in a document whose top-level mapping has
+    that key and value; any other document is returned as read, for the caller to refuse
+    without quoting a file that is not of its kind.
     """
     size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
@@ -568,11 +399,20 @@ def load_yaml_text(
         text = _decode(text, source, error_cls)
 
     try:
-        walker = _Walker(text)
-        try:
-            data = walker.document()
-        finally:
-            walker.loader.dispose()
+        with parse_deadline(YAML.parse_seconds):
+            walker = _Walker(text)
+            try:
+                data = walker.document()
+            finally:
+                walker.loader.dispose()
+    except ParseTimeout:
+        raise _raise(
+            error_cls,
+            source,
+            None,
+            f"expected YAML that parses within {YAML.parse_seconds:g} s of CPU time, but "
+            "parsing took longer",
+        ) from None
     except _Reject as exc:
         raise _raise(
             error_cls,
@@ -585,19 +425,25 @@ def load_yaml_text(
         ) from None
     except yaml.MarkedYAMLError as exc:
         where = exc.problem_mark or exc.context_mark
-        problem = _syntax_message(exc)
-        raise _raise(error_cls, source, _to_mark(where) if where else None, problem) from None
+        problem = syntax_message(exc)
+        raise _raise(error_cls, source, to_mark(where) if where else None, problem) from None
     except yaml.reader.ReaderError as exc:
         raise _raise(
             error_cls,
             source,
-            _mark_at(text, exc.position),
+            mark_at(text, exc.position),
             f"unacceptable character #x{exc.character:04X}: {exc.reason}"
             if isinstance(exc.character, int)
             else f"unacceptable input: {exc.reason}",
         ) from None
     except (yaml.YAMLError, RecursionError, MemoryError) as exc:  # pragma: no cover - safety net
         raise _raise(error_cls, source, None, f"could not read YAML: {exc}") from None
+    found = walker.ambiguous
+    if found is not None and (
+        kind_marker is None
+        or (isinstance(data, dict) and data.get(kind_marker[0]) == kind_marker[1])
+    ):
+        raise _raise(error_cls, source, found.mark, found.message, path=found.path)
     return YamlDocument(source, data, walker.marks, walker.key_marks)
 
 
@@ -607,46 +453,17 @@ def load_yaml_file(
     error_cls: type[InputError] = InputError,
     max_bytes: int = MAX_BYTES,
     display: str | None = None,
+    kind: InputKind = YAML,
+    kind_marker: tuple[str, str] | None = None,
 ) -> YamlDocument:
     """Load exactly one strict YAML document from a file.
 
-    display is the name shown in messages (default: path as given). Raises error_cls for
-    every problem, including a missing, unreadable or oversized file.
+    display is the name shown in messages (default: path as given). The file is read under
+    :mod:`harness.safeio`'s policy (a regular file, at most max_bytes). Raises error_cls for
+    every problem, including a missing, special, unreadable or oversized file.
     """
     source = display if display is not None else os.fspath(path)
-
-    def unreadable(what: str) -> InputError:
-        return _raise(error_cls, source, None, f"expected a readable YAML file, but got {what}")
-
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise unreadable("a missing file") from None
-    except OSError as exc:
-        raise unreadable(f"an unreadable file ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise unreadable("a directory")
-    if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
-        raise _raise(
-            error_cls,
-            source,
-            None,
-            f"expected at most {max_bytes} bytes, but got {info.st_size} bytes",
-        )
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except IsADirectoryError:
-        raise unreadable("a directory") from None
-    except FileNotFoundError:
-        raise unreadable("a missing file") from None
-    except OSError as exc:
-        raise unreadable(f"an unreadable file ({exc.strerror or exc})") from None
-    if len(data) > max_bytes:
-        raise _raise(
-            error_cls,
-            source,
-            None,
-            f"expected at most {max_bytes} bytes, but got more",
-        )
-    return load_yaml_text(data, source, error_cls=error_cls, max_bytes=max_bytes)
+    data = read_input(path, kind, error_cls=error_cls, display=source, max_bytes=max_bytes)
+    return load_yaml_text(
+        data, source, error_cls=error_cls, max_bytes=max_bytes, kind_marker=kind_marker
+    )

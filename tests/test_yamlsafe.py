@@ -141,7 +141,7 @@ def test_top_level_sequence_and_scalar_documents() -> None:
         ('"NO"', "NO"),
         ("'010'", "010"),
         ("'1:30'", "1:30"),
-        ("1e3", 1000.0),
+        ("1.0e+3", 1000.0),
         ("-5", -5),
         ("+5", 5),
         ("0", 0),
@@ -428,3 +428,13 @@ def test_mangled_input_only_raises_the_given_error_class() -> None:
                 del text[pos]
         with contextlib.suppress(ProfileError):  # any other exception fails the test
             load("".join(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"), [("1e3", "1.0e+3"), ("0E0", "0.0e+0"), ("2.5e3", "2.5e+3")]
+)
+def test_floats_yaml11_reads_as_text_are_errors(text: str, hint: str) -> None:
+    """YAML 1.1 (PyYAML) floats need a '.' and a signed exponent; YAML 1.2 reads these as
+    numbers. Found by the emitter round-trip property test (tests/hostile)."""
+    fails(f"a: {text}\n", 1, 4, f"ambiguous number '{text}': YAML 1.1 reads it as a string")
+    fails(f"a: {text}\n", 1, 4, f"such as {hint}, or quote it")

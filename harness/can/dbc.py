@@ -8,11 +8,13 @@ what lets the harness evaluate frames faster than a plain cantools loop decodes 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cantools
@@ -20,9 +22,12 @@ import cantools.database
 
 from harness.can.e2e import E2EProtection
 from harness.errors import DbcError
+from harness.safeio import DBC as DBC_INPUT
+from harness.safeio import ParseTimeout, decode_text, parse_deadline, read_input
 
 __all__ = [
     "CLASSIC_MAX_DATA",
+    "DBC_ENCODINGS",
     "CanDatabase",
     "MessageCodec",
     "SignalCodec",
@@ -215,25 +220,112 @@ def classic_misfit(msg: MessageCodec) -> str | None:
     )
 
 
-def load_dbc(path: str | os.PathLike[str], display: str | None = None) -> CanDatabase:
-    """Load a DBC strictly (overlapping signals, bad ranges are errors)."""
-    shown = display or str(path)
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise DbcError(
-            f"cannot read DBC file: {exc.strerror or exc}",
+DBC_ENCODINGS = ("utf-8", "cp1252", "cp949")
+"""What DBC tools write: UTF-8, Windows-1252 (CANdb++ in Western Europe), CP949 (Korea)."""
+
+_SYNTAX_AT = re.compile(r"line (\d+), column (\d+)")
+
+
+def _decode_dbc(raw: bytes, shown: str) -> str:
+    """The DBC's text: UTF-8 first; then CP949 for a file whose every non-ASCII byte is 0xA1
+    or above (Hangul in KS X 1001), before Windows-1252, which reads almost any byte; then
+    CP949 in its whole range. The error names the encodings tried."""
+    if raw.isascii():
+        return raw.decode("ascii")
+    with contextlib.suppress(UnicodeDecodeError):
+        return raw.decode("utf-8-sig")
+    if all(b >= 0xA1 for b in raw if b >= 0x80):
+        with contextlib.suppress(UnicodeDecodeError):
+            return raw.decode("cp949")
+    text, _ = decode_text(raw, DBC_ENCODINGS, DBC_INPUT, source=shown, error_cls=DbcError)
+    return text
+
+
+def _cantools_problem(exc: Exception, shown: str) -> DbcError:
+    """cantools' complaint without the file's content: a syntax error keeps only its line and
+    column (the text around it may be anything, such as a secret file given as the DBC)."""
+    text = str(exc)
+    where = _SYNTAX_AT.search(text)
+    if "Invalid syntax" in text or where is not None:
+        return DbcError(
+            "not a valid DBC: invalid syntax",
             source=shown,
-            expected="a readable .dbc file",
-        ) from None
-    try:
-        db: Any = cantools.database.load_string(
-            raw.decode("cp1252"), database_format="dbc", strict=True
+            line=int(where.group(1)) if where else None,
+            col=int(where.group(2)) if where else None,
         )
+    first = text.splitlines()[0] if text else type(exc).__name__
+    first = re.sub(r'^DBC: "(.*)"$', r"\1", first)
+    return DbcError(f"not a valid DBC: {first[:200]}", source=shown)
+
+
+def _duplicates(db: Any, text: str, shown: str) -> None:
+    """Two messages on one frame ID, or one name defined twice, is an error naming both
+    (cantools keeps the last one and only logs a warning)."""
+    seen_ids: dict[tuple[int, bool], str] = {}
+    seen_names: set[str] = set()
+    for msg in db.messages:
+        key = (msg.frame_id, bool(msg.is_extended_frame))
+        if msg.name in seen_names:
+            raise DbcError(
+                f"message name {msg.name} is defined twice{_lines(text, msg.name)}; "
+                "expected one BO_ per message name",
+                source=shown,
+            )
+        seen_names.add(msg.name)
+        if key in seen_ids:
+            raise DbcError(
+                f"messages {seen_ids[key]} and {msg.name} have the same frame ID "
+                f"0x{msg.frame_id:X}{_lines(text, seen_ids[key], msg.name)}; expected one "
+                "message per frame ID",
+                source=shown,
+            )
+        seen_ids[key] = msg.name
+        names = [sig.name for sig in msg.signals]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise DbcError(
+                f"message {msg.name} defines signal {twice[0]} twice; expected one SG_ per "
+                "signal name in a message",
+                source=shown,
+            )
+
+
+def _lines(text: str, *names: str) -> str:
+    found: list[int] = []
+    for name in dict.fromkeys(names):
+        pattern = re.compile(rf"^\s*BO_\s+\d+\s+{re.escape(name)}\s*:", re.MULTILINE)
+        found.extend(text.count("\n", 0, m.start()) + 1 for m in pattern.finditer(text))
+    return f" (BO_ at lines {', '.join(map(str, sorted(found)))})" if len(found) > 1 else ""
+
+
+def load_dbc(
+    path: str | os.PathLike[str], display: str | None = None, *, deadline: float | None = None
+) -> CanDatabase:
+    """Load a DBC strictly (overlapping signals, bad ranges, two messages on one frame ID or
+    under one name are errors), read under :mod:`harness.safeio`'s policy: a regular file of
+    at most 4 MiB, parsed within ``deadline`` seconds of CPU time (default 20)."""
+    shown = display or str(path)
+    raw = read_input(path, DBC_INPUT, error_cls=DbcError, display=shown)
+    text = _decode_dbc(raw, shown)
+    limit = DBC_INPUT.parse_seconds if deadline is None else deadline
+    logger = logging.getLogger("cantools")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its warnings print parts of the file; we check ourselves
+    try:
+        with parse_deadline(limit):
+            db: Any = cantools.database.load_string(text, database_format="dbc", strict=True)
+    except ParseTimeout:
+        raise DbcError(
+            f"expected a DBC that parses within {limit:g} s of CPU time, but parsing took longer",
+            source=shown,
+        ) from None
+    except RecursionError:
+        raise DbcError("not a valid DBC: nested too deeply", source=shown) from None
     except Exception as exc:  # cantools raises several unrelated types for a bad file
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DbcError(f"not a valid DBC: {first}", source=shown) from None
+        raise _cantools_problem(exc, shown) from None
+    finally:
+        logger.setLevel(level)
     if not db.messages:
         raise DbcError("the DBC defines no messages", source=shown, expected="BO_ entries")
+    _duplicates(db, text, shown)
     return CanDatabase(db, shown, raw)

@@ -22,6 +22,7 @@ from harness.certificate.keys import generate_key_pair, load_public_key
 from harness.certificate.verify import verify_certificate
 from harness.errors import InputError, VerificationError
 from harness.evidence import CERTIFICATE_FILE, DERIVED_DIR, MANIFEST_FILE
+from harness.safeio import CERTIFICATE, read_input
 
 if TYPE_CHECKING:
     from harness.bench import Bench
@@ -58,10 +59,11 @@ def register(sub: Any) -> None:
         description="Verify CERT strictly and offline: its exact bytes, its Ed25519 signature "
         "by the public key, its statement and predicate types and fields, and that it is "
         "issued and not expired. With --evidence, also that the folder is the complete, "
-        f"unaltered evidence of the certified run: every file but {MANIFEST_FILE}, "
-        f"{CERTIFICATE_FILE} and {DERIVED_DIR}/ (reports made later) must be listed in the "
-        "manifest with its sha256, and the manifest must have the digest the certificate "
-        "names.",
+        f"unaltered evidence of the certified run: every file, hidden or not, but "
+        f"{MANIFEST_FILE}, {CERTIFICATE_FILE} and {DERIVED_DIR}/report.html and "
+        f"{DERIVED_DIR}/junit.xml (reports made later) must be listed in the manifest with "
+        "its sha256, and the manifest must have the digest the certificate names; a run "
+        "that did not complete is rejected, saying so.",
         epilog=_VERIFY_EPILOG,
     )
     ver.add_argument("cert", type=Path, metavar="CERT", help="certificate (.dsse.json)")
@@ -80,8 +82,8 @@ def register(sub: Any) -> None:
 
 def cmd_keys_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
     pair = generate_key_pair(args.out)
-    out.print(f"private key: {pair.private} (mode 0600; keep it secret)", highlight=False)
-    out.print(f"public key:  {pair.public}", highlight=False)
+    out.print(f"private key: {escape(str(pair.private))} (mode 0600; keep it secret)")
+    out.print(f"public key:  {escape(str(pair.public))}")
     out.print(f"keyid:       {pair.keyid}", highlight=False)
     return 0
 
@@ -102,12 +104,7 @@ def _now(text: str | None) -> dt.datetime:
 
 def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     cert: Path = args.cert
-    try:
-        data = cert.read_bytes()
-    except OSError as exc:
-        raise InputError(
-            f"cannot read the certificate: {exc.strerror or exc}", source=str(cert)
-        ) from None
+    data = read_input(cert, CERTIFICATE)
     key = load_public_key(args.key)
     now = _now(args.now)
     if args.evidence is not None and not args.evidence.is_dir():

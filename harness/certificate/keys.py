@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from harness.errors import InputError
+from harness.safeio import KEY, InputKind, read_input
 
 __all__ = [
     "KeyPair",
@@ -88,14 +89,8 @@ def generate_key_pair(prefix: Path) -> KeyPair:
 
 
 def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(
-            f"cannot read the {what}: {exc.strerror or exc} (an Ed25519 {what} in PEM, "
-            "from 'harness keys generate')",
-            source=str(path),
-        ) from None
+    """The key file's bytes: a regular file of at most 64 KiB (see :mod:`harness.safeio`)."""
+    return read_input(path, InputKind(f"{what} (Ed25519, PEM)", KEY.max_bytes))
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

@@ -16,6 +16,7 @@ from harness.evidence import write_bytes_atomic
 from harness.mqtt.plan import MqttPlan
 from harness.mqtt.side import MqttSide
 from harness.profile.compile import Plan
+from harness.safeio import ASN1, read_input
 from harness.sim.tcu import ReferenceTcu
 from harness.sim.v2x import V2xBackend
 
@@ -68,7 +69,9 @@ def open_mqtt(
     # The module first: a run whose broker is unreachable still leaves evidence that
     # 'harness evaluate' can read (its profile names the module).
     if out_dir is not None and mplan.asn1_path is not None:
-        write_bytes_atomic(out_dir / MQTT_DIR / mplan.asn1_path.name, mplan.asn1_path.read_bytes())
+        write_bytes_atomic(
+            out_dir / MQTT_DIR / mplan.asn1_path.name, read_input(mplan.asn1_path, ASN1)
+        )
     side = stack.enter_context(MqttSide(mplan, bench, loop, out_dir=out_dir))
     if tcu is not None:
         backend = V2xBackend(tcu, side.dut_transport, bench.mqtt.resolve_psk(), asn1=mplan.asn1)

@@ -10,8 +10,11 @@ of booleans (``events``: ``{"hardBraking": True, "vehDataFault": False}``).
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
+import logging
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +22,7 @@ import asn1tools
 import jsonschema
 
 from harness.errors import InputError
+from harness.safeio import ASN1, ParseTimeout, decode_text, parse_deadline, read_input
 
 __all__ = ["Asn1Module", "Codec", "JsonCodec", "TextCodec", "UperCodec", "load_asn1"]
 
@@ -34,11 +38,7 @@ class Asn1Module:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self.spec = asn1tools.compile_files(str(path), "uper")
-            parsed = asn1tools.parse_files(str(path))
-        except (asn1tools.Error, OSError) as exc:
-            raise InputError(f"ASN.1 module {path}: {exc}") from None
+        self.spec, parsed = _compile_module(path)
         self.types: dict[str, dict[str, Any]] = {}
         for module in parsed.values():
             for name, t in module.get("types", {}).items():
@@ -105,6 +105,64 @@ class Asn1Module:
                     for b, pos in bits
                 }
         return value
+
+
+_SYNTAX_AT = re.compile(r"line (\d+), column (\d+)")
+
+
+def _compile_module(path: Path) -> tuple[Any, dict[str, Any]]:
+    """Read, parse and compile an ASN.1 module under :mod:`harness.safeio`'s policy (a
+    regular file of at most 1 MiB, parsed within 20 s of CPU time). A syntax error names its
+    line and column but never quotes the file; a name defined twice is an error, not a
+    warning."""
+    shown = str(path)
+    raw = read_input(path, ASN1)
+    text, _ = decode_text(raw, ("utf-8", "cp1252"), ASN1, source=shown)
+    twice: list[str] = []
+    catcher = _Collect(twice)
+    logger = logging.getLogger("asn1tools")
+    logger.addHandler(catcher)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        with parse_deadline(ASN1.parse_seconds):
+            parsed: dict[str, Any] = asn1tools.parse_string(text)
+            spec = asn1tools.compile_dict(copy.deepcopy(parsed), "uper")
+    except ParseTimeout:
+        raise InputError(
+            f"expected an ASN.1 module that compiles within {ASN1.parse_seconds:g} s of CPU "
+            "time, but compiling took longer",
+            source=shown,
+        ) from None
+    except asn1tools.ParseError as exc:
+        where = _SYNTAX_AT.search(str(exc))
+        raise InputError(
+            "not a valid ASN.1 module: invalid syntax",
+            source=shown,
+            line=int(where.group(1)) if where else None,
+            col=int(where.group(2)) if where else None,
+        ) from None
+    except (asn1tools.Error, RecursionError, ValueError, KeyError, TypeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"not a usable ASN.1 module: {first}", source=shown) from None
+    finally:
+        logger.removeHandler(catcher)
+        logger.propagate = propagate
+    if twice:
+        raise InputError(f"not a usable ASN.1 module: {twice[0]}", source=shown)
+    return spec, parsed
+
+
+class _Collect(logging.Handler):
+    """Keeps asn1tools' 'already defined' warnings (which it otherwise only logs)."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "already defined" in message:
+            self.into.append(message.replace("already defined", "is defined twice").rstrip("."))
 
 
 @functools.lru_cache(maxsize=8)

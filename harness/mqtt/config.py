@@ -41,6 +41,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from harness.errors import BenchError
+from harness.safeio import InputKind, open_input
 
 __all__ = [
     "DEFAULT_PSK",
@@ -63,6 +64,9 @@ class _Strict(BaseModel):
 def _secret(value: object) -> object:
     """Accept a plain string for a secret in strict mode (YAML gives strings)."""
     return SecretStr(value) if isinstance(value, str) else value
+
+
+TLS_FILE = InputKind("TLS file (mqtt.broker.tls)", 1 << 20)
 
 
 class TlsConfig(_Strict):
@@ -181,8 +185,10 @@ class BrokerAddress:
             if p is None:
                 return None
             full = Path(p) if base is None or Path(p).is_absolute() else base / p
-            if not full.is_file():
+            if not full.exists():
                 raise BenchError(f"mqtt.broker.tls: file not found: {full}")
+            with open_input(full, TLS_FILE, error_cls=BenchError):  # a regular file, or exit 2
+                pass
             return str(full)
 
         tls = config.tls

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import InputError
+from harness.safeio import EVIDENCE_LOG, read_input
+
 __all__ = ["MQTT_LOG_FILE", "MqttColumn", "MqttLog", "MqttRecorder"]
 
 MQTT_LOG_FILE = "mqtt.jsonl"
@@ -251,7 +254,12 @@ def read_mqtt_log(folder: Path, plan: Any, record: Any) -> MqttLog | None:
         )
         for t in mplan.topics.values()
     ]
-    for line in path.read_text(encoding="utf-8").splitlines():
+    raw = read_input(path, EVIDENCE_LOG)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 JSON lines (byte {exc.start})") from None
+    for line in text.splitlines():
         try:
             obj = json.loads(line)
         except ValueError:  # a line cut short by a killed run

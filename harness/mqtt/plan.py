@@ -24,6 +24,7 @@ from harness.profile.mqtt_model import (
     PublishStep,
     ResubscribeStep,
 )
+from harness.safeio import JSON_SCHEMA, read_input
 
 __all__ = [
     "CommandFuzzStepPlan",
@@ -101,9 +102,9 @@ def compile_mqtt_section(
     if section.asn1 is not None:
         asn1_path = (base_dir / section.asn1).resolve()
         for folder in elsewhere:
-            if not asn1_path.is_file():
+            if not asn1_path.exists():
                 asn1_path = folder / Path(section.asn1).name
-        if not asn1_path.is_file():
+        if not asn1_path.exists() or asn1_path.is_dir():
             raise error(
                 ("mqtt", "asn1"),
                 f"ASN.1 module not found: looked for {asn1_path}",
@@ -136,13 +137,22 @@ def compile_mqtt_section(
             if isinstance(schema, str):
                 schema_path = base_dir / schema
                 try:
-                    schema = json.loads(schema_path.read_text(encoding="utf-8"))
-                except (OSError, ValueError) as exc:
+                    raw = read_input(schema_path, JSON_SCHEMA)
+                    schema = json.loads(raw.decode("utf-8-sig"))
+                except InputError as exc:
                     raise error((*path, "schema"), f"cannot load JSON Schema: {exc}") from None
+                except ValueError as exc:  # never quote a file that is not JSON
+                    where = getattr(exc, "lineno", None)
+                    at = f" (line {where}, column {getattr(exc, 'colno', '?')})" if where else ""
+                    raise error(
+                        (*path, "schema"),
+                        f"cannot load JSON Schema: {schema_path} is not UTF-8 JSON{at}",
+                    ) from None
             try:
                 codec = JsonCodec(schema if isinstance(schema, dict) else None)
-            except Exception as exc:  # jsonschema.SchemaError
-                raise error((*path, "schema"), f"not a valid JSON Schema: {exc}") from None
+            except Exception as exc:  # jsonschema.SchemaError: its text quotes the schema
+                where = "/".join(map(str, getattr(exc, "path", ()) or ())) or "its top level"
+                raise error((*path, "schema"), f"not a valid JSON Schema (at {where})") from None
         else:
             codec = TextCodec()
         topics[name] = TopicPlan(name, spec.topic, codec, spec.direction, spec.qos)

@@ -28,7 +28,7 @@ from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
 from harness.profile.compile_steps import compile_can_step
-from harness.profile.errors import TaggedUnions, describe_value, located_error
+from harness.profile.errors import TaggedUnions, describe_shape, describe_value, located_error
 from harness.profile.model import (
     STEP_MODELS,
     Case,
@@ -36,9 +36,10 @@ from harness.profile.model import (
     StepBase,
 )
 from harness.profile.mqtt_model import MQTT_STEP_TYPES
+from harness.safeio import YAML, read_input
 from harness.uds.fuzz import DiagFuzzPlan
 from harness.uds.plan import DiagPlan
-from harness.yamlsafe import YamlDocument, format_path, load_yaml_file, load_yaml_text
+from harness.yamlsafe import YamlDocument, format_path, load_yaml_text
 
 __all__ = [
     "Plan",
@@ -166,6 +167,10 @@ class Plan:
         raise KeyError(case_id)
 
 
+PROFILE_MARKER = ("format", "cc-harness-profile/1")
+"""What makes a YAML file a profile: only then may an error quote its values."""
+
+
 def load_profile(
     path: str | os.PathLike[str],
     display: str | None = None,
@@ -178,8 +183,8 @@ def load_profile(
     folder keeps the profile and its DBC side by side, not at their original paths).
     """
     shown = display or str(path)
-    doc = load_yaml_file(path, error_cls=ProfileError, display=shown)
-    raw = Path(path).read_bytes()
+    raw = read_input(path, YAML, error_cls=ProfileError, display=shown)
+    doc = load_yaml_text(raw, shown, error_cls=ProfileError, kind_marker=PROFILE_MARKER)
     return _compile(
         doc,
         raw,
@@ -191,7 +196,7 @@ def load_profile(
 
 def load_profile_text(text: str, source: str, base_dir: str | os.PathLike[str]) -> Plan:
     """Load a profile from text (``base_dir`` resolves its DBC path)."""
-    doc = load_yaml_text(text, source, error_cls=ProfileError)
+    doc = load_yaml_text(text, source, error_cls=ProfileError, kind_marker=PROFILE_MARKER)
     return _compile(doc, text.encode(), Path(base_dir), Path(base_dir) / source)
 
 
@@ -203,7 +208,7 @@ def _compile(
             ProfileError,
             (),
             message="expected a mapping of profile keys (format, profile, dbc, dut, cases, ...) "
-            f"at the top, but got {describe_value(doc.data)}",
+            f"at the top, but got {describe_shape(doc.data)}",
         )
     if "format" not in doc.data:
         raise doc.error(
@@ -250,7 +255,7 @@ class _Compiler:
     def _load_dbc(self, dbc_path: Path) -> CanDatabase:
         """The profile's DBC; a missing or broken one is an error at the profile's dbc key."""
         shown = self.p.dbc
-        if not dbc_path.is_file():
+        if not dbc_path.exists() or dbc_path.is_dir():
             try:
                 looked = os.path.relpath(dbc_path)
             except ValueError:  # another drive (Windows)
@@ -265,7 +270,8 @@ class _Compiler:
             return load_dbc(dbc_path, display=shown)
         except DbcError as exc:
             detail = re.sub(r'^(not a valid DBC: )DBC: "(.*)"$', r"\1\2", exc.detail or "")
-            text = f"DBC file {shown}: {detail or 'cannot be used'}"
+            at = f" line {exc.line}, column {exc.col}" if exc.line is not None else ""
+            text = f"DBC file {shown}{at}: {detail or 'cannot be used'}"
             if exc.expected:
                 text += f"; expected {exc.expected}"
                 if exc.got is not None:

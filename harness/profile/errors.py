@@ -87,6 +87,20 @@ def describe_value(value: Any) -> str:
     return f"'{_short(str(value))}'"
 
 
+def describe_shape(value: Any) -> str:
+    """What a value is, never what it says: for a whole file that is not of the expected kind
+    (a secret file given as a profile must not be quoted back)."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a text (not quoted here: the file may not be meant to be read)"
+    return describe_value(value)
+
+
 _NOT_TEXT = frozenset(_EXPECTED.values()) - {"text"}
 
 

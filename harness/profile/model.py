@@ -291,8 +291,12 @@ else:
     ]
 
 
+MAX_CASE_ID = 64
+"""Longest case ID: it names files, report anchors and JUnit test cases."""
+
+
 class Case(Strict):
-    id: str = Field(pattern=_NAME)
+    id: str = Field(pattern=_NAME, max_length=MAX_CASE_ID)
     title: str
     requirements: list[str] = Field(min_length=1)
     mandatory: bool = True

@@ -24,9 +24,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.bench import load_bench
+from harness.bench import check_references, load_bench
 from harness.errors import InputError, RunAborted
 from harness.evidence import write_json_atomic
+from harness.outputs import check_out_folder
 from harness.profile.compile import Plan, load_profile
 from harness.qualify import (
     Qualification,
@@ -250,6 +251,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
+    check_references(bench, broker=args.realtime_runs > 0)
     variants = _selected_variants(args.variant)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"qualify-{plan.profile_id}-{stamp}"
@@ -257,6 +259,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise InputError(
             f"{out_dir} already holds a qualification; give a new or empty --out folder"
         )
+    check_out_folder(out_dir, what="qualification folder", empty=False)
     if args.seed is not None and args.seed >= 2**63:
         raise InputError("--seed", expected="an integer from 0 to 2^63-1", got=args.seed)
     options = QualifyOptions(

@@ -4,12 +4,14 @@
 profile alone (see :mod:`harness.offline`) and reports each difference from ``run.json``.
 Exit codes: 0 every check, case verdict, requirement verdict and the overall result agree;
 1 something differs (or the profile/DBC is not the one the record names); 2 bad input (no
-run.json, unreadable trace, no profile). A run that did not complete is evaluated as far as
-it got, and the output says so.
+run.json, unreadable trace, no profile); 3 the run did not complete, whatever else (killed,
+aborted, could not run, never sealed): it is evaluated as far as it got, and the output says
+so first.
 
 ``harness report DIR`` writes the HTML report and JUnit XML of an evidence folder into its
 ``report/`` subfolder (outputs derived from the evidence, which the evidence manifest leaves
-out); ``harness certify`` writes the same two files at the end of every run.
+out); ``harness certify`` writes the same two files at the end of every run. For a run that
+did not complete it says so first and exits 3 after writing them.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from harness.errors import EvidenceIncomplete, InputError
+from harness.evidence import check_bundle
 from harness.observe import FrameLog
 from harness.offline import Evaluation, evaluate_evidence, load_evidence
+from harness.outputs import check_output_file
 from harness.profile.compile import Plan
 from harness.record import RunRecord
 
@@ -35,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "report_paths", "write_reports", "write_run_outputs"]
 
-EXIT_AGREE, EXIT_DIFFER = 0, 1
+EXIT_AGREE, EXIT_DIFFER, EXIT_INCOMPLETE = 0, 1, 3
 REPORT_DIR = "report"  # derived outputs; the evidence manifest does not cover this folder
 
 
@@ -101,14 +106,33 @@ def write_run_outputs(session: Session, out_dir: Path, junit: Path | None, err: 
         paths = write_reports(
             out_dir, session.record, plan=session.plan, log=session.log, extra_junit=junit
         )
-        err.print(f"report: {paths[0]}  junit: {', '.join(str(p) for p in paths[1:])}")
+        err.print(escape(f"report: {paths[0]}  junit: {', '.join(str(p) for p in paths[1:])}"))
     except Exception as exc:  # the run's evidence matters more than its report
         err.print(f"[yellow]warning:[/] could not write the report: {escape(str(exc))}")
 
 
 # -- commands ------------------------------------------------------------------------------------
+def incomplete_reason(folder: Path) -> str | None:
+    """Why the evidence folder's run is not a complete one (killed, aborted, could not run,
+    never sealed), or None. A folder that is not evidence at all is left to the reader."""
+    try:
+        check_bundle(folder, accept=("COMPLETED",))
+    except EvidenceIncomplete as exc:
+        return str(exc)
+    except InputError:
+        return None
+    return None
+
+
+def _say_incomplete(reason: str | None, err: Console) -> None:
+    if reason is not None:
+        err.print(f"[bold magenta]INCOMPLETE[/]: {escape(reason)}", soft_wrap=True)
+
+
 def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     start = time.perf_counter()
+    incomplete = incomplete_reason(args.folder)
+    _say_incomplete(incomplete, out)  # first, before any verdict
     ev = load_evidence(args.folder, args.profile, args.dbc)
     result = evaluate_evidence(ev)
     seconds = time.perf_counter() - start
@@ -153,16 +177,27 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     if result.agrees:
         say(f"[bold green]AGREES[/]: {what}; every verdict and measurement matches run.json")
+        if incomplete is not None:
+            say("[bold magenta]INCOMPLETE[/]: the run did not complete; what it recorded agrees")
+            return EXIT_INCOMPLETE
         return EXIT_AGREE
     bad = sum(1 for c in result.cases if not c.agrees)
     say(
         f"[bold red]DIFFERS[/]: {what}; {bad} case(s) and {len(result.problems)} run-wide "
         "result(s) do not match run.json"
     )
+    if incomplete is not None:  # the run's state comes first: it did not complete
+        say("[bold magenta]INCOMPLETE[/]: the run did not complete")
+        return EXIT_INCOMPLETE
     return EXIT_DIFFER
 
 
 def cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    for path, flag in ((args.out, "--out"), (args.junit, "--junit")):
+        if path is not None:
+            check_output_file(path, flag)
+    incomplete = incomplete_reason(args.folder)
+    _say_incomplete(incomplete, err)  # first, before the report is written
     ev = load_evidence(args.folder, args.profile, args.dbc, need_profile=False)
     evaluation = evaluate_evidence(ev) if ev.plan is not None else None
     paths = write_reports(
@@ -177,8 +212,8 @@ def cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     for note in ev.notes:
         err.print(f"[yellow]note:[/] {escape(note)}")
-    out.print(f"report: {paths[0]}\njunit: {paths[1]}")
-    return 0
+    out.print(f"report: {escape(str(paths[0]))}\njunit: {escape(str(paths[1]))}")
+    return EXIT_INCOMPLETE if incomplete is not None else 0
 
 
 def _inputs(parser: argparse.ArgumentParser) -> None:
@@ -200,7 +235,8 @@ def register(sub: Any) -> None:
         help="recompute every verdict of an evidence folder offline and compare",
         description="Recompute every check of the run in DIR from its recorded trace and "
         "profile alone (no bus, no DUT) and report any difference from its run.json.",
-        epilog="exit codes: 0 everything agrees, 1 something differs, 2 bad input",
+        epilog="exit codes: 0 everything agrees, 1 something differs, 2 bad input, 3 the run "
+        "is incomplete (said first; what it recorded is still evaluated)",
     )
     _inputs(ev)
     ev.add_argument("--quiet", action="store_true", help="list only the cases that differ")

@@ -81,7 +81,9 @@ class ConsoleProgress(RunObserver):
 def print_summary(console: Console, record: RunRecord, evidence: str | None) -> None:
     """The per-requirement table, the per-case table, and the overall result."""
     if record.identity:
-        console.print("DUT identity: " + ", ".join(f"{k}={v}" for k, v in record.identity.items()))
+        console.print(
+            "DUT identity: " + escape(", ".join(f"{k}={v}" for k, v in record.identity.items()))
+        )
     reqs = Table(title=f"{record.profile_id} {record.profile_version}: requirements")
     reqs.add_column("requirement")
     reqs.add_column("verdict")
@@ -105,7 +107,7 @@ def print_summary(console: Console, record: RunRecord, evidence: str | None) -> 
         for case_id, finding in shown:
             console.print(f"  fuzz finding {case_id}: {escape(str(finding.get('summary', '')))}")
     if evidence:
-        console.print(f"evidence: {evidence}")
+        console.print(f"evidence: {escape(evidence)}")
     if record.passed:
         console.print("[bold green]PASSED[/]: every mandatory case passed")
     elif record.status.value != "COMPLETED":

@@ -80,12 +80,17 @@ def test_every_file_of_the_folder_is_covered_logs_included(tmp_path: Path) -> No
     assert {"mqtt.log", "diag/uds.log", "trace.blf", "run.json"} <= set(files)
     assert MANIFEST_FILE not in files
     verify_manifest(out)
-    # derived outputs (reports) and the certificate are not evidence; anything else is
+    # derived outputs (the two reports) and the certificate are not evidence; anything else is
     (out / "report").mkdir()
-    (out / "report" / "index.html").write_text("<html/>")
+    (out / "report" / "report.html").write_text("<html/>")
+    (out / "report" / "junit.xml").write_text("<testsuites/>")
     (out / CERTIFICATE_FILE).write_text("{}")
     verify_manifest(out)
     assert bundle_files(out)[0] == sorted(files)
+    (out / "report" / "index.html").write_text("<html/>")  # not a report harness writes
+    with pytest.raises(VerificationError, match=r"report/index\.html, which the manifest"):
+        verify_manifest(out)
+    (out / "report" / "index.html").unlink()
     (out / "notes.txt").write_text("added later")
     with pytest.raises(VerificationError, match=r"notes\.txt, which the manifest does not list"):
         verify_manifest(out)

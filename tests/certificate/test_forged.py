@@ -13,6 +13,7 @@ import base64
 import copy
 import datetime as dt
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -349,6 +350,51 @@ def failing_run_claimed_to_pass(g: Genuine) -> Forged:
     return g.edit(claim), g.failing
 
 
+def _extra_file(name: str, rel: str, kind: str = "file") -> Callable[[Genuine], Forged]:
+    """A forgery that adds ``rel`` to the sealed folder: hidden, temporary-looking, inside the
+    derived report/ folder, or not a regular file at all (issue 14)."""
+
+    def forge(g: Genuine) -> Forged:
+        path = g.evidence / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "symlink":
+            path.unlink(missing_ok=True)
+            path.symlink_to(g.evidence / "run.json")
+        else:
+            path.write_text('{"status": "COMPLETED"}\n')
+        return g.cert, g.evidence
+
+    forge.__name__ = name
+    return forge
+
+
+HIDDEN_AND_TEMPORARY: list[tuple[Callable[[Genuine], Forged], str]] = [
+    (_extra_file("manifest_temp_name", ".manifest.json.evil.tmp"), "holds .manifest.json.evil.tmp"),
+    (
+        _extra_file("certificate_temp_name", ".certificate.dsse.json.x.tmp"),
+        "holds .certificate.dsse.json.x.tmp",
+    ),
+    (_extra_file("run_record_temp_name", ".run.json.a1b2.tmp"), "holds .run.json.a1b2.tmp"),
+    (_extra_file("hidden_file", ".hidden"), "holds .hidden, which the manifest does not list"),
+    (_extra_file("hidden_folder", ".git/config"), "holds .git/config, which the manifest"),
+    (_extra_file("hidden_in_dbc", "dbc/.cc-tcu-1.dbc.swp"), "holds dbc/.cc-tcu-1.dbc.swp"),
+    (_extra_file("temp_in_mqtt", "mqtt/ccv2x.asn.tmp"), "holds mqtt/ccv2x.asn.tmp"),
+    (_extra_file("backup_of_manifest", "manifest.json.bak"), "holds manifest.json.bak"),
+    (_extra_file("certificate_temp", "certificate.dsse.json.tmp"), "certificate.dsse.json.tmp"),
+    (_extra_file("other_report", "report/index.html"), "holds report/index.html, which"),
+    (_extra_file("report_temp", "report/.report.html.x.tmp"), "holds report/.report.html.x.tmp"),
+    (_extra_file("report_nested", "report/old/report.html"), "holds report/old/report.html"),
+    (
+        _extra_file("report_symlink", "report/report.html", "symlink"),
+        "holds report/report.html, which is not a regular file",
+    ),
+    (_extra_file("fifo_at_root", "evil.fifo", "fifo"), "holds evil.fifo, which is not a regular"),
+    (_extra_file("fifo_hidden", ".x.tmp", "fifo"), "holds .x.tmp, which is not a regular file"),
+]
+
+
 CORPUS: list[tuple[Callable[[Genuine], Forged], str]] = [
     (empty, "the file is empty"),
     (not_json, "not valid JSON"),
@@ -401,6 +447,7 @@ CORPUS: list[tuple[Callable[[Genuine], Forged], str]] = [
     (verdicts_differ_from_evidence, "the certificate's requirement verdicts"),
     (profile_digest_differs, "the certificate's profile sha256"),
     (failing_run_claimed_to_pass, "shows a run that did not pass"),
+    *HIDDEN_AND_TEMPORARY,
 ]
 
 
@@ -449,7 +496,15 @@ def test_forgery_is_rejected_with_its_message(
 
 
 @pytest.mark.parametrize(
-    "forge", [signed_by_another_key, expired, evidence_file_added, failing_run_claimed_to_pass]
+    "forge",
+    [
+        signed_by_another_key,
+        expired,
+        evidence_file_added,
+        failing_run_claimed_to_pass,
+        *(forge for forge, _ in HIDDEN_AND_TEMPORARY),
+    ],
+    ids=lambda forge: forge.__name__,
 )
 def test_forgeries_exit_4_from_the_cli(
     genuine: Genuine,

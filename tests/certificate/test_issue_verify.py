@@ -173,7 +173,7 @@ def test_verify_exit_codes(
     assert "signed by another key" in capsys.readouterr().err
     # bad arguments: 2
     assert main(["verify", str(tmp_path / "none.json"), "--key", pub]) == 2
-    assert "cannot read the certificate" in capsys.readouterr().err
+    assert "expected a readable certificate file, but got a missing file" in capsys.readouterr().err
     assert main(["verify", cert, "--key", str(tmp_path / "none.pub")]) == 2
     assert main(["verify", cert, "--key", pub, "--evidence", str(tmp_path / "nope")]) == 2
     assert main(["verify", cert, "--key", pub, "--now", "yesterday"]) == 2

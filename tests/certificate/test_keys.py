@@ -56,7 +56,10 @@ def test_wrong_key_files_are_input_errors(tmp_path: Path) -> None:
         load_public_key(pair.private)
     with pytest.raises(InputError, match="not a PEM private key"):
         load_private_key(pair.public)
-    with pytest.raises(InputError, match="cannot read the public key"):
+    with pytest.raises(
+        InputError,
+        match=r"expected a readable public key \(Ed25519, PEM\) file, but got a missing file",
+    ):
         load_public_key(tmp_path / "missing.pub")
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec

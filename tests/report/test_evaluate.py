@@ -137,7 +137,9 @@ def test_an_aborted_run_is_evaluated_as_far_as_it_got(tmp_path: Path) -> None:
     assert "the run is ABORTED" in result.stdout
     assert "3 case(s) recorded" in result.stdout
     assert_agrees(evaluate_evidence(load_evidence(out, profile_of(out))))
-    assert result.returncode == 0, result.stdout + result.stderr
+    # what it recorded agrees, but the run is incomplete: said first, exit 3 (issue 14)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.startswith("INCOMPLETE: evidence folder")
     assert "AGREES" in result.stdout
 
 
