@@ -146,8 +146,9 @@ def _command_modules() -> list[Callable[[Any], None]]:
     """
     from harness.qualify.cli import register as qualify_commands
     from harness.report.commands import register as report_commands
+    from harness.server.cli import register as server_commands
 
-    return [certificate_commands, report_commands, qualify_commands]
+    return [certificate_commands, report_commands, qualify_commands, server_commands]
 
 
 def _default_dbc() -> Path:
