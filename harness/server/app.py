@@ -71,9 +71,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     upgrade(engine)
     factory = sessions(engine)
     store = BlobStore(config.data_dir / "blobs")
-    intake = Intake(
-        factory, store, config.data_dir / "staging", Intake.trust(config.trusted_keys)
-    )
+    intake = Intake(factory, store, config.data_dir / "staging", Intake.trust(config.trusted_keys))
     state = State(config, factory, store, intake, live.Hub())
 
     @contextlib.asynccontextmanager
@@ -157,7 +155,9 @@ def _part_filter(query: str | None) -> tuple[str, str] | None:
         return None
     key, sep, value = query.partition("=")
     if not sep or not key or not value:
-        raise HTTPException(400, f"part: expected KEY=VALUE (e.g. serial=CCTCU0000001), got {query!r}")
+        raise HTTPException(
+            400, f"part: expected KEY=VALUE (e.g. serial=CCTCU0000001), got {query!r}"
+        )
     return key, value
 
 

@@ -48,7 +48,8 @@ def _db_options(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=DEFAULT_DATA,
         metavar="DIR",
-        help=f"where the evidence store (and the default SQLite file) live (default {DEFAULT_DATA})",
+        help="where the evidence store (and the default SQLite file) live "
+        f"(default {DEFAULT_DATA})",
     )
 
 

@@ -90,7 +90,9 @@ def _body(raw: Any, *keys: str) -> dict[str, Any]:
     return raw
 
 
-def routes(app: FastAPI, state: Any, db_dep: Callable[..., Any], who_dep: Callable[..., Any]) -> None:
+def routes(
+    app: FastAPI, state: Any, db_dep: Callable[..., Any], who_dep: Callable[..., Any]
+) -> None:
     hub: Hub = state.hub
 
     def store_event(db: Session, run_id: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:

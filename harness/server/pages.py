@@ -6,8 +6,10 @@ script cannot see, and the login form posts the token once and never shows it ag
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
@@ -22,7 +24,8 @@ __all__ = ["login_page", "routes"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-table.list{border-collapse:collapse} table.list td,table.list th{border:1px solid #ccc;padding:4px 8px}
+table.list{border-collapse:collapse}
+table.list td,table.list th{border:1px solid #ccc;padding:4px 8px}
 .bench{border:1px solid #bbb;border-radius:6px;padding:1em;margin-bottom:1.5em}
 .progress{background:#eee;height:18px;border-radius:9px;overflow:hidden;width:100%;max-width:600px}
 .progress>div{background:#2a7;height:100%}
@@ -80,67 +83,7 @@ def certificates_page(db: Session) -> str:
     )
 
 
-_DASHBOARD_JS = r"""
-const benches = {};
-function esc(s){const d=document.createElement('div');d.textContent=String(s);return d.innerHTML;}
-function benchDiv(name){
-  let el=document.getElementById('bench-'+name);
-  if(!el){el=document.createElement('section');el.className='bench';el.id='bench-'+name;
-    document.getElementById('benches').appendChild(el);}
-  return el;
-}
-function render(name){
-  const b=benches[name]; const run=b.run; const el=benchDiv(name);
-  const pct=run.total?Math.round(100*run.done/run.total):0;
-  let h=`<h2>bench ${esc(name)}</h2><div class='meta'>run <span class='mono'>${esc(run.id)}</span>`+
-    ` · ${esc(run.profile)} · operator ${esc(run.operator)} · <b class='run-status'>${esc(run.status)}</b></div>`+
-    `<div class='progress'><div style='width:${pct}%'></div></div>`+
-    `<p class='count'><span class='done'>${run.done}</span> of ${run.total} cases done`+
-    (b.current?` · now: <b class='current'>${esc(b.current)}</b>`:'')+
-    (b.step?` · step ${esc(b.step)}`:'')+`</p>`;
-  for(const p of Object.values(b.prompts)){ if(!p.answer) h+=promptHtml(p); }
-  h+=`<div class='cases'>`+b.cases.join('')+`</div>`;
-  el.innerHTML=h;
-}
-function promptHtml(p){
-  const s=p.spec; let ctl='';
-  if(s.answer==='confirm') ctl=`<button onclick="answer('${p.id}',true)">done</button>`;
-  else if(s.answer==='judge') ctl=`<button onclick="answer('${p.id}','pass')">pass</button> <button onclick="answer('${p.id}','fail')">fail</button>`;
-  else ctl=`<input id='val-${p.id}' type='number' step='any'> ${esc(s.unit||'')} <button onclick="answer('${p.id}',parseFloat(document.getElementById('val-${p.id}').value))">enter</button>`;
-  const img=s.image_data?`<img src='${s.image_data}' style='max-width:320px;display:block'>`:'';
-  return `<div class='prompt' id='prompt-${p.id}'><b>operator:</b> ${esc(s.text)}${img}<div>${ctl}</div></div>`;
-}
-async function answer(id,value){
-  const r=await fetch('/api/live/prompts/'+id+'/answer',{method:'POST',headers:{'Content-Type':'application/json'},body:JSON.stringify({answer:value})});
-  if(!r.ok){alert('not recorded: '+(await r.text()));}
-}
-function apply(ev){
-  const d=ev.data;
-  if(ev.kind==='run_started'){ benches[d.bench]={run:d,cases:[],prompts:{},current:null,step:null}; render(d.bench); return; }
-  const name=Object.keys(benches).find(k=>benches[k].run.id===ev.run_id); if(!name) return;
-  const b=benches[name];
-  if(ev.kind==='case_started'){b.current=d.case_id; b.step=null;}
-  else if(ev.kind==='step_started'){b.step=d.step;}
-  else if(ev.kind==='case_finished'){b.run.done+=1; b.current=null; b.step=null; b.cases.push(d.html||`<p class='v-${esc(d.verdict)}'>${esc(d.case_id)} ${esc(d.verdict)}</p>`);}
-  else if(ev.kind==='prompt'){b.prompts[d.id]={id:d.id,spec:d.spec,answer:null};}
-  else if(ev.kind==='prompt_answered'){b.prompts[d.id]=d;}
-  else if(ev.kind==='run_finished'){b.run.status=d.status+(d.passed?' (passed)':' (not passed)');}
-  b.lastSeq=ev.seq; render(name);
-  document.body.dataset.lastSeq=ev.seq;
-}
-async function start(){
-  const st=await (await fetch('/api/live/state')).json();
-  const seen=new Set();
-  for(const [name,b] of Object.entries(st.benches)){
-    for(const ev of b.events){ apply(ev); seen.add(ev.seq); }
-  }
-  for(const p of st.prompts){ for(const b of Object.values(benches)) if(b.run.id===p.run_id){b.prompts[p.id]=p; render(b.run.bench);} }
-  const src=new EventSource('/api/live/stream');
-  src.onmessage=(m)=>{const ev=JSON.parse(m.data); if(!seen.has(ev.seq)){seen.add(ev.seq); apply(ev);}};
-  src.onopen=()=>{document.body.dataset.live='connected';};
-}
-start();
-"""
+_DASHBOARD_JS = (Path(__file__).resolve().parent / "static" / "dashboard.js").read_text()
 
 
 def dashboard_page(who: Principal) -> str:
@@ -152,7 +95,9 @@ def dashboard_page(who: Principal) -> str:
     )
 
 
-def routes(app: FastAPI, state: Any, db_dep: Callable[..., Any], who_dep: Callable[..., Any]) -> None:
+def routes(
+    app: FastAPI, state: Any, db_dep: Callable[..., Any], who_dep: Callable[..., Any]
+) -> None:
     @app.get("/certificates", response_class=HTMLResponse)
     def certificates(db: Session = Depends(db_dep)) -> str:  # noqa: B008
         return certificates_page(db)

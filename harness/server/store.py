@@ -82,7 +82,7 @@ def pack_bundle(folder: Path) -> bytes:
 def unpack_bundle(data: bytes, dest: Path) -> None:
     """Unpack an uploaded bundle into ``dest`` (new), or BadBundle saying why not."""
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 - closed below
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BadBundle(f"the upload is not a gzip'd tar of an evidence folder ({exc})") from None
     with tar:

@@ -64,7 +64,9 @@ def start_cluster(where: Path) -> str:
         where.chmod(0o755)
     user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
     subprocess.run(
-        _as_owner([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "-E", "UTF8"]),
+        _as_owner(
+            [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "-E", "UTF8"]
+        ),
         check=True,
         capture_output=True,
     )
@@ -72,7 +74,17 @@ def start_cluster(where: Path) -> str:
     opts = f"-h 127.0.0.1 -p {port} -k {where} -F"
     subprocess.run(
         _as_owner(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(where / "log"), "-o", opts, "-w", "start"]
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(where / "log"),
+                "-o",
+                opts,
+                "-w",
+                "start",
+            ]
         ),
         check=True,
         capture_output=True,
