@@ -28,6 +28,7 @@ from harness.certificate.issue import Issuer, add_issue_options
 from harness.errors import HarnessError, InputError, RunAborted
 from harness.evidence import bundle_note
 from harness.profile.compile import Plan, PlannedCase, load_profile
+from harness.server.certify import add_centre_options, after_run, centre_for_run
 from harness.session import DutChoice, Session, harness_version
 
 __all__ = ["main"]
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         "beside report.html)",
     )
     add_issue_options(cert)
+    add_centre_options(cert)
 
     val = sub.add_parser(
         "validate",
@@ -192,6 +194,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         observers=[progress],
         seed=args.seed,
     )
+    centre = centre_for_run(args, session, plan, cases, err)  # prompts, --server, --submit
     try:
         with progress, session:
             err.print(
@@ -217,8 +220,10 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     finally:
         signal.signal(signal.SIGTERM, old)
         write_run_outputs(session, out_dir, args.junit, err)
+        centre.run_ended(session.record)
     print_summary(out, session.record, str(out_dir))
     certificate_after_run(issuer, session, bench, out_dir, out)
+    after_run(centre, session, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
 
 

@@ -34,6 +34,7 @@ from harness.evidence import TraceWriter, copy_inputs, write_json_atomic, write_
 from harness.fuzz import FuzzContext
 from harness.mqtt.attach import open_mqtt
 from harness.observe import FrameLog
+from harness.operator import Operator, PromptLog
 from harness.profile.compile import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
 from harness.runner import CaseRunner, RunObserver
@@ -96,6 +97,7 @@ class Session:
         out_dir: Path | None = None,
         observers: Sequence[RunObserver] = (),
         seed: int | None = None,
+        operator: Operator | None = None,
     ) -> None:
         self.plan = plan
         self.dut = dut
@@ -104,6 +106,7 @@ class Session:
         self.bench = bench if self.simulated else bench.with_channel_default()
         self.out_dir = out_dir
         self.observers = list(observers)
+        self.operator = operator  # answers prompt steps (harness.operator)
         self.log = FrameLog()
         self.run_id = uuid.uuid4().hex
         self._stack = contextlib.ExitStack()
@@ -195,6 +198,8 @@ class Session:
         self.runner.diag = self.diag
         self.diag.fuzz = self.fuzz  # fuzz_diag steps: the run seed and the case's records
         self.runner.mqtt = self.mqtt
+        self.runner.operator = self.operator
+        self.runner.prompt_log = PromptLog(self.out_dir)
         if self.mqtt is not None:  # fuzz_command steps record into the run's fuzz context
             self.mqtt.fuzz = self.fuzz
         if self.tcu is not None:
