@@ -139,6 +139,13 @@ def ask_on_loop(loop: Any, operator: Operator, plan: PromptPlan, realtime: bool)
     return Answer(None, None, None, "none", timed_out=True)
 
 
+def plain(value: Any) -> Any:
+    """An answer as recorded: a boolean (YAML's bare yes/no, JSON's true) as yes or no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
 class FileOperator:
     """Answers from a YAML file (see the module docstring)."""
 
@@ -181,10 +188,7 @@ class FileOperator:
             return Answer(
                 None, None, None, "file", error=f"{self.path} has no answer for {plan.key}"
             )
-        value = self.answers[plan.key]
-        if isinstance(value, bool):  # YAML reads a bare yes/no as a boolean
-            value = "yes" if value else "no"
-        return Answer(value, self.operator, utc_now(), "file")
+        return Answer(plain(self.answers[plan.key]), self.operator, utc_now(), "file")
 
 
 def valid_answer(spec: Mapping[str, Any], text: str) -> Any | None:

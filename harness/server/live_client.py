@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from harness.checks.prompt import PromptPlan
-from harness.operator import Answer
+from harness.operator import Answer, plain
 from harness.record import CaseRecord, RunRecord
 from harness.runner import RunObserver
 
@@ -170,7 +170,10 @@ class DashboardOperator:
                 state = {}
             if state.get("answer") is not None:
                 return Answer(
-                    state["answer"]["value"], state["answered_by"], state["answered"], "dashboard"
+                    plain(state["answer"]["value"]),
+                    state["answered_by"],
+                    state["answered"],
+                    "dashboard",
                 )
             time.sleep(self.poll)
         return Answer(None, None, None, "dashboard", timed_out=True)

@@ -16,13 +16,17 @@ function render(name){
     `<p class='count'><span class='done'>${run.done}</span> of ${run.total} cases done`+
     (b.current?` · now: <b class='current'>${esc(b.current)}</b>`:'')+
     (b.step?` · step ${esc(b.step)}`:'')+`</p>`;
-  for(const p of Object.values(b.prompts)){ if(!p.answer) h+=promptHtml(p); }
+  for(const p of Object.values(b.prompts)){
+    if(!p.answer){ h+=promptHtml(p); continue; }
+    h+=`<p class='answered'>operator ${esc(p.answered_by)} answered ${esc(p.spec.key||p.id)}: `+
+      `<b>${esc(p.answer.value)}</b></p>`;
+  }
   h+=`<div class='cases'>`+b.cases.join('')+`</div>`;
   el.innerHTML=h;
 }
 function promptHtml(p){
   const s=p.spec; let ctl='';
-  if(s.answer==='confirm') ctl=`<button onclick="answer('${p.id}',true)">done</button>`;
+  if(s.answer==='confirm') ctl=`<button onclick="answer('${p.id}','yes')">done</button>`;
   else if(s.answer==='judge') ctl=`<button onclick="answer('${p.id}','pass')">pass</button> <button onclick="answer('${p.id}','fail')">fail</button>`;
   else ctl=`<input id='val-${p.id}' type='number' step='any'> ${esc(s.unit||'')} <button onclick="answer('${p.id}',parseFloat(document.getElementById('val-${p.id}').value))">enter</button>`;
   const img=s.image_data?`<img src='${s.image_data}' style='max-width:320px;display:block'>`:'';
@@ -46,15 +50,27 @@ function apply(ev){
   b.lastSeq=ev.seq; render(name);
   document.body.dataset.lastSeq=ev.seq;
 }
-async function start(){
-  const st=await (await fetch('/api/live/state')).json();
-  const seen=new Set();
-  for(const [name,b] of Object.entries(st.benches)){
-    for(const ev of b.events){ apply(ev); seen.add(ev.seq); }
+// Subscribe first, then read the state so far: an event in between is neither lost nor
+// applied twice (events carry their sequence number).
+const latencies = [];  // seconds from the run posting an event to this page showing it
+window.harnessLatencies = latencies;
+function start(){
+  const seen=new Set(); let buffered=[]; let ready=false;
+  function take(ev){
+    if(seen.has(ev.seq)) return; seen.add(ev.seq); apply(ev);
+    if(ev.data && ev.data.sent){ latencies.push(Date.now()/1000-ev.data.sent); }
   }
-  for(const p of st.prompts){ for(const b of Object.values(benches)) if(b.run.id===p.run_id){b.prompts[p.id]=p; render(b.run.bench);} }
   const src=new EventSource('/api/live/stream');
-  src.onmessage=(m)=>{const ev=JSON.parse(m.data); if(!seen.has(ev.seq)){seen.add(ev.seq); apply(ev);}};
-  src.onopen=()=>{document.body.dataset.live='connected';};
+  src.onmessage=(m)=>{const ev=JSON.parse(m.data); if(ready) take(ev); else buffered.push(ev);};
+  src.onopen=async ()=>{
+    if(ready) return;
+    const st=await (await fetch('/api/live/state')).json();
+    for(const b of Object.values(st.benches)) for(const ev of b.events){ seen.add(ev.seq); apply(ev); }
+    for(const p of st.prompts){
+      for(const b of Object.values(benches)) if(b.run.id===p.run_id){b.prompts[p.id]=p; render(b.run.bench);}
+    }
+    ready=true; for(const ev of buffered) take(ev); buffered=[];
+    document.body.dataset.live='connected';
+  };
 }
 start();
