@@ -17,8 +17,10 @@ def operator_profile(tmp_path: Path, timeout: str = "60 s", image: bool = False)
     title: The operator plugs the part in, checks its MIL lamp and measures its supply
     requirements: [CAN-005]
     steps:
-      - prompt: {{id: plug, text: "Plug the part into harness B", answer: confirm, timeout: {timeout}}}
-      - prompt: {{id: lamp, text: "Is the MIL lamp off?", answer: judge, timeout: {timeout}{picture}}}
+      - prompt:
+          {{id: plug, text: "Plug the part into harness B", answer: confirm, timeout: {timeout}}}
+      - prompt:
+          {{id: lamp, text: "Is the MIL lamp off?", answer: judge, timeout: {timeout}{picture}}}
       - prompt:
           id: supply
           text: Measure the supply voltage at pin 1
