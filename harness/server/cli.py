@@ -119,9 +119,15 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
     args.data.mkdir(parents=True, exist_ok=True)
     app = create_app(ServerConfig(db_url=url, data_dir=args.data, trusted_keys=keys))
     shown = url.split("@")[-1] if "@" in url else url  # never a password in the output
-    err.print(f"registry database {escape(shown)}; evidence store {escape(str(args.data))}")
+    err.print(
+        f"registry database {escape(shown)}; evidence store {escape(str(args.data))}",
+        soft_wrap=True,
+    )
     if not keys:
-        err.print("[yellow]note:[/] no --trust-key: intake will refuse every certificate")
+        err.print(
+            "[yellow]note:[/] no --trust-key: intake will refuse every certificate",
+            soft_wrap=True,
+        )
     uvicorn.run(app, host=args.host, port=args.port, timeout_graceful_shutdown=3)
     return 0
 
