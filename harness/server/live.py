@@ -95,19 +95,28 @@ def routes(
 ) -> None:
     hub: Hub = state.hub
 
-    def store_event(db: Session, run_id: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    def store_events(
+        db: Session, run_id: str, items: list[tuple[str, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Keep events of one run, in order, in one transaction."""
         run = db.get(LiveRun, run_id)
         if run is None:
             raise HTTPException(404, f"no live run {run_id}")
-        ev = LiveEvent(run_id=run_id, kind=kind, data=data, received=now())
-        db.add(ev)
-        if kind == "case_finished":
-            run.done += 1
-        if kind in _FINISHED:
-            run.status = str(data.get("status", "finished"))
+        rows = []
+        for kind, data in items:
+            ev = LiveEvent(run_id=run_id, kind=kind, data=data, received=now())
+            db.add(ev)
+            rows.append(ev)
+            if kind == "case_finished":
+                run.done += 1
+            if kind in _FINISHED:
+                run.status = str(data.get("status", "finished"))
         run.updated = now()
         db.commit()
-        return _event_json(ev)
+        return [_event_json(ev) for ev in rows]
+
+    def store_event(db: Session, run_id: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        return store_events(db, run_id, [(kind, data)])[0]
 
     @app.post("/api/live/runs", status_code=201)
     async def start_run(
@@ -148,12 +157,18 @@ def routes(
         who: Principal = Depends(who_dep),  # noqa: B008
     ) -> dict[str, Any]:
         who.require_lab("streaming a live run")
-        body = _body(await request.json(), "kind", "data")
-        event = await asyncio.to_thread(
-            store_event, db, run_id, str(body["kind"]), dict(body["data"])
+        raw = await request.json()
+        # one event {kind, data}, or a batch {events: [{kind, data}, ...]} kept in one go
+        batch = raw.get("events") if isinstance(raw, dict) else None
+        items = [_body(e, "kind", "data") for e in batch] if isinstance(batch, list) else None
+        if items is None:
+            items = [_body(raw, "kind", "data")]
+        events = await asyncio.to_thread(
+            store_events, db, run_id, [(str(e["kind"]), dict(e["data"])) for e in items]
         )
-        hub.publish(event)
-        return {"seq": event["seq"]}
+        for event in events:
+            hub.publish(event)
+        return {"seq": events[-1]["seq"] if events else None}
 
     @app.get("/api/live/state")
     def live_state(

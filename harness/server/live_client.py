@@ -68,17 +68,17 @@ class LiveStream(RunObserver):
         self._thread.start()
 
     def _send_all(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            kind, data = item
-            if self._failed:
+        done = False
+        while not done:
+            batch = [self._queue.get()]
+            while not self._queue.empty():  # what piled up while the last post was out
+                batch.append(self._queue.get_nowait())
+            done = None in batch
+            events = [{"kind": k, "data": d} for k, d in (i for i in batch if i is not None)]
+            if self._failed or not events:
                 continue
             try:
-                r = self.http.post(
-                    f"/api/live/runs/{self.run_id}/events", json={"kind": kind, "data": data}
-                )
+                r = self.http.post(f"/api/live/runs/{self.run_id}/events", json={"events": events})
                 r.raise_for_status()
             except httpx.HTTPError as exc:
                 self._failed = True

@@ -75,13 +75,8 @@ def test_certify_submit_hands_the_evidence_to_the_registry(
 ) -> None:
     centre.register_part(REFERENCE_IDENTITY)
     out = tmp_path / "run"
-    result = centre.harness(
-        [
-            "certify", str(PROFILE), "--out", str(out), "--quiet",
-            "--key", f"{centre.keys}.key", "--submit", centre.url,
-        ],  # fmt: skip
-        who="acme",
-    )
+    args = ["certify", str(PROFILE), "--out", str(out), "--quiet", "--key", f"{centre.keys}.key"]
+    result = centre.harness([*args, "--submit", centre.url], who="acme")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "submitted" in result.stdout and "accepted" in result.stdout
     assert centre.registry_rows()["certificates"] == 1

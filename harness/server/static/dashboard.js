@@ -21,8 +21,13 @@ function render(name){
     h+=`<p class='answered'>operator ${esc(p.answered_by)} answered ${esc(p.spec.key||p.id)}: `+
       `<b>${esc(p.answer.value)}</b></p>`;
   }
-  h+=`<div class='cases'>`+b.cases.join('')+`</div>`;
-  el.innerHTML=h;
+  // the header is redrawn; finished cases' sections (the report's, with plots) are only added
+  if(!el.querySelector('.cases')){
+    el.innerHTML="<div class='head'></div><div class='cases'></div>"; b.shown=0;
+  }
+  el.querySelector('.head').innerHTML=h;
+  const cases=el.querySelector('.cases');
+  for(; b.shown<b.cases.length; b.shown++) cases.insertAdjacentHTML('beforeend', b.cases[b.shown]);
 }
 function promptHtml(p){
   const s=p.spec; let ctl='';
@@ -38,7 +43,11 @@ async function answer(id,value){
 }
 function apply(ev){
   const d=ev.data;
-  if(ev.kind==='run_started'){ benches[d.bench]={run:d,cases:[],prompts:{},current:null,step:null}; render(d.bench); return; }
+  if(ev.kind==='run_started'){
+    benches[d.bench]={run:d,cases:[],prompts:{},current:null,step:null,shown:0};
+    const old=document.getElementById('bench-'+d.bench); if(old) old.innerHTML='';
+    dirty.add(d.bench); return;
+  }
   const name=Object.keys(benches).find(k=>benches[k].run.id===ev.run_id); if(!name) return;
   const b=benches[name];
   if(ev.kind==='case_started'){b.current=d.case_id; b.step=null;}
@@ -47,8 +56,23 @@ function apply(ev){
   else if(ev.kind==='prompt'){b.prompts[d.id]={id:d.id,spec:d.spec,answer:null};}
   else if(ev.kind==='prompt_answered'){b.prompts[d.id]=d;}
   else if(ev.kind==='run_finished'){b.run.status=d.status+(d.passed?' (passed)':' (not passed)');}
-  b.lastSeq=ev.seq; render(name);
+  b.lastSeq=ev.seq; dirty.add(name);
   document.body.dataset.lastSeq=ev.seq;
+}
+// Events are applied to the state as they come and drawn once per frame: a burst of events
+// costs one redraw, not one per event.
+const dirty = new Set();
+let frame = null; let drawn = [];
+function schedule(){
+  if(frame!==null) return;
+  frame=requestAnimationFrame(()=>{
+    frame=null;
+    for(const name of dirty) render(name);
+    dirty.clear();
+    const now=Date.now()/1000;
+    for(const sent of drawn) latencies.push(now-sent);  // event posted -> on the page
+    drawn=[];
+  });
 }
 // Subscribe first, then read the state so far: an event in between is neither lost nor
 // applied twice (events carry their sequence number).
@@ -58,7 +82,8 @@ function start(){
   const seen=new Set(); let buffered=[]; let ready=false;
   function take(ev){
     if(seen.has(ev.seq)) return; seen.add(ev.seq); apply(ev);
-    if(ev.data && ev.data.sent){ latencies.push(Date.now()/1000-ev.data.sent); }
+    if(ev.data && ev.data.sent) drawn.push(ev.data.sent);
+    schedule();
   }
   const src=new EventSource('/api/live/stream');
   src.onmessage=(m)=>{const ev=JSON.parse(m.data); if(ready) take(ev); else buffered.push(ev);};
@@ -67,9 +92,9 @@ function start(){
     const st=await (await fetch('/api/live/state')).json();
     for(const b of Object.values(st.benches)) for(const ev of b.events){ seen.add(ev.seq); apply(ev); }
     for(const p of st.prompts){
-      for(const b of Object.values(benches)) if(b.run.id===p.run_id){b.prompts[p.id]=p; render(b.run.bench);}
+      for(const b of Object.values(benches)) if(b.run.id===p.run_id){b.prompts[p.id]=p; dirty.add(b.run.bench);}
     }
-    ready=true; for(const ev of buffered) take(ev); buffered=[];
+    ready=true; for(const ev of buffered) take(ev); buffered=[]; schedule();
     document.body.dataset.live='connected';
   };
 }
