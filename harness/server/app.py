@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -375,7 +374,3 @@ def _run_json(db: Session, run: RunRow) -> dict[str, Any]:
             "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
         },
     }
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"))

@@ -12,7 +12,6 @@ the registry.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import queue
 import shutil
@@ -44,6 +43,7 @@ from harness.server.db import (
     ProfileRow,
     RunRow,
     Submission,
+    User,
     now,
 )
 from harness.server.store import BlobStore
@@ -245,8 +245,6 @@ class Intake:
         with self.sessions() as db:
             sub = db.get(Submission, sid)
             assert sub is not None
-            from harness.server.db import User
-
             user = db.get(User, sub.user_id)
             assert user is not None
             who = Principal(user.id, user.name, user.role, sub.organisation_id, "")
@@ -314,11 +312,3 @@ class Intake:
             )
             db.commit()
             return run_id, cert_id
-
-
-def is_final(status: str) -> bool:
-    return status in ("accepted", "refused")
-
-
-def age(when: dt.datetime) -> float:
-    return (now() - when).total_seconds()

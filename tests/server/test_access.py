@@ -117,3 +117,34 @@ def test_login_page_never_shows_the_token(centre: Centre) -> None:
     assert anon.get("/dashboard", follow_redirects=False).status_code == 200  # cookie
     fresh = httpx.Client(base_url=centre.url)
     assert fresh.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_live_runs_and_prompts_refuse_suppliers_and_bad_tokens(
+    centre: Centre, tmp_path: Path
+) -> None:
+    with centre.client("lab") as lab:
+        r = lab.post("/api/live/runs", json={"id": "r1", "bench": "b1", "profile": "p", "total": 1})
+        assert r.status_code == 201, r.text
+        spec = {"text": "press the button", "answer": "confirm", "timeout": 60}
+        assert lab.post("/api/live/runs/r1/prompts", json={"id": "q1", "spec": spec}).is_success
+    with centre.client("acme") as c:
+        r = c.post("/api/live/prompts/q1/answer", json={"answer": "yes"})
+        assert r.status_code == 403 and "lab staff only" in r.json()["detail"]
+        ev = {"kind": "case_started", "data": {}}
+        assert c.post("/api/live/runs/r1/events", json=ev).status_code == 403
+    with centre.client("expired") as c:
+        assert c.post("/api/live/prompts/q1/answer", json={"answer": "yes"}).status_code == 401
+    with centre.client("lab") as lab:
+        assert lab.post("/api/live/prompts/q1/answer", json={"answer": "yes"}).is_success
+        again = lab.post("/api/live/prompts/q1/answer", json={"answer": "no"})
+        assert again.status_code == 409  # an answer is given once
+        assert lab.get("/api/live/prompts/q1").json()["answered_by"] == "alice"
+    # a run that names the server with a refused token stops before it starts
+    out = tmp_path / "run"
+    args = ["certify", "profiles/cc-tcu-1.yaml", "--out", str(out), "--server", centre.url]
+    result = centre.harness(args, who="expired")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "expired" in result.stderr and not (out / "run.json").exists()
+    _no_secret(centre, result.stdout + result.stderr)
+    supplier = centre.harness(args, who="acme")
+    assert supplier.returncode == 2 and "lab staff only" in supplier.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -82,3 +83,28 @@ def test_certify_submit_hands_the_evidence_to_the_registry(
     assert centre.registry_rows()["certificates"] == 1
     for token in centre.tokens.values():
         assert token not in result.stdout + result.stderr
+
+
+def test_accounts_cli_makes_hashed_tokens(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+
+    def accounts(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "harness.cli", "accounts", "--db", db, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert accounts("add-org", "Acme", "--kind", "supplier").returncode == 0
+    assert accounts("add-user", "sam", "--org", "Acme").returncode == 0
+    bad = accounts("add-user", "eve", "--org", "Nobody")
+    assert bad.returncode == 2 and "no organisation named 'Nobody'" in bad.stderr
+    made = accounts("token", "sam", "--days", "30")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("hct_") and len(token) > 40
+    raw = (tmp_path / "r.db").read_bytes()
+    assert token.encode() not in raw  # only its hash is kept
+    assert hashlib.sha256(token.encode()).hexdigest().encode() in raw
