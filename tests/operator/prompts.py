@@ -10,7 +10,9 @@ CASE = "TC-OPERATOR"
 KEYS = (f"{CASE}/plug", f"{CASE}/lamp", f"{CASE}/supply")
 
 
-def operator_profile(tmp_path: Path, timeout: str = "60 s", image: bool = False) -> Path:
+def operator_profile(
+    tmp_path: Path, timeout: str = "60 s", image: bool = False, supply_timeout: str = ""
+) -> Path:
     anchor = "  - id: TC-UDS-001-SESSION\n"
     picture = ", image: ../lamp.png" if image else ""
     case = f"""  - id: {CASE}
@@ -28,7 +30,7 @@ def operator_profile(tmp_path: Path, timeout: str = "60 s", image: bool = False)
           unit: V
           min: 11.5
           max: 14.5
-          timeout: {timeout}
+          timeout: {supply_timeout or timeout}
       - observe: 500 ms
         checks:
           - {{kind: allowed_ids, ids: [0x3A0, 0x3B0, 0x7E8]}}

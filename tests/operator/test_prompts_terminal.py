@@ -85,7 +85,7 @@ def test_prompts_answered_at_the_terminal(tmp_path: Path) -> None:
 
 
 def test_no_answer_in_time_is_inconclusive(tmp_path: Path) -> None:
-    profile = operator_profile(tmp_path, timeout="2 s")
+    profile = operator_profile(tmp_path, timeout="60 s", supply_timeout="2 s")
     out = tmp_path / "run"
     term = Terminal(["certify", str(profile), "--case", CASE, "--out", str(out)])
     term.read_until(r"answer \(type yes")
