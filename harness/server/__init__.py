@@ -9,8 +9,13 @@ its schema made by Alembic migrations. Suppliers and lab staff reach it with API
 * :mod:`.store`: evidence on disk, content-addressed by sha256.
 * :mod:`.intake`: a submitted bundle is checked (manifest, certificate, offline re-evaluation)
   by a background worker and only then enters the registry.
-* :mod:`.app`: the HTTP API and pages (public certificate list, live dashboard).
-* :mod:`.client`: ``harness submit``, ``verify --registry``, and the live-run observer.
+* :mod:`.app`: the HTTP API; :mod:`.pages`: the public certificate list, the login form and
+  the live dashboard (``static/dashboard.js``); :mod:`.live`: live runs, their events
+  (Server-Sent Events to the dashboards) and operator prompts.
+* :mod:`.client`: ``harness submit`` and ``verify --registry``; :mod:`.live_client`: the
+  observer that streams a run and the operator that asks on the dashboard;
+  :mod:`.certify`: what ``harness certify`` does with ``--answers``, ``--server``,
+  ``--submit``; :mod:`.cli`: ``harness serve``, ``accounts``, ``submit``.
 
 This package sits at the top of the layers: it uses the certificate, offline and report
 packages and nothing below imports it.
