@@ -49,18 +49,21 @@ class LiveStream(RunObserver):
         self.session = session
         self.run_id = session.run_id
         record = session.record
-        response = self.http.post(
-            "/api/live/runs",
-            json={
-                "id": self.run_id,
-                "bench": str(record.bench.get("name") or "bench"),
-                "profile": f"{record.profile_id} {record.profile_version}",
-                "total": total,
-            },
-        )
-        if response.status_code != 201:
-            from harness.server.client import RegistryError
+        from harness.server.client import RegistryError
 
+        try:
+            response = self.http.post(
+                "/api/live/runs",
+                json={
+                    "id": self.run_id,
+                    "bench": str(record.bench.get("name") or "bench"),
+                    "profile": f"{record.profile_id} {record.profile_version}",
+                    "total": total,
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"the server {self.url} is unreachable: {exc}") from None
+        if response.status_code != 201:
             detail = response.json().get("detail") if response.content else ""
             raise RegistryError(
                 f"the server {self.url} refused the live run ({response.status_code}): {detail}"
