@@ -30,6 +30,7 @@ __all__ = [
     "make_organisation",
     "make_token",
     "make_user",
+    "revoke_tokens",
 ]
 
 ROLES = ("lab", "supplier")
@@ -115,6 +116,20 @@ def make_token(db: Session, user_name: str, valid: dt.timedelta | None = None) -
     )
     db.flush()
     return token
+
+
+def revoke_tokens(db: Session, user_name: str) -> int:
+    """Revoke every API token of ``user_name`` (a leaked token, someone who left); how many."""
+    user = db.scalar(select(User).where(User.name == user_name))
+    if user is None:
+        raise ValueError(f"no user named '{user_name}'")
+    rows = db.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
+    ).all()
+    for row in rows:
+        row.revoked = True
+    db.flush()
+    return len(rows)
 
 
 def authenticate(db: Session, token: str | None) -> Principal:

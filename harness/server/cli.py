@@ -91,6 +91,8 @@ def register(sub: Any) -> None:
     )
     tok.add_argument("user")
     tok.add_argument("--days", type=int, help="valid for this many days (default: no expiry)")
+    rev = accsub.add_parser("revoke-tokens", help="revoke every API token of a user")
+    rev.add_argument("user")
     acc.set_defaults(handler=cmd_accounts)
 
     sbm = sub.add_parser(
@@ -133,7 +135,7 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_accounts(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from harness.server.auth import make_organisation, make_token, make_user
+    from harness.server.auth import make_organisation, make_token, make_user, revoke_tokens
     from harness.server.db import make_engine, sessions
     from harness.server.migrate import upgrade
 
@@ -147,6 +149,8 @@ def cmd_accounts(args: argparse.Namespace, out: Console, err: Console) -> int:
             elif args.accounts_command == "add-user":
                 user = make_user(db, args.name, args.org)
                 message = f"user {args.name} ({user.role}) of {args.org}"
+            elif args.accounts_command == "revoke-tokens":
+                message = f"revoked {revoke_tokens(db, args.user)} token(s) of {args.user}"
             else:
                 valid = dt.timedelta(days=args.days) if args.days else None
                 message = make_token(db, args.user, valid)

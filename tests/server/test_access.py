@@ -43,6 +43,11 @@ def test_wrong_missing_and_expired_tokens(centre: Centre, passing_bundle: Path) 
         result.returncode == 2 and "401" in result.stderr and "unknown API token" in result.stderr
     )
     _no_secret(centre, result.stdout + result.stderr)
+    revoked = centre.harness(["accounts", "--db", centre.db_url, "revoke-tokens", "olga"])
+    assert revoked.returncode == 0 and "revoked 1 token(s) of olga" in revoked.stdout
+    with centre.client("other") as c:
+        r = c.get("/api/runs")
+        assert r.status_code == 401 and r.json()["detail"] == "this API token was revoked"
     no_env = centre.harness(["submit", str(passing_bundle), "--server", centre.url])
     assert no_env.returncode == 2 and "HARNESS_TOKEN" in no_env.stderr
     assert centre.registry_rows()["runs"] == 0

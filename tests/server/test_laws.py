@@ -27,8 +27,10 @@ trees = st.dictionaries(
     max_size=8,
 ).filter(
     # a path may not be both a file and a folder, nor be report/ (never uploaded)
-    lambda t: not any(a != b and b.startswith(a + "/") for a in t for b in t)
-    and not any(p.split("/")[0] == "report" for p in t)
+    lambda t: (
+        not any(a != b and b.startswith(a + "/") for a in t for b in t)
+        and not any(p.split("/")[0] == "report" for p in t)
+    )
 )
 
 
@@ -39,9 +41,7 @@ def _write(root: Path, tree: dict[str, bytes]) -> None:
 
 
 def _read(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
-    }
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 @settings(max_examples=60, deadline=None)

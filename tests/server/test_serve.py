@@ -71,9 +71,7 @@ def test_migrations_match_the_models_and_run_twice(db_url: str) -> None:
         engine.dispose()
 
 
-def test_certify_submit_hands_the_evidence_to_the_registry(
-    centre: Centre, tmp_path: Path
-) -> None:
+def test_certify_submit_hands_the_evidence_to_the_registry(centre: Centre, tmp_path: Path) -> None:
     centre.register_part(REFERENCE_IDENTITY)
     out = tmp_path / "run"
     args = ["certify", str(PROFILE), "--out", str(out), "--quiet", "--key", f"{centre.keys}.key"]
