@@ -357,6 +357,7 @@ def _run_json(db: Session, run: RunRow) -> dict[str, Any]:
     prof = db.get(ProfileRow, run.profile_id)
     assert part is not None and prof is not None
     files = db.scalars(select(EvidenceFile).where(EvidenceFile.run_id == run.id)).all()
+    bench = db.get(BenchRow, run.bench_id) if run.bench_id is not None else None
     return {
         "id": run.id,
         "status": run.status,
@@ -364,6 +365,8 @@ def _run_json(db: Session, run: RunRow) -> dict[str, Any]:
         "requirements": run.requirements,
         "operator": run.operator,
         "bench": run.bench,
+        # the lab's record of that bench as it stood: its last qualification report
+        "bench_record": _bench_json(bench) if bench is not None else None,
         "part": part.identity,
         "profile": {"id": prof.profile_id, "version": prof.version, "sha256": prof.sha256},
         "mode": run.mode,

@@ -30,6 +30,9 @@ def _cert_id(bundle: Path) -> str:
 
 def test_accept_list_verify_revoke(centre: Centre, passing_bundle: Path, tmp_path: Path) -> None:
     centre.register_part(REFERENCE_IDENTITY)
+    qualified = {"location": "sim rack", "qualify_sha256": "cd" * 32}
+    with centre.client("lab") as c:  # the bench the run names ("simulated")
+        assert c.put("/api/benches/simulated", json=qualified).status_code == 200
     bundle = copy_bundle(passing_bundle, tmp_path / "bundle")
     cert, pub = str(bundle / CERTIFICATE_FILE), f"{centre.keys}.pub"
     unknown = centre.harness(["verify", cert, "--key", pub, "--registry", centre.url])
@@ -53,6 +56,7 @@ def test_accept_list_verify_revoke(centre: Centre, passing_bundle: Path, tmp_pat
         assert run.status_code == 200
         assert run.json()["requirements"]["CAN-001"] == "PASS"
         assert run.json()["operator"] == "sam"
+        assert run.json()["bench_record"]["qualify_sha256"] == "cd" * 32
         trace = c.get(f"/api/runs/{run.json()['id']}/evidence/trace.blf")
         assert trace.content == (bundle / "trace.blf").read_bytes()
         by_part = c.get("/api/certificates", params={"part": "serial=CCTCU0000001"}).json()
