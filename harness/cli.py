@@ -29,6 +29,7 @@ from harness.clock import favour_this_process
 from harness.errors import HarnessError, InputError, RunAborted
 from harness.outputs import check_out_folder, check_output_file
 from harness.profile.compile import Plan, PlannedCase, load_profile
+from harness.server.certify import add_centre_options, after_run, centre_for_run
 from harness.session import DutChoice, Session, harness_version
 
 __all__ = ["main"]
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         "beside report.html)",
     )
     add_issue_options(cert)
+    add_centre_options(cert)
 
     val = sub.add_parser(
         "validate",
@@ -147,8 +149,9 @@ def _command_modules() -> list[Callable[[Any], None]]:
     """
     from harness.qualify.cli import register as qualify_commands
     from harness.report.commands import register as report_commands
+    from harness.server.cli import register as server_commands
 
-    return [certificate_commands, report_commands, qualify_commands]
+    return [certificate_commands, report_commands, qualify_commands, server_commands]
 
 
 def _default_dbc() -> Path:
@@ -196,6 +199,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         observers=[progress],
         seed=args.seed,
     )
+    centre = centre_for_run(args, session, plan, cases, err)  # prompts, --server, --submit
     try:
         with progress, session:
             err.print(
@@ -223,8 +227,10 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         signal.signal(signal.SIGTERM, old)
         if session.claimed:  # never into a folder another run holds
             write_run_outputs(session, out_dir, args.junit, err)
+        centre.run_ended(session.record)
     print_summary(out, session.record, str(out_dir))
     certificate_after_run(issuer, session, bench, out_dir, out)
+    after_run(centre, session, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
 
 

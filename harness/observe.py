@@ -101,6 +101,7 @@ class Window:
     markers: Mapping[str, float]
     bitrate: int
     mqtt: Any = None  # the run's MqttLog (harness.mqtt.log), when the profile has MQTT
+    prompts: Any = None  # the operator's answers (harness.operator.PromptLog entries)
 
     @property
     def duration(self) -> float:

@@ -35,6 +35,7 @@ from harness.errors import HarnessError, InputError
 from harness.evidence import file_sha256
 from harness.fuzz import FuzzRecord
 from harness.observe import FrameLog, Window
+from harness.operator import read_prompt_log
 from harness.profile.compile import Plan, PlannedCase, load_profile
 from harness.record import (
     CaseRecord,
@@ -344,6 +345,7 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # the evidence disagrees with the record
     mqtt: Any = None  # the MQTT log rebuilt from mqtt.jsonl, when there is one and a reader
+    prompts: Any = None  # the operator's answers from prompts.jsonl (harness.operator)
 
     def window(self, t0: float, t1: float, markers: Mapping[str, float]) -> Window:
         """What a check evaluates, as the live run gave it (frames, markers, MQTT log)."""
@@ -351,6 +353,8 @@ class Evidence:
         window = Window(t0, t1, self.log, dict(markers), self.plan.bitrate)
         if self.mqtt is not None:
             window = dataclasses.replace(window, mqtt=self.mqtt)
+        if self.prompts is not None:
+            window = dataclasses.replace(window, prompts=self.prompts)
         return window
 
 
@@ -422,6 +426,7 @@ def load_evidence(
         ev.notes.append("no profile found: plots that need it are left out (give --profile)")
         return ev
     ev.mqtt = _read_mqtt(ev)
+    ev.prompts = read_prompt_log(folder)
     digest = _sha256(ev.profile_path)
     if digest != record.profile_digest:
         ev.problems.append(

@@ -27,6 +27,7 @@ from harness.record import CaseRecord, CheckResult, Verdict, combine
 
 if TYPE_CHECKING:
     from harness.mqtt.side import MqttSide
+    from harness.operator import Operator, PromptLog
     from harness.uds.steps import DiagDriver
 
 __all__ = ["CaseRunner", "RunObserver", "StepFailed"]
@@ -71,6 +72,8 @@ class CaseRunner:
         self.fuzz = fuzz if fuzz is not None else FuzzContext()
         self.diag: DiagDriver | None = None  # diagnostic steps; the session sets it
         self.mqtt: MqttSide | None = None  # MQTT steps and log; the session sets it
+        self.operator: Operator | None = None  # answers prompt steps; the session sets it
+        self.prompt_log: PromptLog | None = None  # the answers so far (prompts.jsonl)
         # Windows evaluated by this runner see the MQTT log too; the static form stays for
         # offline re-evaluation (harness.offline).
         self._evaluate = self._evaluate_live  # type: ignore[method-assign]
@@ -213,6 +216,13 @@ class CaseRunner:
                 quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
             )
             results.extend(self._evaluate(step.checks, window))
+        elif step.prompt is not None:
+            t0 = loop.now()
+            self._ask(step)
+            window = Window(
+                quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
+            )
+            results.extend(self._evaluate(step.checks, window))
         elif action == "observe":
             t0 = loop.now()
             loop.run_for(step.duration)
@@ -224,6 +234,22 @@ class CaseRunner:
             raise StepFailed(f"{step.path}: unknown action {action}")
         if step.name:
             markers[step.name] = quantize(moment)
+
+    def _ask(self, step: PlannedStep) -> None:
+        """Ask the operator a prompt step's question and log the answer (harness.operator)."""
+        from harness.operator import PromptLog, ask_on_loop
+
+        assert step.prompt is not None
+        if self.operator is None:
+            raise StepFailed(
+                f"{step.path}: prompt {step.prompt.key} needs an operator and none is attached "
+                "(give --answers FILE, run at a terminal, or --server URL)"
+            )
+        if self.prompt_log is None:
+            self.prompt_log = PromptLog()
+        realtime = not isinstance(self.loop.clock, VirtualClock)
+        answer = ask_on_loop(self.loop, self.operator, step.prompt, realtime)
+        self.prompt_log.record(step.prompt, answer, quantize(self.loop.now()))
 
     def _fuzz_can(self, step: PlannedStep) -> None:
         """Run a fuzz_can step to its end (a pass over every pair, or its 'for')."""
@@ -260,6 +286,8 @@ class CaseRunner:
         if self.mqtt is not None:  # the MQTT messages of the same span, on the same clock
             self.mqtt.sync()
             window = dataclasses.replace(window, mqtt=self.mqtt.log)
+        if self.prompt_log is not None:  # the operator's answers so far
+            window = dataclasses.replace(window, prompts=list(self.prompt_log.entries))
         return CaseRunner._evaluate(checks, window)
 
     @staticmethod

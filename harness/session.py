@@ -40,6 +40,7 @@ from harness.evidence import (
 from harness.fuzz import FuzzContext
 from harness.mqtt.attach import open_mqtt, require_external_broker
 from harness.observe import FrameLog
+from harness.operator import Operator, PromptLog
 from harness.outputs import claim_folder
 from harness.profile.compile import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
@@ -103,6 +104,7 @@ class Session:
         out_dir: Path | None = None,
         observers: Sequence[RunObserver] = (),
         seed: int | None = None,
+        operator: Operator | None = None,
     ) -> None:
         self.plan = plan
         self.dut = dut
@@ -113,6 +115,7 @@ class Session:
             require_external_broker(plan, self.bench)
         self.out_dir = out_dir
         self.observers = list(observers)
+        self.operator = operator  # answers prompt steps (harness.operator)
         self.log = FrameLog()
         self.run_id = uuid.uuid4().hex
         self._stack = contextlib.ExitStack()
@@ -206,6 +209,8 @@ class Session:
         self.runner.diag = self.diag
         self.diag.fuzz = self.fuzz  # fuzz_diag steps: the run seed and the case's records
         self.runner.mqtt = self.mqtt
+        self.runner.operator = self.operator
+        self.runner.prompt_log = PromptLog(self.out_dir)
         if self.mqtt is not None:  # fuzz_command steps record into the run's fuzz context
             self.mqtt.fuzz = self.fuzz
         if self.tcu is not None:

@@ -47,6 +47,16 @@ def run_script(name: str, *args: str) -> str:
             ("--pings", "20", "--rounds", "1", "--broker", "amqtt"),
             ["plain paho (Nagle on)", "ratio plain/harness round trip"],
         ),
+        (
+            "registry_intake.py",
+            ("--bundles", "1"),
+            ["in-process re-verification (baseline)", "ratio server/in-process rate"],
+        ),
+        (
+            "dashboard_latency.py",
+            ("--realtime",),
+            ["SSE client (baseline)", "dashboard page:", "ratio page/SSE median"],
+        ),
     ],
 )
 def test_bench_script_runs(name: str, args: tuple[str, ...], expected: list[str]) -> None:

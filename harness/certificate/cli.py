@@ -77,6 +77,12 @@ def register(sub: Any) -> None:
         help="judge validity at this time instead of the clock (e.g. 2030-01-01T00:00:00Z)",
     )
     ver.add_argument("--json", action="store_true", help="print the verified Statement as JSON")
+    ver.add_argument(
+        "--registry",
+        metavar="URL",
+        help="also ask this registry ('harness serve') whether the certificate is revoked; "
+        "a revoked or unknown certificate is rejected (exit 4) with the registry's reason",
+    )
     ver.set_defaults(handler=cmd_verify)
 
 
@@ -113,6 +119,11 @@ def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         result = verify_certificate(data, key, now=now, evidence=args.evidence)
     except VerificationError as exc:
         raise VerificationError(f"certificate {cert} rejected: {exc}") from None
+    standing = None
+    if args.registry:
+        from harness.server.client import registry_standing
+
+        standing = registry_standing(args.registry, data, cert)
     if args.json:
         sys.stdout.write(canonical_json(result.statement).decode("ascii") + "\n")
         return 0
@@ -143,6 +154,8 @@ def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
             f"  evidence      {escape(str(args.evidence))}: complete, {result.evidence_files} "
             "files match the manifest"
         )
+    if standing is not None:
+        lines.append(f"  registry      {escape(standing)}")
     for line in lines:
         out.print(line, highlight=False, soft_wrap=True)
     return 0

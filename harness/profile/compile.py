@@ -24,9 +24,11 @@ from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misf
 from harness.can.e2e import E2EProtection
 from harness.can.fuzz import CanFuzzPlan
 from harness.checks import CHECKS, Check, Resolver
+from harness.checks.prompt import PromptPlan
 from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
+from harness.profile.compile_prompt import compile_prompt_step
 from harness.profile.compile_steps import compile_can_step
 from harness.profile.errors import TaggedUnions, describe_shape, describe_value, located_error
 from harness.profile.model import (
@@ -36,6 +38,7 @@ from harness.profile.model import (
     StepBase,
 )
 from harness.profile.mqtt_model import MQTT_STEP_TYPES
+from harness.profile.prompt_model import PromptStep
 from harness.safeio import YAML, read_input
 from harness.uds.fuzz import DiagFuzzPlan
 from harness.uds.plan import DiagPlan
@@ -85,6 +88,7 @@ class PlannedStep:
     checks: tuple[Check, ...] = ()
     diag: DiagPlan | DiagFuzzPlan | None = None  # a diagnostic step (profile.compile_diag)
     mqtt: MqttStepPlan | None = None  # an MQTT step (harness.mqtt.plan)
+    prompt: PromptPlan | None = None  # an operator prompt (harness.checks.prompt)
 
     @property
     def seeded_by_run(self) -> bool:
@@ -522,6 +526,8 @@ class _Compiler:
         if isinstance(step, MQTT_STEP_TYPES):
             planned = compile_mqtt_step(step, path, getattr(self, "mqtt", None), self.err)
             return PlannedStep(planned.kind, format_path(path), step.name, mqtt=planned)
+        if isinstance(step, PromptStep):
+            return compile_prompt_step(self, step, path)
         return compile_can_step(self, step, path, markers, later)
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from harness.checks import CHECKS, CheckParams
 from harness.profile.diag_model import DIAG_STEP_MODELS, DiagnosticsSection, IdentityItem
 from harness.profile.mqtt_model import MQTT_STEP_MODELS, MqttSection
+from harness.profile.prompt_model import PromptStep
 from harness.units import CanId, Duration, Percent, SignalValue
 
 __all__ = [
@@ -261,6 +262,7 @@ STEP_MODELS: dict[str, type[BaseModel]] = {
     "observe": ObserveStep,
     **DIAG_STEP_MODELS,
     **MQTT_STEP_MODELS,
+    "prompt": PromptStep,
 }
 ACTIONS = tuple(STEP_MODELS)
 
