@@ -36,13 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
 from harness.checks.prompt import NO, YES, PromptPlan
 from harness.errors import InputError
+from harness.safeio import EVIDENCE_LOG, read_input
+from harness.yamlsafe import load_yaml_file
 
 __all__ = [
     "PROMPT_LOG",
@@ -110,7 +111,8 @@ def read_prompt_log(folder: Path) -> list[dict[str, Any]] | None:
     if not path.is_file():
         return None
     entries = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    text = read_input(path, EVIDENCE_LOG).decode("utf-8", "replace")
+    for n, line in enumerate(text.splitlines(), 1):
         try:
             entry = json.loads(line)
         except ValueError:
@@ -151,10 +153,9 @@ class FileOperator:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"cannot read the answers file: {exc}", source=str(path)) from None
+        # The project's strict loader under the reading policy: a regular file of bounded
+        # size, duplicate keys refused, and no quoting of a file that is not an answers file.
+        data = load_yaml_file(path, kind_marker=("format", "none")).data
         if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
             raise InputError(
                 "not an answers file",

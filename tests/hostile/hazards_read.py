@@ -128,6 +128,28 @@ def signing_key_is_a_fifo(c: Ctx) -> Expect:
     )
 
 
+def answers_file_is_a_fifo(c: Ctx) -> Expect:
+    f = c.fifo("answers.yaml")
+    out = c.tmp / "out"
+    return Expect(
+        ["certify", str(PROFILE), "--answers", str(f), "--out", str(out)],
+        2,
+        [str(f), "FIFO"],
+        after=not_created(out),
+    )
+
+
+def answers_file_is_a_secret_file(c: Ctx) -> Expect:
+    out = c.tmp / "out"
+    answers = secret_file(c.tmp, "answers.yaml")
+    return Expect(
+        ["certify", str(PROFILE), "--answers", str(answers), "--out", str(out)],
+        2,
+        [f"{answers}", "not an answers file"],
+        after=not_created(out),
+    )
+
+
 def signing_key_is_a_secret_file(c: Ctx) -> Expect:
     out = c.tmp / "out"
     key = secret_file(c.tmp, "lab.key")
@@ -219,6 +241,8 @@ def profile_too_large_sparse(c: Ctx) -> Expect:
 
 
 HAZARDS: list[Callable[[Ctx], Expect]] = [
+    answers_file_is_a_fifo,
+    answers_file_is_a_secret_file,
     profile_is_a_directory,
     profile_links_to_proc_environ,
     profile_links_to_secret,
