@@ -63,6 +63,13 @@ class CanConfig(_Strict):
     options: dict[str, OptionValue] = Field(
         default_factory=dict, description="further keyword arguments for can.Bus"
     )
+    receive_buffer: int | None = Field(
+        default=None,
+        ge=1,
+        le=1 << 30,
+        description="bytes of kernel receive buffer asked for a socket-based interface "
+        "(udp_multicast, socketcan); default 8 MiB (rmem_max caps it unless root)",
+    )
 
 
 class DutConfig(_Strict):

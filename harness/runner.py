@@ -10,7 +10,7 @@ past the profile's ``dut.ready.lost_after``) ends the run INCOMPLETE before the 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import can
@@ -23,7 +23,15 @@ from harness.errors import DutNotResponding, HarnessError, RunIncomplete
 from harness.fuzz import FuzzContext
 from harness.observe import Window, quantize
 from harness.profile.compile import Plan, PlannedCase, PlannedStep
-from harness.record import CaseRecord, CheckResult, Verdict, combine
+from harness.record import (
+    CaseRecord,
+    CheckResult,
+    FrameLoss,
+    Verdict,
+    combine,
+    judge_with_loss,
+    lost_between,
+)
 
 if TYPE_CHECKING:
     from harness.mqtt.side import MqttSide
@@ -71,6 +79,9 @@ class CaseRunner:
         self.fuzz = fuzz if fuzz is not None else FuzzContext()
         self.diag: DiagDriver | None = None  # diagnostic steps; the session sets it
         self.mqtt: MqttSide | None = None  # MQTT steps and log; the session sets it
+        # Live runs: the receiver's frame losses so far (harness.can.ingest); a check whose
+        # window lost frames is never a PASS.
+        self.frame_losses: Callable[[], Sequence[FrameLoss]] | None = None
         # Windows evaluated by this runner see the MQTT log too; the static form stays for
         # offline re-evaluation (harness.offline).
         self._evaluate = self._evaluate_live  # type: ignore[method-assign]
@@ -258,7 +269,11 @@ class CaseRunner:
         if self.mqtt is not None:  # the MQTT messages of the same span, on the same clock
             self.mqtt.sync()
             window = dataclasses.replace(window, mqtt=self.mqtt.log)
-        return CaseRunner._evaluate(checks, window)
+        results = CaseRunner._evaluate(checks, window)
+        if self.frame_losses is None:
+            return results
+        lost = lost_between(self.frame_losses(), window.t0, window.t1)
+        return [judge_with_loss(result, lost) for result in results]
 
     @staticmethod
     def _evaluate(checks: Sequence[object], window: Window) -> list[CheckResult]:

@@ -25,6 +25,12 @@ from typing import Any
 import can
 
 from harness.bench import ECHOING_INTERFACES, Bench, open_bus
+from harness.can.ingest import (
+    DEFAULT_RECEIVE_BUFFER,
+    ThreadedBus,
+    overrun_counters,
+    set_receive_buffer,
+)
 from harness.can.port import CanPort
 from harness.can.restbus import RestBus
 from harness.can.simbus import SimBus
@@ -110,6 +116,7 @@ class Session:
         self.trace: TraceWriter | None = None
         self.tcu: ReferenceTcu | None = None
         self.sim_thread: SimThread | None = None
+        self.ingest: ThreadedBus | None = None  # live runs: the bus's reader thread
         self.record = RunRecord(
             run_id=self.run_id,
             profile_id=plan.profile_id,
@@ -171,7 +178,14 @@ class Session:
             echoes = False
         else:
             clock = RealClock()
-            bus = open_bus(self.bench.can)
+            inner = open_bus(self.bench.can)
+            # A reader thread of its own, so evaluation never leaves the interface's buffer
+            # to overflow; and every overrun counter the interface has (run.json "receive").
+            want = self.bench.can.receive_buffer or DEFAULT_RECEIVE_BUFFER
+            granted = set_receive_buffer(inner, want)
+            counters = overrun_counters(inner, self.bench.can.interface, self.bench.can.channel)
+            self.ingest = ThreadedBus(inner, counters, receive_buffer=granted)
+            bus = self.ingest
             stack.callback(bus.shutdown)
             self.loop = EventLoop(clock)
             echoes = self.bench.can.interface in ECHOING_INTERFACES
@@ -193,6 +207,8 @@ class Session:
             self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
         )
         self.runner.diag = self.diag
+        if self.ingest is not None:
+            self.runner.frame_losses = self.ingest.losses
         self.diag.fuzz = self.fuzz  # fuzz_diag steps: the run seed and the case's records
         self.runner.mqtt = self.mqtt
         if self.mqtt is not None:  # fuzz_command steps record into the run's fuzz context
@@ -253,6 +269,8 @@ class Session:
     def _write_record(self) -> None:
         if self.trace is not None and self.record.trace_origin is None:
             self.record.trace_origin = self.trace.first_timestamp
+        if self.ingest is not None:
+            self.record.receive = self.ingest.report()
         if self.out_dir is not None:
             write_json_atomic(self.out_dir / "run.json", self.record.to_json())
 
