@@ -26,6 +26,7 @@ classic bus). Exit status 0 unless ``--strict`` and below target.
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import subprocess
 import sys
@@ -165,7 +166,7 @@ def plain_loop(port: int, rate: int, seconds: float) -> Result:
     finally:
         flood.close()
         bus.shutdown()
-    worst = max((b - a for a, b in zip(status, status[1:])), default=None)
+    worst = max((b - a for a, b in itertools.pairwise(status)), default=None)
     return Result(
         "plain python-can + cantools",
         rate,
