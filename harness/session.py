@@ -51,6 +51,9 @@ from harness.uds.steps import open_diagnostics
 __all__ = ["DutChoice", "Session", "harness_version"]
 
 
+SPILL_PERIOD = 10.0  # seconds of bus time between two looks for long observation columns
+
+
 def harness_version() -> str:
     try:
         return metadata.version("cc-harness")
@@ -198,6 +201,9 @@ class Session:
         self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)
         if self.trace is not None:  # quiet stretches of a real-time run still flush on time
             self.loop.idle_hooks.append(self.trace.maybe_flush)
+        # Long runs keep their older observations on disk (harness.spill): bounded memory.
+        self._spiller = self.loop.every(SPILL_PERIOD, self._spill_large, first=SPILL_PERIOD)
+        stack.callback(self._spiller.cancel)
         self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
         stack.callback(self.restbus.stop)
         self.runner = CaseRunner(
@@ -265,6 +271,11 @@ class Session:
             self.record.error = str(exc) or type(exc).__name__
         self.record.ended_wall = _now_iso()
         self._write_record()
+
+    def _spill_large(self) -> None:
+        self.log.spill_large()
+        if self.mqtt is not None:
+            self.mqtt.log.spill_large()
 
     def _write_record(self) -> None:
         if self.trace is not None and self.record.trace_origin is None:

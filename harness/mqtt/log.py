@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
+
 __all__ = ["MQTT_LOG_FILE", "MqttColumn", "MqttLog", "MqttRecorder"]
 
 MQTT_LOG_FILE = "mqtt.jsonl"
@@ -51,6 +53,7 @@ class MqttColumn:
 
 
 _EMPTY = MqttColumn()
+_FIELDS = ("ts", "payload", "qos", "retain", "value", "error", "topic")
 
 
 class MqttLog:
@@ -129,6 +132,11 @@ class MqttLog:
         self.events.append((ts, what))
         if self.recorder is not None:
             self.recorder.event(ts, what)
+
+    def spill_large(self, folder: str | None = None) -> None:
+        """Move the older part of every long column to disk (:mod:`harness.spill`)."""
+        for col in (*self.rx.values(), *self.tx.values()):
+            spill_if_large(col, _FIELDS, folder, at=COLUMN_AT, chunk=COLUMN_CHUNK)
 
     def rx_of(self, name: str) -> MqttColumn:
         return self.rx.get(name, _EMPTY)
@@ -251,28 +259,33 @@ def read_mqtt_log(folder: Path, plan: Any, record: Any) -> MqttLog | None:
         )
         for t in mplan.topics.values()
     ]
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:  # a line cut short by a killed run
-            continue
-        if "event" in obj:
-            log.events.append((float(obj["ts"]), str(obj["event"])))
-            continue
-        topic = obj["topic"]
-        for pattern, t in patterns:
-            m = pattern.match(topic)
-            if m is None:
-                continue
-            if m.groups():
-                log.identity.setdefault("station_id", m.group(1))
-            payload = bytes.fromhex(obj["payload"])
-            if obj["dir"] == "rx":
-                value, error = t.codec.decode(payload)
-                log.add_rx(
-                    t.name, obj["ts"], topic, payload, obj["qos"], obj["retain"], value, error
-                )
-            else:
-                log.add_tx(t.name, obj["ts"], topic, payload, obj["qos"], obj["retain"])
-            break
+    with path.open(encoding="utf-8") as lines:  # line by line: hours of log, bounded memory
+        for n, line in enumerate(lines, 1):
+            if not n & 0xFFFF:
+                log.spill_large()
+            _read_line(log, line, patterns)
     return log
+
+
+def _read_line(log: MqttLog, line: str, patterns: list[tuple[Any, Any]]) -> None:
+    try:
+        obj = json.loads(line)
+    except ValueError:  # a line cut short by a killed run
+        return
+    if "event" in obj:
+        log.events.append((float(obj["ts"]), str(obj["event"])))
+        return
+    topic = obj["topic"]
+    for pattern, t in patterns:
+        m = pattern.match(topic)
+        if m is None:
+            continue
+        if m.groups():
+            log.identity.setdefault("station_id", m.group(1))
+        payload = bytes.fromhex(obj["payload"])
+        if obj["dir"] == "rx":
+            value, error = t.codec.decode(payload)
+            log.add_rx(t.name, obj["ts"], topic, payload, obj["qos"], obj["retain"], value, error)
+        else:
+            log.add_tx(t.name, obj["ts"], topic, payload, obj["qos"], obj["retain"])
+        break
