@@ -48,6 +48,11 @@ def run_script(name: str, *args: str) -> str:
             ["plain python-can + cantools", "harness at 500 frames/s"],
         ),
         (
+            "soak_memory.py",
+            ("--minutes", "0.1,0.2", "--mix", "reference,busy"),
+            ["reference: RSS 0.2 min / 0.1 min", "busy: RSS 0.2 min / 0.1 min", "evaluate agrees"],
+        ),
+        (
             "mqtt_roundtrip.py",
             ("--pings", "20", "--rounds", "1", "--broker", "amqtt"),
             ["plain paho (Nagle on)", "ratio plain/harness round trip"],
