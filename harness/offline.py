@@ -310,7 +310,7 @@ def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
                 else:
                     log.add_tx(ts, msg.arbitration_id, data)
                 frames += 1
-                if not frames & 0xFFFF:
+                if not frames & 0x3FFF:
                     log.spill_large()  # hours of trace in bounded memory (harness.spill)
         except Exception as exc:
             raise InputError(f"{path}: trace unreadable after {frames} frames ({exc})") from None

@@ -261,7 +261,7 @@ def read_mqtt_log(folder: Path, plan: Any, record: Any) -> MqttLog | None:
     ]
     with path.open(encoding="utf-8") as lines:  # line by line: hours of log, bounded memory
         for n, line in enumerate(lines, 1):
-            if not n & 0xFFFF:
+            if not n & 0xFFF:
                 log.spill_large()
             _read_line(log, line, patterns)
     return log
