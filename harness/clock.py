@@ -159,7 +159,10 @@ class EventLoop:
         while progress:
             progress = False
             for bus, handlers in self._readers:
-                msg = self._recv(bus, 0.0)
+                # A bus that can say "nothing queued" cheaply (the simulated one) is not
+                # asked through python-can's recv(0) several times per frame.
+                poll = getattr(bus, "poll_nowait", None)
+                msg = poll() if poll is not None else self._recv(bus, 0.0)
                 while msg is not None:
                     got = progress = True
                     for handler in handlers:
@@ -168,7 +171,7 @@ class EventLoop:
                         left -= 1
                         if left <= 0:
                             return True
-                    msg = self._recv(bus, 0.0)
+                    msg = poll() if poll is not None else self._recv(bus, 0.0)
         return got
 
     # -- running -----------------------------------------------------------------------------

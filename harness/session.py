@@ -283,7 +283,7 @@ class Session:
         if self.ingest is not None:
             self.record.receive = self.ingest.report()
         if self.out_dir is not None:
-            write_json_atomic(self.out_dir / "run.json", self.record.to_json())
+            write_json_atomic(self.out_dir / "run.json", self.record.to_json(), indent=None)
 
     @property
     def bus_time(self) -> float:

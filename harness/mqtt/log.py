@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.evidence import BackgroundSync
 from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
 
 __all__ = ["MQTT_LOG_FILE", "MqttColumn", "MqttLog", "MqttRecorder"]
@@ -166,6 +167,7 @@ class MqttRecorder:
         os.fchmod(self._fh.fileno(), 0o644)
         self._last_flush = time.monotonic()
         self._lines = 0
+        self._sync = BackgroundSync()
         self.closed = False
 
     def _write(self, obj: dict[str, Any]) -> None:
@@ -215,13 +217,14 @@ class MqttRecorder:
         if self.closed:
             return
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        self._sync.later(self._fh.fileno())  # fsync off the hot path (harness.evidence)
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
         if not self.closed:
             self.flush()
             self.closed = True
+            self._sync.close()
             self._fh.close()
 
     def __enter__(self) -> MqttRecorder:
