@@ -13,6 +13,9 @@ interface options, and how the simulator identifies itself when it plays the DUT
     dut:
       station_id: 0x0C0FFEE1
 
+``can.receive_buffer`` (bytes) sets a socket-based interface's kernel receive buffer
+(default 8 MiB); frames lost before the harness read them are counted in ``run.json``.
+
 Without a bench file the harness uses python-can's ``virtual`` interface in real time, and
 its own in-memory bus on the virtual clock in simulated mode.
 """
