@@ -140,6 +140,7 @@ def free_udp_port() -> int:
 
 def plain_loop(port: int, rate: int, seconds: float) -> Result:
     db = cantools.database.load_file(str(DBC))
+    assert isinstance(db, cantools.database.can.Database)
     known = {m.frame_id for m in db.messages}
     bus = can.Bus(interface="udp_multicast", channel=GROUP, port=port)
     drops = UdpSocketDrops(bus.fileno())  # read, for the table, not by the loop itself
@@ -156,7 +157,7 @@ def plain_loop(port: int, rate: int, seconds: float) -> Result:
             if msg is None:
                 continue
             if msg.arbitration_id in known:
-                db.decode_message(msg.arbitration_id, msg.data)
+                db.decode_message(msg.arbitration_id, bytes(msg.data))
             if msg.arbitration_id == FLOOD_ID:
                 received += 1
             elif msg.arbitration_id == status_id:
