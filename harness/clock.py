@@ -174,6 +174,10 @@ class EventLoop:
                     msg = poll() if poll is not None else self._recv(bus, 0.0)
         return got
 
+    def drain(self) -> bool:
+        """Dispatch every frame the buses already hold; True if there was any."""
+        return self._drain()
+
     # -- running -----------------------------------------------------------------------------
     def stop(self) -> None:
         """Ask a running :meth:`run_until` (possibly in another thread) to return soon."""

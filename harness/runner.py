@@ -57,6 +57,9 @@ class RunObserver:
         pass
 
 
+SETTLE_LIMIT = 0.5  # seconds a real-time window's end waits for the reader to catch up
+
+
 class CaseRunner:
     """Runs cases of one plan against one port, rest-bus and loop."""
 
@@ -82,6 +85,8 @@ class CaseRunner:
         # Live runs: the receiver's frame losses so far (harness.can.ingest); a check whose
         # window lost frames is never a PASS.
         self.frame_losses: Callable[[], Sequence[FrameLoss]] | None = None
+        # Live runs: whether the reader has read every frame stamped up to a time.
+        self.caught_up: Callable[[float], bool] | None = None
         # Windows evaluated by this runner see the MQTT log too; the static form stays for
         # offline re-evaluation (harness.offline).
         self._evaluate = self._evaluate_live  # type: ignore[method-assign]
@@ -263,6 +268,11 @@ class CaseRunner:
         end = quantize(self.loop.now())
         if isinstance(self.loop.clock, VirtualClock):
             self.loop.run_until(end + 4e-7)
+        elif (caught_up := self.caught_up) is not None:
+            # Real time: frames stamped up to `end` may still wait in the reader's queue (or
+            # its socket); take them in before judging, as the trace will have them.
+            self.loop.run_for(SETTLE_LIMIT, until=lambda: caught_up(end))
+            self.loop.drain()
         return end
 
     def _evaluate_live(self, checks: Sequence[object], window: Window) -> list[CheckResult]:

@@ -215,6 +215,7 @@ class Session:
         self.runner.diag = self.diag
         if self.ingest is not None:
             self.runner.frame_losses = self.ingest.losses
+            self.runner.caught_up = self.ingest.caught_up
         self.diag.fuzz = self.fuzz  # fuzz_diag steps: the run seed and the case's records
         self.runner.mqtt = self.mqtt
         if self.mqtt is not None:  # fuzz_command steps record into the run's fuzz context

@@ -126,6 +126,11 @@ class SpillList:
             return self._tail[k - self._spilled]
         return self._chunk(k // self.chunk)[k % self.chunk]
 
+    def __eq__(self, other: object) -> bool:
+        return _same_items(self, other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
     def iter_range(self, start: int, stop: int) -> Iterator[Any]:
         """Items start..stop-1, a chunk at a time (without filling the cache)."""
         k = max(start, 0)
@@ -174,6 +179,18 @@ class SpillView:
 
     def __iter__(self) -> Iterator[Any]:
         return self.base.iter_range(self.start, self.stop)
+
+    def __eq__(self, other: object) -> bool:
+        return _same_items(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _same_items(seq: SpillList | SpillView, other: object) -> bool:
+    """Equal to a list, a SpillList or a SpillView holding equal items in the same order."""
+    if not isinstance(other, (list, SpillList, SpillView)) or len(seq) != len(other):
+        return False
+    return all(a == b for a, b in zip(seq, other, strict=True))
 
 
 def spill_if_large(

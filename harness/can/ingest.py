@@ -169,6 +169,8 @@ class ThreadedBus(can.BusABC):
         self._last_poll = time.time()
         self._losses: list[FrameLoss] = []
         self.frames = 0
+        self._newest = 0.0  # timestamp of the last frame queued
+        self._idle_since = 0.0  # wall time when the interface last had nothing to read
         self.queue_overflows = 0
         self.recv_errors = 0
         self._stop = threading.Event()
@@ -193,9 +195,12 @@ class ThreadedBus(can.BusABC):
                 if not stop.is_set():
                     put((_FAILED, exc))
                 return
-            if msg is not None:
+            if msg is None:
+                self._idle_since = time.time()
+            else:
                 if not msg.timestamp:
                     msg.timestamp = time.time()
+                self._newest = msg.timestamp
                 if qsize() < self.capacity:
                     self.frames += 1
                     put(msg)
@@ -232,6 +237,11 @@ class ThreadedBus(can.BusABC):
                 self._last[k] = value
         for frames, name in increases:
             self._add_loss(since, now, frames, name)
+
+    def caught_up(self, t: float) -> bool:
+        """Whether every frame stamped up to ``t`` is queued: one stamped later was read
+        (interfaces deliver in order), or the interface was found empty after ``t``."""
+        return self._newest > t or self._idle_since > t
 
     def losses(self) -> list[FrameLoss]:
         """Every loss so far, the counters read just now."""
