@@ -13,6 +13,9 @@ interface options, and how the simulator identifies itself when it plays the DUT
     dut:
       station_id: 0x0C0FFEE1
 
+``can.receive_buffer`` (bytes) sets a socket-based interface's kernel receive buffer
+(default 8 MiB); frames lost before the harness read them are counted in ``run.json``.
+
 Without a bench file the harness uses python-can's ``virtual`` interface in real time, and
 its own in-memory bus on the virtual clock in simulated mode.
 """
@@ -77,6 +80,13 @@ class CanConfig(_Strict):
     bitrate: int | None = Field(default=None, gt=0, le=1_000_000)
     options: dict[str, OptionValue] = Field(
         default_factory=dict, description="further keyword arguments for can.Bus"
+    )
+    receive_buffer: int | None = Field(
+        default=None,
+        ge=1,
+        le=1 << 30,
+        description="bytes of kernel receive buffer asked for a socket-based interface "
+        "(udp_multicast, socketcan); default 8 MiB (rmem_max caps it unless root)",
     )
 
 

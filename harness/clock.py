@@ -160,7 +160,10 @@ class EventLoop:
         while progress:
             progress = False
             for bus, handlers in self._readers:
-                msg = self._recv(bus, 0.0)
+                # A bus that can say "nothing queued" cheaply (the simulated one) is not
+                # asked through python-can's recv(0) several times per frame.
+                poll = getattr(bus, "poll_nowait", None)
+                msg = poll() if poll is not None else self._recv(bus, 0.0)
                 while msg is not None:
                     got = progress = True
                     for handler in handlers:
@@ -169,13 +172,14 @@ class EventLoop:
                         left -= 1
                         if left <= 0:
                             return True
-                    msg = self._recv(bus, 0.0)
+                    msg = poll() if poll is not None else self._recv(bus, 0.0)
         return got
 
-    def drain(self) -> None:
+    def drain(self) -> bool:
         """Dispatch every frame already waiting in the buses (before a real-time window is
-        judged: a frame the interface stamped inside it may still sit in the socket)."""
-        self._drain()
+        judged: a frame the interface stamped inside it may still sit in the socket); True if
+        there was any."""
+        return self._drain()
 
     # -- running -----------------------------------------------------------------------------
     def stop(self) -> None:

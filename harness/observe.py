@@ -7,7 +7,9 @@ Frames are kept per identifier in columns (timestamps, payloads), in arrival ord
 DUT's side (``rx``) and the harness's side (``tx``), plus one run-wide column of DUT frames
 for checks over all identifiers (allowed identifiers, bus load). Checks read windows of it by
 time (``bisect``); they never touch a bus. The same store is filled live, in simulated time,
-or from a recorded trace.
+or from a recorded trace. Long columns move their older frames to disk
+(:meth:`FrameLog.spill_large`, :mod:`harness.spill`), so hours of bus time fit in bounded
+memory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
 
 __all__ = ["Column", "FrameLog", "Window", "quantize"]
 
@@ -79,6 +83,14 @@ class FrameLog:
         col.ts.append(ts)
         col.data.append(data)
         return ts
+
+    def spill_large(self, folder: str | None = None) -> None:
+        """Move the older part of every long column to disk (harness.spill): memory stays
+        bounded however long the run; what checks read back is the same."""
+        for col in (*self.rx.values(), *self.tx.values()):
+            spill_if_large(col, ("ts", "data"), folder, at=COLUMN_AT, chunk=COLUMN_CHUNK)
+        spill_if_large(self.rx_all, ("ts",), folder)
+        spill_if_large(self, ("rx_ids", "rx_bits"), folder)
 
     def rx_of(self, can_id: int) -> Column:
         return self.rx.get(can_id, _EMPTY)

@@ -40,11 +40,15 @@ from harness.profile.compile import Plan, PlannedCase, load_profile
 from harness.record import (
     CaseRecord,
     CheckResult,
+    FrameLoss,
     Offender,
+    ReceiveReport,
     RunRecord,
     RunStatus,
     Verdict,
     combine,
+    judge_with_loss,
+    lost_between,
 )
 from harness.runner import CaseRunner
 from harness.safeio import EVIDENCE_LOG, EVIDENCE_RECORD, open_input, read_input
@@ -205,6 +209,38 @@ def record_from_json(data: Any, source: str = "run.json") -> RunRecord:
         trace_origin=float(origin) if origin is not None else None,
         seed=_seed(r, data),
         selection=_selection(r, data),
+        receive=_receive(r, data),
+    )
+
+
+def _receive(r: _Reader, data: Mapping[str, Any]) -> ReceiveReport | None:
+    """``receive`` of a live run (absent in older records and simulated runs)."""
+    rec = data.get("receive")
+    if rec is None:
+        return None
+    if not isinstance(rec, dict):
+        raise r.fail("receive", "an object (frames read and lost) or null", json.dumps(rec))
+    losses = []
+    for i, item in enumerate(r.get(rec, "losses", "receive", list)):
+        path = f"receive.losses[{i}]"
+        if not isinstance(item, dict):
+            raise r.fail(path, "an object with t0, t1, frames, source", json.dumps(item))
+        losses.append(
+            FrameLoss(
+                r.number(item, "t0", path),
+                r.number(item, "t1", path),
+                r.get(item, "frames", path, int),
+                r.get(item, "source", path, str),
+            )
+        )
+    buffer = r.get(rec, "receive_buffer", "receive", int, type(None))
+    return ReceiveReport(
+        reader=r.get(rec, "reader", "receive", str),
+        frames=r.get(rec, "frames", "receive", int),
+        lost=r.get(rec, "lost", "receive", int),
+        counters=tuple(str(c) for c in r.get(rec, "overrun_counters", "receive", list)),
+        receive_buffer=buffer,
+        losses=tuple(losses),
     )
 
 
@@ -280,6 +316,8 @@ def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
                 else:
                     log.add_tx(ts, msg.arbitration_id, data)
                 frames += 1
+                if not frames & 0x3FFF:
+                    log.spill_large()  # hours of trace in bounded memory (harness.spill)
         except Exception as exc:
             raise InputError(f"{path}: trace unreadable after {frames} frames ({exc})") from None
     return log, frames
@@ -542,6 +580,9 @@ def _compare_case(ev: Evidence, index: int) -> tuple[CaseComparison, CaseRecord]
         else:
             window = ev.window(*result.window, case.markers)
             recomputed = CaseRunner._evaluate([check], window)[0]
+            if ev.record.receive is not None:  # frames lost live: judged as the run judged
+                lost = lost_between(ev.record.receive.losses, *result.window)
+                recomputed = judge_with_loss(recomputed, lost)
             _diff(raw_checks[k], recomputed.to_json(), "", diffs)
         results.append(recomputed or result)
         comparisons.append(

@@ -7,9 +7,10 @@ gives the stable JSON form that goes into the evidence folder.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,15 @@ from harness.fuzz import FuzzRecord
 __all__ = [
     "CaseRecord",
     "CheckResult",
+    "FrameLoss",
     "Offender",
+    "ReceiveReport",
     "RunRecord",
     "RunStatus",
     "Verdict",
     "combine",
+    "judge_with_loss",
+    "lost_between",
 ]
 
 
@@ -126,6 +131,70 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class FrameLoss:
+    """Frames lost before the harness read them: ``frames`` of them, some time in the
+    wall-clock span (``t0``, ``t1``] (between two reads of ``source``, an overrun counter)."""
+
+    t0: float
+    t1: float
+    frames: int
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t0": _clean(self.t0),
+            "t1": _clean(self.t1),
+            "frames": self.frames,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class ReceiveReport:
+    """How the harness received a live bus: frames read, frames lost and where."""
+
+    reader: str
+    frames: int
+    lost: int
+    counters: tuple[str, ...]
+    receive_buffer: int | None
+    losses: tuple[FrameLoss, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reader": self.reader,
+            "frames": self.frames,
+            "lost": self.lost,
+            "overrun_counters": list(self.counters),
+            "receive_buffer": self.receive_buffer,
+            "losses": [loss.to_json() for loss in self.losses],
+        }
+
+
+def lost_between(losses: Sequence[FrameLoss], t0: float, t1: float) -> int:
+    """Frames lost in spans that overlap the window [t0, t1] (a span is (loss.t0, loss.t1])."""
+    return sum(loss.frames for loss in losses if loss.t0 <= t1 and loss.t1 >= t0)
+
+
+def judge_with_loss(result: CheckResult, lost: int) -> CheckResult:
+    """A check whose window lost frames at the receiver is INCONCLUSIVE, never PASS or FAIL.
+
+    What was lost may have broken the rule (so no PASS), and a gap or a missing reply may be
+    the receiver's, not the part's (so no FAIL charged to it). The summary keeps what the
+    frames in hand showed.
+    """
+    if lost <= 0 or result.verdict not in (Verdict.PASS, Verdict.FAIL):
+        return result
+    return dataclasses.replace(
+        result,
+        verdict=Verdict.INCONCLUSIVE,
+        summary=f"{lost} frame(s) lost at the receiver in this window, so it cannot be "
+        f"judged (the frames received alone: {result.verdict.value}, {result.summary})",
+        measurements={**result.measurements, "frames_lost": lost},
+    )
+
+
+@dataclass(frozen=True)
 class CaseRecord:
     case_id: str
     title: str
@@ -190,6 +259,7 @@ class RunRecord:
     trace_origin: float | None = None  # exact timestamp of the trace's first frame
     seed: int | None = None  # the run seed of fuzz steps without a seed of their own
     selection: tuple[str, ...] | None = None  # the cases chosen with --case; None: all
+    receive: ReceiveReport | None = None  # live runs: frames read and lost at the receiver
 
     @property
     def passed(self) -> bool:
@@ -241,4 +311,5 @@ class RunRecord:
             "error": self.error,
             "requirements": {k: v.value for k, v in self.requirement_verdicts().items()},
             "cases": [c.to_json() for c in self.cases],
+            "receive": self.receive.to_json() if self.receive is not None else None,
         }

@@ -10,7 +10,7 @@ past the profile's ``dut.ready.lost_after``) ends the run INCOMPLETE before the 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import can
@@ -23,7 +23,15 @@ from harness.errors import DutNotResponding, HarnessError, RunIncomplete
 from harness.fuzz import FuzzContext
 from harness.observe import Window, quantize
 from harness.profile.compile import Plan, PlannedCase, PlannedStep
-from harness.record import CaseRecord, CheckResult, Verdict, combine
+from harness.record import (
+    CaseRecord,
+    CheckResult,
+    FrameLoss,
+    Verdict,
+    combine,
+    judge_with_loss,
+    lost_between,
+)
 
 if TYPE_CHECKING:
     from harness.mqtt.side import MqttSide
@@ -50,6 +58,9 @@ class RunObserver:
         pass
 
 
+SETTLE_LIMIT = 0.5  # seconds a real-time window's end waits for the reader to catch up
+
+
 class CaseRunner:
     """Runs cases of one plan against one port, rest-bus and loop."""
 
@@ -74,6 +85,11 @@ class CaseRunner:
         self.mqtt: MqttSide | None = None  # MQTT steps and log; the session sets it
         self.operator: Operator | None = None  # answers prompt steps; the session sets it
         self.prompt_log: PromptLog | None = None  # the answers so far (prompts.jsonl)
+        # Live runs: the receiver's frame losses so far (harness.can.ingest); a check whose
+        # window lost frames is never a PASS.
+        self.frame_losses: Callable[[], Sequence[FrameLoss]] | None = None
+        # Live runs: whether the reader has read every frame stamped up to a time.
+        self.caught_up: Callable[[float], bool] | None = None
         # Windows evaluated by this runner see the MQTT log too; the static form stays for
         # offline re-evaluation (harness.offline).
         self._evaluate = self._evaluate_live  # type: ignore[method-assign]
@@ -279,6 +295,10 @@ class CaseRunner:
         if isinstance(self.loop.clock, VirtualClock):
             self.loop.run_until(end + 4e-7)
         else:  # a busy machine may not have let this process read them yet
+            if (caught_up := self.caught_up) is not None:
+                # frames stamped up to `end` may still wait in the reader's queue (or its
+                # socket); take them in before judging, as the trace will have them.
+                self.loop.run_for(SETTLE_LIMIT, until=lambda: caught_up(end))
             self.loop.drain()
         return end
 
@@ -288,7 +308,11 @@ class CaseRunner:
             window = dataclasses.replace(window, mqtt=self.mqtt.log)
         if self.prompt_log is not None:  # the operator's answers so far
             window = dataclasses.replace(window, prompts=list(self.prompt_log.entries))
-        return CaseRunner._evaluate(checks, window)
+        results = CaseRunner._evaluate(checks, window)
+        if self.frame_losses is None:
+            return results
+        lost = lost_between(self.frame_losses(), window.t0, window.t1)
+        return [judge_with_loss(result, lost) for result in results]
 
     @staticmethod
     def _evaluate(checks: Sequence[object], window: Window) -> list[CheckResult]:

@@ -26,6 +26,12 @@ from typing import Any
 import can
 
 from harness.bench import ECHOING_INTERFACES, Bench, open_bus
+from harness.can.ingest import (
+    DEFAULT_RECEIVE_BUFFER,
+    ThreadedBus,
+    overrun_counters,
+    set_receive_buffer,
+)
 from harness.can.port import CanPort
 from harness.can.restbus import RestBus
 from harness.can.simbus import SimBus
@@ -51,6 +57,9 @@ from harness.sim.variants import get_variant
 from harness.uds.steps import open_diagnostics
 
 __all__ = ["DutChoice", "Session", "harness_version"]
+
+
+SPILL_PERIOD = 10.0  # seconds of bus time between two looks for long observation columns
 
 
 def harness_version() -> str:
@@ -123,6 +132,7 @@ class Session:
         self.trace: TraceWriter | None = None
         self.tcu: ReferenceTcu | None = None
         self.sim_thread: SimThread | None = None
+        self.ingest: ThreadedBus | None = None  # live runs: the bus's reader thread
         self.record = RunRecord(
             run_id=self.run_id,
             profile_id=plan.profile_id,
@@ -185,7 +195,14 @@ class Session:
             echoes = False
         else:
             clock = RealClock()
-            bus = open_bus(self.bench.can)
+            inner = open_bus(self.bench.can)
+            # A reader thread of its own, so evaluation never leaves the interface's buffer
+            # to overflow; and every overrun counter the interface has (run.json "receive").
+            want = self.bench.can.receive_buffer or DEFAULT_RECEIVE_BUFFER
+            granted = set_receive_buffer(inner, want)
+            counters = overrun_counters(inner, self.bench.can.interface, self.bench.can.channel)
+            self.ingest = ThreadedBus(inner, counters, receive_buffer=granted)
+            bus = self.ingest
             stack.callback(bus.shutdown)
             self.loop = EventLoop(clock)
             echoes = self.bench.can.interface in ECHOING_INTERFACES
@@ -198,6 +215,9 @@ class Session:
         self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)
         if self.trace is not None:  # quiet stretches of a real-time run still flush on time
             self.loop.idle_hooks.append(self.trace.maybe_flush)
+        # Long runs keep their older observations on disk (harness.spill): bounded memory.
+        self._spiller = self.loop.every(SPILL_PERIOD, self._spill_large, first=SPILL_PERIOD)
+        stack.callback(self._spiller.cancel)
         self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
         stack.callback(self.restbus.stop)
         self.runner = CaseRunner(
@@ -207,6 +227,9 @@ class Session:
             self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
         )
         self.runner.diag = self.diag
+        if self.ingest is not None:
+            self.runner.frame_losses = self.ingest.losses
+            self.runner.caught_up = self.ingest.caught_up
         self.diag.fuzz = self.fuzz  # fuzz_diag steps: the run seed and the case's records
         self.runner.mqtt = self.mqtt
         self.runner.operator = self.operator
@@ -268,11 +291,18 @@ class Session:
         self.record.ended_wall = _now_iso()
         self._write_record()
 
+    def _spill_large(self) -> None:
+        self.log.spill_large()
+        if self.mqtt is not None:
+            self.mqtt.log.spill_large()
+
     def _write_record(self) -> None:
         if self.trace is not None and self.record.trace_origin is None:
             self.record.trace_origin = self.trace.first_timestamp
+        if self.ingest is not None:
+            self.record.receive = self.ingest.report()
         if self.out_dir is not None and self.claimed:  # never into a folder not ours
-            write_json_atomic(self.out_dir / "run.json", self.record.to_json())
+            write_json_atomic(self.out_dir / "run.json", self.record.to_json(), indent=None)
 
     def _record_bytes(self) -> bytes:
         return (json.dumps(self.record.to_json(), indent=2) + "\n").encode("utf-8")

@@ -43,6 +43,16 @@ def run_script(name: str, *args: str) -> str:
             ["plain paho + asn1tools", "ratio harness/plain"],
         ),
         (
+            "live_ingest.py",
+            ("--rates", "500", "--seconds", "1"),
+            ["plain python-can + cantools", "harness at 500 frames/s"],
+        ),
+        (
+            "soak_memory.py",
+            ("--minutes", "0.05,0.1", "--mix", "busy"),
+            ["busy: RSS 0.1 min / 0.05 min", "evaluate agrees"],
+        ),
+        (
             "mqtt_roundtrip.py",
             ("--pings", "20", "--rounds", "1", "--broker", "amqtt"),
             ["plain paho (Nagle on)", "ratio plain/harness round trip"],

@@ -348,13 +348,21 @@ def test_dut_flooding_the_bus_fails_can_005_in_bounded_time(
     assert took < 0.5 + 3.0 + MARGIN  # before_each + the window, then evaluation
     record = assert_evidence(out, ("COMPLETED",), result.stdout)
     (case,) = record["cases"]
-    assert case["verdict"] == "FAIL"
     by_kind = {check["kind"]: check for check in case["checks"]}
-    assert by_kind["allowed_ids"]["verdict"] == "FAIL"
+    # If the receiver lost frames under the flood (the kernel's count in run.json), no check
+    # of the window can be judged: INCONCLUSIVE, with what the frames in hand showed.
+    receive = record["receive"]
+    assert receive["reader"] == "thread" and receive["frames"] > 1000, receive
+    lost = sum(loss["frames"] for loss in receive["losses"])
+    assert receive["lost"] == lost
+    unless_lost = {True: "INCONCLUSIVE", False: "FAIL"}[lost > 0]
+    assert case["verdict"] == unless_lost
+    assert by_kind["allowed_ids"]["verdict"] == unless_lost
     assert "0x555" in by_kind["allowed_ids"]["summary"]
-    assert by_kind["bus_load"]["verdict"] == "FAIL"
-    assert by_kind["absent"]["verdict"] == "PASS"  # the flood is not taken for TCU_Command
-    assert record["requirements"]["CAN-005"] == "FAIL"
+    assert by_kind["bus_load"]["verdict"] == unless_lost
+    # the flood is not taken for TCU_Command
+    assert by_kind["absent"]["verdict"] == ("INCONCLUSIVE" if lost else "PASS")
+    assert record["requirements"]["CAN-005"] == unless_lost
     ids = [f.arbitration_id for f in record["_frames"]]
     assert ids.count(0x555) > 1000 and 0x3A0 in ids and 0x100 in ids
 

@@ -80,9 +80,12 @@ class CanPort:
         ts = self.log.add_rx(msg.timestamp or self.loop.now(), can_id, data)
         trace = self.trace
         if trace is not None:
-            msg.timestamp = ts
-            msg.channel = None  # BLF takes a channel name's trailing digits: may overflow
-            trace.write(msg)
+            if msg.is_fd:
+                msg.timestamp = ts
+                msg.channel = None  # BLF takes a channel name's trailing digits: may overflow
+                trace.write(msg)
+            else:
+                trace.write_frame(ts, can_id, data, rx=True, extended=msg.is_extended_id)
         if self.rx_listeners:
             for listener in self.rx_listeners:
                 listener(ts, can_id, data)

@@ -111,6 +111,16 @@ class SimBus(can.BusABC):
             return self._queue.popleft(), False
         return None, False
 
+    def poll_nowait(self) -> can.Message | None:
+        """The next frame already queued, or None: ``recv(0)`` without python-can's
+        per-call overhead (the event loop drains the simulated bus this way)."""
+        queue = self._queue
+        while queue and not self._is_shutdown:
+            msg = queue.popleft()
+            if self._filters is None or self._matches_filters(msg):
+                return msg
+        return None
+
     def shutdown(self) -> None:
         if not self._is_shutdown:
             self._network.leave(self)

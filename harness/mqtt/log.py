@@ -13,6 +13,7 @@ that dies keeps what it saw up to the last flush.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import time
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
-from harness.safeio import EVIDENCE_LOG, read_input
+from harness.evidence import BackgroundSync
+from harness.safeio import EVIDENCE_LOG, open_input
+from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
 
 __all__ = ["MQTT_LOG_FILE", "MqttColumn", "MqttLog", "MqttRecorder"]
 
@@ -54,6 +57,7 @@ class MqttColumn:
 
 
 _EMPTY = MqttColumn()
+_FIELDS = ("ts", "payload", "qos", "retain", "value", "error", "topic")
 
 
 class MqttLog:
@@ -133,6 +137,11 @@ class MqttLog:
         if self.recorder is not None:
             self.recorder.event(ts, what)
 
+    def spill_large(self, folder: str | None = None) -> None:
+        """Move the older part of every long column to disk (:mod:`harness.spill`)."""
+        for col in (*self.rx.values(), *self.tx.values()):
+            spill_if_large(col, _FIELDS, folder, at=COLUMN_AT, chunk=COLUMN_CHUNK)
+
     def rx_of(self, name: str) -> MqttColumn:
         return self.rx.get(name, _EMPTY)
 
@@ -161,6 +170,7 @@ class MqttRecorder:
         os.fchmod(self._fh.fileno(), 0o644)
         self._last_flush = time.monotonic()
         self._lines = 0
+        self._sync = BackgroundSync()
         self.closed = False
 
     def _write(self, obj: dict[str, Any]) -> None:
@@ -210,13 +220,14 @@ class MqttRecorder:
         if self.closed:
             return
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        self._sync.later(self._fh.fileno())  # fsync off the hot path (harness.evidence)
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
         if not self.closed:
             self.flush()
             self.closed = True
+            self._sync.close()
             self._fh.close()
 
     def __enter__(self) -> MqttRecorder:
@@ -254,33 +265,37 @@ def read_mqtt_log(folder: Path, plan: Any, record: Any) -> MqttLog | None:
         )
         for t in mplan.topics.values()
     ]
-    raw = read_input(path, EVIDENCE_LOG)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 JSON lines (byte {exc.start})") from None
-    for line in text.splitlines():
+    # line by line, under the reading policy: hours of log in bounded memory
+    with open_input(path, EVIDENCE_LOG) as raw, io.TextIOWrapper(raw, encoding="utf-8") as lines:
         try:
-            obj = json.loads(line)
-        except ValueError:  # a line cut short by a killed run
-            continue
-        if "event" in obj:
-            log.events.append((float(obj["ts"]), str(obj["event"])))
-            continue
-        topic = obj["topic"]
-        for pattern, t in patterns:
-            m = pattern.match(topic)
-            if m is None:
-                continue
-            if m.groups():
-                log.identity.setdefault("station_id", m.group(1))
-            payload = bytes.fromhex(obj["payload"])
-            if obj["dir"] == "rx":
-                value, error = t.codec.decode(payload)
-                log.add_rx(
-                    t.name, obj["ts"], topic, payload, obj["qos"], obj["retain"], value, error
-                )
-            else:
-                log.add_tx(t.name, obj["ts"], topic, payload, obj["qos"], obj["retain"])
-            break
+            for n, line in enumerate(lines, 1):
+                if not n & 0xFFF:
+                    log.spill_large()
+                _read_line(log, line, patterns)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 JSON lines (byte {exc.start})") from None
     return log
+
+
+def _read_line(log: MqttLog, line: str, patterns: list[tuple[Any, Any]]) -> None:
+    try:
+        obj = json.loads(line)
+    except ValueError:  # a line cut short by a killed run
+        return
+    if "event" in obj:
+        log.events.append((float(obj["ts"]), str(obj["event"])))
+        return
+    topic = obj["topic"]
+    for pattern, t in patterns:
+        m = pattern.match(topic)
+        if m is None:
+            continue
+        if m.groups():
+            log.identity.setdefault("station_id", m.group(1))
+        payload = bytes.fromhex(obj["payload"])
+        if obj["dir"] == "rx":
+            value, error = t.codec.decode(payload)
+            log.add_rx(t.name, obj["ts"], topic, payload, obj["qos"], obj["retain"], value, error)
+        else:
+            log.add_tx(t.name, obj["ts"], topic, payload, obj["qos"], obj["retain"])
+        break

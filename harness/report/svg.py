@@ -34,6 +34,28 @@ def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     return ticks
 
 
+_MANY = 2000  # more points than this are thinned to what the pixels can show
+
+
+def _envelope(pixels: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A long line thinned per pixel column to its first, lowest, highest and last point
+    (in x order): the same drawing, a bounded number of points."""
+    out: list[tuple[float, float]] = []
+    column: list[tuple[float, float]] = []
+    current = None
+    for point in [*pixels, (math.inf, 0.0)]:
+        col = round(point[0]) if point[0] != math.inf else None
+        if col != current and column:
+            lo = min(column, key=lambda p: p[1])
+            hi = max(column, key=lambda p: p[1])
+            keep = [column[0], *sorted({lo, hi} - {column[0], column[-1]}), column[-1]]
+            out.extend(dict.fromkeys(keep))
+            column = []
+        current = col
+        column.append(point)
+    return out
+
+
 def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.3g}"
 
@@ -148,9 +170,15 @@ class Chart:
         if not xs:
             return
         if titles is None and len(xs) > 400:
-            d = "".join(
-                f"M{_fmt(self.px(x))} {_fmt(self.py(y))}h0" for x, y in zip(xs, ys, strict=True)
-            )
+            if len(xs) > _MANY:  # hours of frames: one dot per pixel, which looks the same
+                cells = dict.fromkeys(
+                    (round(self.px(x)), round(self.py(y))) for x, y in zip(xs, ys, strict=True)
+                )
+                d = "".join(f"M{px} {py}h0" for px, py in cells)
+            else:
+                d = "".join(
+                    f"M{_fmt(self.px(x))} {_fmt(self.py(y))}h0" for x, y in zip(xs, ys, strict=True)
+                )
             self.items.append(f'<path class="{css} dots" d="{d}"/>')
             return
         for k, (x, y) in enumerate(zip(xs, ys, strict=True)):
@@ -162,9 +190,10 @@ class Chart:
 
     def polyline(self, xs: Sequence[float], ys: Sequence[float], css: str = "line") -> None:
         if xs:
-            pts = " ".join(
-                f"{_fmt(self.px(x))},{_fmt(self.py(y))}" for x, y in zip(xs, ys, strict=True)
-            )
+            pixels = [(self.px(x), self.py(y)) for x, y in zip(xs, ys, strict=True)]
+            if len(pixels) > _MANY:
+                pixels = _envelope(pixels)
+            pts = " ".join(f"{_fmt(px)},{_fmt(py)}" for px, py in pixels)
             self.items.append(f'<polyline class="{css}" points="{pts}"/>')
 
     def steps(self, xs: Sequence[float], ys: Sequence[float], css: str = "line") -> None:
