@@ -16,19 +16,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-
-from harness.bench import Bench, load_bench
-from harness.certificate.cli import certificate_after_run
-from harness.certificate.cli import register as certificate_commands
-from harness.certificate.issue import Issuer, add_issue_options
 from harness.errors import HarnessError, InputError, RunAborted
-from harness.evidence import bundle_note
-from harness.profile.compile import Plan, PlannedCase, load_profile
-from harness.session import DutChoice, Session, harness_version
+
+# Everything heavy (python-can, cantools, asn1tools, pydantic, rich, cryptography) is imported
+# by the command that needs it, so that `harness --help` and `harness validate` start fast.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from harness.profile.compile import Plan, PlannedCase
 
 __all__ = ["main"]
 
@@ -42,7 +39,21 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INPUT)
 
 
+class _Version(argparse.Action):
+    """``--version``: looks the version up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from harness.session import harness_version
+
+        parser.exit(message=f"harness {harness_version()}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
+    from harness.certificate.issue import add_issue_options
+
     parser = _Parser(
         prog="harness",
         description="Connected-car component certification harness: certify a part over CAN "
@@ -50,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 passed, 1 a case failed, 2 bad input, 3 run could not complete, "
         "4 certificate or evidence failed verification",
     )
-    parser.add_argument("--version", action="version", version=f"harness {harness_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     cert = sub.add_parser(
@@ -137,14 +148,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-Handler = Callable[[argparse.Namespace, Console, Console], int]
+Handler = Callable[[argparse.Namespace, "Console", "Console"], int]
 
 
 def _command_modules() -> list[Callable[[Any], None]]:
     """Further command families, each in its own module: ``register(subparsers)`` adds
     subcommands whose parsers ``set_defaults(handler=fn)`` with ``fn(args, out, err) -> int``.
     """
-    from harness.qualify.cli import register as qualify_commands
+    from harness.certificate.cli import register as certificate_commands
+    from harness.qualify.options import register as qualify_commands
     from harness.report.commands import register as report_commands
 
     return [certificate_commands, report_commands, qualify_commands]
@@ -163,6 +175,15 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.console import Console
+
+    from harness.bench import load_bench
+    from harness.certificate.cli import certificate_after_run
+    from harness.certificate.issue import Issuer
+    from harness.evidence import bundle_note
+    from harness.profile.compile import load_profile
+    from harness.session import DutChoice, Session
+
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
     dut = DutChoice.parse(args.dut)
@@ -238,6 +259,8 @@ def _chosen_cases(plan: Plan, wanted: Sequence[str] | None) -> list[PlannedCase]
 
 
 def cmd_validate(args: argparse.Namespace, out: Console) -> int:
+    from harness.profile.compile import load_profile
+
     for path in args.profiles:
         plan = load_profile(path)
         out.print(
@@ -250,6 +273,8 @@ def cmd_validate(args: argparse.Namespace, out: Console) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.bench:
+        from harness.bench import Bench
+
         schema = Bench.model_json_schema(by_alias=True)
     else:
         from harness.profile.model import Profile
@@ -267,6 +292,7 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
         for v in VARIANTS.values():
             out.print(f"{v.name:<20} {v.requirement:<8} {v.description}", highlight=False)
         return EXIT_PASS
+    from harness.bench import load_bench
     from harness.can.dbc import load_dbc
     from harness.sim.host import serve
 
@@ -284,6 +310,9 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from rich.console import Console
+    from rich.markup import escape
+
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     try:

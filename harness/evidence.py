@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-import can
-
 from harness.canonical import JsonRejected, strict_loads
 from harness.errors import EvidenceIncomplete, InputError, VerificationError
 
 if TYPE_CHECKING:
+    import can
+
     from harness.profile.compile import Plan
 
 __all__ = [
@@ -95,6 +95,8 @@ class TraceWriter:
 
     def __init__(self, path: Path, channel: int = 1) -> None:
         self.path = path
+        import can  # here, not at the top: `harness --help` does not load python-can
+
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = can.BLFWriter(str(path), channel=channel, max_container_size=_CONTAINER)
         self._last_flush = time.monotonic()
@@ -112,6 +114,8 @@ class TraceWriter:
             self.maybe_flush()
 
     def write_frame(self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool) -> None:
+        import can
+
         self.write(
             can.Message(
                 timestamp=ts,

@@ -10,13 +10,13 @@ of booleans (``events``: ``{"hardBraking": True, "vehDataFault": False}``).
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from pathlib import Path
 from typing import Any, Protocol
 
 import asn1tools
-import jsonschema
 
 from harness.errors import InputError
 
@@ -35,8 +35,8 @@ class Asn1Module:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.spec = asn1tools.compile_files(str(path), "uper")
-            parsed = asn1tools.parse_files(str(path))
+            parsed = asn1tools.parse_files(str(path))  # parsed once: parsing is the slow part
+            self.spec = asn1tools.compile_dict(copy.deepcopy(parsed), "uper")
         except (asn1tools.Error, OSError) as exc:
             raise InputError(f"ASN.1 module {path}: {exc}") from None
         self.types: dict[str, dict[str, Any]] = {}
@@ -132,9 +132,12 @@ class JsonCodec:
         self.schema = schema
         self._validator = None
         if schema is not None:
+            import jsonschema  # only for a JSON schema: loading profiles without one stays fast
+
             cls = jsonschema.validators.validator_for(schema)
             cls.check_schema(schema)
             self._validator = cls(schema)
+            self._best_match = jsonschema.exceptions.best_match
 
     def decode(self, payload: bytes) -> tuple[Any, str | None]:
         try:
@@ -142,7 +145,7 @@ class JsonCodec:
         except (UnicodeDecodeError, ValueError) as exc:
             return None, f"not JSON: {exc}"
         if self._validator is not None:
-            error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
+            error = self._best_match(self._validator.iter_errors(value))
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path) or "(top)"
                 return value, f"schema: {where}: {error.message}"

@@ -22,15 +22,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
+if TYPE_CHECKING:  # imported where used: `harness --help` stays fast
+    from rich.console import Console
 
-from harness.observe import FrameLog
-from harness.offline import Evaluation, evaluate_evidence, load_evidence
-from harness.profile.compile import Plan
-from harness.record import RunRecord
-
-if TYPE_CHECKING:
+    from harness.observe import FrameLog
+    from harness.offline import Evaluation
+    from harness.profile.compile import Plan
+    from harness.record import RunRecord
     from harness.session import Session
 
 __all__ = ["register", "report_paths", "write_reports", "write_run_outputs"]
@@ -103,11 +101,17 @@ def write_run_outputs(session: Session, out_dir: Path, junit: Path | None, err: 
         )
         err.print(f"report: {paths[0]}  junit: {', '.join(str(p) for p in paths[1:])}")
     except Exception as exc:  # the run's evidence matters more than its report
+        from rich.markup import escape
+
         err.print(f"[yellow]warning:[/] could not write the report: {escape(str(exc))}")
 
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
+
+    from harness.offline import evaluate_evidence, load_evidence
+
     start = time.perf_counter()
     ev = load_evidence(args.folder, args.profile, args.dbc)
     result = evaluate_evidence(ev)
@@ -163,6 +167,10 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
+
+    from harness.offline import evaluate_evidence, load_evidence
+
     ev = load_evidence(args.folder, args.profile, args.dbc, need_profile=False)
     evaluation = evaluate_evidence(ev) if ev.plan is not None else None
     paths = write_reports(
