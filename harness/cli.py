@@ -157,9 +157,10 @@ def _command_modules() -> list[Callable[[Any], None]]:
     """
     from harness.certificate.cli import register as certificate_commands
     from harness.qualify.options import register as qualify_commands
+    from harness.queue.cli import register as queue_commands
     from harness.report.commands import register as report_commands
 
-    return [certificate_commands, report_commands, qualify_commands]
+    return [certificate_commands, report_commands, qualify_commands, queue_commands]
 
 
 def _default_dbc() -> Path:

@@ -9,6 +9,7 @@ says ``RUNNING`` (the process died: never a pass) beside the attempt that finish
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 import uuid
@@ -85,7 +86,8 @@ def execute(request: RunRequest, station: Station) -> dict[str, Any]:
         dut = DutChoice.parse(request.dut)
     except HarnessError as exc:
         return {**outcome, "status": "REFUSED", "passed": False, "error": str(exc)}
-    out_dir = station.evidence / request.request_id / f"{station.name}-{uuid.uuid4().hex[:8]}"
+    folder = f"{re.sub(r'[^A-Za-z0-9._-]+', '-', station.name)}-{uuid.uuid4().hex[:8]}"
+    out_dir = station.evidence / request.request_id / folder
     session = Session(
         plan,
         station.bench,
