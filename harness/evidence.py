@@ -68,13 +68,18 @@ FLUSH_INTERVAL = 0.25
 _CONTAINER = 4096  # bytes of frames per BLF container; small keeps a killed run's loss small
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (temp file, fsync, rename)."""
+def write_json_atomic(path: Path, data: Any, *, compact: bool = False) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (temp file, fsync, rename).
+
+    Indented for people to read; ``compact`` (one line, C encoder: about a sixth of the
+    time) for a file rewritten often, such as ``run.json`` after every case.
+    """
+    text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
+            fh.write(text)
             fh.write("\n")
             fh.flush()
             os.fchmod(fh.fileno(), 0o644)  # mkstemp makes 0600; evidence is for others to read

@@ -216,7 +216,7 @@ class Session:
         self.record.cases.append(record)
         if self.trace is not None:
             self.trace.flush()
-        self._write_record()
+        self._write_record(compact=True)  # the final record (finish, close) is indented
         return record
 
     def run_all(self, cases: Sequence[PlannedCase] | None = None) -> RunRecord:
@@ -250,11 +250,11 @@ class Session:
         self.record.ended_wall = _now_iso()
         self._write_record()
 
-    def _write_record(self) -> None:
+    def _write_record(self, *, compact: bool = False) -> None:
         if self.trace is not None and self.record.trace_origin is None:
             self.record.trace_origin = self.trace.first_timestamp
         if self.out_dir is not None:
-            write_json_atomic(self.out_dir / "run.json", self.record.to_json())
+            write_json_atomic(self.out_dir / "run.json", self.record.to_json(), compact=compact)
 
     @property
     def bus_time(self) -> float:
