@@ -47,6 +47,11 @@ def run_script(name: str, *args: str) -> str:
             ("--pings", "20", "--rounds", "1", "--broker", "amqtt"),
             ["plain paho (Nagle on)", "ratio plain/harness round trip"],
         ),
+        (
+            "startup.py",
+            ("--runs", "1"),
+            ["baseline: import can, cantools", "ratio --help/baseline", "ratio validate/baseline"],
+        ),
     ],
 )
 def test_bench_script_runs(name: str, args: tuple[str, ...], expected: list[str]) -> None:
