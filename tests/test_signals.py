@@ -35,8 +35,10 @@ def _cases_done(out: Path) -> int:
 
 def test_inherited_sigint_ignore_is_kept_and_sigterm_still_aborts(tmp_path: Path) -> None:
     out = tmp_path / "ev"
+    # a short case, then a long one (about 15 s): SIGTERM lands in the second
+    cases = ["--case", "TC-CAN-006-COUNTER", "--case", "TC-UDS-001-S3"]
     proc = subprocess.Popen(
-        harness_cmd("certify", str(PROFILE), "--realtime", "--out", str(out)),
+        harness_cmd("certify", str(PROFILE), "--realtime", *cases, "--out", str(out)),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -55,7 +57,7 @@ def test_inherited_sigint_ignore_is_kept_and_sigterm_still_aborts(tmp_path: Path
         while proc.poll() is None and _cases_done(out) <= before and time.monotonic() < deadline:
             time.sleep(0.1)
         assert proc.poll() is None, "SIGINT stopped a run that was started with it ignored"
-        assert _cases_done(out) > before
+        assert _cases_done(out) == before + 1
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
