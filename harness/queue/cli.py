@@ -2,8 +2,9 @@
 
 Options only here; Celery and the harness's run machinery are imported when a command runs.
 Exit codes: ``submit`` 0 queued (with ``--wait`` or the embedded default: 0 passed, 1 a case
-failed, 3 the run could not complete or was refused), 2 bad input, 3 broker unreachable;
-``worker`` runs until SIGTERM / Ctrl-C; ``status`` 0.
+failed, 3 the run could not complete, was refused or did not end in time); ``worker`` runs
+until SIGTERM / Ctrl-C (Celery's warm shutdown: the run in progress ends first); ``status``
+0. Every command: 2 bad input, 3 the broker unreachable (named without its credentials).
 """
 
 from __future__ import annotations
