@@ -16,21 +16,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-
-from harness.bench import Bench, check_references, load_bench
-from harness.certificate.cli import certificate_after_run
-from harness.certificate.cli import register as certificate_commands
-from harness.certificate.issue import Issuer, add_issue_options
-from harness.clock import favour_this_process
 from harness.errors import HarnessError, InputError, RunAborted
-from harness.outputs import check_out_folder, check_output_file
-from harness.profile.compile import Plan, PlannedCase, load_profile
-from harness.server.certify import add_centre_options, after_run, centre_for_run
-from harness.session import DutChoice, Session, harness_version
+
+# Everything heavy (python-can, cantools, asn1tools, pydantic, rich, cryptography) is imported
+# by the command that needs it, so that `harness --help` and `harness validate` start fast.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from harness.profile.compile import Plan, PlannedCase
 
 __all__ = ["main"]
 
@@ -44,7 +39,22 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INPUT)
 
 
+class _Version(argparse.Action):
+    """``--version``: looks the version up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from harness.session import harness_version
+
+        parser.exit(message=f"harness {harness_version()}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
+    from harness.certificate.issue import add_issue_options
+    from harness.server.options import add_centre_options
+
     parser = _Parser(
         prog="harness",
         description="Connected-car component certification harness: certify a part over CAN "
@@ -52,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 passed, 1 a case failed, 2 bad input, 3 run could not complete, "
         "4 certificate or evidence failed verification",
     )
-    parser.add_argument("--version", action="version", version=f"harness {harness_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     cert = sub.add_parser(
@@ -140,18 +150,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-Handler = Callable[[argparse.Namespace, Console, Console], int]
+Handler = Callable[[argparse.Namespace, "Console", "Console"], int]
 
 
 def _command_modules() -> list[Callable[[Any], None]]:
     """Further command families, each in its own module: ``register(subparsers)`` adds
     subcommands whose parsers ``set_defaults(handler=fn)`` with ``fn(args, out, err) -> int``.
     """
-    from harness.qualify.cli import register as qualify_commands
+    from harness.certificate.cli import register as certificate_commands
+    from harness.qualify.options import register as qualify_commands
+    from harness.queue.cli import register as queue_commands
     from harness.report.commands import register as report_commands
     from harness.server.cli import register as server_commands
 
-    return [certificate_commands, report_commands, qualify_commands, server_commands]
+    return [
+        certificate_commands,
+        report_commands,
+        qualify_commands,
+        server_commands,
+        queue_commands,
+    ]
 
 
 def _default_dbc() -> Path:
@@ -169,6 +187,18 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     # Every input is checked before the evidence folder is created (validation before side
     # effects); the Session then claims the folder atomically, so one run writes it.
+    from rich.console import Console
+    from rich.markup import escape
+
+    from harness.bench import check_references, load_bench
+    from harness.certificate.cli import certificate_after_run
+    from harness.certificate.issue import Issuer
+    from harness.clock import favour_this_process
+    from harness.outputs import check_out_folder, check_output_file
+    from harness.profile.compile import load_profile
+    from harness.server.certify import after_run, centre_for_run
+    from harness.session import DutChoice, Session
+
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
     dut = DutChoice.parse(args.dut)
@@ -252,6 +282,10 @@ def _chosen_cases(plan: Plan, wanted: Sequence[str] | None) -> list[PlannedCase]
 
 
 def cmd_validate(args: argparse.Namespace, out: Console) -> int:
+    from rich.markup import escape
+
+    from harness.profile.compile import load_profile
+
     for path in args.profiles:
         plan = load_profile(path)
         out.print(
@@ -265,6 +299,8 @@ def cmd_validate(args: argparse.Namespace, out: Console) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.bench:
+        from harness.bench import Bench
+
         schema = Bench.model_json_schema(by_alias=True)
     else:
         from harness.profile.model import Profile
@@ -282,6 +318,7 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
         for v in VARIANTS.values():
             out.print(f"{v.name:<20} {v.requirement:<8} {v.description}", highlight=False)
         return EXIT_PASS
+    from harness.bench import load_bench
     from harness.can.dbc import load_dbc
     from harness.sim.host import serve
 
@@ -299,6 +336,9 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from rich.console import Console
+    from rich.markup import escape
+
     # No emoji codes (a path with ':x:' prints as written); markup in user text is escaped.
     out = Console(highlight=False, emoji=False)
     err = Console(stderr=True, highlight=False, emoji=False)

@@ -257,7 +257,7 @@ class Session:
         self.record.cases.append(record)
         if self.trace is not None:
             self.trace.flush()
-        self._write_record()
+        self._write_record(compact=True)  # the final record (finish, close) is indented
         return record
 
     def run_all(self, cases: Sequence[PlannedCase] | None = None) -> RunRecord:
@@ -296,13 +296,13 @@ class Session:
         if self.mqtt is not None:
             self.mqtt.log.spill_large()
 
-    def _write_record(self) -> None:
+    def _write_record(self, *, compact: bool = False) -> None:
         if self.trace is not None and self.record.trace_origin is None:
             self.record.trace_origin = self.trace.first_timestamp
         if self.ingest is not None:
             self.record.receive = self.ingest.report()
         if self.out_dir is not None and self.claimed:  # never into a folder not ours
-            write_json_atomic(self.out_dir / "run.json", self.record.to_json(), indent=None)
+            write_json_atomic(self.out_dir / "run.json", self.record.to_json(), compact=compact)
 
     def _record_bytes(self) -> bytes:
         return (json.dumps(self.record.to_json(), indent=2) + "\n").encode("utf-8")

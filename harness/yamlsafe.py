@@ -173,8 +173,8 @@ class _Collection:
 class _Walker:
     """Builds plain data and marks from PyYAML parser events, without recursion."""
 
-    def __init__(self, text: str) -> None:
-        self.loader = yaml.SafeLoader(text)  # may raise ReaderError (bad characters)
+    def __init__(self, text: str, loader: Any = yaml.SafeLoader) -> None:
+        self.loader = loader(text)  # may raise ReaderError (bad characters)
         self.marks: dict[PathKey, Mark] = {}
         self.key_marks: dict[PathKey, Mark] = {}
         self.ambiguous: _Reject | None = None  # the first plain value YAML 1.1 reads otherwise
@@ -195,7 +195,7 @@ class _Walker:
         first = self.peek_event()
         if (
             isinstance(first, ScalarEvent)
-            and first.style is None
+            and not first.style
             and first.value == ""
             and first.tag is None
             and first.anchor is None
@@ -240,7 +240,7 @@ class _Walker:
         return mark
 
     def scalar(self, event: ScalarEvent, mark: Mark, path: PathKey) -> Any:
-        if event.style is not None:  # quoted or block scalar
+        if event.style:  # quoted or block scalar (plain: None, or "" from libyaml)
             return event.value
         try:
             return resolve_plain(event.value)
@@ -310,7 +310,7 @@ class _Walker:
         if not isinstance(event, ScalarEvent):
             kind = "a mapping" if isinstance(event, MappingStartEvent) else "a sequence"
             raise _Reject(mark, mapping.path, f"expected a text key, but got {kind}")
-        if event.style is None and event.value == "<<":
+        if not event.style and event.value == "<<":
             raise _Reject(
                 mark,
                 mapping.path,
@@ -374,6 +374,19 @@ def _decode(data: bytes, source: str, error_cls: type[InputError]) -> str:
         ) from None
 
 
+# libyaml's parser (PyYAML's C extension) when built: several times faster on a profile,
+# same events and marks; plain scalars have style "" there instead of None.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _walk(text: str, loader: Any) -> tuple[_Walker, Any]:
+    walker = _Walker(text, loader)
+    try:
+        return walker, walker.document()
+    finally:
+        walker.loader.dispose()
+
+
 def load_yaml_text(
     text: str | bytes,
     source: str,
@@ -400,11 +413,13 @@ def load_yaml_text(
 
     try:
         with parse_deadline(YAML.parse_seconds):
-            walker = _Walker(text)
             try:
-                data = walker.document()
-            finally:
-                walker.loader.dispose()
+                walker, data = _walk(text, _FAST_LOADER)
+            except yaml.YAMLError:
+                # libyaml words some syntax errors its own way and stops at its own nesting
+                # limit: read the text again with PyYAML's Python parser for the messages users
+                # know.
+                walker, data = _walk(text, yaml.SafeLoader)
     except ParseTimeout:
         raise _raise(
             error_cls,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.ports import free_udp_port as free_udp_port  # each xdist worker its own ports
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = ROOT / "profiles" / "cc-tcu-1.yaml"
@@ -23,16 +25,19 @@ def profile_path() -> Path:
     return PROFILE
 
 
-def free_udp_port() -> int:
-    """A UDP port nobody on this machine uses now: each test gets its own multicast bus."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def harness_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "harness.cli", *args]
+
+
+def default_signals() -> None:
+    """``preexec_fn`` for a child the test will signal: SIGINT and SIGTERM at their defaults.
+
+    A child inherits ignored signals across exec, and Python then installs no
+    KeyboardInterrupt handler: under ``nohup``-style starts or a CI runner that starts jobs in
+    the background (SIGINT ignored), the child would never see the test's Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def run_harness(

@@ -67,6 +67,11 @@ def run_script(name: str, *args: str) -> str:
             ("--realtime",),
             ["SSE client (baseline)", "dashboard page:", "ratio page/SSE median"],
         ),
+        (
+            "startup.py",
+            ("--runs", "1"),
+            ["baseline: import can, cantools", "ratio --help/baseline", "ratio validate/baseline"],
+        ),
     ],
 )
 def test_bench_script_runs(name: str, args: tuple[str, ...], expected: list[str]) -> None:

@@ -18,8 +18,9 @@ from harness.qualify import VariantVerdict, assess_variant
 from harness.record import RunRecord, Verdict
 from harness.session import DutChoice, Session
 from harness.sim.variants import VARIANTS
-from tests.conftest import PROFILE, ROOT, free_udp_port, harness_cmd, run_harness
-from tests.v2x.mosquitto_lane import free_tcp_port, make_lane
+from tests.conftest import PROFILE, ROOT, default_signals, free_udp_port, harness_cmd, run_harness
+from tests.ports import free_tcp_port
+from tests.v2x.mosquitto_lane import make_lane
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +92,14 @@ def test_ten_simulated_runs_are_identical(plan: Plan) -> None:
         assert essence(simulated_run(plan)) == first
 
 
+@pytest.mark.realtime
+@pytest.mark.signals
 def test_sigint_aborts_with_evidence_intact(tmp_path: Path) -> None:
     out = tmp_path / "evidence"
     proc = subprocess.Popen(
         harness_cmd("certify", str(PROFILE), "--realtime", "--out", str(out)),
         cwd=ROOT,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -114,6 +118,7 @@ def test_sigint_aborts_with_evidence_intact(tmp_path: Path) -> None:
     assert any(f.arbitration_id == 0x3A0 for f in frames)
 
 
+@pytest.mark.realtime
 def test_kill_9_leaves_a_readable_trace(tmp_path: Path) -> None:
     out = tmp_path / "evidence"
     proc = subprocess.Popen(
@@ -134,6 +139,7 @@ def test_kill_9_leaves_a_readable_trace(tmp_path: Path) -> None:
     assert json.loads((out / "run.json").read_text())["status"] == "RUNNING"
 
 
+@pytest.mark.realtime
 def test_realtime_against_the_simulator_in_its_own_process(
     tmp_path: Path, plan: Plan, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,6 +160,7 @@ def test_realtime_against_the_simulator_in_its_own_process(
     sim = subprocess.Popen(
         harness_cmd("sim", "tcu", "--bench", str(bench)),
         cwd=ROOT,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

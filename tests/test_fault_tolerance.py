@@ -199,6 +199,7 @@ CYCLE_CASES = "".join(
 )
 
 
+@pytest.mark.realtime
 def test_dut_process_dying_mid_run_ends_incomplete_soon_after(
     tmp_path: Path, signing_key: Path
 ) -> None:
@@ -271,6 +272,7 @@ def test_dut_process_dying_mid_run_ends_incomplete_soon_after(
 # -- the DUT flooding the bus ------------------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_a_bus_that_always_has_a_frame_ready_cannot_starve_the_event_loop() -> None:
     """Timers (rest-bus cycles, deadlines, trace flushes) fire on time even while frames keep
     arriving faster than they are handled: the loop drains a bounded number per turn."""
@@ -320,6 +322,7 @@ FLOOD_CASES = """
 """
 
 
+@pytest.mark.realtime
 def test_dut_flooding_the_bus_fails_can_005_in_bounded_time(
     tmp_path: Path, signing_key: Path
 ) -> None:
@@ -370,6 +373,7 @@ def test_dut_flooding_the_bus_fails_can_005_in_bounded_time(
 # -- the broker unreachable at start -----------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_broker_unreachable_at_start_is_exit_3_naming_it(tmp_path: Path, signing_key: Path) -> None:
     port = free_tcp_port()
     bench = tmp_path / "bench.yaml"
@@ -438,6 +442,7 @@ def _mosquitto(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"mosquitto did not listen on {port}")
 
 
+@pytest.mark.realtime
 def test_broker_dying_mid_run_never_passes_and_keeps_evidence(
     tmp_path: Path, signing_key: Path
 ) -> None:

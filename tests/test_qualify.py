@@ -34,7 +34,7 @@ from harness.qualify.simproc import SimProcessLane
 from harness.record import CaseRecord, CheckResult, RunRecord, RunStatus, Verdict
 from harness.session import DutChoice, Session
 from harness.sim.variants import VARIANTS, Variant
-from tests.conftest import PROFILE, ROOT, harness_cmd, run_harness
+from tests.conftest import PROFILE, ROOT, default_signals, harness_cmd, run_harness
 
 SHORT = ROOT / "tests" / "report" / "ci-short.yaml"
 SUBSET = ("slow-cycle", "stuck-counter", "bsm-5hz")
@@ -256,6 +256,7 @@ def test_cli_names_a_missed_variant_and_exits_1(tmp_path: Path) -> None:
     assert "--dut sim:stuck-counter --seed" in run["replay"]
 
 
+@pytest.mark.realtime
 def test_cli_real_time_run_of_a_short_profile(tmp_path: Path) -> None:
     out = tmp_path / "q"
     result = run_harness(
@@ -343,12 +344,14 @@ def test_the_simulator_process_meets_the_harness_on_an_embedded_broker_through_a
     assert lane.psk.hex() not in "\n".join(lane.output)
 
 
+@pytest.mark.realtime
 def test_sigterm_writes_an_incomplete_report_and_exits_3(tmp_path: Path) -> None:
     out = tmp_path / "q"
     args = ["--runs", "1", "--realtime-runs", "1", "--variant", "slow-cycle", "--out", str(out)]
     proc = subprocess.Popen(
         harness_cmd("qualify", str(SHORT), *args),
         cwd=ROOT,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -390,6 +393,8 @@ def test_bad_options_are_exit_2(
     assert not (tmp_path / "q").exists()
 
 
+@pytest.mark.realtime
+@pytest.mark.signals
 def test_ctrl_c_during_the_simulated_runs_stops_the_workers_and_exits_3(tmp_path: Path) -> None:
     """Ctrl-C at a terminal signals the whole process group, worker processes included."""
     out = tmp_path / "q"
@@ -397,6 +402,7 @@ def test_ctrl_c_during_the_simulated_runs_stops_the_workers_and_exits_3(tmp_path
     proc = subprocess.Popen(
         harness_cmd("qualify", str(PROFILE), *args),
         cwd=ROOT,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

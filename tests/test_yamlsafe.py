@@ -438,3 +438,37 @@ def test_floats_yaml11_reads_as_text_are_errors(text: str, hint: str) -> None:
     numbers. Found by the emitter round-trip property test (tests/hostile)."""
     fails(f"a: {text}\n", 1, 4, f"ambiguous number '{text}': YAML 1.1 reads it as a string")
     fails(f"a: {text}\n", 1, 4, f"such as {hint}, or quote it")
+
+
+# -- libyaml and PyYAML's Python parser read every file alike -----------------------------------
+def _read_with(text: str, loader: object) -> object:
+    from harness.yamlsafe import _Reject, _walk
+
+    try:
+        walker, data = _walk(text, loader)
+    except _Reject as exc:
+        return ("rejected", exc.mark, exc.path, exc.message)
+    return (data, walker.marks, walker.key_marks)
+
+
+_YAML_FILES = sorted(
+    p
+    for p in Path(__file__).resolve().parents[1].rglob("*.yaml")
+    if ".venv" not in p.parts and "runs" not in p.parts
+)
+
+
+@pytest.mark.parametrize("path", _YAML_FILES, ids=lambda p: p.name)
+def test_libyaml_and_the_python_parser_give_the_same_data_and_marks(path: Path) -> None:
+    """The fast path (libyaml) must not change a value, a mark or a rejection: every YAML
+    file of the repository (profiles, benches, the corpus of broken files) read both ways."""
+    import yaml
+
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.fail("PyYAML was built without libyaml: the fast path is not tested")
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    try:
+        fast = _read_with(text, yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return  # a syntax error: load_yaml_text reads it again with the Python parser
+    assert fast == _read_with(text, yaml.SafeLoader)

@@ -13,19 +13,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-
-from harness.canonical import canonical_json
-from harness.certificate.issue import Issuer, issue_certificate, why_no_certificate
-from harness.certificate.keys import generate_key_pair, load_public_key
-from harness.certificate.verify import verify_certificate
 from harness.errors import InputError, VerificationError
 from harness.evidence import CERTIFICATE_FILE, DERIVED_DIR, MANIFEST_FILE
 from harness.safeio import CERTIFICATE, read_input
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest is imported where used: `harness --help` stays fast
+    from rich.console import Console
+
     from harness.bench import Bench
+    from harness.certificate.issue import Issuer
     from harness.session import Session
 
 __all__ = ["certificate_after_run", "register"]
@@ -87,6 +83,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_keys_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
+
+    from harness.certificate.keys import generate_key_pair
+
     pair = generate_key_pair(args.out)
     out.print(f"private key: {escape(str(pair.private))} (mode 0600; keep it secret)")
     out.print(f"public key:  {escape(str(pair.public))}")
@@ -109,6 +109,12 @@ def _now(text: str | None) -> dt.datetime:
 
 
 def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
+
+    from harness.canonical import canonical_json
+    from harness.certificate.keys import load_public_key
+    from harness.certificate.verify import verify_certificate
+
     cert: Path = args.cert
     data = read_input(cert, CERTIFICATE)
     key = load_public_key(args.key)
@@ -175,6 +181,10 @@ def certificate_after_run(
     """
     if issuer is None:
         return
+    from rich.markup import escape
+
+    from harness.certificate.issue import issue_certificate, why_no_certificate
+
     reason = why_no_certificate(session.record)
     if reason is not None:
         out.print(f"[bold]no certificate[/]: {escape(reason)}", highlight=False)

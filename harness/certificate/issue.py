@@ -12,26 +12,18 @@ import argparse
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from harness.bench import Bench
-from harness.canonical import canonical_json
-from harness.certificate.dsse import sign_envelope
-from harness.certificate.keys import keyid, load_private_key
 from harness.certificate.statement import ISSUER_LEVELS, build_statement
-from harness.certificate.verify import verify_certificate
 from harness.errors import HarnessError
-from harness.evidence import (
-    CERTIFICATE_FILE,
-    MANIFEST_FILE,
-    check_bundle,
-    file_sha256,
-    verify_manifest,
-    write_bytes_atomic,
-)
-from harness.profile.compile import Plan
+from harness.evidence import CERTIFICATE_FILE
 from harness.record import RunRecord, RunStatus, Verdict
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from harness.bench import Bench
+    from harness.profile.compile import Plan
 
 __all__ = [
     "DEFAULT_VALIDITY_DAYS",
@@ -92,6 +84,8 @@ class Issuer:
 
     @property
     def keyid(self) -> str:
+        from harness.certificate.keys import keyid
+
         return keyid(self.key.public_key())
 
     @classmethod
@@ -99,6 +93,8 @@ class Issuer:
         """None without ``--key``; the key is loaded now, so a bad one fails before the run."""
         if getattr(args, "key", None) is None:
             return None
+        from harness.certificate.keys import load_private_key
+
         return cls(
             key=load_private_key(args.key),
             level=args.issuer_level,
@@ -134,6 +130,17 @@ def issue_certificate(
     now: dt.datetime | None = None,
 ) -> Path:
     """Sign and write the certificate of a passing run into its sealed evidence folder."""
+    from harness.canonical import canonical_json
+    from harness.certificate.dsse import sign_envelope
+    from harness.certificate.verify import verify_certificate
+    from harness.evidence import (
+        MANIFEST_FILE,
+        check_bundle,
+        file_sha256,
+        verify_manifest,
+        write_bytes_atomic,
+    )
+
     reason = why_no_certificate(record)
     if reason is not None or not record.passed:
         raise HarnessError(f"no certificate may be issued: {reason or 'the run did not pass'}")

@@ -21,13 +21,15 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.bench import Bench
 from harness.canonical import canonical_json
 from harness.errors import VerificationError
 from harness.evidence import MANIFEST_FILE
 from harness.record import RunRecord, Verdict
+
+if TYPE_CHECKING:
+    from harness.bench import Bench
 
 __all__ = [
     "IDENTITY_SOURCES",

@@ -15,13 +15,12 @@ import functools
 import json
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 
-import asn1tools
-import jsonschema
-
 from harness.errors import InputError
+from harness.mqtt.uper_fixed import FixedLayout, fixed_layout
 from harness.safeio import ASN1, ParseTimeout, decode_text, parse_deadline, read_input
 
 __all__ = ["Asn1Module", "Codec", "JsonCodec", "TextCodec", "UperCodec", "load_asn1"]
@@ -31,6 +30,27 @@ class Codec(Protocol):
     name: str
 
     def decode(self, payload: bytes) -> tuple[Any, str | None]: ...
+
+
+def _import_asn1tools() -> Any:
+    """asn1tools, without loading prompt_toolkit for its interactive shell (which the harness
+    never opens): that is half of asn1tools' import time, paid by every ``harness validate``.
+    A ``None`` in ``sys.modules`` makes that one optional import fail, as if it were not
+    installed; it is removed again at once, so prompt_toolkit stays importable for others.
+    """
+    if "asn1tools" in sys.modules or "prompt_toolkit" in sys.modules:
+        import asn1tools
+
+        return asn1tools
+    sys.modules["prompt_toolkit"] = None  # type: ignore[assignment]
+    try:
+        import asn1tools
+    finally:
+        del sys.modules["prompt_toolkit"]
+    return asn1tools
+
+
+asn1tools = _import_asn1tools()
 
 
 class Asn1Module:
@@ -47,7 +67,12 @@ class Asn1Module:
         self._ranges: dict[str, tuple[tuple[str, int, int], ...]] = {}
         self._octets: dict[str, tuple[str, ...]] = {}
         self._bits: dict[str, tuple[tuple[str, tuple[tuple[str, int], ...]], ...]] = {}
+        # per type: the fast decoder of a fixed-layout SEQUENCE (the BSM), when it is one
+        self._fixed: dict[str, FixedLayout] = {}
         for name, t in self.types.items():
+            layout = fixed_layout(t)
+            if layout is not None:
+                self._fixed[name] = layout
             members = t.get("members", []) or []
             self._ranges[name] = tuple(
                 (m["name"], int(r[0]), int(r[1]))
@@ -85,7 +110,12 @@ class Asn1Module:
         the module, which is what asn1tools' ``check_constraints=True`` checks for these types,
         at a third of its cost per message (see bench/mqtt_throughput.py).
         """
-        value: dict[str, Any] = self.spec.decode(type_name, payload)
+        fixed = self._fixed.get(type_name)
+        value: dict[str, Any] = (
+            fixed.decode(payload)
+            if fixed is not None and len(payload) >= fixed.nbytes
+            else self.spec.decode(type_name, payload)
+        )
         for member, lo, hi in self._ranges[type_name]:
             v = value.get(member)
             if v is not None and not lo <= v <= hi:
@@ -190,9 +220,12 @@ class JsonCodec:
         self.schema = schema
         self._validator = None
         if schema is not None:
+            import jsonschema  # only for a JSON schema: loading profiles without one stays fast
+
             cls = jsonschema.validators.validator_for(schema)
             cls.check_schema(schema)
             self._validator = cls(schema)
+            self._best_match = jsonschema.exceptions.best_match
 
     def decode(self, payload: bytes) -> tuple[Any, str | None]:
         try:
@@ -200,7 +233,7 @@ class JsonCodec:
         except (UnicodeDecodeError, ValueError) as exc:
             return None, f"not JSON: {exc}"
         if self._validator is not None:
-            error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
+            error = self._best_match(self._validator.iter_errors(value))
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path) or "(top)"
                 return value, f"schema: {where}: {error.message}"

@@ -6,9 +6,8 @@ import os
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.profile.compile import Plan
 from harness.qualify.criteria import (
     Criterion,
     no_flaky_verdicts,
@@ -26,7 +25,10 @@ from harness.qualify.model import (
     traced_requirements,
 )
 from harness.record import RunStatus
-from harness.sim.variants import Variant
+
+if TYPE_CHECKING:  # annotations only: importing the package stays light
+    from harness.profile.compile import Plan
+    from harness.sim.variants import Variant
 
 __all__ = ["Qualification", "assess", "machine_description"]
 

@@ -38,8 +38,8 @@ from harness.qualify import (
     assess_variant,
     machine_description,
 )
+from harness.qualify.options import register
 from harness.qualify.runs import (
-    MAX_DEFAULT_JOBS,
     QualifyObserver,
     QualifyOptions,
     default_jobs,
@@ -54,103 +54,6 @@ from harness.sim.variants import VARIANTS, Variant, get_variant
 __all__ = ["register", "write_qualification"]
 
 JSON_NAME, HTML_NAME = "qualification.json", "qualification.html"
-
-
-def _count(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, but got '{text}'") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected at least {minimum}, but got {value}")
-        return value
-
-    return parse
-
-
-def register(sub: Any) -> None:
-    """Add ``qualify`` to the CLI's subcommands."""
-    q = sub.add_parser(
-        "qualify",
-        help="qualify the harness for a profile against the simulator and its faulty variants",
-        description="Tool qualification (ISO 26262-8 clause 11 style): run the reference "
-        "simulator --runs times simulated and --realtime-runs times in real time, then "
-        "every faulty variant (simulated, once each), and write qualification.json and "
-        "qualification.html: the variant-by-case matrix and five criteria: (1) every "
-        "reference run passes every mandatory case, (2) the reference runs agree on every "
-        "case and check verdict, (3) the simulated reference runs record identical cases, "
-        "(4) every variant whose requirement the profile traces fails a case tracing it, "
-        "(5) no variant fails a case or check that does not trace its requirement, errs or "
-        "stops. Variants whose requirement no case traces are listed as out of scope.",
-        epilog="exit codes: 0 qualified (every criterion holds), 1 a criterion fails, "
-        "2 bad input, 3 the qualification could not complete (Ctrl-C, SIGTERM, a reference "
-        "run that could not complete); the report is written in every case",
-    )
-    q.add_argument("profile", type=Path, help="profile YAML file")
-    q.add_argument(
-        "--runs",
-        type=_count(1),
-        default=10,
-        metavar="N",
-        help="simulated reference runs (default 10)",
-    )
-    q.add_argument(
-        "--realtime-runs",
-        type=_count(0),
-        default=3,
-        metavar="M",
-        help="real-time reference runs, one after another, each as long as the profile's "
-        "bus time (default 3; 0 skips them)",
-    )
-    q.add_argument(
-        "--variant",
-        action="append",
-        metavar="NAME",
-        help="run only this faulty variant (repeatable; default: every registered variant, "
-        "see 'harness sim variants')",
-    )
-    q.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="folder for the report (default: runs/qualify-<profile>-<UTC time>)",
-    )
-    q.add_argument(
-        "--bench",
-        type=Path,
-        metavar="FILE",
-        help="bench YAML file for the real-time runs, which certify the simulator in a "
-        "process of its own as --dut external (default: udp_multicast on a free port per run "
-        "and an embedded MQTT broker with a relay; a virtual bus becomes udp_multicast); "
-        "simulated runs always use the in-memory bus and broker",
-    )
-    q.add_argument(
-        "--jobs",
-        type=_count(1),
-        default=None,
-        metavar="K",
-        help=f"worker processes for the simulated runs (default: one per CPU, at most "
-        f"{MAX_DEFAULT_JOBS}); the results do not depend on it",
-    )
-    q.add_argument(
-        "--keep-evidence",
-        action="store_true",
-        help="write every run's evidence folder under OUT/runs/<run>/ and keep them all "
-        "(default: only the real-time runs write evidence, kept only when the run "
-        "misbehaved: it did not pass every case, the reference runs' verdicts differ, or it "
-        "was interrupted; simulated runs write none, since each replays exactly with "
-        "'harness certify --dut sim[:VARIANT] --seed N')",
-    )
-    q.add_argument(
-        "--seed",
-        type=_count(0),
-        metavar="N",
-        help="run seed of fuzz steps that set no seed of their own, the same for every run "
-        "so that the runs get the same stimuli (default: a fresh random one, printed and "
-        "kept in the report)",
-    )
-    q.set_defaults(handler=cmd_qualify)
 
 
 def _selected_variants(names: list[str] | None) -> dict[str, Variant]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.profile.compile import Plan
 from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
-from harness.sim.variants import Variant
+
+if TYPE_CHECKING:  # annotations only: importing the package stays light
+    from harness.profile.compile import Plan
+    from harness.sim.variants import Variant
 
 __all__ = [
     "QUALIFICATION_FORMAT",

@@ -46,6 +46,7 @@ from harness.qualify import (
     RunSpec,
     VariantVerdict,
 )
+from harness.qualify.options import MAX_DEFAULT_JOBS
 from harness.qualify.simproc import SimProcessLane
 from harness.record import CaseRecord, RunStatus, Verdict
 from harness.runner import RunObserver
@@ -62,7 +63,6 @@ __all__ = [
     "prune_evidence",
 ]
 
-MAX_DEFAULT_JOBS = 8  # beyond this, process start-up costs more than the runs it spreads
 
 
 def default_jobs() -> int:

@@ -24,18 +24,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
+if TYPE_CHECKING:  # imported where used: `harness --help` stays fast
+    from rich.console import Console
 
-from harness.errors import EvidenceIncomplete, InputError
-from harness.evidence import check_bundle
-from harness.observe import FrameLog
-from harness.offline import Evaluation, evaluate_evidence, load_evidence
-from harness.outputs import check_output_file
-from harness.profile.compile import Plan
-from harness.record import RunRecord
-
-if TYPE_CHECKING:
+    from harness.observe import FrameLog
+    from harness.offline import Evaluation
+    from harness.profile.compile import Plan
+    from harness.record import RunRecord
     from harness.session import Session
 
 __all__ = ["register", "report_paths", "write_reports", "write_run_outputs"]
@@ -100,6 +95,8 @@ def write_run_outputs(session: Session, out_dir: Path, junit: Path | None, err: 
 
     Never raises: a report that cannot be written is a warning, not a lost run.
     """
+    from rich.markup import escape
+
     try:
         if not out_dir.is_dir():
             return
@@ -115,6 +112,9 @@ def write_run_outputs(session: Session, out_dir: Path, junit: Path | None, err: 
 def incomplete_reason(folder: Path) -> str | None:
     """Why the evidence folder's run is not a complete one (killed, aborted, could not run,
     never sealed), or None. A folder that is not evidence at all is left to the reader."""
+    from harness.errors import EvidenceIncomplete, InputError
+    from harness.evidence import check_bundle
+
     try:
         check_bundle(folder, accept=("COMPLETED",))
     except EvidenceIncomplete as exc:
@@ -125,11 +125,17 @@ def incomplete_reason(folder: Path) -> str | None:
 
 
 def _say_incomplete(reason: str | None, err: Console) -> None:
+    from rich.markup import escape
+
     if reason is not None:
         err.print(f"[bold magenta]INCOMPLETE[/]: {escape(reason)}", soft_wrap=True)
 
 
 def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
+
+    from harness.offline import evaluate_evidence, load_evidence
+
     start = time.perf_counter()
     incomplete = incomplete_reason(args.folder)
     _say_incomplete(incomplete, out)  # first, before any verdict
@@ -193,6 +199,11 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
+
+    from harness.offline import evaluate_evidence, load_evidence
+    from harness.outputs import check_output_file
+
     for path, flag in ((args.out, "--out"), (args.junit, "--junit")):
         if path is not None:
             check_output_file(path, flag)

@@ -33,36 +33,7 @@ if TYPE_CHECKING:
     from harness.server.live_client import LiveStream
     from harness.session import Session
 
-__all__ = ["add_centre_options", "after_run", "centre_for_run"]
-
-
-def add_centre_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("operator and certification centre")
-    group.add_argument(
-        "--answers",
-        type=Path,
-        metavar="FILE",
-        help="answer the profile's prompt steps from this YAML file (operator: NAME, "
-        "answers: {CASE/PROMPT: answer}); every prompt must be answered",
-    )
-    group.add_argument(
-        "--server",
-        metavar="URL",
-        help="stream the run to this 'harness serve' live dashboard (prompts are asked there "
-        "unless --answers is given)",
-    )
-    group.add_argument(
-        "--submit",
-        metavar="URL",
-        help="after a certificate is issued, submit the evidence folder to this registry",
-    )
-    group.add_argument(
-        "--token-env",
-        default="HARNESS_TOKEN",
-        metavar="NAME",
-        help="environment variable holding the API token for --server/--submit "
-        "(default HARNESS_TOKEN)",
-    )
+__all__ = ["after_run", "centre_for_run"]
 
 
 @dataclass

@@ -123,7 +123,11 @@ def serve(
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stop()
 
-    old_int = signal.signal(signal.SIGINT, stop)
+    # An inherited SIG_IGN for SIGINT (a background job of a script) stays: POSIX leaves
+    # SIGINT to the foreground job there. SIGTERM always stops the simulator.
+    old_int = signal.getsignal(signal.SIGINT)
+    if old_int is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, stop)
     old_term = signal.signal(signal.SIGTERM, stop)
     tcu = ReferenceTcu(loop, bus, db, variant=variant, identity=identity_from_bench(bench))
     v2x: V2xBackend | None = None

@@ -29,7 +29,7 @@ from harness.mqtt.broker import EmbeddedBroker
 from harness.profile.compile import load_profile
 from harness.session import DutChoice, Session
 from tests.certificate.conftest import CertifiedRun, Keys
-from tests.conftest import DBC, PROFILE, ROOT, harness_cmd, run_harness
+from tests.conftest import DBC, PROFILE, ROOT, default_signals, harness_cmd, run_harness
 
 
 def manifest(folder: Path) -> dict[str, dict[str, object]]:
@@ -128,6 +128,7 @@ def _start_realtime(out: Path, *extra: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         harness_cmd("certify", str(PROFILE), "--realtime", "--out", str(out), *extra),
         cwd=ROOT,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -139,6 +140,8 @@ def _start_realtime(out: Path, *extra: str) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.realtime
+@pytest.mark.signals
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_is_aborted_sealed_and_uncertified(
     tmp_path: Path, keys: Keys, sig: signal.Signals
@@ -161,6 +164,7 @@ def test_interrupted_run_is_aborted_sealed_and_uncertified(
     assert any(f.arbitration_id == 0x3A0 for f in frames)
 
 
+@pytest.mark.realtime
 def test_kill_9_leaves_an_incomplete_folder_every_command_names(
     tmp_path: Path, certified: CertifiedRun, keys: Keys, verify_now: dt.datetime
 ) -> None:

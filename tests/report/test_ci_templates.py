@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, free_udp_port
+from tests.ports import free_tcp_port
 
 SHORT_PROFILE = "tests/report/ci-short.yaml"
 _INSTALL = re.compile(r"^(\s*)((sudo )?apt-get .*|(python -m )?pip install\b.*)$", re.M)
@@ -37,19 +37,12 @@ def _no_install(script: str) -> str:
     return _INSTALL.sub(r"\1true  # installing: the test's environment has it", script)
 
 
-def _free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
         pytest.fail("mosquitto is not installed: .ci/run installs it (apt-get install mosquitto)")
     work = tmp_path / "repo"
     shutil.copytree(ROOT, work, ignore=_IGNORE)
-    mqtt_port = _free_tcp_port()
+    mqtt_port = free_tcp_port()
     pid_file = tmp_path / "mosquitto.pid"
     conf = work / "ci-test-mosquitto.conf"
     conf.write_text(
@@ -64,7 +57,7 @@ def _workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         .read_text()
         .replace("port: 43170", f"port: {free_udp_port()}")
         .replace("port: 18830", f"port: {mqtt_port}")
-        .replace("port: 18831", f"port: {_free_tcp_port()}")
+        .replace("port: 18831", f"port: {free_tcp_port()}")
         .replace("/tmp/cc-harness-ci-mosquitto.pid", str(pid_file))
         .replace("ci/mosquitto.conf", conf.name)
     )
@@ -108,6 +101,7 @@ def _check_outputs(work: Path, artifacts: list[str]) -> None:
     assert (work / "signing.key").is_file() and (work / "signing.pub").is_file()
 
 
+@pytest.mark.realtime
 def test_github_actions_template_runs(tmp_path: Path) -> None:
     doc: dict[str, Any] = yaml.safe_load((ROOT / "ci" / "github-actions.yml").read_text())
     job = doc["jobs"]["certify"]
@@ -127,6 +121,7 @@ def test_github_actions_template_runs(tmp_path: Path) -> None:
     _check_outputs(work, upload["with"]["path"].split())
 
 
+@pytest.mark.realtime
 def test_gitlab_ci_template_runs(tmp_path: Path) -> None:
     doc: dict[str, Any] = yaml.safe_load((ROOT / "ci" / "gitlab-ci.yml").read_text())
     job = doc["certify"]

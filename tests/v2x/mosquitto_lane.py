@@ -20,14 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import free_tcp_port
+
 USER = "cc-harness"
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def mosquitto_binary() -> str | None:

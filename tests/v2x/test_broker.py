@@ -24,6 +24,7 @@ def _transport(
     return PahoTransport(loop, BrokerAddress("127.0.0.1", port), ClientOptions(cid, will=will), obs)
 
 
+@pytest.mark.realtime
 def test_embedded_broker_on_loopback_stop_restart_and_will() -> None:
     loop = EventLoop(RealClock())
     with EmbeddedBroker() as broker:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.profile.compile import load_profile
 from tests.conftest import PROFILE, run_harness
 
 
+@pytest.mark.realtime
 def test_realtime_with_the_embedded_broker_passes(tmp_path: Path) -> None:
     out = tmp_path / "evidence"
     plan = load_profile(PROFILE)
