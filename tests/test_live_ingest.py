@@ -93,6 +93,7 @@ def test_tiny_receive_buffer_loses_frames_and_every_one_is_counted() -> None:
     assert all(loss.t0 <= loss.t1 for loss in report.losses)
 
 
+@pytest.mark.realtime
 def test_a_run_that_lost_frames_is_inconclusive_never_pass(tmp_path: Path) -> None:
     """The reference TCU would pass this case; bursts into a tiny buffer make it unprovable."""
     profile = short_profile(

@@ -303,6 +303,7 @@ class _Watch(QualifyObserver):
         self.threads |= {t.name for t in threading.enumerate()}
 
 
+@pytest.mark.realtime
 def test_real_time_runs_certify_the_simulator_in_a_process_of_its_own(tmp_path: Path) -> None:
     """As a supplier's part: its own process (own interpreter lock) on a udp_multicast bus
     of its own, certified as an external part; the process is gone after the run."""
@@ -322,6 +323,7 @@ def test_real_time_runs_certify_the_simulator_in_a_process_of_its_own(tmp_path: 
     assert not [c for c in _children() if "sim tcu" in c]  # stopped with its run
 
 
+@pytest.mark.realtime
 def test_the_simulator_process_meets_the_harness_on_an_embedded_broker_through_a_relay(
     plan: Plan,
 ) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from harness.server.auth import make_organisation, make_token, make_user
 from harness.server.db import PartRow, make_engine, sessions
 from harness.server.migrate import upgrade
 from tests.conftest import PROFILE, ROOT, run_harness
+from tests.ports import free_tcp_port
 from tests.server.pg import start_cluster, stop_cluster
 
 REFERENCE_IDENTITY = {
@@ -38,13 +38,6 @@ REFERENCE_IDENTITY = {
     "serial": "CCTCU0000001",
     "station_id": "0C0FFEE1",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +162,7 @@ def _accounts(db_url: str) -> dict[str, str]:
 
 
 def start_server(db_url: str, data: Path, keys: Path, log: Path) -> subprocess.Popen[bytes]:
-    port = _free_port()
+    port = free_tcp_port()  # this xdist worker's own block (tests/ports.py)
     cmd = [
         sys.executable, "-m", "harness.cli", "serve", "--db", db_url, "--data", str(data),
         "--port", str(port), "--trust-key", f"{keys}.pub",

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import PROFILE, ROOT, case_in_run
@@ -43,6 +44,7 @@ def _dashboard(centre: Centre, page: Page) -> None:
     expect(page.locator("body[data-live='connected']")).to_have_count(1, timeout=30_000)
 
 
+@pytest.mark.realtime
 def test_live_run_with_prompts_on_the_dashboard(
     centre: Centre, tmp_path: Path, request: object
 ) -> None:

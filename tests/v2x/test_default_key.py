@@ -73,12 +73,14 @@ def _run(tmp_path: Path, part_key: str) -> tuple[int, dict[str, str], str]:
     return result.returncode, verdicts, result.stdout + result.stderr
 
 
+@pytest.mark.realtime
 def test_a_part_with_the_documented_default_key_passes_the_command_cases(tmp_path: Path) -> None:
     code, verdicts, output = _run(tmp_path, documented_key())
     assert verdicts == dict.fromkeys(CMD_CASES, "PASS"), output[-3000:]
     assert code == 0
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("part_key", [secrets.token_hex(32)])
 def test_a_part_with_another_key_fails_them(tmp_path: Path, part_key: str) -> None:
     code, verdicts, _ = _run(tmp_path, part_key)

@@ -55,6 +55,7 @@ def _certify(
     return result.returncode, verdicts, record, result.stdout + result.stderr
 
 
+@pytest.mark.realtime
 def test_will_and_restart_cases_pass_through_the_relay_on_mosquitto_without_control(
     tmp_path: Path, lane: Lane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,6 +74,7 @@ def test_will_and_restart_cases_pass_through_the_relay_on_mosquitto_without_cont
     assert b"offline" in statuses and b"online" in statuses
 
 
+@pytest.mark.realtime
 def test_without_relay_or_control_the_will_case_says_what_to_add(
     tmp_path: Path, lane: Lane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,6 +111,7 @@ def test_the_relay_cuts_and_refuses_connections_and_relays_bytes(lane: Lane) -> 
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+@pytest.mark.realtime
 def test_a_part_started_before_the_harness_is_waited_for_at_the_relay(
     tmp_path: Path, lane: Lane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
