@@ -580,10 +580,21 @@ def _compare_case(ev: Evidence, index: int) -> tuple[CaseComparison, CaseRecord]
         else:
             window = ev.window(*result.window, case.markers)
             recomputed = CaseRunner._evaluate([check], window)[0]
+            lost = 0
             if ev.record.receive is not None:  # frames lost live: judged as the run judged
                 lost = lost_between(ev.record.receive.losses, *result.window)
                 recomputed = judge_with_loss(recomputed, lost)
-            _diff(raw_checks[k], recomputed.to_json(), "", diffs)
+            if lost and recomputed.verdict is Verdict.INCONCLUSIVE:
+                # A window that lost frames is not judged, live or here; its figures are only
+                # what the frames in hand showed, and the trace may hold frames the receiver
+                # queued after the live look (a flood outruns it). The verdicts must agree.
+                if result.verdict is not recomputed.verdict:
+                    diffs.append(
+                        f"verdict: record {result.verdict.value}, evidence "
+                        f"{recomputed.verdict.value}"
+                    )
+            else:
+                _diff(raw_checks[k], recomputed.to_json(), "", diffs)
         results.append(recomputed or result)
         comparisons.append(
             CheckComparison(k, result.kind, result.label, result.verdict, recomputed, tuple(diffs))
