@@ -192,5 +192,5 @@ class Registry(Generic[T]):
 
 
 def all_registries() -> dict[str, Registry[object]]:
-    """Every registry with an entry point group, by group (for ``harness plugins``-style listings)."""
+    """Every registry that has an entry point group, keyed by the group."""
     return dict(_REGISTRIES)
