@@ -57,7 +57,8 @@ from harness.checks.can_timing import frame_bits
 from harness.clock import EventLoop, VirtualClock
 from harness.evidence import TraceWriter
 from harness.observe import FrameLog, Window
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 from harness.record import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]

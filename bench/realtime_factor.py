@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.bench import Bench
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 from harness.record import Verdict
 from harness.session import DutChoice, Session
 

@@ -25,7 +25,7 @@ from harness.errors import HarnessError, InputError, RunAborted
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from harness.profile.compile import Plan, PlannedCase
+    from harness.plan import Plan, PlannedCase
 
 __all__ = ["main"]
 

@@ -27,7 +27,11 @@ import can
 
 from harness.errors import InterfaceError
 
-__all__ = ["Clock", "EventLoop", "RealClock", "Timer", "VirtualClock"]
+__all__ = ["SIM_UTC_EPOCH", "Clock", "EventLoop", "RealClock", "Timer", "VirtualClock"]
+
+# On the virtual clock, UTC is this instant (2026-01-01T00:00:00Z) plus virtual time: the
+# harness's MQTT side and the simulated DUT stamp V2X messages with the same UTC.
+SIM_UTC_EPOCH = 1_767_225_600.0
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ process exit code the CLI maps it to::
     │   ├── InterfaceError                    a bus or interface failed to open or died
     │   ├── RunAborted                        the run was interrupted (Ctrl-C, SIGTERM)
     │   └── EvidenceIncomplete                an evidence folder whose run never finished
+    ├── StepFailed                    exit 1  a step could not be carried out: its case is ERROR
     └── VerificationError             exit 4  a certificate or its evidence does not verify
 
 Input errors name the place first (``file:line:col path``), then what was expected and what
@@ -35,6 +36,7 @@ __all__ = [
     "ProfileError",
     "RunAborted",
     "RunIncomplete",
+    "StepFailed",
     "VerificationError",
 ]
 
@@ -141,6 +143,11 @@ class RunAborted(RunIncomplete):
 
 class EvidenceIncomplete(RunIncomplete):
     """An evidence folder whose run did not finish (killed, crashed, or stopped early)."""
+
+
+class StepFailed(HarnessError):
+    """A step could not be carried out (a message the harness is not sending, a transport the
+    run lacks); the runner records its case as ERROR and goes on with the next one."""
 
 
 class VerificationError(HarnessError):

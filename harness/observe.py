@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
 
-__all__ = ["Column", "FrameLog", "Window", "quantize"]
+__all__ = ["Column", "FrameLog", "Window", "frame_bits", "quantize"]
 
 
 @dataclass
@@ -44,6 +44,13 @@ _EMPTY = Column()
 # Worst-case stuffed length of a classic data frame by DLC (0..15 for malformed DLCs too).
 _STD_BITS = tuple(47 + 8 * n + (33 + 8 * n) // 4 for n in range(65))
 _EXT_BITS = tuple(67 + 8 * n + (54 + 8 * n) // 4 for n in range(65))
+
+
+def frame_bits(can_id: int, dlc: int) -> int:
+    """Worst-case length of a classic CAN data frame with bit stuffing, in bits."""
+    if can_id > 0x7FF:
+        return 67 + 8 * dlc + (54 + 8 * dlc) // 4
+    return 47 + 8 * dlc + (33 + 8 * dlc) // 4
 
 
 def quantize(ts: float) -> float:

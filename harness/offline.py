@@ -31,11 +31,13 @@ from typing import Any
 import can
 
 from harness.checks import Check
+from harness.checks.evaluate import evaluate_checks
 from harness.errors import HarnessError, InputError
 from harness.evidence import file_sha256
 from harness.observe import FrameLog, Window
 from harness.operator import read_prompt_log
-from harness.profile.compile import Plan, PlannedCase, load_profile
+from harness.plan import Plan, PlannedCase
+from harness.profile.compile import load_profile
 from harness.record import (
     CaseRecord,
     CheckResult,
@@ -47,7 +49,6 @@ from harness.record import (
     lost_between,
 )
 from harness.runjson import read_run, record_from_json
-from harness.runner import CaseRunner
 from harness.safeio import EVIDENCE_LOG, open_input
 
 __all__ = [
@@ -364,7 +365,7 @@ def _compare_case(ev: Evidence, index: int) -> tuple[CaseComparison, CaseRecord]
             diffs.append("the record gives no observation window")
         else:
             window = ev.window(*result.window, case.markers)
-            recomputed = CaseRunner._evaluate([check], window)[0]
+            recomputed = evaluate_checks([check], window)[0]
             lost = 0
             if ev.record.receive is not None:  # frames lost live: judged as the run judged
                 lost = lost_between(ev.record.receive.losses, *result.window)

@@ -40,7 +40,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from harness.checks.prompt import NO, YES, PromptPlan
 from harness.errors import InputError
 from harness.safeio import EVIDENCE_LOG, read_input
 from harness.yamlsafe import load_yaml_file
@@ -51,12 +50,26 @@ __all__ = [
     "FileOperator",
     "Operator",
     "PromptLog",
+    "PromptPlan",
     "TerminalOperator",
     "ask_on_loop",
     "read_prompt_log",
 ]
 
 PROMPT_LOG = "prompts.jsonl"
+YES = ("yes", "y", "true", "done", "ok")
+NO = ("no", "n", "false")
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """A compiled prompt step: its key (``<case id>/<prompt id>``), its JSON form, its image
+    file (resolved against the profile) and how long to wait for the answer."""
+
+    key: str
+    spec: Mapping[str, Any]
+    image: Path | None
+    timeout: float
 
 
 def utc_now() -> str:

@@ -82,7 +82,8 @@ from harness.bench import Bench, load_bench
 from harness.can.lab import LabBus
 from harness.clock import RealClock, VirtualClock
 from harness.errors import HarnessError, InputError, RunAborted
-from harness.profile.compile import Plan, PlannedCase, load_profile
+from harness.plan import Plan, PlannedCase
+from harness.profile.compile import load_profile
 from harness.record import CaseRecord, RunRecord, Verdict
 from harness.session import DutChoice, Session
 from harness.sim.tcu import ReferenceTcu

@@ -18,11 +18,12 @@ import can
 from harness.can.fuzz import CanFuzzer
 from harness.can.port import CanPort
 from harness.can.restbus import RestBus, RestbusEntry
+from harness.checks.evaluate import evaluate_checks
 from harness.clock import EventLoop, VirtualClock
-from harness.errors import DutNotResponding, HarnessError, RunIncomplete
+from harness.errors import DutNotResponding, RunIncomplete, StepFailed
 from harness.fuzz import FuzzContext
 from harness.observe import Window, quantize
-from harness.profile.compile import Plan, PlannedCase, PlannedStep
+from harness.plan import Plan, PlannedCase, PlannedStep
 from harness.record import (
     CaseRecord,
     CheckResult,
@@ -39,10 +40,6 @@ if TYPE_CHECKING:
     from harness.uds.steps import DiagDriver
 
 __all__ = ["CaseRunner", "RunObserver", "StepFailed"]
-
-
-class StepFailed(HarnessError):
-    """A step could not be carried out; the case ends in ERROR."""
 
 
 class RunObserver:
@@ -90,9 +87,6 @@ class CaseRunner:
         self.frame_losses: Callable[[], Sequence[FrameLoss]] | None = None
         # Live runs: whether the reader has read every frame stamped up to a time.
         self.caught_up: Callable[[float], bool] | None = None
-        # Windows evaluated by this runner see the MQTT log too; the static form stays for
-        # offline re-evaluation (harness.offline).
-        self._evaluate = self._evaluate_live  # type: ignore[method-assign]
 
     # -- readiness ---------------------------------------------------------------------------
     def wait_ready(self) -> float:
@@ -219,7 +213,7 @@ class CaseRunner:
             window = Window(
                 quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
             )
-            results.extend(self._evaluate(step.checks, window))
+            results.extend(self._evaluate_live(step.checks, window))
         elif step.mqtt is not None:
             if self.mqtt is None:
                 raise StepFailed(f"{step.path}: this run has no MQTT side (no mqtt section)")
@@ -231,21 +225,21 @@ class CaseRunner:
             window = Window(
                 quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
             )
-            results.extend(self._evaluate(step.checks, window))
+            results.extend(self._evaluate_live(step.checks, window))
         elif step.prompt is not None:
             t0 = loop.now()
             self._ask(step)
             window = Window(
                 quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
             )
-            results.extend(self._evaluate(step.checks, window))
+            results.extend(self._evaluate_live(step.checks, window))
         elif action == "observe":
             t0 = loop.now()
             loop.run_for(step.duration)
             window = Window(
                 quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
             )
-            results.extend(self._evaluate(step.checks, window))
+            results.extend(self._evaluate_live(step.checks, window))
         else:  # pragma: no cover - the compiler admits no other action
             raise StepFailed(f"{step.path}: unknown action {action}")
         if step.name:
@@ -308,31 +302,12 @@ class CaseRunner:
             window = dataclasses.replace(window, mqtt=self.mqtt.log)
         if self.prompt_log is not None:  # the operator's answers so far
             window = dataclasses.replace(window, prompts=list(self.prompt_log.entries))
-        results = CaseRunner._evaluate(checks, window)
+        results = evaluate_checks(checks, window)
         if self.frame_losses is None:
             return results
         lost = lost_between(self.frame_losses(), window.t0, window.t1)
         return [judge_with_loss(result, lost) for result in results]
 
-    @staticmethod
-    def _evaluate(checks: Sequence[object], window: Window) -> list[CheckResult]:
-        out = []
-        for check in checks:
-            try:
-                result = check.evaluate(window)  # type: ignore[attr-defined]
-                out.append(dataclasses.replace(result, window=(window.t0, window.t1)))
-            except Exception as exc:  # a bug in a check must not pass a case
-                out.append(
-                    CheckResult(
-                        kind=getattr(check, "kind", "?"),
-                        verdict=Verdict.ERROR,
-                        summary=f"check raised {type(exc).__name__}: {exc}",
-                        label=getattr(check, "label", ""),
-                        requirements=getattr(check, "requirements", ()),
-                        window=(window.t0, window.t1),
-                    )
-                )
-        return out
 
     # -- cases -------------------------------------------------------------------------------
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
@@ -360,7 +335,7 @@ class CaseRunner:
                 dict(markers),
                 self.plan.bitrate,
             )
-            results.extend(self._evaluate(case.checks, window))
+            results.extend(self._evaluate_live(case.checks, window))
         except StepFailed as exc:
             error = str(exc)
         except RunIncomplete:

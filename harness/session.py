@@ -44,13 +44,13 @@ from harness.evidence import (
     write_manifest,
 )
 from harness.fuzz import FuzzContext
-from harness.mqtt.attach import open_mqtt, require_external_broker
 from harness.observe import FrameLog
 from harness.operator import Operator, PromptLog
 from harness.outputs import claim_folder
-from harness.profile.compile import Plan, PlannedCase
+from harness.plan import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
 from harness.runner import CaseRunner, RunObserver
+from harness.session_mqtt import open_mqtt, require_external_broker
 from harness.sim.host import SimThread, identity_from_bench
 from harness.sim.tcu import ReferenceTcu
 from harness.sim.variants import get_variant

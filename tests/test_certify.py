@@ -13,7 +13,8 @@ import can
 import pytest
 
 from harness.bench import Bench
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 from harness.qualify import VariantVerdict, assess_variant
 from harness.record import RunRecord, Verdict
 from harness.session import DutChoice, Session

@@ -11,7 +11,8 @@ import pytest
 from harness.bench import Bench
 from harness.checks.can_timing import frame_bits
 from harness.fuzz import derive_seed
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 from harness.record import Verdict
 from harness.session import DutChoice, Session
 from harness.sim.tcu import FUZZ_TRIGGER_DLC, FUZZ_TRIGGER_ID

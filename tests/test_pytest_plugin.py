@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.mqtt.broker import EmbeddedBroker
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 
 pytest_plugins = ["pytester"]
 

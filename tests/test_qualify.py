@@ -20,7 +20,8 @@ import pytest
 
 from harness.bench import Bench
 from harness.cli import main
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 from harness.qualify import (
     QualificationRun,
     RunSpec,

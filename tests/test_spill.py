@@ -16,12 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.checks.evaluate import evaluate_checks
 from harness.observe import FrameLog, Window
 from harness.offline import planned_checks
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 from harness.record import CheckResult
 from harness.report.svg import _envelope
-from harness.runner import CaseRunner
 from harness.spill import SpillList, SpillView, spill_if_large
 from tests.conftest import PROFILE
 
@@ -109,7 +110,7 @@ def judged(plan: Plan, log: FrameLog, t0: float, t1: float) -> list[str]:
     for case in plan.cases:
         checks = planned_checks(plan, case)
         window = Window(t0, t1, log, {}, plan.bitrate)
-        results.extend(CaseRunner._evaluate(checks, window))
+        results.extend(evaluate_checks(checks, window))
     return [json.dumps(r.to_json(), sort_keys=True) for r in results]
 
 

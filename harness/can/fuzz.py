@@ -27,10 +27,10 @@ from typing import Any
 import can
 
 from harness.can.port import CanPort
-from harness.checks.can_timing import frame_bits
 from harness.clock import EventLoop, Timer
 from harness.errors import InterfaceError
 from harness.fuzz import FuzzRecord
+from harness.observe import frame_bits
 
 __all__ = ["CanFuzzPlan", "CanFuzzer", "FuzzWatchPlan"]
 

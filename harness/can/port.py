@@ -16,8 +16,8 @@ import can
 
 from harness.clock import EventLoop
 from harness.errors import InterfaceError
-from harness.evidence import TraceWriter
 from harness.observe import FrameLog
+from harness.trace import TraceWriter
 
 __all__ = ["CanPort"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import can
 
 from harness.clock import EventLoop, PeriodicTask
-from harness.profile.compile import RestbusPlan
+from harness.plan import RestbusPlan
 
 __all__ = ["RestBus", "RestbusEntry"]
 

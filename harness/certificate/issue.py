@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from harness.bench import Bench
-    from harness.profile.compile import Plan
+    from harness.plan import Plan
 
 __all__ = [
     "DEFAULT_VALIDITY_DAYS",

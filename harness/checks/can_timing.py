@@ -9,18 +9,11 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from harness.checks.base import Check, CheckParams, Resolver, fail, hexdata, register
-from harness.observe import Window
+from harness.observe import Window, frame_bits
 from harness.record import CheckResult, Offender, Verdict
 from harness.units import CanId, Duration, Percent, format_duration
 
 __all__ = ["AbsentCheck", "AllowedIdsCheck", "BusLoadCheck", "CycleTimeCheck", "frame_bits"]
-
-
-def frame_bits(can_id: int, dlc: int) -> int:
-    """Worst-case length of a classic CAN data frame with bit stuffing, in bits."""
-    if can_id > 0x7FF:
-        return 67 + 8 * dlc + (54 + 8 * dlc) // 4
-    return 47 + 8 * dlc + (33 + 8 * dlc) // 4
 
 
 class CycleTimeParams(CheckParams):

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.checks.base import Check
 from harness.observe import Window
+from harness.operator import NO, YES, PromptPlan
 from harness.record import CheckResult, Verdict
 
 __all__ = ["PromptCheck", "PromptPlan", "judge_answer"]
 
-YES = ("yes", "y", "true", "done", "ok")
-NO = ("no", "n", "false")
 
 
 def _number(value: Any) -> float | None:
@@ -118,14 +115,3 @@ class PromptCheck(Check):
             return self._result(Verdict.ERROR, f"no answer: {entry['error']}", measured)
         verdict, why = judge_answer(self.spec, entry.get("answer"))
         return self._result(verdict, why, measured)
-
-
-@dataclass(frozen=True)
-class PromptPlan:
-    """A compiled prompt step: its key (``<case id>/<prompt id>``), its JSON form, its image
-    file (resolved against the profile) and how long to wait for the answer."""
-
-    key: str
-    spec: Mapping[str, Any]
-    image: Path | None
-    timeout: float

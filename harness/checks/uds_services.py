@@ -29,7 +29,7 @@ from harness.errors import InputError
 from harness.observe import Window
 from harness.record import CheckResult, Verdict
 from harness.uds.codec import hexs
-from harness.uds.seedkey import get_algorithm
+from harness.uds.seedkey import get_algorithm, make_key
 from harness.units import format_duration
 
 __all__ = ["DtcExpect", "UdsDtcCheck", "UdsSecurityAccessCheck"]
@@ -54,11 +54,6 @@ class UdsSecurityParams(UdsParams):
         if self.level % 2 == 0:
             raise ValueError(f"expected an odd requestSeed level (1, 3, ...), but got {self.level}")
         return self
-
-
-def make_key(algorithm: str, seed: bytes, level: int, mode: str) -> bytes:
-    key = get_algorithm(algorithm)(seed, level)
-    return bytes(b ^ 0xFF for b in key) if mode == "wrong" else key
 
 
 @register

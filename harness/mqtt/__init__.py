@@ -6,6 +6,6 @@
 * :mod:`~harness.mqtt.log`: :class:`MqttLog` (what checks read) and ``mqtt.jsonl`` evidence.
 * :mod:`~harness.mqtt.codec`: ASN.1 UPER (asn1tools) and JSON with JSON Schema.
 * :mod:`~harness.mqtt.commands`: remote commands signed with the PSK, and the wrong ones.
-* :mod:`~harness.mqtt.side`: the harness's side of a session; :mod:`~harness.mqtt.attach`
-  wires it (and the simulated TCU's backend) into :class:`~harness.session.Session`.
+* :mod:`~harness.mqtt.side`: the harness's side of a session; :mod:`harness.session_mqtt`
+  (above the adapters) wires it and the simulated TCU's backend into a session.
 """

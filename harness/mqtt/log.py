@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
-from harness.evidence import BackgroundSync
 from harness.safeio import EVIDENCE_LOG, open_input
 from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
+from harness.trace import BackgroundSync
 
 __all__ = ["MQTT_LOG_FILE", "MqttColumn", "MqttLog", "MqttRecorder"]
 
@@ -252,7 +252,7 @@ def read_mqtt_log(folder: Path, plan: Any, record: Any) -> MqttLog | None:
     path = folder / MQTT_LOG_FILE
     if not isinstance(mplan, MqttPlan) or not path.is_file():
         return None
-    from harness.mqtt.side import SIM_UTC_EPOCH
+    from harness.clock import SIM_UTC_EPOCH
 
     simulated = getattr(record, "mode", "") == "simulated"
     log = MqttLog({}, SIM_UTC_EPOCH if simulated else 0.0)

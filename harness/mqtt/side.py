@@ -21,11 +21,10 @@ import dataclasses
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.bench import Bench
-from harness.clock import EventLoop
-from harness.errors import BenchError, InterfaceError
+from harness.clock import SIM_UTC_EPOCH, EventLoop
+from harness.errors import BenchError, InterfaceError, StepFailed
 from harness.fuzz import MAX_FINDINGS, FuzzContext, FuzzRecord
 from harness.mqtt.broker import EmbeddedBroker
 from harness.mqtt.client import PahoTransport
@@ -44,12 +43,12 @@ from harness.mqtt.plan import CommandFuzzStepPlan, MqttPlan, MqttStepPlan
 from harness.mqtt.relay import TcpRelay
 from harness.mqtt.simbroker import SimBroker
 from harness.mqtt.transport import ClientOptions, Transport, TransportHandler
-from harness.runner import StepFailed
+
+if TYPE_CHECKING:  # the bench is read, never built, here (harness.bench sits above)
+    from harness.bench import Bench
 
 __all__ = ["SIM_UTC_EPOCH", "MqttSide", "utc_offset"]
 
-# On the virtual clock, UTC is this instant (2026-01-01T00:00:00Z) plus virtual time.
-SIM_UTC_EPOCH = 1_767_225_600.0
 CONNECT_TIMEOUT = 5.0
 RETRY = 0.1
 DUT_RELAY_WAIT = 31.0  # the page's longest retry delay (30 s) and a second

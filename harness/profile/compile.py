@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,17 @@ from pydantic import BaseModel, ValidationError
 
 from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit, load_dbc
 from harness.can.e2e import E2EProtection
-from harness.can.fuzz import CanFuzzPlan
 from harness.checks import CHECKS, Check, Resolver
-from harness.checks.prompt import PromptPlan
 from harness.errors import DbcError, ProfileError
-from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
-from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
+from harness.mqtt.plan import MqttPlan
+from harness.plan import Plan, PlannedCase, PlannedStep, RestbusPlan, SignalSet
+from harness.profile.compile_diag import (
+    DIAG_STEPS,
+    compile_diag_step,
+    diag_config,
+    identity_dids,
+)
+from harness.profile.compile_mqtt import compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_prompt import compile_prompt_step
 from harness.profile.compile_steps import compile_can_step
 from harness.profile.errors import TaggedUnions, describe_shape, describe_value, located_error
@@ -40,8 +44,6 @@ from harness.profile.model import (
 from harness.profile.mqtt_model import MQTT_STEP_TYPES
 from harness.profile.prompt_model import PromptStep
 from harness.safeio import YAML, read_input
-from harness.uds.fuzz import DiagFuzzPlan
-from harness.uds.plan import DiagPlan
 from harness.yamlsafe import YamlDocument, format_path, load_yaml_text
 
 __all__ = [
@@ -58,117 +60,6 @@ UNIONS: TaggedUnions = {
     "step": dict(STEP_MODELS),
     "check": {name: cls.Params for name, cls in CHECKS.items()},
 }
-
-
-@dataclass(frozen=True)
-class SignalSet:
-    message: MessageCodec
-    signal: SignalCodec
-    raw: int
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    """One step, resolved. ``action`` is the step's key in the profile."""
-
-    action: str
-    path: str
-    name: str | None = None
-    duration: float = 0.0
-    sets: tuple[SignalSet, ...] = ()
-    message: MessageCodec | None = None
-    frame_id: int = 0
-    frame_data: bytes = b""
-    extended: bool = False
-    fault: str | None = None
-    count: int = 0
-    dlc: int | None = None
-    fuzz: CanFuzzPlan | None = None  # a noise or fuzz_can step (harness.can.fuzz)
-    wait: bool = True
-    checks: tuple[Check, ...] = ()
-    diag: DiagPlan | DiagFuzzPlan | None = None  # a diagnostic step (profile.compile_diag)
-    mqtt: MqttStepPlan | None = None  # an MQTT step (harness.mqtt.plan)
-    prompt: PromptPlan | None = None  # an operator prompt (harness.checks.prompt)
-
-    @property
-    def seeded_by_run(self) -> bool:
-        """A fuzz step without a seed of its own: the run seed decides what it sends.
-
-        Fuzz plans of every kind carry ``seed`` (None when the profile sets none).
-        """
-        return any(
-            part is not None and hasattr(part, "seed") and part.seed is None
-            for part in (self.fuzz, self.mqtt, self.diag)
-        )
-
-
-@dataclass(frozen=True)
-class PlannedCase:
-    case_id: str
-    title: str
-    requirements: tuple[str, ...]
-    mandatory: bool
-    steps: tuple[PlannedStep, ...]
-    checks: tuple[Check, ...]
-    path: str
-
-    @property
-    def duration(self) -> float:
-        """Bus time the case's steps take at least (waits and windows)."""
-        return sum(s.duration for s in self.steps if s.action in ("wait", "observe"))
-
-
-@dataclass(frozen=True)
-class RestbusPlan:
-    message: MessageCodec
-    raw_values: dict[str, int]
-    cycle: float
-    enabled: bool
-    e2e: E2EProtection | None
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A compiled profile: what the runner executes."""
-
-    profile: Profile
-    source: str
-    path: Path
-    digest: str
-    dbc: CanDatabase
-    dbc_path: Path
-    dbc_digest: str
-    bitrate: int
-    e2e: dict[str, E2EProtection]
-    restbus: tuple[RestbusPlan, ...]
-    dut_messages: tuple[MessageCodec, ...]
-    ready_message: MessageCodec
-    ready_timeout: float
-    before_each: tuple[PlannedStep, ...]
-    cases: tuple[PlannedCase, ...]
-    requirement_ids: tuple[str, ...]
-    extra: dict[str, Any] = field(default_factory=dict)
-    ready_lost_after: float = 5.0  # dut.ready.lost_after (CaseRunner.check_dut_alive)
-
-    @property
-    def profile_id(self) -> str:
-        return self.profile.profile.id
-
-    @property
-    def version(self) -> str:
-        return self.profile.profile.version
-
-    def seeded_fuzz_steps(self, cases: Sequence[PlannedCase] | None = None) -> int:
-        """How many steps of ``cases`` (default all) take their seed from the run seed."""
-        chosen = self.cases if cases is None else cases
-        steps = [*self.before_each, *(s for c in chosen for s in c.steps)]
-        return sum(1 for s in steps if s.seeded_by_run)
-
-    def case(self, case_id: str) -> PlannedCase:
-        for case in self.cases:
-            if case.case_id == case_id:
-                return case
-        raise KeyError(case_id)
 
 
 PROFILE_MARKER = ("format", "cc-harness-profile/1")
@@ -347,6 +238,8 @@ class _Compiler:
             cases=tuple(cases),
             requirement_ids=req_ids,
             extra={"mqtt": self.mqtt} if self.mqtt is not None else {},
+            diag_config=diag_config(p.diagnostics),
+            identity_dids=identity_dids(p),
         )
 
     def _name_step(

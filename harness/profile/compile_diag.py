@@ -41,7 +41,7 @@ from harness.uds.plan import DiagPlan
 from harness.yamlsafe import format_path
 
 if TYPE_CHECKING:
-    from harness.profile.compile import PlannedStep
+    from harness.plan import PlannedStep
     from harness.profile.model import Profile
 
 __all__ = ["DIAG_STEPS", "compile_diag_step", "diag_config", "identity_dids"]
@@ -166,7 +166,7 @@ def compile_diag_step(
     markers: Sequence[str],
     later: Mapping[str, str] | None = None,
 ) -> PlannedStep:
-    from harness.profile.compile import PlannedStep
+    from harness.plan import PlannedStep
 
     if isinstance(step, FuzzDiagStep):
         from harness.profile.compile_fuzz_diag import compile_fuzz_diag_step

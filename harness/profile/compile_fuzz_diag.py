@@ -24,7 +24,7 @@ from harness.units import format_duration
 from harness.yamlsafe import format_path
 
 if TYPE_CHECKING:
-    from harness.profile.compile import PlannedStep
+    from harness.plan import PlannedStep
 
 __all__ = ["compile_fuzz_diag_step"]
 
@@ -64,7 +64,7 @@ def compile_fuzz_diag_step(
     markers: Sequence[str],
     later: Mapping[str, str] | None = None,
 ) -> PlannedStep:
-    from harness.profile.compile import PlannedStep
+    from harness.plan import PlannedStep
 
     spec = step.fuzz_diag
     base = (*path, "fuzz_diag")

@@ -9,7 +9,7 @@ from harness.profile.prompt_model import PromptStep
 from harness.yamlsafe import format_path
 
 if TYPE_CHECKING:
-    from harness.profile.compile import PlannedStep
+    from harness.plan import PlannedStep
 
 __all__ = ["compile_prompt_step", "prompt_keys"]
 
@@ -18,7 +18,7 @@ def compile_prompt_step(
     compiler: Any, step: PromptStep, path: tuple[str | int, ...]
 ) -> PlannedStep:
     """The PlannedStep of a prompt: the question to ask and the check that judges the answer."""
-    from harness.profile.compile import PlannedStep
+    from harness.plan import PlannedStep
 
     spec = step.prompt
     owner = compiler.p.cases[path[1]].id if path[0] == "cases" else str(path[0])

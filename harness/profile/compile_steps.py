@@ -29,7 +29,7 @@ from harness.profile.model import (
 from harness.yamlsafe import format_path
 
 if TYPE_CHECKING:
-    from harness.profile.compile import PlannedStep
+    from harness.plan import PlannedStep
 
 __all__ = ["compile_can_step"]
 
@@ -53,7 +53,7 @@ def compile_can_step(
     markers: Sequence[str],
     later: Mapping[str, str] | None = None,
 ) -> PlannedStep:
-    from harness.profile.compile import PlannedStep, SignalSet
+    from harness.plan import PlannedStep, SignalSet
 
     where = format_path(path)
     name = step.name

@@ -27,7 +27,7 @@ from harness.qualify.model import (
 from harness.record import RunStatus
 
 if TYPE_CHECKING:  # annotations only: importing the package stays light
-    from harness.profile.compile import Plan
+    from harness.plan import Plan
     from harness.sim.variants import Variant
 
 __all__ = ["Qualification", "assess", "machine_description"]

@@ -26,9 +26,9 @@ from rich.table import Table
 
 from harness.bench import check_references, load_bench
 from harness.errors import InputError, RunAborted
-from harness.evidence import write_json_atomic
 from harness.outputs import check_out_folder
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 from harness.qualify import (
     Qualification,
     QualificationRun,
@@ -50,6 +50,7 @@ from harness.qualify.runs import (
 from harness.record import CaseRecord, RunStatus
 from harness.session import harness_version
 from harness.sim.variants import VARIANTS, Variant, get_variant
+from harness.trace import write_json_atomic
 
 __all__ = ["register", "write_qualification"]
 

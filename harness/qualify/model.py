@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
 
 if TYPE_CHECKING:  # annotations only: importing the package stays light
-    from harness.profile.compile import Plan
+    from harness.plan import Plan
     from harness.sim.variants import Variant
 
 __all__ = [

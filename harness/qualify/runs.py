@@ -39,7 +39,8 @@ from pathlib import Path
 from harness.bench import Bench
 from harness.clock import favour_this_process
 from harness.errors import InputError, RunAborted
-from harness.profile.compile import Plan, load_profile
+from harness.plan import Plan
+from harness.profile.compile import load_profile
 from harness.qualify import (
     Qualification,
     QualificationRun,

@@ -37,10 +37,10 @@ from typing import IO, Any
 
 from harness.bench import Bench, CanConfig
 from harness.errors import RunIncomplete
-from harness.mqtt.attach import mqtt_plan
 from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
 from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
-from harness.profile.compile import Plan
+from harness.plan import Plan
+from harness.session_mqtt import mqtt_plan
 
 __all__ = ["SimProcessLane", "free_udp_port"]
 

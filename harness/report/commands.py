@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # imported where used: `harness --help` stays fast
 
     from harness.observe import FrameLog
     from harness.offline import Evaluation
-    from harness.profile.compile import Plan
+    from harness.plan import Plan
     from harness.record import RunRecord
     from harness.session import Session
 

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.profile.compile import PlannedCase, PlannedStep
+from harness.plan import PlannedCase, PlannedStep
 from harness.record import CaseRecord, RunRecord, Verdict
 from harness.runner import RunObserver
 

@@ -19,7 +19,7 @@ from harness.checks import Check
 from harness.fuzz import FuzzRecord
 from harness.observe import FrameLog
 from harness.offline import Evaluation, matched_checks
-from harness.profile.compile import Plan
+from harness.plan import Plan
 from harness.record import CaseRecord, CheckResult, RunRecord, RunStatus, Verdict
 from harness.report.plots import check_plots, latency_chart, latency_rows
 from harness.units import format_duration

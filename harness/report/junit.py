@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from harness.profile.compile import PlannedCase
+from harness.plan import PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
 
 __all__ = ["junit_xml"]

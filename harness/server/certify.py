@@ -29,7 +29,7 @@ from harness.profile.compile_prompt import prompt_keys
 from harness.record import RunRecord
 
 if TYPE_CHECKING:
-    from harness.profile.compile import Plan, PlannedCase
+    from harness.plan import Plan, PlannedCase
     from harness.server.live_client import LiveStream
     from harness.session import Session
 

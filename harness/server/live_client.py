@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from harness.checks.prompt import PromptPlan
-from harness.operator import Answer, plain
+from harness.operator import Answer, PromptPlan, plain
 from harness.record import CaseRecord, RunRecord
 from harness.runner import RunObserver
 
 if TYPE_CHECKING:
-    from harness.profile.compile import PlannedCase, PlannedStep
+    from harness.plan import PlannedCase, PlannedStep
     from harness.session import Session
 
 __all__ = ["DashboardOperator", "LiveStream"]

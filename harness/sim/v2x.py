@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import can
 
-from harness.clock import PeriodicTask, Timer
+from harness.clock import SIM_UTC_EPOCH, PeriodicTask, Timer
 from harness.mqtt.codec import Asn1Module, load_asn1
 from harness.mqtt.commands import COMMAND_IDS, MAX_PAYLOAD, verify_command
 from harness.mqtt.transport import ClientOptions, Transport, TransportHandler, Will
@@ -51,7 +51,6 @@ HARD_BRAKING_RAW = -400  # LongAccel raw units of 0.01 m/s²
 EVENT_HOLD = 1.0  # hardBraking flag and minimum gap between HazardEvents
 NONCE_MEMORY = 600.0  # seconds
 PARSER_CRASH = 3.0  # seconds without command handling (variant crash-on-non-hex-nonce)
-SIM_UTC_EPOCH = 1_767_225_600.0  # the same instant as harness.mqtt.side.SIM_UTC_EPOCH
 
 UNAVAILABLE = {
     "lat": 900000001,

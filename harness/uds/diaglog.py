@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from harness.evidence import FLUSH_INTERVAL
+from harness.trace import FLUSH_INTERVAL
 
 __all__ = ["DIAG_LOG_FILE", "DiagLog"]
 

@@ -50,7 +50,7 @@ import can
 
 from harness.can.port import CanPort
 from harness.clock import EventLoop, Timer
-from harness.errors import InterfaceError
+from harness.errors import InterfaceError, StepFailed
 from harness.fuzz import FuzzContext, FuzzRecord
 from harness.observe import quantize
 from harness.uds.codec import decode_response, hexs
@@ -59,7 +59,7 @@ from harness.uds.judge import Judged, judge_span
 from harness.uds.oracle import UdsOracle, get_oracle
 
 if TYPE_CHECKING:
-    from harness.profile.compile import PlannedStep
+    from harness.plan import PlannedStep
     from harness.uds.steps import DiagDriver
 
 __all__ = [
@@ -421,8 +421,6 @@ def run_fuzz_step(driver: DiagDriver, step: PlannedStep, plan: DiagFuzzPlan) -> 
 
     Returns (start, moment): both the start of the step (its first request), so that a check
     ``from:`` the step judges the whole of it."""
-    from harness.runner import StepFailed
-
     loop, client = driver.loop, driver.client
     ctx = driver.fuzz if driver.fuzz is not None else FuzzContext()
     seed = ctx.seed_for(step.path, plan.seed)

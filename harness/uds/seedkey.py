@@ -28,6 +28,7 @@ __all__ = [
     "algorithm_names",
     "cc_tcu_1_key",
     "get_algorithm",
+    "make_key",
     "register_algorithm",
 ]
 
@@ -105,3 +106,9 @@ def get_algorithm(name: str) -> SeedKey:
             choices=algorithm_names(),
         )
     return fn
+
+
+def make_key(algorithm: str, seed: bytes, level: int, mode: str) -> bytes:
+    """The key for ``seed`` by ``algorithm``; ``mode`` "wrong" inverts it (a negative test)."""
+    key = get_algorithm(algorithm)(seed, level)
+    return bytes(b ^ 0xFF for b in key) if mode == "wrong" else key

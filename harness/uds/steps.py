@@ -23,19 +23,17 @@ from udsoncan.services.ReadDataByIdentifier import ReadDataByIdentifier
 from udsoncan.services.SecurityAccess import SecurityAccess
 
 from harness.can.port import CanPort
-from harness.checks.uds_services import make_key
 from harness.clock import EventLoop
-from harness.errors import DutNotResponding
+from harness.errors import DutNotResponding, StepFailed
 from harness.fuzz import FuzzContext
-from harness.profile.compile import Plan, PlannedStep
-from harness.profile.compile_diag import diag_config, identity_dids
-from harness.runner import StepFailed
+from harness.plan import Plan, PlannedStep
 from harness.uds.client import Outcome, UdsClient
 from harness.uds.codec import decode_response, describe_request, hexs
 from harness.uds.config import DiagBenchConfig
 from harness.uds.diaglog import DIAG_LOG_FILE, DiagLog
 from harness.uds.fuzz import DiagFuzzPlan, run_fuzz_step
 from harness.uds.plan import DiagPlan
+from harness.uds.seedkey import make_key
 from harness.units import format_duration
 
 __all__ = ["DiagDriver", "open_diagnostics"]
@@ -56,10 +54,12 @@ class DiagDriver:
         self.port = port
         self.plan = plan
         self.fuzz: FuzzContext | None = None  # the run's fuzz seeds and records (the session's)
-        self.config = diag_config(plan.profile.diagnostics)
+        if plan.diag_config is None:  # pragma: no cover - the compiler always sets it
+            raise ValueError(f"{plan.source}: a plan without its diagnostics settings")
+        self.config = plan.diag_config
         if bench is not None:
             self.config = bench.apply(self.config)
-        self.dids = identity_dids(plan.profile)
+        self.dids = plan.identity_dids
         self.log = log
         self.client = UdsClient(loop, port, self.config, log)
         self.identity_bytes: dict[str, bytes] = {}

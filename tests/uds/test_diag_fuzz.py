@@ -11,7 +11,8 @@ import pytest
 from harness.bench import Bench
 from harness.errors import ProfileError
 from harness.observe import FrameLog
-from harness.profile.compile import Plan, load_profile, load_profile_text
+from harness.plan import Plan
+from harness.profile.compile import load_profile, load_profile_text
 from harness.record import Verdict
 from harness.session import DutChoice, Session
 from harness.uds.exchange import DiagIds

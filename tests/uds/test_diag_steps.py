@@ -11,7 +11,8 @@ import pytest
 from harness.bench import Bench
 from harness.errors import DutNotResponding, ProfileError
 from harness.offline import evaluate_evidence, load_evidence
-from harness.profile.compile import Plan, load_profile, load_profile_text
+from harness.plan import Plan
+from harness.profile.compile import load_profile, load_profile_text
 from harness.record import RunStatus, Verdict
 from harness.session import DutChoice, Session
 from tests.conftest import DBC, PROFILE, run_harness

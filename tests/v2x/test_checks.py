@@ -11,7 +11,8 @@ from harness.errors import ProfileError
 from harness.mqtt.codec import load_asn1
 from harness.mqtt.log import MqttLog
 from harness.observe import FrameLog, Window
-from harness.profile.compile import Plan, load_profile_text
+from harness.plan import Plan
+from harness.profile.compile import load_profile_text
 from harness.record import Verdict
 from tests.conftest import ROOT
 

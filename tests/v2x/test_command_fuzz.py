@@ -23,7 +23,8 @@ from harness.mqtt.cmdfuzz import (
 )
 from harness.mqtt.cmdoracle import judge_payload
 from harness.mqtt.commands import command_mac, verify_command
-from harness.profile.compile import Plan, load_profile, load_profile_text
+from harness.plan import Plan
+from harness.profile.compile import load_profile, load_profile_text
 from harness.record import RunRecord, Verdict
 from harness.session import DutChoice, Session
 from tests.conftest import PROFILE, ROOT, case_in_run, profile_copy, run_harness

@@ -12,13 +12,13 @@ from pathlib import Path
 from harness.bench import Bench
 from harness.clock import EventLoop
 from harness.errors import BenchError
-from harness.evidence import write_bytes_atomic
 from harness.mqtt.plan import MqttPlan
 from harness.mqtt.side import MqttSide
-from harness.profile.compile import Plan
+from harness.plan import Plan
 from harness.safeio import ASN1, read_input
 from harness.sim.tcu import ReferenceTcu
 from harness.sim.v2x import V2xBackend
+from harness.trace import write_bytes_atomic
 
 __all__ = ["MQTT_DIR", "mqtt_plan", "open_mqtt", "require_external_broker"]
 

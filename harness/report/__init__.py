@@ -1,0 +1,1 @@
+"""Outputs a person reads: the console, JUnit XML, the HTML report and its plots."""
