@@ -17,11 +17,20 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
 
-__all__ = ["Column", "FrameLog", "Window", "frame_bits", "quantize"]
+__all__ = [
+    "CAN_STREAM",
+    "MQTT_STREAM",
+    "PROMPTS_STREAM",
+    "Column",
+    "FrameLog",
+    "Window",
+    "frame_bits",
+    "quantize",
+]
 
 
 @dataclass
@@ -110,18 +119,83 @@ class FrameLog:
         return len(self.rx_ids)
 
 
-@dataclass(frozen=True)
+CAN_STREAM = "can"  # the FrameLog of every CAN frame (harness.can.steps.CanAdapter)
+MQTT_STREAM = "mqtt"  # the MqttLog (harness.mqtt.side.MqttSide), when the profile has MQTT
+PROMPTS_STREAM = "prompts"  # the operator's answers (harness.operator.OperatorAdapter)
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, init=False)
 class Window:
-    """What a check evaluates: a time span of the log, and the case's stimulus markers."""
+    """What a check evaluates: a time span, the case's stimulus markers, and the observation
+    streams the run's adapters recorded, by name (``can``, ``mqtt``, ``prompts``, or a lab
+    adapter's own). :meth:`stream` reads one, typed; ``log``, ``mqtt`` and ``prompts`` are the
+    built-in ones.
+
+    ``Window(t0, t1, log, markers, bitrate, mqtt=..., prompts=..., streams=...)``: ``log`` is
+    the ``can`` stream, ``mqtt`` and ``prompts`` the others when given.
+    """
 
     t0: float
     t1: float
-    log: FrameLog
     markers: Mapping[str, float]
     bitrate: int
-    mqtt: Any = None  # the run's MqttLog (harness.mqtt.log), when the profile has MQTT
-    prompts: Any = None  # the operator's answers (harness.operator.PromptLog entries)
+    streams: Mapping[str, object]
+
+    def __init__(
+        self,
+        t0: float,
+        t1: float,
+        log: FrameLog | None = None,
+        markers: Mapping[str, float] | None = None,
+        bitrate: int = 0,
+        *,
+        mqtt: Any = None,
+        prompts: Any = None,
+        streams: Mapping[str, object] | None = None,
+    ) -> None:
+        named = dict(streams or {})
+        for key, value in ((CAN_STREAM, log), (MQTT_STREAM, mqtt), (PROMPTS_STREAM, prompts)):
+            if value is not None:
+                named[key] = value
+        object.__setattr__(self, "t0", t0)
+        object.__setattr__(self, "t1", t1)
+        object.__setattr__(self, "markers", markers if markers is not None else {})
+        object.__setattr__(self, "bitrate", bitrate)
+        object.__setattr__(self, "streams", named)
+        frames = named.get(CAN_STREAM)  # read by most checks: kept at hand
+        object.__setattr__(self, "_log", frames if isinstance(frames, FrameLog) else _NO_FRAMES)
+
+    def stream(self, name: str, kind: type[S]) -> S:
+        """The stream ``name`` as ``kind``; KeyError when the run recorded none, TypeError
+        when it is of another type (a check bug, reported as the check's ERROR)."""
+        found = self.streams.get(name)
+        if found is None:
+            raise KeyError(f"this window has no {name!r} stream (it has {sorted(self.streams)})")
+        if not isinstance(found, kind):
+            raise TypeError(f"stream {name!r} is a {type(found).__name__}, not {kind.__name__}")
+        return found
+
+    @property
+    def log(self) -> FrameLog:
+        """The CAN frames (an empty log when the window has none)."""
+        frames: FrameLog = self._log  # type: ignore[attr-defined]
+        return frames
+
+    @property
+    def mqtt(self) -> Any:
+        """The run's MqttLog (harness.mqtt.log), None when the profile has no MQTT."""
+        return self.streams.get(MQTT_STREAM)
+
+    @property
+    def prompts(self) -> Any:
+        """The operator's answers so far (harness.operator.PromptLog entries), or None."""
+        return self.streams.get(PROMPTS_STREAM)
 
     @property
     def duration(self) -> float:
         return self.t1 - self.t0
+
+
+_NO_FRAMES = FrameLog()

@@ -19,7 +19,6 @@ case's verdict, the per-requirement verdicts and the overall result.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import time
@@ -174,12 +173,15 @@ class Evidence:
     def window(self, t0: float, t1: float, markers: Mapping[str, float]) -> Window:
         """What a check evaluates, as the live run gave it (frames, markers, MQTT log)."""
         assert self.plan is not None
-        window = Window(t0, t1, self.log, dict(markers), self.plan.bitrate)
-        if self.mqtt is not None:
-            window = dataclasses.replace(window, mqtt=self.mqtt)
-        if self.prompts is not None:
-            window = dataclasses.replace(window, prompts=self.prompts)
-        return window
+        return Window(
+            t0,
+            t1,
+            self.log,
+            dict(markers),
+            self.plan.bitrate,
+            mqtt=self.mqtt,
+            prompts=self.prompts,
+        )
 
 
 def matched_checks(plan: Plan | None, case: CaseRecord) -> list[Check | None]:

@@ -40,7 +40,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from harness.errors import InputError
+from harness.adapter import StepContext, StepOutcome, step_kind
+from harness.clock import VirtualClock
+from harness.errors import InputError, StepFailed
+from harness.observe import PROMPTS_STREAM, quantize
+from harness.plan import PlannedStep
 from harness.safeio import EVIDENCE_LOG, read_input
 from harness.yamlsafe import load_yaml_file
 
@@ -49,6 +53,7 @@ __all__ = [
     "Answer",
     "FileOperator",
     "Operator",
+    "OperatorAdapter",
     "PromptLog",
     "PromptPlan",
     "TerminalOperator",
@@ -258,3 +263,41 @@ class TerminalOperator:
             if value is not None:
                 return Answer(value, self.who, utc_now(), "terminal")
             self.console.print(f"[red]not an answer of this kind:[/] {escape(line.strip())!r}")
+
+
+class OperatorAdapter:
+    """The operator as a transport (:mod:`harness.adapter`): the ``prompt`` step kind asks,
+    and the answers so far are the ``prompts`` stream the prompt checks judge."""
+
+    name = "operator"
+
+    def __init__(self, operator: Operator | None, log: PromptLog | None = None) -> None:
+        self.operator = operator
+        self.log = log if log is not None else PromptLog()
+
+    def streams(self) -> Mapping[str, object]:
+        return {PROMPTS_STREAM: list(self.log.entries)}
+
+    def begin_case(self) -> None:
+        pass
+
+    def end_case(self) -> None:
+        pass
+
+
+@step_kind("prompt", "operator", PromptPlan)
+def _prompt(ctx: StepContext, step: PlannedStep) -> StepOutcome:
+    """Ask the operator a prompt step's question and log the answer; judge it after."""
+    t0 = ctx.loop.now()
+    plan = step.data_as(PromptPlan)
+    missing = (
+        f"prompt {plan.key} needs an operator and none is attached "
+        "(give --answers FILE, run at a terminal, or --server URL)"
+    )
+    adapter = ctx.adapter("operator", OperatorAdapter, missing)
+    if adapter.operator is None:
+        raise StepFailed(f"{step.path}: {missing}")
+    realtime = not isinstance(ctx.loop.clock, VirtualClock)
+    answer = ask_on_loop(ctx.loop, adapter.operator, plan, realtime)
+    adapter.log.record(plan, answer, quantize(ctx.loop.now()))
+    return StepOutcome(window_from=t0)

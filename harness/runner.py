@@ -1,5 +1,10 @@
 """Execute compiled cases: drive stimuli on the clock, then evaluate checks on what was seen.
 
+Steps run through the registry of step kinds (:mod:`harness.adapter`): each transport's
+adapter (CAN here; MQTT, diagnostics and the operator attached by the session; a lab's own
+with :meth:`CaseRunner.attach`) executes its kinds and hands its observation streams to
+every window. The runner has no branch per transport.
+
 The runner never prints. It reports progress to :class:`RunObserver` callbacks, which the CLI
 (rich), the pytest plugin and tests consume. A case's verdict is the worst of its checks'
 verdicts; a step that cannot be carried out (a message the harness is not sending, a bus that
@@ -9,18 +14,20 @@ past the profile's ``dut.ready.lost_after``) ends the run INCOMPLETE before the 
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
-import can
-
-from harness.can.fuzz import CanFuzzer
+# The built-in transports register their step kinds on import (harness.adapter).
+import harness.mqtt.steps
+import harness.operator
+import harness.uds.steps  # noqa: F401
+from harness.adapter import STEP_KINDS, Adapter
 from harness.can.port import CanPort
-from harness.can.restbus import RestBus, RestbusEntry
+from harness.can.restbus import RestBus
+from harness.can.steps import CanAdapter
 from harness.checks.evaluate import evaluate_checks
 from harness.clock import EventLoop, VirtualClock
-from harness.errors import DutNotResponding, RunIncomplete, StepFailed
+from harness.errors import DutNotResponding, InputError, RunIncomplete, StepFailed
 from harness.fuzz import FuzzContext
 from harness.observe import Window, quantize
 from harness.plan import Plan, PlannedCase, PlannedStep
@@ -34,10 +41,7 @@ from harness.record import (
     lost_between,
 )
 
-if TYPE_CHECKING:
-    from harness.mqtt.side import MqttSide
-    from harness.operator import Operator, PromptLog
-    from harness.uds.steps import DiagDriver
+A = TypeVar("A")
 
 __all__ = ["CaseRunner", "RunObserver", "StepFailed"]
 
@@ -75,13 +79,13 @@ class CaseRunner:
         self.port = port
         self.restbus = restbus
         self.observers = list(observers)
-        self._noise: list[CanFuzzer] = []  # background CAN traffic of noise steps
         # the run seed and the fuzz records of the running case (harness.fuzz)
         self.fuzz = fuzz if fuzz is not None else FuzzContext()
-        self.diag: DiagDriver | None = None  # diagnostic steps; the session sets it
-        self.mqtt: MqttSide | None = None  # MQTT steps and log; the session sets it
-        self.operator: Operator | None = None  # answers prompt steps; the session sets it
-        self.prompt_log: PromptLog | None = None  # the answers so far (prompts.jsonl)
+        # The transports of the run, by name (harness.adapter): CAN here; the session
+        # attaches the others (MQTT, diagnostics, the operator), a lab its own.
+        self.can = CanAdapter(loop, port, restbus, plan.bitrate, self.fuzz)
+        self.adapters: dict[str, Adapter] = {self.can.name: self.can}
+        self._step_path = ""
         # Live runs: the receiver's frame losses so far (harness.can.ingest); a check whose
         # window lost frames is never a PASS.
         self.frame_losses: Callable[[], Sequence[FrameLoss]] | None = None
@@ -134,26 +138,17 @@ class CaseRunner:
             f"before case {case.case_id}; the run is incomplete: did the DUT stop or lose power?"
         )
 
-    # -- steps -------------------------------------------------------------------------------
-    def _entry(self, step: PlannedStep) -> RestbusEntry:
-        assert step.message is not None
-        return self.restbus[step.message.name]
+    # -- adapters and steps ------------------------------------------------------------------
+    def attach(self, adapter: Adapter) -> None:
+        """Add a transport's adapter to the run (one per name: a second replaces the first)."""
+        self.adapters[adapter.name] = adapter
 
-    def _await_sends(
-        self, entries: Sequence[RestbusEntry], counts: Sequence[int], what: str
-    ) -> float:
-        """Run until each entry has sent ``counts[i]`` more frames; the last send time."""
-        targets = [e.sent + n for e, n in zip(entries, counts, strict=True)]
-        for e in entries:
-            if not e.running:
-                raise StepFailed(f"{what}: {e.msg.name} is stopped; start it first")
-        budget = max(e.plan.cycle * n for e, n in zip(entries, counts, strict=True)) + 1.0
-        done = self.loop.run_for(
-            budget, until=lambda: all(e.sent >= t for e, t in zip(entries, targets, strict=True))
-        )
-        if not done:
-            raise StepFailed(f"{what}: frames were not sent within {budget:.3f} s")
-        return max(e.last_sent or 0.0 for e in entries)
+    def adapter(self, name: str, kind: type[A], missing: str) -> A:
+        """The run's adapter ``name`` as ``kind`` (a step kind asks; :mod:`harness.adapter`)."""
+        found = self.adapters.get(name)
+        if not isinstance(found, kind):
+            raise StepFailed(f"{self._step_path}: {missing}")
+        return found
 
     def run_step(
         self,
@@ -162,123 +157,34 @@ class CaseRunner:
         markers: dict[str, float],
         results: list[CheckResult],
     ) -> None:
-        loop = self.loop
-        moment = loop.now()
-        action = step.action
-        if action == "wait":
-            loop.run_for(step.duration)
-        elif action == "set":
-            touched: dict[str, RestbusEntry] = {}
-            for s in step.sets:
-                entry = self.restbus[s.message.name]
-                entry.set_raw(s.signal.name, s.raw)
-                touched[entry.msg.name] = entry
-            running = [e for e in touched.values() if e.running]
-            if running:
-                moment = self._await_sends(running, [1] * len(running), step.path)
-        elif action == "stop":
-            entry = self._entry(step)
-            entry.stop()
-            moment = entry.last_sent if entry.last_sent is not None else moment
-        elif action == "start":
-            entry = self._entry(step)
-            if not entry.running:
-                entry.start(first=loop.now())
-            moment = self._await_sends([entry], [1], step.path)
-        elif action == "send":
-            moment = self.port.send(
-                can.Message(
-                    arbitration_id=step.frame_id,
-                    data=step.frame_data,
-                    dlc=len(step.frame_data),
-                    is_extended_id=step.extended,
-                )
-            )
-        elif action == "inject":
-            entry = self._entry(step)
-            entry.inject(step.fault or "", step.count, step.dlc)
-            if step.wait:
-                moment = self._await_sends([entry], [step.count], step.path)
-        elif action == "wait_frames":
-            entry = self._entry(step)
-            moment = self._await_sends([entry], [step.count], step.path)
-        elif action == "noise":
-            assert step.fuzz is not None and step.fuzz.seed is not None
-            gen = CanFuzzer(loop, self.port, step.fuzz, self.plan.bitrate, step.fuzz.seed)
-            self._noise.append(gen)
-            gen.start()
-        elif action == "fuzz_can":
-            t0 = loop.now()
-            self._fuzz_can(step)
-            window = Window(
-                quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
-            )
+        """Carry out one step through its registered kind; judge its checks when it has a
+        window; mark its moment under its name."""
+        start = self.loop.now()
+        self._step_path = step.path
+        try:
+            kind = STEP_KINDS.get(step.action)
+        except InputError:  # the compiler admits only registered kinds
+            raise StepFailed(f"{step.path}: unknown step kind {step.action}") from None
+        outcome = kind.execute(self, step)
+        if outcome.window_from is not None:
+            window = self.window(outcome.window_from, self._settle(), markers)
             results.extend(self._evaluate_live(step.checks, window))
-        elif step.mqtt is not None:
-            if self.mqtt is None:
-                raise StepFailed(f"{step.path}: this run has no MQTT side (no mqtt section)")
-            moment = self.mqtt.run_step(step.mqtt, step.path)
-        elif step.diag is not None:
-            if self.diag is None:
-                raise StepFailed(f"{step.path}: this run has no diagnostic client")
-            t0, moment = self.diag.run(step)
-            window = Window(
-                quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
-            )
-            results.extend(self._evaluate_live(step.checks, window))
-        elif step.prompt is not None:
-            t0 = loop.now()
-            self._ask(step)
-            window = Window(
-                quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
-            )
-            results.extend(self._evaluate_live(step.checks, window))
-        elif action == "observe":
-            t0 = loop.now()
-            loop.run_for(step.duration)
-            window = Window(
-                quantize(t0), self._settle(), self.port.log, dict(markers), self.plan.bitrate
-            )
-            results.extend(self._evaluate_live(step.checks, window))
-        else:  # pragma: no cover - the compiler admits no other action
-            raise StepFailed(f"{step.path}: unknown action {action}")
         if step.name:
+            moment = outcome.moment if outcome.moment is not None else start
             markers[step.name] = quantize(moment)
 
-    def _ask(self, step: PlannedStep) -> None:
-        """Ask the operator a prompt step's question and log the answer (harness.operator)."""
-        from harness.operator import PromptLog, ask_on_loop
-
-        assert step.prompt is not None
-        if self.operator is None:
-            raise StepFailed(
-                f"{step.path}: prompt {step.prompt.key} needs an operator and none is attached "
-                "(give --answers FILE, run at a terminal, or --server URL)"
-            )
-        if self.prompt_log is None:
-            self.prompt_log = PromptLog()
-        realtime = not isinstance(self.loop.clock, VirtualClock)
-        answer = ask_on_loop(self.loop, self.operator, step.prompt, realtime)
-        self.prompt_log.record(step.prompt, answer, quantize(self.loop.now()))
-
-    def _fuzz_can(self, step: PlannedStep) -> None:
-        """Run a fuzz_can step to its end (a pass over every pair, or its 'for')."""
-        plan = step.fuzz
-        assert plan is not None
-        seed = self.fuzz.seed_for(step.path, plan.seed)
-        record = self.fuzz.start(step.path, "can", seed, self.loop.now())
-        gen = CanFuzzer(self.loop, self.port, plan, self.plan.bitrate, seed, record)
-        self._noise.append(gen)  # cancelled with the case, whatever happens
-        gen.start()
-        budget = plan.expected_duration(self.plan.bitrate) * 1.5 + 1.0
-        if plan.watch is not None:  # the watch stays on for one silence after the last frame
-            budget += plan.watch.silence
-        if not self.loop.run_for(budget, until=lambda: gen.done):
-            gen.cancel()
-            raise StepFailed(
-                f"{step.path}: fuzzing did not finish within {budget:.1f} s "
-                f"({gen.sent} frames sent); is the bus or the harness saturated?"
-            )
+    def window(self, t0: float, t1: float, markers: Mapping[str, float]) -> Window:
+        """A window over [t0, t1] with every adapter's streams as of now."""
+        streams: dict[str, object] = {}
+        for adapter in self.adapters.values():
+            streams.update(adapter.streams())
+        return Window(
+            quantize(t0),
+            quantize(t1),
+            markers=dict(markers),
+            bitrate=self.plan.bitrate,
+            streams=streams,
+        )
 
     def _settle(self) -> float:
         """End a window: run on to just short of the next 1 µs grid point and return the grid
@@ -297,17 +203,11 @@ class CaseRunner:
         return end
 
     def _evaluate_live(self, checks: Sequence[object], window: Window) -> list[CheckResult]:
-        if self.mqtt is not None:  # the MQTT messages of the same span, on the same clock
-            self.mqtt.sync()
-            window = dataclasses.replace(window, mqtt=self.mqtt.log)
-        if self.prompt_log is not None:  # the operator's answers so far
-            window = dataclasses.replace(window, prompts=list(self.prompt_log.entries))
         results = evaluate_checks(checks, window)
         if self.frame_losses is None:
             return results
         lost = lost_between(self.frame_losses(), window.t0, window.t1)
         return [judge_with_loss(result, lost) for result in results]
-
 
     # -- cases -------------------------------------------------------------------------------
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
@@ -315,8 +215,8 @@ class CaseRunner:
         for obs in self.observers:
             obs.case_started(case, index, total)
         loop = self.loop
-        self.restbus.reset()
-        self._cancel_noise()
+        for adapter in self.adapters.values():
+            adapter.begin_case()
         self.fuzz.begin_case(case.case_id)
         started = loop.now()
         markers: dict[str, float] = {}
@@ -328,20 +228,15 @@ class CaseRunner:
                     obs.step_started(case, step)
                 self.run_step(case, step, markers, results)
             ended = self._settle()
-            window = Window(
-                quantize(started),
-                quantize(ended),
-                self.port.log,
-                dict(markers),
-                self.plan.bitrate,
-            )
+            window = self.window(started, ended, markers)
             results.extend(self._evaluate_live(case.checks, window))
         except StepFailed as exc:
             error = str(exc)
         except RunIncomplete:
             raise
         finally:
-            self._cancel_noise()
+            for adapter in self.adapters.values():
+                adapter.end_case()
         ended = loop.now()
         verdicts = [r.verdict for r in results]
         if error is not None:
@@ -362,8 +257,3 @@ class CaseRunner:
         for obs in self.observers:
             obs.case_finished(record)
         return record
-
-    def _cancel_noise(self) -> None:
-        for gen in self._noise:
-            gen.cancel()
-        self._noise.clear()

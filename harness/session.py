@@ -45,7 +45,7 @@ from harness.evidence import (
 )
 from harness.fuzz import FuzzContext
 from harness.observe import FrameLog
-from harness.operator import Operator, PromptLog
+from harness.operator import Operator, OperatorAdapter, PromptLog
 from harness.outputs import claim_folder
 from harness.plan import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
@@ -226,14 +226,14 @@ class Session:
         self.diag = open_diagnostics(
             self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
         )
-        self.runner.diag = self.diag
+        self.runner.attach(self.diag)
         if self.ingest is not None:
             self.runner.frame_losses = self.ingest.losses
             self.runner.caught_up = self.ingest.caught_up
         self.diag.fuzz = self.fuzz  # fuzz_diag steps: the run seed and the case's records
-        self.runner.mqtt = self.mqtt
-        self.runner.operator = self.operator
-        self.runner.prompt_log = PromptLog(self.out_dir)
+        if self.mqtt is not None:
+            self.runner.attach(self.mqtt)
+        self.runner.attach(OperatorAdapter(self.operator, PromptLog(self.out_dir)))
         if self.mqtt is not None:  # fuzz_command steps record into the run's fuzz context
             self.mqtt.fuzz = self.fuzz
         if self.tcu is not None:

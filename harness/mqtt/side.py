@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import json
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from harness.mqtt.plan import CommandFuzzStepPlan, MqttPlan, MqttStepPlan
 from harness.mqtt.relay import TcpRelay
 from harness.mqtt.simbroker import SimBroker
 from harness.mqtt.transport import ClientOptions, Transport, TransportHandler
+from harness.observe import MQTT_STREAM
 
 if TYPE_CHECKING:  # the bench is read, never built, here (harness.bench sits above)
     from harness.bench import Bench
@@ -199,6 +201,20 @@ class MqttSide:
             pump()
         if self.log.recorder is not None:
             self.log.recorder.flush()
+
+    # -- the adapter protocol (harness.adapter) ----------------------------------------------
+    name = "mqtt"
+
+    def streams(self) -> Mapping[str, object]:
+        """The MQTT log (``mqtt``), with every message already received taken in."""
+        self.sync()
+        return {MQTT_STREAM: self.log}
+
+    def begin_case(self) -> None:
+        pass
+
+    def end_case(self) -> None:
+        pass
 
     # -- the client's callbacks (on the loop's thread) ---------------------------------------
     def on_connect(self, ok: bool, reason: str) -> None:

@@ -12,63 +12,51 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec
+    from harness.can.dbc import CanDatabase, MessageCodec
     from harness.can.e2e import E2EProtection
-    from harness.can.fuzz import CanFuzzPlan
     from harness.checks.base import Check
-    from harness.mqtt.plan import MqttStepPlan
-    from harness.operator import PromptPlan
     from harness.profile.model import Profile
     from harness.uds.config import DiagConfig, IdentityDid
-    from harness.uds.fuzz import DiagFuzzPlan
-    from harness.uds.plan import DiagPlan
 
-__all__ = ["Plan", "PlannedCase", "PlannedStep", "RestbusPlan", "SignalSet"]
+D = TypeVar("D")
 
-
-@dataclass(frozen=True)
-class SignalSet:
-    message: MessageCodec
-    signal: SignalCodec
-    raw: int
+__all__ = ["Plan", "PlannedCase", "PlannedStep", "RestbusPlan"]
 
 
 @dataclass(frozen=True)
 class PlannedStep:
-    """One step, resolved. ``action`` is the step's key in the profile."""
+    """One step, resolved. ``action`` is its step kind (:data:`harness.adapter.STEP_KINDS`);
+    ``data`` is that kind's own typed data, defined by the transport that executes it
+    (:mod:`harness.can.steps`, :mod:`harness.mqtt.plan`, :mod:`harness.uds.plan`,
+    :class:`harness.operator.PromptPlan`, ...). ``duration`` is the bus time it takes at least.
+    """
 
     action: str
     path: str
     name: str | None = None
     duration: float = 0.0
-    sets: tuple[SignalSet, ...] = ()
-    message: MessageCodec | None = None
-    frame_id: int = 0
-    frame_data: bytes = b""
-    extended: bool = False
-    fault: str | None = None
-    count: int = 0
-    dlc: int | None = None
-    fuzz: CanFuzzPlan | None = None  # a noise or fuzz_can step (harness.can.fuzz)
-    wait: bool = True
+    data: object = None
     checks: tuple[Check, ...] = ()
-    diag: DiagPlan | DiagFuzzPlan | None = None  # a diagnostic step (profile.compile_diag)
-    mqtt: MqttStepPlan | None = None  # an MQTT step (harness.mqtt.plan)
-    prompt: PromptPlan | None = None  # an operator prompt (harness.checks.prompt)
+
+    def data_as(self, kind: type[D]) -> D:
+        """``data`` as ``kind``; TypeError naming the step when it is something else."""
+        if not isinstance(self.data, kind):
+            raise TypeError(
+                f"{self.path}: a {self.action} step carries {type(self.data).__name__}, "
+                f"expected {kind.__name__}"
+            )
+        return self.data
 
     @property
     def seeded_by_run(self) -> bool:
         """A fuzz step without a seed of its own: the run seed decides what it sends.
 
-        Fuzz plans of every kind carry ``seed`` (None when the profile sets none).
+        Fuzz data of every kind carries ``seed`` (None when the profile sets none).
         """
-        return any(
-            part is not None and hasattr(part, "seed") and part.seed is None
-            for part in (self.fuzz, self.mqtt, self.diag)
-        )
+        return hasattr(self.data, "seed") and getattr(self.data, "seed", 0) is None
 
 
 @dataclass(frozen=True)

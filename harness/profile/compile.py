@@ -21,10 +21,11 @@ from pydantic import BaseModel, ValidationError
 
 from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit, load_dbc
 from harness.can.e2e import E2EProtection
+from harness.can.steps import SignalSet
 from harness.checks import CHECKS, Check, Resolver
 from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan
-from harness.plan import Plan, PlannedCase, PlannedStep, RestbusPlan, SignalSet
+from harness.plan import Plan, PlannedCase, PlannedStep, RestbusPlan
 from harness.profile.compile_diag import (
     DIAG_STEPS,
     compile_diag_step,
@@ -418,7 +419,7 @@ class _Compiler:
             return compile_diag_step(self, step, path, markers, later)
         if isinstance(step, MQTT_STEP_TYPES):
             planned = compile_mqtt_step(step, path, getattr(self, "mqtt", None), self.err)
-            return PlannedStep(planned.kind, format_path(path), step.name, mqtt=planned)
+            return PlannedStep(planned.kind, format_path(path), step.name, data=planned)
         if isinstance(step, PromptStep):
             return compile_prompt_step(self, step, path)
         return compile_can_step(self, step, path, markers, later)

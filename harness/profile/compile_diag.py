@@ -216,7 +216,7 @@ def compile_diag_step(
             timeout=params.timeout,
             data_identity=spec.data_identity,
         )
-        return PlannedStep("diag", where, step.name, checks=(check,), diag=plan)
+        return PlannedStep("diag", where, step.name, checks=(check,), data=plan)
     if isinstance(step, SecurityAccessStep):
         sa = step.security_access
         base = (*path, "security_access")
@@ -246,7 +246,7 @@ def compile_diag_step(
             key=sa.key,
             already_unlocked=sa.already_unlocked,
         )
-        return PlannedStep("security_access", where, step.name, checks=(check,), diag=plan)
+        return PlannedStep("security_access", where, step.name, checks=(check,), data=plan)
     rd = step.read_dtcs
     base = (*path, "read_dtcs")
     dparams = UdsDtcParams.model_validate(
@@ -262,4 +262,4 @@ def compile_diag_step(
     check = UdsDtcCheck(dparams, c._resolver(base, markers, later))
     payload = build_request("ReadDTCInformation", 0x02, data=bytes([rd.status_mask]))
     plan = DiagPlan("dtcs", payload, timeout=dparams.timeout)
-    return PlannedStep("read_dtcs", where, step.name, checks=(check,), diag=plan)
+    return PlannedStep("read_dtcs", where, step.name, checks=(check,), data=plan)

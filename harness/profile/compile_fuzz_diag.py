@@ -124,5 +124,5 @@ def compile_fuzz_diag_step(
         step.name,
         duration=plan.expected_duration,
         checks=checks,
-        diag=plan,
+        data=plan,
     )

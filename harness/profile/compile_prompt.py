@@ -51,7 +51,7 @@ def compile_prompt_step(
         format_path(path),
         step.name,
         checks=(check,),
-        prompt=plan,
+        data=plan,
     )
 
 
@@ -60,6 +60,6 @@ def prompt_keys(plan: Any, cases: Any) -> list[str]:
     keys: list[str] = []
     for case in cases:
         for step in (*plan.before_each, *case.steps):
-            if step.prompt is not None and step.prompt.key not in keys:
-                keys.append(step.prompt.key)
+            if isinstance(step.data, PromptPlan) and step.data.key not in keys:
+                keys.append(step.data.key)
     return keys

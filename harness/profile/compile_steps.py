@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING, Protocol
 from harness.can.dbc import MessageCodec, SignalCodec
 from harness.can.e2e import E2EProtection
 from harness.can.fuzz import CanFuzzPlan, FuzzWatchPlan
+from harness.can.steps import (
+    InjectFault,
+    RestbusSwitch,
+    SendFrame,
+    SetSignals,
+    SignalSet,
+    WaitFrames,
+)
 from harness.profile.compile_diag import DiagCompiler
 from harness.profile.model import (
     FuzzCanStep,
@@ -53,7 +61,7 @@ def compile_can_step(
     markers: Sequence[str],
     later: Mapping[str, str] | None = None,
 ) -> PlannedStep:
-    from harness.plan import PlannedStep, SignalSet
+    from harness.plan import PlannedStep
 
     where = format_path(path)
     name = step.name
@@ -76,12 +84,12 @@ def compile_can_step(
             sig = c._signal(kpath, msg, sig_name)
             raw = c._resolver(path, []).raw_value(("set", key), sig, value)
             sets.append(SignalSet(msg, sig, raw))
-        return PlannedStep("set", where, name, sets=tuple(sets))
+        return PlannedStep("set", where, name, data=SetSignals(tuple(sets)))
     if isinstance(step, (StopStep, StartStep)):
         action = "stop" if isinstance(step, StopStep) else "start"
         target = step.stop if isinstance(step, StopStep) else step.start
         msg = c._restbus_message((*path, action), target)
-        return PlannedStep(action, where, name, message=msg)
+        return PlannedStep(action, where, name, data=RestbusSwitch(msg))
     if isinstance(step, SendStep):
         frame = step.send
         try:
@@ -106,9 +114,7 @@ def compile_can_step(
                 expected="an 11-bit identifier (or extended: true)",
                 got=hex(frame.id),
             )
-        return PlannedStep(
-            "send", where, name, frame_id=frame.id, frame_data=data, extended=frame.extended
-        )
+        return PlannedStep("send", where, name, data=SendFrame(frame.id, data, frame.extended))
     if isinstance(step, InjectStep):
         inject = step.inject
         msg = c._restbus_message((*path, "inject", "message"), inject.message)
@@ -125,15 +131,11 @@ def compile_can_step(
             "inject",
             where,
             name,
-            message=msg,
-            fault=inject.fault,
-            count=inject.count,
-            dlc=inject.dlc,
-            wait=inject.wait,
+            data=InjectFault(msg, inject.fault, inject.count, inject.dlc, inject.wait),
         )
     if isinstance(step, WaitFramesStep):
         msg = c._restbus_message((*path, "wait_frames", "message"), step.wait_frames.message)
-        return PlannedStep("wait_frames", where, name, message=msg, count=step.wait_frames.count)
+        return PlannedStep("wait_frames", where, name, data=WaitFrames(msg, step.wait_frames.count))
     if isinstance(step, NoiseStep):
         noise = step.noise
         plan = CanFuzzPlan(
@@ -146,7 +148,7 @@ def compile_can_step(
             duration=noise.duration,
             seed=noise.seed,
         )
-        return PlannedStep("noise", where, name, duration=noise.duration, fuzz=plan)
+        return PlannedStep("noise", where, name, duration=noise.duration, data=plan)
     if isinstance(step, FuzzCanStep):
         fz = step.fuzz_can
         watch = None
@@ -175,7 +177,7 @@ def compile_can_step(
             for k, spec in enumerate(step.checks)
         )
         return PlannedStep(
-            "fuzz_can", where, name, duration=fz.duration or 0.0, fuzz=plan, checks=checks
+            "fuzz_can", where, name, duration=fz.duration or 0.0, data=plan, checks=checks
         )
     raise c.err(path, expected="a known step", got=type(step).__name__)
 

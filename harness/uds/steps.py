@@ -15,6 +15,7 @@ a read that fails ends the run INCOMPLETE with a message naming the DID and the 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from udsoncan.exceptions import InvalidResponseException
@@ -22,6 +23,7 @@ from udsoncan.Response import Response
 from udsoncan.services.ReadDataByIdentifier import ReadDataByIdentifier
 from udsoncan.services.SecurityAccess import SecurityAccess
 
+from harness.adapter import STEP_KINDS, StepContext, StepKind, StepOutcome
 from harness.can.port import CanPort
 from harness.clock import EventLoop
 from harness.errors import DutNotResponding, StepFailed
@@ -36,11 +38,19 @@ from harness.uds.plan import DiagPlan
 from harness.uds.seedkey import make_key
 from harness.units import format_duration
 
-__all__ = ["DiagDriver", "open_diagnostics"]
+__all__ = ["DIAG_STEP_KINDS", "DiagDriver", "open_diagnostics"]
 
 
 class DiagDriver:
-    """The tester's diagnostics for one run: identity read and diagnostic steps."""
+    """The tester's diagnostics for one run: identity read and diagnostic steps.
+
+    The adapter (:mod:`harness.adapter`) of the step kinds ``diag``, ``security_access``,
+    ``read_dtcs`` and ``fuzz_diag``, whose data is a :class:`DiagPlan` or a
+    :class:`DiagFuzzPlan`. It adds no stream of its own: what the DUT answered is in the
+    ``can`` stream, where the UDS checks read it (``diag.jsonl`` is its evidence).
+    """
+
+    name = "uds"
 
     def __init__(
         self,
@@ -63,6 +73,15 @@ class DiagDriver:
         self.log = log
         self.client = UdsClient(loop, port, self.config, log)
         self.identity_bytes: dict[str, bytes] = {}
+
+    def streams(self) -> Mapping[str, object]:
+        return {}
+
+    def begin_case(self) -> None:
+        pass
+
+    def end_case(self) -> None:
+        pass
 
     def close(self) -> None:
         self.client.close()
@@ -98,8 +117,8 @@ class DiagDriver:
     def run(self, step: PlannedStep) -> tuple[float, float]:
         """Carry out a diagnostic step; returns (start, moment): the moment is the final
         response's last frame (or the request's, when nothing answered)."""
-        diag = step.diag
-        assert diag is not None
+        diag = step.data
+        assert isinstance(diag, (DiagPlan, DiagFuzzPlan))
         if isinstance(diag, DiagFuzzPlan):
             return run_fuzz_step(self, step, diag)
         start = self.loop.now()
@@ -133,8 +152,7 @@ class DiagDriver:
         return outcome.sent_at if outcome.sent_at is not None else start
 
     def _security(self, step: PlannedStep) -> Outcome | None:
-        diag = step.diag
-        assert isinstance(diag, DiagPlan)
+        diag = step.data_as(DiagPlan)
         seed_request = SecurityAccess.make_request(
             diag.level, SecurityAccess.Mode.RequestSeed
         ).get_payload()
@@ -167,6 +185,17 @@ class DiagDriver:
             timeout=diag.timeout,
             note=f"{step.path} sendKey {hexs(key)}",
         )
+
+
+def _diag_step(ctx: StepContext, step: PlannedStep) -> StepOutcome:
+    driver = ctx.adapter("uds", DiagDriver, "this run has no diagnostic client")
+    t0, moment = driver.run(step)
+    return StepOutcome(moment, window_from=t0)
+
+
+DIAG_STEP_KINDS = ("diag", "security_access", "read_dtcs", "fuzz_diag")
+for _kind in DIAG_STEP_KINDS:
+    STEP_KINDS.add(_kind, StepKind(_kind, "uds", (DiagPlan, DiagFuzzPlan), _diag_step))
 
 
 def open_diagnostics(
