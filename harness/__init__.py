@@ -22,7 +22,8 @@ Imports point down only; ``lint-imports`` (the contract in ``pyproject.toml``, r
 8. ``checks``: pure evaluators over a window; they read what the adapters record and never
    touch a bus, a broker or a client (a second ``forbidden`` contract).
 9. The adapters ``uds``, ``mqtt``, ``operator`` (independent of each other), over ``can``
-   (which the UDS link rides on).
+   (which the UDS link rides on), over ``adapter``: the protocol every transport implements
+   and the registry of step kinds the runner dispatches through.
 10. ``outputs`` (the evidence folder's claim and the run record's writer), then ``evidence``
     (the bundle, its manifest and verification).
 11. ``plan``: the compiled, frozen test plan, data only.

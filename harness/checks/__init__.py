@@ -12,6 +12,7 @@ from harness.checks import (
     uds_fuzz,
     uds_services,
     v2x,
+    v2x_content,
     v2x_fuzz,
     v2x_stimuli,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "uds_fuzz",
     "uds_services",
     "v2x",
+    "v2x_content",
     "v2x_fuzz",
     "v2x_stimuli",
 ]

@@ -21,7 +21,6 @@ from harness.record import CheckResult, Verdict
 __all__ = ["PromptCheck", "PromptPlan", "judge_answer"]
 
 
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None

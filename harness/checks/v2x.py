@@ -1,4 +1,6 @@
-"""V2X checks over MQTT messages: intervals, counters, field values, latency, absence, counts.
+"""V2X checks over MQTT messages: the common base, and the stream's timing (intervals, counters).
+
+Field values, latency, absence and counts are :mod:`harness.checks.v2x_content`.
 
 Each names a topic by its key in the profile's ``mqtt.topics`` and reads the window's
 :class:`~harness.mqtt.log.MqttLog`. A span within the window may be narrowed with
@@ -13,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from harness.checks.base import Check, CheckParams, Resolver, fail, register
+from harness.checks.base import Check, CheckParams, Resolver, register
 from harness.mqtt.log import MqttColumn, MqttLog
 from harness.observe import Window
 from harness.record import CheckResult, Offender, Verdict
@@ -21,14 +23,12 @@ from harness.units import Duration, format_duration
 
 __all__ = [
     "FieldConditions",
-    "MqttAbsentCheck",
     "MqttCheck",
-    "MqttCountCheck",
     "MqttCounterCheck",
-    "MqttFieldCheck",
     "MqttIntervalCheck",
-    "MqttLatencyCheck",
+    "MqttParams",
     "field_value",
+    "show_message",
 ]
 
 _MISSING = object()
@@ -97,6 +97,12 @@ class FieldConditions:
             sym = {"equals": "=", "one_of": " in ", "min": " >= ", "max": " <= "}[op]
             parts.append(f"{key}{sym}{arg}")
         return ", ".join(parts)
+
+
+def show_message(value: Any, retain: bool) -> str:
+    """A message's value as a failure shows it (cut to 160 characters)."""
+    text = repr(value)
+    return (text if len(text) <= 160 else text[:157] + "...") + (" (retained)" if retain else "")
 
 
 class MqttParams(CheckParams):
@@ -329,7 +335,7 @@ class MqttCounterCheck(MqttCheck):
             prev, cur = values[k - 1], values[k]
             if not isinstance(prev, int) or not isinstance(cur, int):
                 k_bad = i + k - (0 if isinstance(prev, int) else 1)
-                shown = _show(col.value[k_bad], col.retain[k_bad])
+                shown = show_message(col.value[k_bad], col.retain[k_bad])
                 return self.result(
                     Verdict.FAIL,
                     f"{p.field} missing or not an integer in {shown}",
@@ -345,217 +351,4 @@ class MqttCounterCheck(MqttCheck):
                 )
         return self.result(
             Verdict.PASS, f"{j - i} messages, {p.field} in step", {"messages": j - i}
-        )
-
-
-class MqttFieldParams(MqttParams):
-    kind: Literal["mqtt_field"]
-    where: dict[str, Any] = Field(
-        min_length=1, description="field: value, or field: {equals, one_of, min, max}"
-    )
-    min_messages: int = Field(default=1, ge=0)
-    retain: bool | None = Field(default=None, description="the retain flag every message has")
-
-
-@register
-class MqttFieldCheck(MqttCheck):
-    """Every message of the topic in the span meets the field conditions."""
-
-    kind = "mqtt_field"
-    Params = MqttFieldParams
-
-    def __init__(self, params: CheckParams, resolver: Resolver) -> None:
-        assert isinstance(params, MqttFieldParams)
-        self.p = params
-        self.conds = FieldConditions(params.where, resolver)
-        super().__init__(params, resolver)
-
-    def describe(self) -> str:
-        return f"{self.mp.topic}: {self.conds.describe()}"
-
-    def evaluate(self, window: Window) -> CheckResult:
-        got = self.setup(window)
-        if isinstance(got, CheckResult):
-            return got
-        log, col, t0, t1 = got
-        i, j = col.span(t0, t1)
-        n = j - i
-        if n < self.p.min_messages:
-            return self.result(
-                Verdict.FAIL,
-                f"{n} message(s), expected at least {self.p.min_messages}",
-                {"messages": n},
-            )
-        bad = self.decode_failure(col, i, j)
-        if bad is not None:
-            return bad
-        for k in range(i, j):
-            if not self.conds.matches(col.value[k], log) or (
-                self.p.retain is not None and col.retain[k] != self.p.retain
-            ):
-                return self.result(
-                    Verdict.FAIL,
-                    f"{k - i + 1}. message does not meet {self.conds.describe()}: "
-                    f"{_show(col.value[k], col.retain[k])}",
-                    {"messages": n},
-                    offender=Offender(col.ts[k], _show(col.value[k], col.retain[k])),
-                )
-        return self.result(
-            Verdict.PASS, f"{n} message(s) with {self.conds.describe()}", {"messages": n}
-        )
-
-
-def _show(value: Any, retain: bool) -> str:
-    text = repr(value)
-    return (text if len(text) <= 160 else text[:157] + "...") + (" (retained)" if retain else "")
-
-
-class MqttLatencyParams(MqttParams):
-    kind: Literal["mqtt_latency"]
-    where: dict[str, Any] = Field(default_factory=dict)
-    retain: bool | None = None
-    within: Duration
-    not_before: Duration = 0.0
-
-
-@register
-class MqttLatencyCheck(MqttCheck):
-    """Time from a named step (``from``) to the first message matching ``where``."""
-
-    kind = "mqtt_latency"
-    Params = MqttLatencyParams
-
-    def __init__(self, params: CheckParams, resolver: Resolver) -> None:
-        assert isinstance(params, MqttLatencyParams)
-        self.p = params
-        if params.from_ is None:
-            raise resolver.error("from", expected="the name of the stimulus step", got=None)
-        self.conds = FieldConditions(params.where, resolver)
-        super().__init__(params, resolver)
-
-    def describe(self) -> str:
-        what = f" with {self.conds.describe()}" if self.conds.conds else ""
-        return f"{self.mp.topic}{what} within {format_duration(self.p.within)} of {self.mp.from_}"
-
-    def evaluate(self, window: Window) -> CheckResult:
-        got = self.setup(window)
-        if isinstance(got, CheckResult):
-            return got
-        log, col, t0, t1 = got
-        p = self.p
-        limits = {"within": p.within, "not_before": p.not_before}
-        i, j = col.span(t0, t1)
-        for k in range(i, j):
-            if col.error[k] is not None:
-                continue
-            if self.conds.matches(col.value[k], log) and (
-                p.retain is None or col.retain[k] == p.retain
-            ):
-                latency = col.ts[k] - t0
-                ok = p.not_before - 1e-12 <= latency <= p.within + 1e-12
-                return self.result(
-                    fail(ok),
-                    f"latency {format_duration(latency)}",
-                    {"latency": latency},
-                    limits,
-                    None if ok else Offender(col.ts[k], _show(col.value[k], col.retain[k])),
-                )
-        waited = t1 - t0
-        verdict = Verdict.INCONCLUSIVE if waited < p.within else Verdict.FAIL
-        seen = ""
-        if j > i:  # what the part did send instead
-            seen = f" ({j - i} other(s), the last: {_show(col.value[j - 1], col.retain[j - 1])})"
-        return self.result(
-            verdict,
-            f"no matching {self.topic} message within {format_duration(waited)}{seen}",
-            {"latency": None, "waited": waited, "seen": j - i},
-            limits,
-            Offender(t0, f"stimulus {self.mp.from_}"),
-        )
-
-
-class MqttAbsentParams(MqttParams):
-    kind: Literal["mqtt_absent"]
-    where: dict[str, Any] = Field(default_factory=dict, description="only matching messages")
-
-
-@register
-class MqttAbsentCheck(MqttCheck):
-    """No message (matching ``where``) on the topic in the span."""
-
-    kind = "mqtt_absent"
-    Params = MqttAbsentParams
-
-    def __init__(self, params: CheckParams, resolver: Resolver) -> None:
-        assert isinstance(params, MqttAbsentParams)
-        self.conds = FieldConditions(params.where, resolver)
-        super().__init__(params, resolver)
-
-    def describe(self) -> str:
-        what = f" with {self.conds.describe()}" if self.conds.conds else ""
-        return f"no {self.mp.topic}{what}"
-
-    def evaluate(self, window: Window) -> CheckResult:
-        got = self.setup(window)
-        if isinstance(got, CheckResult):
-            return got
-        log, col, t0, t1 = got
-        i, j = col.span(t0, t1)
-        for k in range(i, j):
-            if (
-                not self.conds.conds
-                or col.error[k] is not None
-                or self.conds.matches(col.value[k], log)
-            ):
-                return self.result(
-                    Verdict.FAIL,
-                    f"a {self.topic} message {format_duration(col.ts[k] - t0)} into the span",
-                    {"messages": j - i},
-                    offender=Offender(col.ts[k], _show(col.value[k], col.retain[k])),
-                )
-        return self.result(
-            Verdict.PASS, f"no {self.topic} message in {format_duration(t1 - t0)}", {"messages": 0}
-        )
-
-
-class MqttCountParams(MqttParams):
-    kind: Literal["mqtt_count"]
-    where: dict[str, Any] = Field(default_factory=dict)
-    min: int = Field(default=0, ge=0)
-    max: int | None = Field(default=None, ge=0)
-
-
-@register
-class MqttCountCheck(MqttCheck):
-    """The number of (matching) messages on the topic in the span is within [min, max]."""
-
-    kind = "mqtt_count"
-    Params = MqttCountParams
-
-    def __init__(self, params: CheckParams, resolver: Resolver) -> None:
-        assert isinstance(params, MqttCountParams)
-        self.p = params
-        self.conds = FieldConditions(params.where, resolver)
-        super().__init__(params, resolver)
-
-    def describe(self) -> str:
-        hi = "" if self.p.max is None else f"..{self.p.max}"
-        return f"{self.p.min}{hi} {self.mp.topic} message(s)"
-
-    def evaluate(self, window: Window) -> CheckResult:
-        got = self.setup(window)
-        if isinstance(got, CheckResult):
-            return got
-        log, col, t0, t1 = got
-        i, j = col.span(t0, t1)
-        bad = self.decode_failure(col, i, j)
-        if bad is not None:
-            return bad
-        n = sum(1 for k in range(i, j) if self.conds.matches(col.value[k], log))
-        ok = n >= self.p.min and (self.p.max is None or n <= self.p.max)
-        return self.result(
-            fail(ok),
-            f"{n} matching {self.topic} message(s)",
-            {"count": n},
-            {"min": self.p.min, "max": self.p.max},
         )

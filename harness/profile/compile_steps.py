@@ -1,7 +1,8 @@
 """Compiling the CAN steps of a case (set, wait, stop/start, send, inject, wait_frames,
 noise, fuzz_can, observe): every message and signal resolved against the DBC, every check
-built. Diagnostic and MQTT steps have their own compilers (:mod:`compile_diag`,
-:mod:`harness.mqtt.plan`); :meth:`harness.profile.compile._Compiler._step` dispatches.
+built, into the typed step data of :mod:`harness.can.steps`. Diagnostic and MQTT steps have
+their own compilers (:mod:`compile_diag`, :mod:`compile_mqtt`);
+:meth:`harness.profile.compile._Compiler._step` dispatches.
 """
 
 from __future__ import annotations

@@ -5,12 +5,16 @@ import added names that import and exits non-zero."""
 from __future__ import annotations
 
 import os
+import pkgutil
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import tomllib
+
+import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -74,3 +78,13 @@ def test_a_check_that_opens_a_client_breaks_the_purity_contract(tree_copy: Path)
     assert done.returncode != 0, done.stdout
     assert "checks never touch a bus" in done.stdout and "BROKEN" in done.stdout
     assert "harness.checks.can_silence -> harness.can.port" in done.stdout
+
+
+def test_every_module_of_the_package_has_a_layer() -> None:
+    """A module left out of the contract would be free to import anything."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
+    listed = {m.strip() for layer in layers for m in layer.replace("|", ":").split(":")}
+    modules = {f"harness.{m.name}" for m in pkgutil.iter_modules(harness.__path__)}
+    assert modules - listed == set()
+    assert listed - modules == set()
