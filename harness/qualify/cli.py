@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.bench import check_references, load_bench
+from harness.dut import DEFAULT_DUT, DutProvider, Variant, get_provider
 from harness.errors import InputError, RunAborted
 from harness.evidence import write_json_atomic
 from harness.outputs import check_out_folder
@@ -49,19 +50,25 @@ from harness.qualify.runs import (
 )
 from harness.record import CaseRecord, RunStatus
 from harness.session import harness_version
-from harness.sim.variants import VARIANTS, Variant, get_variant
+from harness.sim import provider as _builtin_duts  # noqa: F401  (registers cc-tcu-1)
 
 __all__ = ["register", "write_qualification"]
 
 JSON_NAME, HTML_NAME = "qualification.json", "qualification.html"
 
 
+def _simulator() -> DutProvider:
+    """The simulated DUT qualified against: its variants are the faulty parts it runs."""
+    return get_provider(DEFAULT_DUT)
+
+
 def _selected_variants(names: list[str] | None) -> dict[str, Variant]:
+    provider = _simulator()
     if not names:
-        return dict(VARIANTS)
+        return dict(provider.variants)
     chosen: dict[str, Variant] = {}
     for name in names:
-        chosen[name] = get_variant(name)  # InputError naming the valid ones
+        chosen[name] = provider.variant(name)  # InputError naming the valid ones
     return chosen
 
 
@@ -96,7 +103,7 @@ class _ConsoleObserver(QualifyObserver):
         rec = run.record
         spec = run.spec
         if spec.variant is not None:
-            outcome = assess_variant(get_variant(spec.variant), rec, self.plan)
+            outcome = assess_variant(_simulator().variant(spec.variant), rec, self.plan)
             style = _VARIANT_STYLE.get(outcome.verdict, "bold red")
             what = f"[{style}]{outcome.verdict.value}[/]"
             if outcome.verdict is VariantVerdict.CAUGHT:
@@ -205,7 +212,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         [],
         variants,
         incomplete_reason="still running (or died)",
-        all_variants=VARIANTS,
+        all_variants=dict(_simulator().variants),
         seed=options.seed,
     )
     write_qualification(out_dir, running, meta)
@@ -237,7 +244,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         execution.runs,
         variants,
         incomplete_reason=execution.incomplete_reason,
-        all_variants=VARIANTS,
+        all_variants=dict(_simulator().variants),
         seed=options.seed,
     )
     prune_evidence(q, out_dir, keep_all=options.keep_evidence)
