@@ -25,6 +25,7 @@ from harness.can.e2e import E2EProtection
 from harness.can.fuzz import CanFuzzPlan
 from harness.checks import CHECKS, Check, Resolver
 from harness.checks.prompt import PromptPlan
+from harness.checks.spec import check_params_models
 from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
@@ -54,10 +55,10 @@ __all__ = [
     "load_profile_text",
 ]
 
-UNIONS: TaggedUnions = {
-    "step": dict(STEP_MODELS),
-    "check": {name: cls.Params for name, cls in CHECKS.items()},
-}
+
+def unions() -> TaggedUnions:
+    """The tagged unions of the profile models, checks as registered now."""
+    return {"step": dict(STEP_MODELS), "check": dict(check_params_models())}
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def _compile(
     try:
         profile = Profile.model_validate(doc.data)
     except ValidationError as exc:
-        raise located_error(exc, doc, Profile, UNIONS, ProfileError) from None
+        raise located_error(exc, doc, Profile, unions(), ProfileError) from None
     return _Compiler(doc, profile, raw, base_dir, path, dbc_override).plan()
 
 
@@ -511,7 +512,7 @@ class _Compiler:
                     got=req,
                     choices=list(self.p.profile.requirements.ids),
                 )
-        cls = CHECKS[kind]
+        cls = CHECKS.get(kind)
         return cls(spec, self._resolver(path, markers, later))  # type: ignore[arg-type]
 
     def _step(
