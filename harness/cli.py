@@ -323,6 +323,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace, out: Console) -> int:
+    from rich.markup import escape
+
     from harness.dut import DUTS
     from harness.sim.provider import PROVIDER as reference_tcu  # registers cc-tcu-1
 
@@ -333,11 +335,11 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
     if args.sim_command == "list":
         for name, provider in DUTS.items():
             origin = DUTS.origin(name)
-            source = "" if origin == "harness" else f"  [from {origin}]"
-            line = f"sim:{name}  {provider.description}{source}"
+            source = "" if origin == "harness" else escape(f"  [from {origin}]")
+            line = f"sim:{name}  {escape(provider.description)}{source}"
             out.print(line, highlight=False, soft_wrap=True)
             for v in provider.variants.values():
-                line = f"  {v.name:<30} {v.requirement:<8} {v.description}"
+                line = f"  {v.name:<30} {v.requirement:<8} {escape(v.description)}"
                 out.print(line, highlight=False, soft_wrap=True)
         return EXIT_PASS
     from harness.bench import load_bench
