@@ -57,13 +57,18 @@ __all__ = ["register", "write_qualification"]
 JSON_NAME, HTML_NAME = "qualification.json", "qualification.html"
 
 
-def _simulator() -> DutProvider:
-    """The simulated DUT qualified against: its variants are the faulty parts it runs."""
-    return get_provider(DEFAULT_DUT)
+def _simulator(dut: str = "sim") -> DutProvider:
+    """The simulated DUT qualified against (``--dut``): its variants are the faulty parts it
+    runs."""
+    kind, _, name = dut.partition(":")
+    if kind != "sim" or name.count(":"):
+        raise InputError(
+            "qualify --dut", expected="sim or sim:NAME (a simulated DUT, no variant)", got=dut
+        )
+    return get_provider(name or DEFAULT_DUT)
 
 
-def _selected_variants(names: list[str] | None) -> dict[str, Variant]:
-    provider = _simulator()
+def _selected_variants(provider: DutProvider, names: list[str] | None) -> dict[str, Variant]:
     if not names:
         return dict(provider.variants)
     chosen: dict[str, Variant] = {}
@@ -103,7 +108,7 @@ class _ConsoleObserver(QualifyObserver):
         rec = run.record
         spec = run.spec
         if spec.variant is not None:
-            outcome = assess_variant(_simulator().variant(spec.variant), rec, self.plan)
+            outcome = assess_variant(get_provider(spec.dut).variant(spec.variant), rec, self.plan)
             style = _VARIANT_STYLE.get(outcome.verdict, "bold red")
             what = f"[{style}]{outcome.verdict.value}[/]"
             if outcome.verdict is VariantVerdict.CAUGHT:
@@ -162,7 +167,8 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
     check_references(bench, broker=args.realtime_runs > 0)
-    variants = _selected_variants(args.variant)
+    simulator = _simulator(args.dut)
+    variants = _selected_variants(simulator, args.variant)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"qualify-{plan.profile_id}-{stamp}"
     if (out_dir / JSON_NAME).exists():
@@ -177,6 +183,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         realtime_runs=args.realtime_runs,
         variants=tuple(variants),
         jobs=args.jobs or default_jobs(),
+        dut=simulator.name,
         keep_evidence=args.keep_evidence,
         seed=args.seed if args.seed is not None else secrets.randbits(32),
     )
@@ -189,6 +196,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         "seconds": None,
         "machine": machine_description(),
         "options": {
+            "dut": simulator.name,
             "runs": options.runs,
             "realtime_runs": options.realtime_runs,
             "variants": list(args.variant) if args.variant else "all",
@@ -212,7 +220,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         [],
         variants,
         incomplete_reason="still running (or died)",
-        all_variants=dict(_simulator().variants),
+        all_variants=dict(simulator.variants),
         seed=options.seed,
     )
     write_qualification(out_dir, running, meta)
@@ -244,7 +252,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         execution.runs,
         variants,
         incomplete_reason=execution.incomplete_reason,
-        all_variants=dict(_simulator().variants),
+        all_variants=dict(simulator.variants),
         seed=options.seed,
     )
     prune_evidence(q, out_dir, keep_all=options.keep_evidence)

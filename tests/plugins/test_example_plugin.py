@@ -201,3 +201,19 @@ def test_a_plugin_taking_a_harness_name_is_refused_naming_both(tmp_path: Path) -
     message = " ".join(run.stderr.split())
     assert "DUT provider 'cc-tcu-1' is registered twice: by harness and by entry point" in message
     assert "(harness-dup-plugin)" in message
+
+
+def test_qualify_runs_the_plugin_duts_own_variants(plugin_harness: Path, tmp_path: Path) -> None:
+    out = tmp_path / "q"
+    run = _run(
+        plugin_harness,
+        *("qualify", str(PROFILE), "--dut", "sim:lamp-ecu", "--out", str(out)),
+        *("--runs", "2", "--realtime-runs", "0", "--jobs", "1"),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads((out / "qualification.json").read_text())
+    assert report["options"]["dut"] == "lamp-ecu"
+    verdicts = {v["name"]: v["verdict"] for v in report["variants"]}
+    assert verdicts == {"slow-follow": "caught", "slow-status": "caught"}
+    replays = [r["replay"] for r in report["runs"] if r["variant"] == "slow-follow"]
+    assert replays and "--dut sim:lamp-ecu:slow-follow" in replays[0]
