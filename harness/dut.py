@@ -149,8 +149,8 @@ class DutProvider(ABC):
             return self.variants[name]
         except KeyError:
             raise InputError(
-                f"unknown variant of the simulated DUT {self.name}",
-                expected=f"a faulty variant of {self.name} (see 'harness sim list')",
+                f"unknown simulator variant of {self.name}",
+                expected=f"the name of a faulty variant of {self.name} (see 'harness sim list')",
                 got=name,
                 choices=sorted(self.variants) or ["(this DUT has no variants)"],
             ) from None

@@ -116,8 +116,9 @@ class DutChoice:
         if default_variant and not colon:
             return cls("sim", name)
         raise InputError(
-            "--dut: unknown simulated DUT or variant",
-            expected=f"{DUT_SPELLINGS}; 'harness sim list' lists them",
+            "--dut: unknown simulator variant or simulated DUT",
+            expected=f"the name of a faulty variant of {DEFAULT_DUT} (sim:VARIANT) or of a "
+            "simulated DUT (sim:NAME[:VARIANT]); 'harness sim list' lists them",
             got=text,
             choices=[f"sim:{n}" for n in DUTS.names()] + sorted(_REFERENCE_TCU.variants),
         )

@@ -77,7 +77,7 @@ def test_without_the_plugin_its_kind_and_dut_are_unknown() -> None:
     assert "expected a known check kind, but got 'mirrors'" in run.stderr
     tcu_profile = str(ROOT / "profiles" / "cc-tcu-1.yaml")
     run = _run(None, "certify", tcu_profile, "--dut", "sim:lamp-ecu", "--out", "/nonexistent")
-    assert run.returncode == 2 and "unknown simulated DUT" in run.stderr
+    assert run.returncode == 2 and "unknown simulator variant or simulated DUT" in run.stderr
 
 
 def test_schema_lists_the_plugin_check_kind(plugin_harness: Path) -> None:

@@ -73,7 +73,7 @@ def test_unknown_dut_or_variant_lists_what_is_registered() -> None:
     with pytest.raises(InputError) as err:
         DutChoice.parse("sim:lamp")
     assert "sim:cc-tcu-1" in (err.value.choices or [])
-    with pytest.raises(InputError, match="unknown variant of the simulated DUT cc-tcu-1"):
+    with pytest.raises(InputError, match="unknown simulator variant of cc-tcu-1"):
         DutChoice.parse("sim:cc-tcu-1:lamp")
     with pytest.raises(InputError):
         DutChoice.parse("simulated")
@@ -121,6 +121,6 @@ def test_sim_run_refuses_unknown_names_before_opening_a_bus(
     assert main(["sim", "run", "lamp"]) == 2
     assert "unknown DUT provider" in capsys.readouterr().err
     assert main(["sim", "run", "cc-tcu-1:nope"]) == 2
-    assert "unknown variant of the simulated DUT cc-tcu-1" in capsys.readouterr().err
+    assert "unknown simulator variant of cc-tcu-1" in capsys.readouterr().err
     assert main(["sim", "run", "cc-tcu-1"]) == 2
     assert "needs a bench file" in capsys.readouterr().err
