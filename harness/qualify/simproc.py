@@ -157,7 +157,9 @@ class SimProcessLane:
         path = Path(self._dir.name) / "bench.yaml"
         data, secrets = self._sim_bench()
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")  # JSON is YAML
-        argv = [sys.executable, "-m", "harness.cli", "sim", "run", self.dut, "--bench", str(path)]
+        # 'sim tcu' is 'sim run cc-tcu-1', under the name the reference part always had
+        command = ["tcu"] if self.dut == DEFAULT_DUT else ["run", self.dut]
+        argv = [sys.executable, "-m", "harness.cli", "sim", *command, "--bench", str(path)]
         argv += ["--dbc", str(self.plan.dbc_path)]
         if self.variant:
             argv += ["--variant", self.variant]
