@@ -77,8 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     cert.add_argument(
         "--dut",
         default="sim",
-        help="sim (built-in simulator, default), sim:VARIANT (a faulty variant, see "
-        "'harness sim variants') or external (a part on the bench's bus)",
+        help="sim:NAME[:VARIANT] (a simulated DUT and optionally one of its faulty variants, "
+        "see 'harness sim list'), sim (= sim:cc-tcu-1, the built-in reference TCU, default), "
+        "sim:VARIANT (= sim:cc-tcu-1:VARIANT) or external (a part on the bench's bus)",
     )
     cert.add_argument(
         "--realtime",
@@ -130,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sch.add_argument("--bench", action="store_true", help="the bench file schema instead")
 
-    sim = sub.add_parser("sim", help="the built-in reference simulator")
+    sim = sub.add_parser("sim", help="the simulated DUTs (built-in and from plug-ins)")
     simsub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
     tcu = simsub.add_parser(
         "tcu",
@@ -144,7 +145,25 @@ def _parser() -> argparse.ArgumentParser:
     tcu.add_argument(
         "--dbc", type=Path, default=None, help="DBC file (default: the bundled cc-tcu-1.dbc)"
     )
-    simsub.add_parser("variants", help="list the faulty variants and what each breaks")
+    simsub.add_parser("variants", help="list the faulty variants of cc-tcu-1 and what each breaks")
+    simsub.add_parser(
+        "list",
+        help="list the simulated DUTs and their faulty variants",
+        description="List every registered DUT provider (built-in and from the "
+        "cc_harness.duts entry point group) with its faulty variants: the requirement each "
+        "breaks and how. 'harness certify --dut sim:NAME[:VARIANT]' runs one.",
+    )
+    run = simsub.add_parser(
+        "run",
+        help="run a simulated DUT as its own process",
+        description="Run the simulated DUT NAME (see 'harness sim list') on the bench's bus "
+        "in real time until Ctrl-C or SIGTERM, so that 'harness certify --dut external' can "
+        "test it like a supplier's part. 'harness sim tcu' is 'harness sim run cc-tcu-1'.",
+    )
+    run.add_argument("name", help="the DUT provider, optionally NAME:VARIANT")
+    run.add_argument("--bench", type=Path, help="bench YAML file naming a shared bus")
+    run.add_argument("--variant", help="a faulty variant of the DUT")
+    run.add_argument("--dbc", type=Path, default=None, help="DBC file (default: the DUT's own)")
     for register in _command_modules():
         register(sub)
     return parser
@@ -170,14 +189,6 @@ def _command_modules() -> list[Callable[[Any], None]]:
         server_commands,
         queue_commands,
     ]
-
-
-def _default_dbc() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "data" / "cc-tcu-1.dbc", here.parent / "dbc" / "cc-tcu-1.dbc"):
-        if candidate.exists():
-            return candidate
-    raise InputError("no bundled cc-tcu-1.dbc found", expected="--dbc FILE")
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -312,26 +323,49 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace, out: Console) -> int:
-    from harness.sim.variants import VARIANTS, get_variant
+    from rich.markup import escape
+
+    from harness.dut import DUTS
+    from harness.sim.provider import PROVIDER as reference_tcu  # registers cc-tcu-1
 
     if args.sim_command == "variants":
-        for v in VARIANTS.values():
+        for v in reference_tcu.variants.values():
             out.print(f"{v.name:<20} {v.requirement:<8} {v.description}", highlight=False)
+        return EXIT_PASS
+    if args.sim_command == "list":
+        for name, provider in DUTS.items():
+            origin = DUTS.origin(name)
+            source = "" if origin == "harness" else escape(f"  [from {origin}]")
+            line = f"sim:{name}  {escape(provider.description)}{source}"
+            out.print(line, highlight=False, soft_wrap=True)
+            for v in provider.variants.values():
+                line = f"  {v.name:<30} {v.requirement:<8} {escape(v.description)}"
+                out.print(line, highlight=False, soft_wrap=True)
         return EXIT_PASS
     from harness.bench import load_bench
     from harness.can.dbc import load_dbc
     from harness.sim.host import serve
 
-    if args.variant:
-        get_variant(args.variant)
+    name, variant = "cc-tcu-1", args.variant
+    if args.sim_command == "run":
+        name, _, inline = args.name.partition(":")
+        if inline and variant and inline != variant:
+            raise InputError("sim run: two variants", expected="NAME:VARIANT or --variant")
+        variant = variant or inline or None
+    provider = DUTS.get(name)
+    if variant:
+        provider.variant(variant)
     if args.bench is None:
         raise InputError(
             "the simulator as its own process needs a bench file naming a shared bus",
             expected="--bench FILE (for example interface udp_multicast)",
         )
     bench = load_bench(args.bench).with_channel_default()
-    db = load_dbc(args.dbc or _default_dbc())
-    return serve(bench, db, args.variant, announce=lambda s: out.print(s, highlight=False))
+    dbc = args.dbc or provider.default_dbc()
+    if dbc is None:
+        raise InputError(f"the simulated DUT {name} bundles no DBC", expected="--dbc FILE")
+    db = load_dbc(dbc)
+    return serve(provider, bench, db, variant, announce=lambda s: out.print(s, highlight=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,9 +8,9 @@ JUnit XML, on the same :class:`~harness.session.Session` as ``harness certify``:
     pytest profiles/cc-tcu-1.yaml -k CAN-003 --dut sim:stuck-counter
     pytest --profile profiles/cc-tcu-1.yaml --bench lab.yaml --dut external --junitxml r.xml
 
-Options (group "cc-harness"): ``--profile FILE``, ``--bench FILE``, ``--dut sim |
-sim:VARIANT | external`` (default ``sim``), ``--realtime`` (always so with an external DUT)
-and ``--evidence DIR``.
+Options (group "cc-harness"): ``--profile FILE``, ``--bench FILE``, ``--dut
+sim:NAME[:VARIANT] | sim | sim:VARIANT | external`` (default ``sim``, the reference TCU),
+``--realtime`` (always so with an external DUT) and ``--evidence DIR``.
 
 Collection rule
     A YAML file (``.yaml``/``.yml``) is collected only when it was named on its own: as a
@@ -267,8 +267,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="harness_dut",
         default="sim",
         metavar="DUT",
-        help="sim (built-in simulator, default), sim:VARIANT (a faulty variant) or "
-        "external (a part on the bench's bus)",
+        help="sim:NAME[:VARIANT] (a simulated DUT, see 'harness sim list'), sim (= "
+        "sim:cc-tcu-1, default), sim:VARIANT (a faulty variant of it) or external (a part on "
+        "the bench's bus)",
     )
     group.addoption(
         "--realtime",

@@ -76,10 +76,12 @@ class Registry(Generic[T]):
         """Register ``item`` under ``name``; a name used twice is :class:`DuplicateRegistration`."""
         with self._lock:
             if name in self._items:
+                # Both origins in the message itself: a "got" would be cut at 60 characters,
+                # and the plug-in's distribution name is what the reader needs.
                 raise DuplicateRegistration(
-                    f"{self.what} {name!r} is registered twice",
-                    expected="each name registered once",
-                    got=f"{self._origin[name]} and {origin}",
+                    f"{self.what} {name!r} is registered twice: by {self._origin[name]} "
+                    f"and by {origin}",
+                    expected="each name registered once (rename one, or uninstall one package)",
                 )
             if self._check is not None:
                 self._check(name, item)

@@ -1,14 +1,14 @@
 """A certification session: the bus, the clock, the DUT, the evidence, and the cases.
 
-:class:`Session` is the context manager that owns every resource of one run. It picks the
-mode: *simulated* (the built-in simulator on the harness's virtual clock and in-memory bus,
-the default) or *real time* (``--realtime``, and always with an external DUT: python-can
-buses, interface timestamps). It writes the evidence folder as it goes: ``trace.blf`` (every
-frame, flushed every 250 ms) and ``run.json`` (rewritten atomically after every case), so an
-interrupted run leaves readable evidence marked ABORTED or INCOMPLETE. It also keeps the
-profile and DBC as loaded, and seals the folder with ``manifest.json`` when it closes
-(see :mod:`harness.evidence`). Diagnostic exchanges go to ``diag.jsonl`` as well, and the
-DUT's identity (the profile's identity DIDs) is read right after it is up.
+:class:`Session` is the context manager that owns every resource of one run. It picks the mode:
+*simulated* (a registered simulated DUT, see :mod:`harness.dut`, on the harness's virtual clock
+and in-memory bus, the default) or *real time* (``--realtime``, and always with an external
+DUT: python-can buses, interface timestamps). It writes the evidence folder as it goes:
+``trace.blf`` (every frame, flushed every 250 ms) and ``run.json`` (rewritten atomically after
+every case), so an interrupted run leaves readable evidence marked ABORTED or INCOMPLETE. It
+also keeps the profile and DBC as loaded, and seals the folder with ``manifest.json`` when it
+closes (see :mod:`harness.evidence`). Diagnostic exchanges go to ``diag.jsonl`` as well, and
+the DUT's identity (the profile's identity DIDs) is read right after it is up.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from harness.can.port import CanPort
 from harness.can.restbus import RestBus
 from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock
+from harness.dut import DEFAULT_DUT, DUTS, DutProvider, DutSetup, RunningDut, get_provider
 from harness.errors import InputError, RunAborted, RunIncomplete
 from harness.evidence import (
     TraceWriter,
@@ -50,10 +51,9 @@ from harness.outputs import claim_folder
 from harness.plan import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
 from harness.runner import CaseRunner, RunObserver
-from harness.session_mqtt import open_mqtt, require_external_broker
-from harness.sim.host import SimThread, identity_from_bench
-from harness.sim.tcu import ReferenceTcu
-from harness.sim.variants import get_variant
+from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
+from harness.sim.host import SimThread
+from harness.sim.provider import PROVIDER as _REFERENCE_TCU  # registers cc-tcu-1
 from harness.uds.steps import open_diagnostics
 
 __all__ = ["DutChoice", "Session", "harness_version"]
@@ -69,31 +69,69 @@ def harness_version() -> str:
         return "0+unknown"
 
 
+DUT_SPELLINGS = "sim, sim:NAME, sim:NAME:VARIANT, sim:VARIANT (of cc-tcu-1) or external"
+
+
 @dataclass(frozen=True)
 class DutChoice:
-    """``sim``, ``sim:VARIANT`` or ``external``."""
+    """What ``--dut`` chose: ``sim:NAME[:VARIANT]`` (a registered DUT provider, see
+    :mod:`harness.dut`) or ``external``.
+
+    ``sim`` is ``sim:cc-tcu-1`` and ``sim:VARIANT`` is ``sim:cc-tcu-1:VARIANT``, the spellings
+    from before providers; they are also how such a choice prints (run.json keeps them).
+    """
 
     kind: str
     variant: str | None = None
+    provider: str = DEFAULT_DUT
 
     @classmethod
     def parse(cls, text: str) -> DutChoice:
-        kind, _, variant = text.partition(":")
-        if kind == "external" and not variant:
+        kind, _, rest = text.partition(":")
+        if kind == "external" and not rest:
             return cls("external")
-        if kind == "sim":
+        if kind != "sim":
+            raise InputError(
+                "--dut",
+                expected=DUT_SPELLINGS,
+                got=text,
+                choices=["sim", "sim:NAME", "sim:NAME:VARIANT", "external"],
+            )
+        if not rest:
+            return cls("sim")
+        name, colon, variant = rest.partition(":")
+        default_variant = name in _REFERENCE_TCU.variants
+        if name in DUTS:
+            if not colon and default_variant and name != DEFAULT_DUT:
+                raise InputError(
+                    f"--dut {text} is ambiguous: {name} is a DUT provider and a variant of "
+                    f"{DEFAULT_DUT}",
+                    expected=f"sim:{name}: for the provider or sim:{DEFAULT_DUT}:{name} for "
+                    "the variant",
+                    got=text,
+                )
             if variant:
-                get_variant(variant)  # InputError with the valid names
-            return cls("sim", variant or None)
+                get_provider(name).variant(variant)  # InputError with the provider's names
+            return cls("sim", variant or None, name)
+        if default_variant and not colon:
+            return cls("sim", name)
         raise InputError(
-            "--dut",
-            expected="sim, sim:VARIANT or external",
+            "--dut: unknown simulator variant or simulated DUT",
+            expected=f"the name of a faulty variant of {DEFAULT_DUT} (sim:VARIANT) or of a "
+            "simulated DUT (sim:NAME[:VARIANT]); 'harness sim list' lists them",
             got=text,
-            choices=["sim", "sim:VARIANT", "external"],
+            choices=[f"sim:{n}" for n in DUTS.names()] + sorted(_REFERENCE_TCU.variants),
         )
 
+    @property
+    def simulator(self) -> DutProvider:
+        """The provider of a ``sim`` choice."""
+        return get_provider(self.provider)
+
     def __str__(self) -> str:
-        return self.kind + (f":{self.variant}" if self.variant else "")
+        if self.kind != "sim" or self.provider == DEFAULT_DUT:
+            return self.kind + (f":{self.variant}" if self.variant else "")
+        return f"sim:{self.provider}" + (f":{self.variant}" if self.variant else "")
 
 
 def _now_iso() -> str:
@@ -130,7 +168,8 @@ class Session:
         self._stack = contextlib.ExitStack()
         self.claimed = False  # whether out_dir is this run's (claimed atomically on entry)
         self.trace: TraceWriter | None = None
-        self.tcu: ReferenceTcu | None = None
+        self.sim_dut: RunningDut | None = None  # a simulated part on the session's loop
+        self.tcu: Any = None  # that part itself (a ReferenceTcu for cc-tcu-1), for lab tests
         self.sim_thread: SimThread | None = None
         self.ingest: ThreadedBus | None = None  # live runs: the bus's reader thread
         self.record = RunRecord(
@@ -183,15 +222,21 @@ class Session:
             dut_bus = SimBus(channel)
             stack.callback(dut_bus.shutdown)
             self.loop = EventLoop(clock)
-            self.tcu = ReferenceTcu(
+            self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack)
+            mplan = mqtt_plan(self.plan)
+            setup = DutSetup(
                 self.loop,
                 dut_bus,
                 self.plan.dbc,
-                variant=self.dut.variant,
-                identity=identity_from_bench(self.bench),
+                self.bench,
+                self.dut.variant,
+                mqtt_transport=self.mqtt.dut_transport if self.mqtt is not None else None,
+                psk=self.bench.mqtt.resolve_psk() if self.mqtt is not None else b"",
+                asn1=mplan.asn1 if mplan is not None else None,
             )
-            stack.callback(self.tcu.stop)
-            self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack, self.tcu)
+            self.sim_dut = self.dut.simulator.build(setup)
+            stack.callback(self.sim_dut.stop)
+            self.tcu = self.sim_dut.part
             echoes = False
         else:
             clock = RealClock()
@@ -210,7 +255,9 @@ class Session:
             if self.dut.kind == "sim":
                 broker = self.mqtt.dut_address if self.mqtt is not None else None
                 self.sim_thread = stack.enter_context(
-                    SimThread(self.bench, self.plan.dbc, self.dut.variant, mqtt=broker)
+                    SimThread(
+                        self.dut.simulator, self.bench, self.plan.dbc, self.dut.variant, mqtt=broker
+                    )
                 )
         self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)
         if self.trace is not None:  # quiet stretches of a real-time run still flush on time
@@ -236,8 +283,8 @@ class Session:
         self.runner.attach(OperatorAdapter(self.operator, PromptLog(self.out_dir)))
         if self.mqtt is not None:  # fuzz_command steps record into the run's fuzz context
             self.mqtt.fuzz = self.fuzz
-        if self.tcu is not None:
-            self.tcu.start()
+        if self.sim_dut is not None:
+            self.sim_dut.start()
         self.restbus.start()
         self.runner.wait_ready()
         if self.mqtt is not None:  # a part reaching the broker through the harness's relay

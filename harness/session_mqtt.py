@@ -1,7 +1,8 @@
-"""Wiring MQTT into a session: the harness's side, and the simulated TCU's backend.
+"""Wiring MQTT into a session: the harness's side of it.
 
 Kept apart from :mod:`harness.session` so that a session only calls :func:`open_mqtt` (a
-profile without an ``mqtt`` section gets None and nothing changes).
+profile without an ``mqtt`` section gets None and nothing changes). A simulated DUT joins the
+simulated broker through :meth:`MqttSide.dut_transport` (see :class:`harness.dut.DutSetup`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from harness.mqtt.plan import MqttPlan
 from harness.mqtt.side import MqttSide
 from harness.plan import Plan
 from harness.safeio import ASN1, read_input
-from harness.sim.tcu import ReferenceTcu
-from harness.sim.v2x import V2xBackend
 from harness.trace import write_bytes_atomic
 
 __all__ = ["MQTT_DIR", "mqtt_plan", "open_mqtt", "require_external_broker"]
@@ -57,12 +56,8 @@ def open_mqtt(
     bench: Bench,
     out_dir: Path | None,
     stack: contextlib.ExitStack,
-    tcu: ReferenceTcu | None = None,
 ) -> MqttSide | None:
-    """Open the MQTT side of a session (broker, client, log) when the profile has MQTT.
-
-    ``tcu`` is the simulated-mode reference TCU: its backend joins the simulated broker.
-    """
+    """Open the MQTT side of a session (broker, client, log) when the profile has MQTT."""
     mplan = mqtt_plan(plan)
     if mplan is None:
         return None
@@ -72,8 +67,4 @@ def open_mqtt(
         write_bytes_atomic(
             out_dir / MQTT_DIR / mplan.asn1_path.name, read_input(mplan.asn1_path, ASN1)
         )
-    side = stack.enter_context(MqttSide(mplan, bench, loop, out_dir=out_dir))
-    if tcu is not None:
-        backend = V2xBackend(tcu, side.dut_transport, bench.mqtt.resolve_psk(), asn1=mplan.asn1)
-        stack.callback(backend.close)
-    return side
+    return stack.enter_context(MqttSide(mplan, bench, loop, out_dir=out_dir))

@@ -15,7 +15,7 @@ from harness.plan import Plan
 from harness.profile.compile import load_profile
 from harness.record import Verdict
 from harness.session import DutChoice, Session
-from harness.sim.tcu import FUZZ_TRIGGER_DLC, FUZZ_TRIGGER_ID
+from harness.sim.tcu_config import FUZZ_TRIGGER_DLC, FUZZ_TRIGGER_ID
 from tests.conftest import PROFILE, ROOT, case_in_run, profile_copy, run_harness
 
 MINIMAL = (ROOT / "tests" / "corpus" / "valid-minimal.yaml").read_text()

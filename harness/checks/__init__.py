@@ -1,6 +1,7 @@
 """Checks: pure evaluators over windows of observations, one module per family.
 
-Importing this package registers every built-in check kind in :data:`CHECKS`.
+Importing this package registers every built-in check kind in :data:`CHECKS`; a lab's
+kinds come from the ``cc_harness.checks`` entry point group (see :mod:`harness.checks.base`).
 """
 
 from harness.checks import (
@@ -17,11 +18,13 @@ from harness.checks import (
     v2x_stimuli,
 )
 from harness.checks.base import CHECKS, Check, CheckParams, Resolver, register
+from harness.checks.spec import CheckSpec
 
 __all__ = [
     "CHECKS",
     "Check",
     "CheckParams",
+    "CheckSpec",
     "Resolver",
     "can_e2e",
     "can_signal",

@@ -1,7 +1,8 @@
 """What a check is, how a profile names it, and how its references are resolved.
 
 A check kind is a :class:`Check` subclass with a pydantic ``Params`` model (what the profile
-may write under ``kind: <name>``) registered with :func:`register`. At load time the profile
+may write under ``kind: <name>``) registered in :data:`CHECKS` (:func:`register` in the
+harness, the ``cc_harness.checks`` entry point group in a lab's package). At load time the profile
 builds the check from its params and a :class:`Resolver`, which turns message, signal, value
 and marker names into DBC objects or a located :class:`~harness.errors.ProfileError`; so an
 unknown reference never survives to run time. At run time :meth:`Check.evaluate` is a pure
@@ -19,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit
 from harness.can.e2e import E2EProtection
-from harness.errors import ProfileError
+from harness.errors import InputError, ProfileError
 from harness.observe import Window
 from harness.record import CheckResult, Offender, Verdict
+from harness.registry import Registry
 from harness.units import SignalValue
 
 __all__ = [
@@ -272,15 +274,34 @@ def hexdata(data: bytes) -> str:
     return data.hex(" ").upper()
 
 
-CHECKS: dict[str, type[Check]] = {}
+def _check_kind(name: str, item: object) -> None:
+    """Refuse a class that is not a check kind of this name (a plug-in's mistake, named)."""
+    problem = None
+    if not (isinstance(item, type) and issubclass(item, Check)):
+        problem = f"not a harness.checks.Check subclass but {item!r}"
+    elif getattr(item, "kind", None) != name:
+        problem = f"its kind is {getattr(item, 'kind', None)!r}"
+    elif not (isinstance(item.Params, type) and issubclass(item.Params, CheckParams)):
+        problem = "its Params is not a harness.checks.CheckParams subclass"
+    elif item.Params.model_fields["kind"].annotation is str:
+        problem = f"its Params.kind is not Literal[{name!r}]"
+    if problem is not None:
+        raise InputError(
+            f"check kind {name!r} cannot be registered: {problem}",
+            expected="a Check subclass whose kind is its registry name, with a Params model "
+            "whose kind field is that name",
+        )
+
+
+CHECKS: Registry[type[Check]] = Registry("check kind", "cc_harness.checks", check=_check_kind)
+"""Every check kind by name: the built-ins (registered by importing :mod:`harness.checks`)
+and a lab's, from the ``cc_harness.checks`` entry point group (``name = "module:CheckClass"``,
+the class not decorated with :func:`register`)."""
 
 C = TypeVar("C", bound=type[Check])
 
 
 def register(cls: C) -> C:
-    """Class decorator: add a check kind to the registry; a name used twice is an error."""
-    name = cls.kind
-    if name in CHECKS:
-        raise RuntimeError(f"check kind {name!r} is registered twice")
-    CHECKS[name] = cls
+    """Class decorator: add a built-in check kind; a name used twice is an error."""
+    CHECKS.add(cls.kind, cls)
     return cls

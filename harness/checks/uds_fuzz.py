@@ -30,7 +30,7 @@ from harness.record import CheckResult, Offender, Verdict
 from harness.uds.codec import hexs
 from harness.uds.exchange import DiagIds
 from harness.uds.judge import Judged, judge_span
-from harness.uds.oracle import ORACLES, get_oracle
+from harness.uds.oracle import get_oracle
 from harness.units import format_duration
 
 __all__ = ["DiagFuzzCheck", "DiagFuzzParams"]
@@ -44,7 +44,8 @@ class DiagFuzzParams(CheckParams):
     until: str | None = Field(default=None, description="the span ends at this step")
     oracle: str = Field(
         default="cc-tcu-1",
-        description=f"the part's diagnostic specification: {', '.join(sorted(ORACLES))}",
+        description="the part's diagnostic specification: a registered oracle (cc-tcu-1 "
+        "built in; a lab's from the cc_harness.oracles entry point group)",
     )
     listed: int = Field(default=3, ge=1, le=20, description="violations named in the summary")
 

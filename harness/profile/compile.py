@@ -23,6 +23,7 @@ from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misf
 from harness.can.e2e import E2EProtection
 from harness.can.steps import SignalSet
 from harness.checks import CHECKS, Check, Resolver
+from harness.checks.spec import check_params_models
 from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan
 from harness.plan import Plan, PlannedCase, PlannedStep, RestbusPlan
@@ -57,10 +58,10 @@ __all__ = [
     "load_profile_text",
 ]
 
-UNIONS: TaggedUnions = {
-    "step": dict(STEP_MODELS),
-    "check": {name: cls.Params for name, cls in CHECKS.items()},
-}
+
+def unions() -> TaggedUnions:
+    """The tagged unions of the profile models, checks as registered now."""
+    return {"step": dict(STEP_MODELS), "check": dict(check_params_models())}
 
 
 PROFILE_MARKER = ("format", "cc-harness-profile/1")
@@ -124,7 +125,7 @@ def _compile(
     try:
         profile = Profile.model_validate(doc.data)
     except ValidationError as exc:
-        raise located_error(exc, doc, Profile, UNIONS, ProfileError) from None
+        raise located_error(exc, doc, Profile, unions(), ProfileError) from None
     return _Compiler(doc, profile, raw, base_dir, path, dbc_override).plan()
 
 
@@ -405,7 +406,7 @@ class _Compiler:
                     got=req,
                     choices=list(self.p.profile.requirements.ids),
                 )
-        cls = CHECKS[kind]
+        cls = CHECKS.get(kind)
         return cls(spec, self._resolver(path, markers, later))  # type: ignore[arg-type]
 
     def _step(

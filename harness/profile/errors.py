@@ -173,11 +173,16 @@ def _walk(
         alternatives = _unwrap(current) if current is not None else []
         models = [a for a in alternatives if isinstance(a, type) and issubclass(a, BaseModel)]
         # A union tag: pick the member it names, do not add it to the document path.
-        if isinstance(part, str) and len(models) > 1:
+        # A registry-validated value (a check: harness.checks.spec) is typed as the members'
+        # base model; its tag names a member subclass.
+        if isinstance(part, str) and models:
             member = None
             for table in unions.values():
                 cand = table.get(part)
-                if cand is not None and cand in models:
+                if cand is not None and (
+                    (len(models) > 1 and cand in models)
+                    or any(issubclass(cand, m) and cand is not m for m in models)
+                ):
                     member = cand
                     break
             if member is not None:
@@ -360,6 +365,28 @@ def _drop_explained(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     return kept
 
 
+def _expand_nested(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Errors of a value validated by a registry's model, put back in place.
+
+    A check's params are validated against the check registry at load time
+    (:mod:`harness.checks.spec`); its errors arrive as one ``value_error`` whose exception
+    carries ``tag`` (the kind) and ``nested_errors`` (relative to the check). They continue
+    the outer location through the tag, as a discriminated union's would.
+    """
+    out: list[ErrorDetails] = []
+    for err in errors:
+        inner = (err.get("ctx") or {}).get("error")
+        nested = getattr(inner, "nested_errors", None)
+        if err["type"] != "value_error" or nested is None:
+            out.append(err)
+            continue
+        for sub in nested:
+            moved = dict(sub)
+            moved["loc"] = (*err["loc"], getattr(inner, "tag", ""), *sub["loc"])
+            out.append(moved)  # type: ignore[arg-type]
+    return out
+
+
 def located_error(
     exc: ValidationError,
     doc: YamlDocument,
@@ -369,7 +396,8 @@ def located_error(
 ) -> InputError:
     """The first error of ``exc`` as a located input error, counting the rest."""
     located: list[InputError] = []
-    for err, wants in _merge_unions(_drop_explained(list(exc.errors())), root, unions):
+    errors = _expand_nested(exc.errors())
+    for err, wants in _merge_unions(_drop_explained(errors), root, unions):
         if len(wants) > 1:
             if "a number" in wants and "an integer" in wants:
                 wants.remove("an integer")

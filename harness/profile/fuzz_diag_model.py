@@ -20,25 +20,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
-from harness.checks import CHECKS, CheckParams
+from harness.checks.spec import CheckSpec
 from harness.units import Duration
 
 __all__ = ["FUZZ_KINDS", "FuzzDiagSpec", "FuzzDiagStep"]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 FUZZ_KINDS = ("unsupported", "length", "subfunction", "did", "random", "isotp")
-
-if TYPE_CHECKING:
-    CheckSpec = CheckParams
-else:
-    from pydantic import Tag
-
-    _CHECK_MODELS = tuple(Annotated[cls.Params, Tag(name)] for name, cls in CHECKS.items())
-    CheckSpec = Annotated[Union[_CHECK_MODELS], Field(discriminator="kind")]  # noqa: UP007
 
 
 class _Strict(BaseModel):

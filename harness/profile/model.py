@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from harness.checks import CHECKS, CheckParams
+from harness.checks.spec import CheckSpec
 from harness.profile.diag_model import DIAG_STEP_MODELS, DiagnosticsSection, IdentityItem
 from harness.profile.mqtt_model import MQTT_STEP_MODELS, MqttSection
 from harness.profile.prompt_model import PromptStep
@@ -88,11 +88,7 @@ class DutSpec(Strict):
 
 # -- steps ------------------------------------------------------------------------------------
 
-if TYPE_CHECKING:  # the unions are built from the registries at run time
-    CheckSpec = CheckParams
-else:
-    _CHECK_MODELS = tuple(Annotated[cls.Params, Tag(name)] for name, cls in CHECKS.items())
-    CheckSpec = Annotated[Union[_CHECK_MODELS], Field(discriminator="kind")]  # noqa: UP007
+# CheckSpec: validated against the check registry as it stands when a profile loads.
 
 
 class StepBase(Strict):

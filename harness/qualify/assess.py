@@ -157,7 +157,7 @@ def _run_json(spec: RunSpec, run: QualificationRun | None, q: Qualification) -> 
         "variant": spec.variant,
     }
     if not spec.realtime:  # a simulated run replays exactly
-        dut = f"sim:{spec.variant}" if spec.variant else "sim"
+        dut = spec.dut_option
         seed = f" --seed {q.seed}" if q.seed is not None else ""
         out["replay"] = f"harness certify {q.plan.path} --dut {dut}{seed}"
     if run is None:

@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.bench import check_references, load_bench
+from harness.dut import DEFAULT_DUT, DutProvider, Variant, get_provider
 from harness.errors import InputError, RunAborted
 from harness.outputs import check_out_folder
 from harness.plan import Plan
@@ -49,7 +50,7 @@ from harness.qualify.runs import (
 )
 from harness.record import CaseRecord, RunStatus
 from harness.session import harness_version
-from harness.sim.variants import VARIANTS, Variant, get_variant
+from harness.sim import provider as _builtin_duts  # noqa: F401  (registers cc-tcu-1)
 from harness.trace import write_json_atomic
 
 __all__ = ["register", "write_qualification"]
@@ -57,12 +58,23 @@ __all__ = ["register", "write_qualification"]
 JSON_NAME, HTML_NAME = "qualification.json", "qualification.html"
 
 
-def _selected_variants(names: list[str] | None) -> dict[str, Variant]:
+def _simulator(dut: str = "sim") -> DutProvider:
+    """The simulated DUT qualified against (``--dut``): its variants are the faulty parts it
+    runs."""
+    kind, _, name = dut.partition(":")
+    if kind != "sim" or name.count(":"):
+        raise InputError(
+            "qualify --dut", expected="sim or sim:NAME (a simulated DUT, no variant)", got=dut
+        )
+    return get_provider(name or DEFAULT_DUT)
+
+
+def _selected_variants(provider: DutProvider, names: list[str] | None) -> dict[str, Variant]:
     if not names:
-        return dict(VARIANTS)
+        return dict(provider.variants)
     chosen: dict[str, Variant] = {}
     for name in names:
-        chosen[name] = get_variant(name)  # InputError naming the valid ones
+        chosen[name] = provider.variant(name)  # InputError naming the valid ones
     return chosen
 
 
@@ -97,7 +109,7 @@ class _ConsoleObserver(QualifyObserver):
         rec = run.record
         spec = run.spec
         if spec.variant is not None:
-            outcome = assess_variant(get_variant(spec.variant), rec, self.plan)
+            outcome = assess_variant(get_provider(spec.dut).variant(spec.variant), rec, self.plan)
             style = _VARIANT_STYLE.get(outcome.verdict, "bold red")
             what = f"[{style}]{outcome.verdict.value}[/]"
             if outcome.verdict is VariantVerdict.CAUGHT:
@@ -156,7 +168,8 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
     check_references(bench, broker=args.realtime_runs > 0)
-    variants = _selected_variants(args.variant)
+    simulator = _simulator(args.dut)
+    variants = _selected_variants(simulator, args.variant)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"qualify-{plan.profile_id}-{stamp}"
     if (out_dir / JSON_NAME).exists():
@@ -171,6 +184,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         realtime_runs=args.realtime_runs,
         variants=tuple(variants),
         jobs=args.jobs or default_jobs(),
+        dut=simulator.name,
         keep_evidence=args.keep_evidence,
         seed=args.seed if args.seed is not None else secrets.randbits(32),
     )
@@ -183,6 +197,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         "seconds": None,
         "machine": machine_description(),
         "options": {
+            "dut": simulator.name,
             "runs": options.runs,
             "realtime_runs": options.realtime_runs,
             "variants": list(args.variant) if args.variant else "all",
@@ -206,7 +221,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         [],
         variants,
         incomplete_reason="still running (or died)",
-        all_variants=VARIANTS,
+        all_variants=dict(simulator.variants),
         seed=options.seed,
     )
     write_qualification(out_dir, running, meta)
@@ -238,7 +253,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         execution.runs,
         variants,
         incomplete_reason=execution.incomplete_reason,
-        all_variants=VARIANTS,
+        all_variants=dict(simulator.variants),
         seed=options.seed,
     )
     prune_evidence(q, out_dir, keep_all=options.keep_evidence)

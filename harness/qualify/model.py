@@ -51,6 +51,13 @@ class RunSpec:
     kind: str  # "reference" or "variant"
     realtime: bool = False
     variant: str | None = None
+    dut: str = "cc-tcu-1"  # the simulated DUT (harness.dut provider) the variant belongs to
+
+    @property
+    def dut_option(self) -> str:
+        """The run's ``--dut``, in the short spelling for the reference TCU (``sim:VARIANT``)."""
+        dut = "sim" if self.dut == "cc-tcu-1" else f"sim:{self.dut}"
+        return dut + (f":{self.variant}" if self.variant else "")
 
     @property
     def mode(self) -> str:

@@ -72,6 +72,13 @@ def register(sub: Any) -> None:
         "bus time (default 3; 0 skips them)",
     )
     q.add_argument(
+        "--dut",
+        default="sim",
+        metavar="sim:NAME",
+        help="the simulated DUT to qualify against, whose faulty variants run (default sim, "
+        "the reference cc-tcu-1; see 'harness sim list')",
+    )
+    q.add_argument(
         "--variant",
         action="append",
         metavar="NAME",

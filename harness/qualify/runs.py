@@ -38,6 +38,7 @@ from pathlib import Path
 
 from harness.bench import Bench
 from harness.clock import favour_this_process
+from harness.dut import DEFAULT_DUT
 from harness.errors import InputError, RunAborted
 from harness.plan import Plan
 from harness.profile.compile import load_profile
@@ -65,7 +66,6 @@ __all__ = [
 ]
 
 
-
 def default_jobs() -> int:
     """One worker per CPU, at most :data:`MAX_DEFAULT_JOBS`."""
     return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_JOBS))
@@ -81,20 +81,22 @@ class QualifyOptions:
     jobs: int = 1  # worker processes for the simulated runs
     keep_evidence: bool = False  # keep every run's evidence, not only misbehaving ones'
     seed: int | None = None  # run seed of fuzz steps without their own, the same for every run
+    dut: str = DEFAULT_DUT  # the simulated DUT (provider) whose reference and variants run
 
 
 def plan_specs(options: QualifyOptions) -> list[RunSpec]:
     """The runs in report order: simulated reference, real-time reference, variants."""
     width = len(str(options.runs))
+    dut = options.dut
     sims = [
-        RunSpec(f"reference-simulated-{i:0{width}d}", "reference")
+        RunSpec(f"reference-simulated-{i:0{width}d}", "reference", dut=dut)
         for i in range(1, options.runs + 1)
     ]
     rts = [
-        RunSpec(f"reference-realtime-{i}", "reference", realtime=True)
+        RunSpec(f"reference-realtime-{i}", "reference", realtime=True, dut=dut)
         for i in range(1, options.realtime_runs + 1)
     ]
-    variants = [RunSpec(f"variant-{v}", "variant", variant=v) for v in options.variants]
+    variants = [RunSpec(f"variant-{v}", "variant", variant=v, dut=dut) for v in options.variants]
     return [*sims, *rts, *variants]
 
 
@@ -136,14 +138,15 @@ def run_one(
     """
     lane: SimProcessLane | None = None
     if spec.realtime:  # the simulator in its own process, certified as an external part
-        lane = SimProcessLane(plan, bench, spec.variant)
+        lane = SimProcessLane(plan, bench, spec.variant, dut=spec.dut)
         bench = lane.bench
-    dut = DutChoice("external") if lane is not None else DutChoice("sim", spec.variant)
+    dut = DutChoice("external") if lane is not None else DutChoice("sim", spec.variant, spec.dut)
     session = Session(
         plan, bench, dut, realtime=spec.realtime, out_dir=evidence, observers=observers, seed=seed
     )
     if lane is not None:
-        session.record.dut = f"sim{':' + spec.variant if spec.variant else ''} (own process)"
+        own = str(DutChoice("sim", spec.variant, spec.dut))
+        session.record.dut = f"{own} (own process)"
     start = time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:

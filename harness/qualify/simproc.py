@@ -3,8 +3,8 @@
 A real-time run judges real timing. With the simulator in the harness's own process the two
 share one interpreter lock, and a busy machine turns that into timing faults the part does
 not have. A supplier's part runs in its own process (or on its own hardware): so does the
-simulator here, exactly as ``harness sim tcu --bench`` runs it, and the harness certifies it
-as ``--dut external``.
+simulator here, exactly as ``harness sim run NAME --bench`` runs it, and the harness
+certifies it as ``--dut external``.
 
 :class:`SimProcessLane` prepares one run: the bench the harness uses and the bench file the
 simulator reads. They meet on
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.bench import Bench, CanConfig
+from harness.dut import DEFAULT_DUT
 from harness.errors import RunIncomplete
 from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
 from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
@@ -46,7 +47,7 @@ __all__ = ["SimProcessLane", "free_udp_port"]
 
 START_TIMEOUT = 30.0  # seconds for the simulator process to say it runs
 STOP_TIMEOUT = 10.0
-READY_LINE = "reference TCU running"
+READY_LINE = " running on "  # what 'harness sim run' prints once the part is up
 MULTICAST_GROUP = "239.74.163.2"
 PSK_VAR = "CC_HARNESS_SIM_PSK"
 PASSWORD_VAR = "CC_HARNESS_SIM_MQTT_PASSWORD"
@@ -82,9 +83,12 @@ class SimProcessLane:
     none) and the simulator, and waits until it runs; leaving stops both.
     """
 
-    def __init__(self, plan: Plan, bench: Bench, variant: str | None = None) -> None:
+    def __init__(
+        self, plan: Plan, bench: Bench, variant: str | None = None, *, dut: str = DEFAULT_DUT
+    ) -> None:
         self.plan = plan
         self.variant = variant
+        self.dut = dut  # the simulated DUT (harness.dut provider) the process runs
         self.psk = bench.mqtt.resolve_psk()  # a bad key is the bench's error, before anything
         can = _can_for_processes(bench.can)
         mqtt = bench.mqtt
@@ -153,7 +157,9 @@ class SimProcessLane:
         path = Path(self._dir.name) / "bench.yaml"
         data, secrets = self._sim_bench()
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")  # JSON is YAML
-        argv = [sys.executable, "-m", "harness.cli", "sim", "tcu", "--bench", str(path)]
+        # 'sim tcu' is 'sim run cc-tcu-1', under the name the reference part always had
+        command = ["tcu"] if self.dut == DEFAULT_DUT else ["run", self.dut]
+        argv = [sys.executable, "-m", "harness.cli", "sim", *command, "--bench", str(path)]
         argv += ["--dbc", str(self.plan.dbc_path)]
         if self.variant:
             argv += ["--variant", self.variant]

@@ -55,7 +55,9 @@ def register(sub: Any) -> None:
     )
     sb.add_argument("profile", type=Path, help="profile YAML file (the same path on the benches)")
     sb.add_argument("--broker", default=os.environ.get(BROKER_ENV), help=_broker_help())
-    sb.add_argument("--dut", default="sim", help="sim (default), sim:VARIANT or external")
+    sb.add_argument(
+        "--dut", default="sim", help="sim (default), sim:NAME[:VARIANT], sim:VARIANT or external"
+    )
     sb.add_argument(
         "--needs",
         default="",

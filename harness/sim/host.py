@@ -1,9 +1,11 @@
-"""Hosting the reference TCU: on the harness's virtual clock, in a thread, or as a process.
+"""Hosting a simulated DUT in real time: in a thread beside the harness, or as a process.
 
 The simulator is the DUT, not a mock: whichever way it is hosted it only talks over a
-python-can bus. :class:`SimThread` runs it in real time beside the harness in one process;
-:func:`serve` runs it in its own process (``harness sim tcu --bench bench.yaml``) until
-SIGINT or SIGTERM, so it stands where a supplier's part would.
+python-can bus. :class:`SimThread` runs a provider's part (:mod:`harness.dut`) in real time
+beside the harness in one process; :func:`serve` runs it in its own process (``harness sim
+run cc-tcu-1 --bench bench.yaml``, or ``harness sim tcu``) until SIGINT or SIGTERM, so it
+stands where a supplier's part would. On the virtual clock the session builds the part on
+its own loop instead.
 """
 
 from __future__ import annotations
@@ -23,62 +25,73 @@ import can
 from harness.bench import Bench, open_bus
 from harness.can.dbc import CanDatabase
 from harness.clock import EventLoop, RealClock
+from harness.dut import DutProvider, DutSetup, RunningDut
 from harness.mqtt.config import BrokerAddress
-from harness.sim.tcu import ReferenceTcu, TcuIdentity
-from harness.sim.v2x import V2xBackend, attach_real_broker
+from harness.sim.provider import identity_from_bench
 
 __all__ = ["SimThread", "identity_from_bench", "serve"]
 
 
-def identity_from_bench(bench: Bench) -> TcuIdentity:
-    d = bench.dut
-    return TcuIdentity(station_id=d.station_id, vin=d.vin, serial=d.serial, sw_version=d.sw_version)
+def _setup(
+    loop: EventLoop,
+    bus: can.BusABC,
+    bench: Bench,
+    db: CanDatabase,
+    variant: str | None,
+    mqtt: BrokerAddress | None,
+) -> DutSetup:
+    psk = bench.mqtt.resolve_psk() if mqtt is not None else b""
+    return DutSetup(loop, bus, db, bench, variant, mqtt_address=mqtt, psk=psk)
 
 
 class SimThread:
-    """The reference TCU in real time on its own bus and loop, in a background thread."""
+    """A provider's part in real time on its own bus and loop, in a background thread."""
 
     def __init__(
         self,
+        provider: DutProvider,
         bench: Bench,
         db: CanDatabase,
         variant: str | None,
         *,
         mqtt: BrokerAddress | None = None,
     ) -> None:
+        self.provider = provider
         self.bench = bench
-        self.mqtt = mqtt  # the broker the TCU's V2X side connects to (None: no V2X)
-        self.v2x: V2xBackend | None = None
+        self.mqtt = mqtt  # the broker the part's V2X side connects to (None: no V2X)
         self.db = db
         self.variant = variant
         self.loop = EventLoop(RealClock())
         self.bus: can.BusABC | None = None
-        self.tcu: ReferenceTcu | None = None
+        self.dut: RunningDut | None = None
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+
+    @property
+    def part(self) -> object:
+        return None if self.dut is None else self.dut.part
 
     def __enter__(self) -> SimThread:
         # The harness and the simulator share one interpreter here: switch threads every
         # 0.5 ms (default 5 ms) so the simulator's 100 ms cycle is not held up by the GIL.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self.bus = open_bus(self.bench.can)
-        self.tcu = ReferenceTcu(
-            self.loop,
-            self.bus,
-            self.db,
-            variant=self.variant,
-            identity=identity_from_bench(self.bench),
+        try:
+            setup = _setup(self.loop, self.bus, self.bench, self.db, self.variant, self.mqtt)
+            self.dut = self.provider.build(setup)
+        except BaseException:
+            self.bus.shutdown()
+            raise
+        self._thread = threading.Thread(
+            target=self._run, name=f"sim-{self.provider.name}", daemon=True
         )
-        if self.mqtt is not None:
-            self.v2x = attach_real_broker(self.tcu, self.mqtt, self.bench.mqtt.resolve_psk())
-        self._thread = threading.Thread(target=self._run, name="reference-tcu", daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        assert self.tcu is not None
+        assert self.dut is not None
         try:
-            self.tcu.start()
+            self.dut.start()
             self.loop.run_until(float("inf"))
         except BaseException as exc:  # reported by the harness as a dead DUT, not swallowed
             self.error = exc
@@ -87,10 +100,8 @@ class SimThread:
         self.loop.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self.tcu is not None:
-            self.tcu.stop()
-        if self.v2x is not None:
-            self.v2x.close()
+        if self.dut is not None:
+            self.dut.stop()
         if self.bus is not None:
             self.bus.shutdown()
 
@@ -110,12 +121,13 @@ def _timer_priority() -> None:
 
 
 def serve(
+    provider: DutProvider,
     bench: Bench,
     db: CanDatabase,
     variant: str | None,
     announce: Callable[[str], None] = print,
 ) -> int:
-    """Run the reference TCU in this process until SIGINT/SIGTERM; returns an exit code."""
+    """Run a provider's part in this process until SIGINT/SIGTERM; returns an exit code."""
     _timer_priority()
     loop = EventLoop(RealClock())
     bus = open_bus(bench.can)
@@ -129,8 +141,7 @@ def serve(
     if old_int is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, stop)
     old_term = signal.signal(signal.SIGTERM, stop)
-    tcu = ReferenceTcu(loop, bus, db, variant=variant, identity=identity_from_bench(bench))
-    v2x: V2xBackend | None = None
+    address: BrokerAddress | None = None
     where = "no MQTT broker in the bench: V2X off"
     if bench.mqtt.broker is not None:  # the broker comes from the bench, like the bus
         base = Path(bench.source).parent if bench.source else None
@@ -138,19 +149,20 @@ def serve(
         relay = bench.mqtt.relay
         if relay is not None:  # as a supplier's part would be configured: via the relay
             address = dataclasses.replace(address, host=relay.host, port=relay.port)
-        v2x = attach_real_broker(tcu, address, bench.mqtt.resolve_psk())
         where = f"V2X on the {address.label}"
+    dut: RunningDut | None = None
     try:
-        tcu.start()
+        dut = provider.build(_setup(loop, bus, bench, db, variant, address))
+        dut.start()
+        what = "reference TCU" if provider.name == "cc-tcu-1" else f"simulated {provider.name}"
         announce(
-            f"reference TCU{' variant ' + variant if variant else ''} running on "
+            f"{what}{' variant ' + variant if variant else ''} running on "
             f"{bench.can.interface} {bench.can.channel}; {where} (Ctrl-C stops it)"
         )
         loop.run_until(float("inf"))
     finally:
-        tcu.stop()
-        if v2x is not None:
-            v2x.close()
+        if dut is not None:
+            dut.stop()
         bus.shutdown()
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)

@@ -112,7 +112,7 @@ class UdsServer:
         self.loop = tcu.loop
         name = tcu.variant.name if tcu.variant is not None else None
         self.behaviour = _UDS_BEHAVIOURS.get(name, _UdsBehaviour()) if name else _UdsBehaviour()
-        from harness.sim.tcu import DIAG_FUNCTIONAL_ID, DIAG_REQUEST_ID, DIAG_RESPONSE_ID
+        from harness.sim.tcu_config import DIAG_FUNCTIONAL_ID, DIAG_REQUEST_ID, DIAG_RESPONSE_ID
 
         self.isotp = ServerIsoTp(
             self.loop,

@@ -1,4 +1,4 @@
-"""The deliberately broken variants of the reference TCU.
+"""The deliberately broken variants of the reference TCU (provider ``cc-tcu-1``).
 
 A certification harness is only trustworthy if it can fail a part. Each variant here breaks
 exactly one requirement of CC-TCU-1 and keeps every other behaviour observable on the same
@@ -12,24 +12,10 @@ import time, not a silent override.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
+from harness.dut import Variant, check_variant
 from harness.errors import InputError
 
 __all__ = ["VARIANTS", "Variant", "get_variant", "register_variant"]
-
-_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
-_REQUIREMENT = re.compile(r"[A-Z0-9]+-[0-9]{3}\Z")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One faulty variant: which requirement it breaks and how."""
-
-    name: str  # kebab-case
-    requirement: str  # the requirement ID it breaks, e.g. "CAN-001"
-    description: str  # one line: what is wrong
 
 
 VARIANTS: dict[str, Variant] = {}
@@ -38,15 +24,7 @@ VARIANTS: dict[str, Variant] = {}
 def register_variant(variant: Variant, registry: dict[str, Variant] | None = None) -> Variant:
     """Add ``variant`` to ``registry`` (default :data:`VARIANTS`); duplicates are refused."""
     target = VARIANTS if registry is None else registry
-    if not _NAME.match(variant.name):
-        raise ValueError(f"variant name {variant.name!r} is not kebab-case")
-    if not _REQUIREMENT.match(variant.requirement):
-        raise ValueError(
-            f"variant {variant.name!r}: requirement {variant.requirement!r} is not an ID "
-            "like 'CAN-001'"
-        )
-    if not variant.description or "\n" in variant.description:
-        raise ValueError(f"variant {variant.name!r}: the description must be one line")
+    check_variant(variant)
     if variant.name in target:
         raise ValueError(f"variant {variant.name!r} is registered twice")
     target[variant.name] = variant

@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from harness.errors import InputError
+from harness.registry import Registry
 from harness.uds.codec import hexs, nrc_name
 
 __all__ = [
@@ -481,17 +482,21 @@ CC_TCU_1 = UdsOracle(
 )
 """CC-TCU-1 (``shared/reference-tcu.md``, UDS-001..UDS-008)."""
 
-ORACLES: dict[str, UdsOracle] = {CC_TCU_1.name: CC_TCU_1}
+
+def _check_oracle(name: str, item: object) -> None:
+    if not isinstance(item, UdsOracle) or item.name != name:
+        raise InputError(
+            f"diagnostic oracle {name!r} cannot be registered: {item!r}",
+            expected=f"a harness.uds.oracle.UdsOracle named {name!r}",
+        )
+
+
+ORACLES: Registry[UdsOracle] = Registry("diagnostic oracle", "cc_harness.oracles", _check_oracle)
+"""Every part specification diagnostic fuzz can judge against: CC-TCU-1 and a lab's own from
+the ``cc_harness.oracles`` entry point group (``name = "module:ORACLE"``, a UdsOracle)."""
+ORACLES.register(CC_TCU_1.name, CC_TCU_1)
 
 
 def get_oracle(name: str) -> UdsOracle:
     """The oracle ``name``; an unknown name is an InputError listing the known ones."""
-    try:
-        return ORACLES[name]
-    except KeyError:
-        raise InputError(
-            "unknown diagnostic oracle",
-            expected="the name of a part specification the harness knows",
-            got=name,
-            choices=sorted(ORACLES),
-        ) from None
+    return ORACLES.get(name)

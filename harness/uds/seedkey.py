@@ -16,13 +16,14 @@ code, or in code and an entry point) is an error, never a silent override.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import metadata
 from typing import TypeVar
 
 from harness.errors import InputError
+from harness.registry import Registry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "SEED_KEYS",
     "SEED_KEY_ALGORITHMS",
     "SeedKey",
     "algorithm_names",
@@ -37,22 +38,26 @@ ENTRY_POINT_GROUP = "cc_harness.seed_key"
 SeedKey = Callable[[bytes, int], bytes]
 """``(seed, level) -> key``: ``level`` is the odd requestSeed sub-function (0x01, 0x03...)."""
 
-SEED_KEY_ALGORITHMS: dict[str, SeedKey] = {}
-_entry_points_loaded = False
+
+def _callable(name: str, item: object) -> None:
+    if not callable(item):
+        raise InputError(
+            f"seed-to-key algorithm {name!r} cannot be registered: {item!r} is not callable",
+            expected="a function (seed: bytes, level: int) -> bytes",
+        )
+
+
+SEED_KEYS: Registry[SeedKey] = Registry("seed-to-key algorithm", ENTRY_POINT_GROUP, check=_callable)
+"""Every seed-to-key algorithm by name: built-ins and the ``cc_harness.seed_key`` group."""
+
+SEED_KEY_ALGORITHMS = SEED_KEYS  # the name before registries; read it with get/names/in
 
 F = TypeVar("F", bound=SeedKey)
 
 
 def register_algorithm(name: str) -> Callable[[F], F]:
     """Decorator: register a seed-to-key function under ``name``; twice is an error."""
-
-    def add(fn: F) -> F:
-        if name in SEED_KEY_ALGORITHMS:
-            raise ValueError(f"seed-to-key algorithm {name!r} is registered twice")
-        SEED_KEY_ALGORITHMS[name] = fn
-        return fn
-
-    return add
+    return SEED_KEYS.register(name)
 
 
 CC_TCU_1_MASK = 0xA5C3F00F
@@ -68,44 +73,14 @@ def cc_tcu_1_key(seed: bytes, level: int = 1) -> bytes:
     return x.to_bytes(4, "big")
 
 
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in SEED_KEY_ALGORITHMS:
-            raise ValueError(
-                f"seed-to-key algorithm {ep.name!r} from entry point {ep.value} is already "
-                "registered"
-            )
-        fn = ep.load()
-        if not callable(fn):
-            raise ValueError(f"entry point {ep.name} = {ep.value} is not callable")
-        SEED_KEY_ALGORITHMS[ep.name] = fn
-
-
 def algorithm_names() -> list[str]:
     """Every known algorithm name, lab entry points included."""
-    _load_entry_points()
-    return sorted(SEED_KEY_ALGORITHMS)
+    return sorted(SEED_KEYS.names())
 
 
 def get_algorithm(name: str) -> SeedKey:
     """The algorithm ``name``; an unknown name is an InputError listing the known ones."""
-    fn = SEED_KEY_ALGORITHMS.get(name)
-    if fn is None:
-        _load_entry_points()
-        fn = SEED_KEY_ALGORITHMS.get(name)
-    if fn is None:
-        raise InputError(
-            "unknown seed-to-key algorithm",
-            expected=f"a built-in algorithm or one a lab registers under the entry point "
-            f"group {ENTRY_POINT_GROUP}",
-            got=name,
-            choices=algorithm_names(),
-        )
-    return fn
+    return SEED_KEYS.get(name)
 
 
 def make_key(algorithm: str, seed: bytes, level: int, mode: str) -> bytes:

@@ -29,7 +29,7 @@ def make(db: CanDatabase, spec: dict[str, Any], markers: list[str] | None = None
     def error(path: Any, **kw: Any) -> ProfileError:
         return ProfileError(path=str(path), **kw)
 
-    cls = CHECKS[spec["kind"]]
+    cls = CHECKS.get(spec["kind"])
     params = cls.Params.model_validate(spec)
     return cls(params, Resolver(db, e2e, markers or [], error, ("check",), ["TCU_Status"]))
 

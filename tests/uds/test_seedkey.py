@@ -31,7 +31,7 @@ def test_wrong_seed_length_is_refused() -> None:
 
 
 def test_a_name_registered_twice_is_an_error() -> None:
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(InputError, match="registered twice"):
         register_algorithm("cc-tcu-1")(cc_tcu_1_key)
 
 
@@ -56,15 +56,22 @@ def test_a_lab_algorithm_comes_from_the_entry_point_group(monkeypatch: pytest.Mo
 
     global LAB_KEY
     LAB_KEY = lab_key
-    monkeypatch.setattr(seedkey.metadata, "entry_points", entry_points)
-    monkeypatch.setattr(seedkey, "_entry_points_loaded", False)
-    monkeypatch.setattr(seedkey, "SEED_KEY_ALGORITHMS", dict(seedkey.SEED_KEY_ALGORITHMS))
-    assert get_algorithm("cc-tcu-1") is cc_tcu_1_key
-    assert not calls  # built-in names never touch the entry points
-    fn = get_algorithm("acme-bcm-2")
-    assert fn(b"\x10\x20", 3) == b"\x13\x23"
-    assert "acme-bcm-2" in seedkey.algorithm_names()
-    assert len(calls) == 1  # loaded once, lazily
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    try:
+        seedkey.SEED_KEYS.reload_entry_points()
+        calls.clear()
+        assert get_algorithm("cc-tcu-1") is cc_tcu_1_key
+        fn = get_algorithm("acme-bcm-2")
+        assert fn(b"\x10\x20", 3) == b"\x13\x23"
+        assert "acme-bcm-2" in seedkey.algorithm_names()
+        assert seedkey.SEED_KEYS.origin("acme-bcm-2").startswith("entry point acme-bcm-2")
+        assert not calls  # loaded once, lazily
+        with pytest.raises(InputError, match="registered twice"):
+            register_algorithm("acme-bcm-2")(lab_key)  # a lab's name is taken like a built-in
+    finally:
+        monkeypatch.undo()
+        seedkey.SEED_KEYS.reload_entry_points()
+    assert "acme-bcm-2" not in seedkey.algorithm_names()
 
 
 LAB_KEY: Any = None
