@@ -55,7 +55,10 @@ def _q(text: str) -> str:
 
 
 def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.12g}"
+    """A number the strict YAML loader reads as one: fixed point, no exponent."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.12f}".rstrip("0").rstrip(".")
 
 
 def _ms(seconds: float) -> str:
