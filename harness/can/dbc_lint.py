@@ -77,9 +77,20 @@ class Scan:
     message_lines: dict[str, int] = field(default_factory=dict)
 
 
-def _where(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+class _Lines:
+    """Line and column of positions met in increasing order, in linear time overall."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.line = 1
+
+    def __call__(self, index: int) -> tuple[int, int]:
+        if index < self.pos:  # out of order (rare): count from the start
+            self.pos, self.line = 0, 1
+        self.line += self.text.count("\n", self.pos, index)
+        self.pos = index
+        return self.line, index - (self.text.rfind("\n", 0, index) + 1) + 1
 
 
 def _number(match: re.Match[str], group: str, limit: int) -> int:
@@ -92,6 +103,7 @@ def scan_text(text: str, shown: str, *, lenient: bool) -> Scan:
     """Check the bounds of every ``BO_``/``SG_`` and the references of every ``VAL_`` and
     ``SIG_VALTYPE_``; in lenient mode blank out the statements cantools would refuse."""
     masked = _NOISE.sub(_blank, text)
+    where = _Lines(masked)
     scan = Scan(text)
     defined: set[tuple[int, str]] = set()
     names: dict[int, str] = {}
@@ -100,7 +112,7 @@ def scan_text(text: str, shown: str, *, lenient: bool) -> Scan:
     current: tuple[int, str] | None = None
 
     def error(match: re.Match[str], what: str) -> DbcError:
-        line, col = _where(masked, match.start())
+        line, col = where(match.start())
         return DbcError(what, source=shown, line=line, col=col)
 
     for m in _STATEMENT.finditer(masked):
@@ -108,7 +120,7 @@ def scan_text(text: str, shown: str, *, lenient: bool) -> Scan:
             raw_id = _number(m, "bo_id", 0xFFFFFFFF)
             name = m.group("bo_name")
             names[raw_id] = name
-            scan.message_lines.setdefault(name, _where(masked, m.start())[0])
+            scan.message_lines.setdefault(name, where(m.start())[0])
             current = (raw_id, name)
             if name == INDEPENDENT:
                 continue
@@ -142,7 +154,7 @@ def scan_text(text: str, shown: str, *, lenient: bool) -> Scan:
                         + LENIENT_HINT,
                     )
                 drop.append(_line_span(masked, m.start()))
-                line = _where(masked, m.start())[0]
+                line = where(m.start())[0]
                 scan.relaxations.append(
                     (line, f"message {msg}: signal {sig} of length 0: left out")
                 )
@@ -170,7 +182,7 @@ def scan_text(text: str, shown: str, *, lenient: bool) -> Scan:
         if not lenient:
             raise error(m, f"{what}; expected {keyword} entries of defined signals" + LENIENT_HINT)
         drop.append(span)
-        scan.relaxations.append((_where(masked, m.start())[0], f"{what}: left out"))
+        scan.relaxations.append((where(m.start())[0], f"{what}: left out"))
     if drop:
         scan.text = _blank_spans(text, drop)
     return scan
