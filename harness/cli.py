@@ -158,7 +158,7 @@ def _command_modules() -> list[Callable[[Any], None]]:
     subcommands whose parsers ``set_defaults(handler=fn)`` with ``fn(args, out, err) -> int``.
     """
     from harness.certificate.cli import register as certificate_commands
-    from harness.profile.init_cli import register as init_commands
+    from harness.init_cli import register as init_commands
     from harness.qualify.options import register as qualify_commands
     from harness.queue.cli import register as queue_commands
     from harness.report.commands import register as report_commands

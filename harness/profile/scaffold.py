@@ -8,7 +8,7 @@ times give, at least 1 %). As comments: E2E suggestions from signal names (count
 checksum, CRC), a rest-bus of the messages the node receives, and every message the format
 cannot take yet (CAN FD) with the reason, never silently dropped.
 
-The text is built here, pure; :mod:`harness.profile.init_cli` loads the DBC and writes it.
+The text is built here, pure; :mod:`harness.init_cli` loads the DBC and writes it.
 The output validates as written (the tests hold it to that).
 """
 
