@@ -290,8 +290,13 @@ def _e2e(w: _Writer, sent: list[MessageCodec], received: list[MessageCodec]) -> 
         parts = [f"counter {_describe(msg.signals[c])}" for c in counters]
         parts += [f"checksum {_describe(msg.signals[c])}" for c in checksums]
         w.comment(f"  {note}: " + "; ".join(parts))
-        if counters and checksums:
+        if not (counters and checksums):
+            continue
+        crc = msg.signals[checksums[0]]
+        if classic_misfit(msg) is None and crc.length == 8 and crc.start % 8 == 0:
             w.comment(f"  {msg.name}: {{counter: {counters[0]}, crc: {checksums[0]}}}")
+        else:
+            w.comment(f"    (not in the e2e section: {crc.name} is not a whole CRC-8 byte)")
     w("")
 
 
@@ -312,11 +317,11 @@ def _restbus(w: _Writer, received: list[MessageCodec]) -> None:
         if msg.outside:
             w.comment(f"  {msg.name}: signals beyond its frame, the harness cannot send it")
             continue
-        if not msg.cycle_time:
-            w.comment(f"  {msg.name}: no cycle time in the DBC; give one with 'cycle: 100 ms'")
         values = ", ".join(f"{_q(n)}: {_start_value(s)}" for n, s in msg.signals.items())
         w.comment(f"  {msg.name}:")
         w.comment(f"    signals: {{{values}}}")
+        if not msg.cycle_time:
+            w.comment("    cycle: 100 ms  # no cycle time in the DBC: set the one it is sent at")
     w("")
 
 

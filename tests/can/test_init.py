@@ -6,6 +6,7 @@ suggestions are there as comments; existing files are kept unless --force."""
 from __future__ import annotations
 
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -203,3 +204,28 @@ def test_fifty_megabyte_dbc_is_exit_2_naming_it(
             fh.write(block)
     assert main(["init", "--dbc", str(big), "--node", "A", "-o", str(tmp_path / "p.yaml")]) == 2
     assert f"{big}: expected at most 4194304 bytes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["tcu", "eps", "dcu"])
+def test_suggestions_validate_once_uncommented(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    """The e2e and rest-bus suggestions are in the profile's own form: uncommented as
+    written, the profile still validates."""
+    out, _ = init(tmp_path, capsys, which)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    e2e = [line[2:] for line in lines if re.match(r"^#   \w+: \{counter: \w+, crc: \w+\}$", line)]
+    start = lines.index("# restbus:")
+    restbus = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("#   "):
+            break
+        if re.match(r"^#   \w+:$|^#     (signals|cycle): ", line):
+            restbus.append(line[2:])
+    assert e2e and restbus
+    text = "\n".join(lines) + "\ne2e:\n" + "\n".join(e2e) + "\nrestbus:\n" + "\n".join(restbus)
+    out.write_text(text + "\n", encoding="utf-8")
+    assert main(["validate", str(out)]) == 0, capsys.readouterr().err
+    plan = load_profile(out)
+    assert set(plan.e2e) == {line.split(":")[0].strip() for line in e2e}
+    assert len(plan.restbus) == sum(1 for line in restbus if line.endswith(":"))
