@@ -177,6 +177,7 @@ def _command_modules() -> list[Callable[[Any], None]]:
     subcommands whose parsers ``set_defaults(handler=fn)`` with ``fn(args, out, err) -> int``.
     """
     from harness.certificate.cli import register as certificate_commands
+    from harness.init_cli import register as init_commands
     from harness.qualify.options import register as qualify_commands
     from harness.queue.cli import register as queue_commands
     from harness.report.commands import register as report_commands
@@ -188,6 +189,7 @@ def _command_modules() -> list[Callable[[Any], None]]:
         qualify_commands,
         server_commands,
         queue_commands,
+        init_commands,
     ]
 
 
@@ -211,6 +213,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     from harness.session import DutChoice, Session
 
     plan = load_profile(args.profile)
+    _dbc_warnings(plan, err)
     bench = load_bench(args.bench)
     dut = DutChoice.parse(args.dut)
     realtime = args.realtime or dut.kind == "external"
@@ -292,13 +295,22 @@ def _chosen_cases(plan: Plan, wanted: Sequence[str] | None) -> list[PlannedCase]
     return [c for c in plan.cases if c.case_id in set(wanted)]
 
 
-def cmd_validate(args: argparse.Namespace, out: Console) -> int:
+def _dbc_warnings(plan: Plan, err: Console) -> None:
+    """What a lenient DBC reading let through, one warning each (the profile asked for it)."""
+    from rich.markup import escape
+
+    for relaxed in plan.dbc.relaxations:
+        err.print(f"[yellow]warning:[/] {escape(relaxed)}", highlight=False, soft_wrap=True)
+
+
+def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.markup import escape
 
     from harness.profile.compile import load_profile
 
     for path in args.profiles:
         plan = load_profile(path)
+        _dbc_warnings(plan, err)
         out.print(
             f"{escape(str(path))}: valid profile {plan.profile_id} {plan.version}, "
             f"{len(plan.cases)} cases, "
@@ -383,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "certify":
             return cmd_certify(args, out, err)
         if args.command == "validate":
-            return cmd_validate(args, out)
+            return cmd_validate(args, out, err)
         if args.command == "schema":
             return cmd_schema(args)
         if args.command == "sim":

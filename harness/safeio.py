@@ -222,9 +222,10 @@ def decode_text(
                 first = exc
     assert first is not None, "decode_text needs at least one encoding"
     line, col = _line_col(data, first.start)
+    tried, which = ("(each was tried)", "any of them") if len(encodings) > 1 else ("", "it")
     raise error_cls(
-        f"expected a {kind.name} saved as text in {' or '.join(encodings)} (each was tried), "
-        f"but byte 0x{data[first.start]:02X} is not valid in any of them",
+        f"expected a {kind.name} saved as text in {' or '.join(encodings)} {tried}".rstrip()
+        + f", but byte 0x{data[first.start]:02X} is not valid in {which}",
         source=source,
         line=line,
         col=col,

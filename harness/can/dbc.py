@@ -8,6 +8,7 @@ what lets the harness evaluate frames faster than a plain cantools loop decodes 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import difflib
 import logging
@@ -20,6 +21,7 @@ from typing import Any
 import cantools
 import cantools.database
 
+from harness.can.dbc_lint import LENIENT_HINT, layout_problems, outside_frame, scan_text
 from harness.can.e2e import E2EProtection
 from harness.errors import DbcError
 from harness.safeio import DBC as DBC_INPUT
@@ -27,6 +29,7 @@ from harness.safeio import ParseTimeout, decode_text, parse_deadline, read_input
 
 __all__ = [
     "CLASSIC_MAX_DATA",
+    "CYCLE_TIME_ATTRIBUTES",
     "DBC_ENCODINGS",
     "CanDatabase",
     "MessageCodec",
@@ -106,10 +109,12 @@ class MessageCodec:
     frame_id: int
     is_extended: bool
     length: int
-    cycle_time: float | None  # seconds, from GenMsgCycleTime
+    cycle_time: float | None  # seconds, from GenMsgCycleTime (or CycleTime)
     senders: tuple[str, ...]
     signals: Mapping[str, SignalCodec]
     _cantools: Any = field(repr=False, compare=False, default=None)
+    outside: frozenset[str] = frozenset()  # signals beyond the frame (a lenient reading only)
+    is_fd: bool = False
 
     def signal(self, name: str) -> SignalCodec:
         return self.signals[name]
@@ -143,12 +148,46 @@ class MessageCodec:
         )
 
 
-class CanDatabase:
-    """A loaded DBC with lookup by name and identifier and helpful errors."""
+CYCLE_TIME_ATTRIBUTES = ("GenMsgCycleTime", "CycleTime")
+"""Message attributes that give the cycle time in ms, in the order they are looked at."""
 
-    def __init__(self, db: Any, source: str, digest_source: bytes = b"") -> None:
+
+def _cycle_ms(msg: Any) -> float | None:
+    """The message's cycle time in ms: cantools' (GenMsgCycleTime), else a CycleTime
+    attribute as some OEM tools write it; None for 0 or none."""
+    if msg.cycle_time:
+        return float(msg.cycle_time)
+    attributes = getattr(getattr(msg, "dbc", None), "attributes", None) or {}
+    for name in CYCLE_TIME_ATTRIBUTES[1:]:
+        attribute = attributes.get(name)
+        value = getattr(attribute, "value", None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return None
+
+
+class CanDatabase:
+    """A loaded DBC with lookup by name and identifier and helpful errors.
+
+    ``relaxations`` lists what a lenient reading let through (one line each, naming the
+    place); ``encoding`` is the text encoding the file was read in.
+    """
+
+    def __init__(
+        self,
+        db: Any,
+        source: str,
+        digest_source: bytes = b"",
+        *,
+        relaxations: tuple[str, ...] = (),
+        encoding: str = "ascii",
+        lenient: bool = False,
+    ) -> None:
         self.source = source
         self.text = digest_source
+        self.relaxations = relaxations
+        self.encoding = encoding
+        self.lenient = lenient
         self._db = db
         self.messages: dict[str, MessageCodec] = {}
         self.by_id: dict[int, MessageCodec] = {}
@@ -177,15 +216,18 @@ class CanDatabase:
                     _cantools=sig,
                     _message=msg,
                 )
+            cycle = _cycle_ms(msg)
             codec = MessageCodec(
                 name=msg.name,
                 frame_id=msg.frame_id,
                 is_extended=msg.is_extended_frame,
                 length=msg.length,
-                cycle_time=None if not msg.cycle_time else msg.cycle_time / 1000.0,
+                cycle_time=None if cycle is None else cycle / 1000.0,
                 senders=tuple(msg.senders or ()),
                 signals=signals,
                 _cantools=msg,
+                outside=frozenset(outside_frame(msg)) if lenient else frozenset(),
+                is_fd=bool(getattr(msg, "is_fd", False)),
             )
             self.messages[msg.name] = codec
             self.by_id[msg.frame_id] = codec
@@ -226,19 +268,66 @@ DBC_ENCODINGS = ("utf-8", "cp1252", "cp949")
 _SYNTAX_AT = re.compile(r"line (\d+), column (\d+)")
 
 
-def _decode_dbc(raw: bytes, shown: str) -> str:
-    """The DBC's text: UTF-8 first; then CP949 for a file whose every non-ASCII byte is 0xA1
-    or above (Hangul in KS X 1001), before Windows-1252, which reads almost any byte; then
-    CP949 in its whole range. The error names the encodings tried."""
+AUTO = "auto"
+"""The encoding setting that guesses among :data:`DBC_ENCODINGS`."""
+
+
+def check_encoding(name: str) -> str:
+    """``name`` when it is ``auto`` or a text encoding Python knows that writes ASCII as
+    ASCII (every DBC keyword is ASCII); else ValueError saying what is expected."""
+    if name == AUTO:
+        return name
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True) or _not_ascii(name):
+        raise ValueError(
+            f"expected auto or a text encoding that keeps ASCII as it is, such as "
+            f"{', '.join(DBC_ENCODINGS)}, latin-1, cp932 or gb18030"
+        )
+    return name
+
+
+def _not_ascii(name: str) -> bool:
+    try:
+        return "BO_ SG_ 09".encode(name) != b"BO_ SG_ 09"
+    except (UnicodeError, LookupError):
+        return True
+
+
+_SET_IT = "; name the file's encoding in the profile: dbc: {path: ..., encoding: NAME}"
+
+
+def _decode_dbc(raw: bytes, shown: str, encoding: str = AUTO) -> tuple[str, str]:
+    """The DBC's text and the encoding it was read in.
+
+    ``auto``: UTF-8 first; then CP949 for a file whose every non-ASCII byte is 0xA1 or above
+    (Hangul in KS X 1001), before Windows-1252, which reads almost any byte; then CP949 in
+    its whole range. A named encoding is the only one tried. The error names the encodings
+    tried and the line and column of the byte that stopped them."""
+    if encoding != AUTO:
+        try:
+            text, _ = decode_text(raw, (encoding,), DBC_INPUT, source=shown, error_cls=DbcError)
+        except DbcError as exc:
+            detail = (exc.detail or "").replace(
+                f"in {encoding},", f"in {encoding} (the encoding asked for),", 1
+            )
+            raise DbcError(detail, source=shown, line=exc.line, col=exc.col) from None
+        return text, encoding
     if raw.isascii():
-        return raw.decode("ascii")
+        return raw.decode("ascii"), "ascii"
     with contextlib.suppress(UnicodeDecodeError):
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), "utf-8"
     if all(b >= 0xA1 for b in raw if b >= 0x80):
         with contextlib.suppress(UnicodeDecodeError):
-            return raw.decode("cp949")
-    text, _ = decode_text(raw, DBC_ENCODINGS, DBC_INPUT, source=shown, error_cls=DbcError)
-    return text
+            return raw.decode("cp949"), "cp949"
+    try:
+        return decode_text(raw, DBC_ENCODINGS, DBC_INPUT, source=shown, error_cls=DbcError)
+    except DbcError as exc:
+        raise DbcError(
+            (exc.detail or "") + _SET_IT, source=shown, line=exc.line, col=exc.col
+        ) from None
 
 
 def _cantools_problem(exc: Exception, shown: str) -> DbcError:
@@ -299,21 +388,33 @@ def _lines(text: str, *names: str) -> str:
 
 
 def load_dbc(
-    path: str | os.PathLike[str], display: str | None = None, *, deadline: float | None = None
+    path: str | os.PathLike[str],
+    display: str | None = None,
+    *,
+    deadline: float | None = None,
+    encoding: str = AUTO,
+    lenient: bool = False,
 ) -> CanDatabase:
-    """Load a DBC strictly (overlapping signals, bad ranges, two messages on one frame ID or
-    under one name are errors), read under :mod:`harness.safeio`'s policy: a regular file of
-    at most 4 MiB, parsed within ``deadline`` seconds of CPU time (default 20)."""
+    """Load a DBC, read under :mod:`harness.safeio`'s policy: a regular file of at most
+    4 MiB, in ``encoding`` (``auto``: UTF-8, CP949 or Windows-1252, see :func:`_decode_dbc`),
+    parsed within ``deadline`` seconds of CPU time (default 20).
+
+    Strictly by default: overlapping signals, signals beyond the frame, value tables of
+    undefined signals, zero-length signals (:mod:`harness.can.dbc_lint`), two messages on
+    one frame ID or under one name are errors naming the line. ``lenient`` lets the first
+    four through, each listed in the result's ``relaxations``; the duplicates stay errors."""
     shown = display or str(path)
     raw = read_input(path, DBC_INPUT, error_cls=DbcError, display=shown)
-    text = _decode_dbc(raw, shown)
+    text, used = _decode_dbc(raw, shown, encoding)
     limit = DBC_INPUT.parse_seconds if deadline is None else deadline
     logger = logging.getLogger("cantools")
     level = logger.level
     logger.setLevel(logging.ERROR)  # its warnings print parts of the file; we check ourselves
     try:
         with parse_deadline(limit):
-            db: Any = cantools.database.load_string(text, database_format="dbc", strict=True)
+            scan = scan_text(text, shown, lenient=lenient)
+            db: Any = cantools.database.load_string(scan.text, database_format="dbc", strict=False)
+            found = scan.relaxations + _layout(db, scan.message_lines, shown, lenient)
     except ParseTimeout:
         raise DbcError(
             f"expected a DBC that parses within {limit:g} s of CPU time, but parsing took longer",
@@ -321,6 +422,8 @@ def load_dbc(
         ) from None
     except RecursionError:
         raise DbcError("not a valid DBC: nested too deeply", source=shown) from None
+    except DbcError:
+        raise
     except Exception as exc:  # cantools raises several unrelated types for a bad file
         raise _cantools_problem(exc, shown) from None
     finally:
@@ -328,4 +431,23 @@ def load_dbc(
     if not db.messages:
         raise DbcError("the DBC defines no messages", source=shown, expected="BO_ entries")
     _duplicates(db, text, shown)
-    return CanDatabase(db, shown, raw)
+    relaxations = tuple(f"{shown}:{line}: {what}" for line, what in sorted(found))
+    return CanDatabase(db, shown, raw, relaxations=relaxations, encoding=used, lenient=lenient)
+
+
+def _layout(db: Any, lines: Mapping[str, int], shown: str, lenient: bool) -> list[tuple[int, str]]:
+    """Each message's layout problems: the first is an error in a strict reading, all are
+    relaxations (kept as they are) in a lenient one, as (line of the BO_, what)."""
+    found: list[tuple[int, str]] = []
+    for msg in db.messages:
+        for what, _signals in layout_problems(msg):
+            line = lines.get(msg.name)
+            if not lenient:
+                raise DbcError(
+                    f"{what}; expected signals that fit the frame without overlapping"
+                    + LENIENT_HINT,
+                    source=shown,
+                    line=line,
+                )
+            found.append((line or 0, f"{what}: kept"))
+    return found

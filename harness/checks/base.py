@@ -113,6 +113,14 @@ class Resolver:
         )
 
     def signal(self, field: str, msg: MessageCodec, name: str) -> SignalCodec:
+        if name in msg.outside:  # kept by a lenient reading; no frame of the message holds it
+            raise self.error(
+                field,
+                f"signal {name} lies beyond the {msg.length} data bytes of {msg.name} "
+                f"in {self.db.source}",
+                expected="a signal within the frame",
+                got=name,
+            )
         if name in msg.signals:
             return msg.signals[name]
         raise self.error(

@@ -151,7 +151,9 @@ class _Compiler:
 
     def _load_dbc(self, dbc_path: Path) -> CanDatabase:
         """The profile's DBC; a missing or broken one is an error at the profile's dbc key."""
-        shown = self.p.dbc
+        source = self.p.dbc
+        shown = source.path
+        key: tuple[str, ...] = ("dbc", "path") if ("dbc", "path") in self.doc.marks else ("dbc",)
         if not dbc_path.exists() or dbc_path.is_dir():
             try:
                 looked = os.path.relpath(dbc_path)
@@ -159,25 +161,30 @@ class _Compiler:
                 looked = str(dbc_path)
             what = f"{looked} is a directory" if dbc_path.is_dir() else f"looked for {looked}"
             raise self.err(
-                ("dbc",),
+                key,
                 f"DBC file not found: {what} (the path is relative to the profile's folder); "
                 f"expected an existing .dbc file, but got '{shown}'",
             )
         try:
-            return load_dbc(dbc_path, display=shown)
+            return load_dbc(
+                dbc_path, display=shown, encoding=source.encoding, lenient=source.lenient
+            )
         except DbcError as exc:
             detail = re.sub(r'^(not a valid DBC: )DBC: "(.*)"$', r"\1\2", exc.detail or "")
-            at = f" line {exc.line}, column {exc.col}" if exc.line is not None else ""
+            at = f" line {exc.line}, column {exc.col}" if exc.col is not None else ""
+            at = f" line {exc.line}" if exc.line is not None and not at else at
             text = f"DBC file {shown}{at}: {detail or 'cannot be used'}"
             if exc.expected:
                 text += f"; expected {exc.expected}"
                 if exc.got is not None:
                     text += f", but got {describe_value(exc.got)}"
-            raise self.err(("dbc",), text, choices=exc.choices) from None
+            if "encoding" in detail and source.encoding != "auto":
+                key = ("dbc", "encoding")
+            raise self.err(key, text, choices=exc.choices) from None
 
     def plan(self) -> Plan:
         p = self.p
-        dbc_path = self.dbc_override or (self.base_dir / p.dbc).resolve()
+        dbc_path = self.dbc_override or (self.base_dir / p.dbc.path).resolve()
         db = self._load_dbc(dbc_path)
         self.db = db
         e2e = {
@@ -318,6 +325,12 @@ class _Compiler:
     def _restbus(self, name: str) -> RestbusPlan:
         spec = self.p.restbus[name]
         msg = self._message(("restbus", name), name)
+        if msg.outside:  # a lenient reading kept them; no frame of msg.length can carry them
+            raise self.err(
+                ("restbus", name),
+                f"the harness cannot send {name}: signal(s) {', '.join(sorted(msg.outside))} "
+                f"lie beyond its {msg.length} data bytes in {self.db.source}",
+            )
         resolver = self._resolver(("restbus", name), [])
         values = {sig: 0 for sig in msg.signals}
         for sig_name, value in spec.signals.items():

@@ -12,8 +12,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from harness.can.dbc import AUTO, check_encoding
 from harness.checks.spec import CheckSpec
 from harness.profile.diag_model import DIAG_STEP_MODELS, DiagnosticsSection, IdentityItem
 from harness.profile.mqtt_model import MQTT_STEP_MODELS, MqttSection
@@ -26,6 +37,7 @@ __all__ = [
     "STEP_MODELS",
     "Case",
     "CheckSpec",
+    "DbcSource",
     "Profile",
     "Step",
 ]
@@ -53,6 +65,56 @@ class Meta(Strict):
     title: str
     description: str | None = None
     requirements: RequirementSet
+
+
+class DbcSource(Strict):
+    """The DBC with how to read it (``dbc: FILE`` is ``dbc: {path: FILE}``)."""
+
+    path: str = Field(min_length=1, description="DBC file, relative to the profile")
+    encoding: str = Field(
+        default=AUTO,
+        description="text encoding of the file: auto (UTF-8, CP949 or Windows-1252, guessed) "
+        "or a name such as utf-8, cp1252, cp949, cp932",
+    )
+    lenient: bool = Field(
+        default=False,
+        description="read a DBC that cantools' strict mode refuses (overlapping signals, "
+        "signals beyond the frame, value tables or zero-length signals of no use), with a "
+        "warning for each relaxation",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
+
+
+def _dbc_long_form(value: Any) -> Any:
+    """``dbc: FILE`` is ``dbc: {path: FILE}``."""
+    if isinstance(value, str):
+        return {"path": value}
+    if not isinstance(value, dict):
+        raise ValueError("expected a DBC file name, or a mapping of path, encoding and lenient")
+    return value
+
+
+_DBC_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "string", "description": "DBC file, relative to the profile"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path"],
+                "properties": {
+                    "path": {"type": "string", "minLength": 1},
+                    "encoding": {"type": "string", "default": AUTO},
+                    "lenient": {"type": "boolean", "default": False},
+                },
+            },
+        ]
+    }
+)
 
 
 class E2ESpec(Strict):
@@ -305,7 +367,9 @@ class Case(Strict):
 class Profile(Strict):
     format: Literal["cc-harness-profile/1"]
     profile: Meta
-    dbc: str = Field(description="DBC file, relative to the profile")
+    dbc: Annotated[DbcSource, BeforeValidator(_dbc_long_form), _DBC_SCHEMA] = Field(
+        description="DBC file, relative to the profile; or {path, encoding, lenient}"
+    )
     bitrate: int = Field(default=500000, gt=0, le=1_000_000)
     dut: DutSpec
     e2e: dict[str, E2ESpec] = Field(default_factory=dict)
