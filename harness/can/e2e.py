@@ -132,6 +132,7 @@ class Protection(ABC):
 
     Params: ClassVar[type[SchemeParams]]
     title: ClassVar[str] = ""  # one line for listings
+    word: ClassVar[str] = "CRC"  # what reports call the check value: CRC or checksum
     name: str = ""  # the scheme's registry name, set by :func:`build_protection`
 
     @classmethod
@@ -197,6 +198,10 @@ class Protection(ABC):
         return field.write(data, value ^ (pattern or field.mask))
 
     def describe(self) -> str:
+        return self.name
+
+    def short(self) -> str:
+        """A few words for a check's label, e.g. ``Data ID 0x3A0``."""
         return self.name
 
     def limits(self) -> dict[str, Any]:
@@ -379,8 +384,11 @@ class E2EProtection(Protection):
     def describe(self) -> str:
         return f"CC-TCU-1 CRC-8 (Data ID 0x{self.data_id:03X})"
 
+    def short(self) -> str:
+        return f"Data ID 0x{self.data_id:03X}"
+
     def limits(self) -> dict[str, Any]:
-        return {"scheme": self.name, "data_id": f"0x{self.data_id:03X}"}
+        return {"data_id": f"0x{self.data_id:03X}"}
 
     def covers(self) -> tuple[int, ...]:
         return tuple(range(self.crc_byte))

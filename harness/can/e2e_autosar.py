@@ -297,6 +297,9 @@ class AutosarProtection(Protection):
         mode = f", {self.mode}" if self.mode else ""
         return f"AUTOSAR E2E Profile {self.profile.number} ({self._id_text()}{mode})"
 
+    def short(self) -> str:
+        return f"P{self.profile.number:02d}, {self._id_text()}"
+
     def limits(self) -> dict[str, Any]:
         out: dict[str, Any] = {"scheme": self.name}
         if isinstance(self.data_id, bytes):

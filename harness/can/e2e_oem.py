@@ -89,6 +89,7 @@ class ChecksumProtection(Protection):
     """A checksum folded over the covered bytes, with an optional alive counter."""
 
     Params: ClassVar[type[SchemeParams]] = OemChecksumParams
+    word: ClassVar[str] = "checksum"
     what: ClassVar[str]
 
     def fold(self, data: bytes, init: int) -> int:
@@ -167,6 +168,9 @@ class ChecksumProtection(Protection):
     def describe(self) -> str:
         extra = "" if self.final == "none" else f", {self.final}"
         return f"{self.what} checksum ({self._checksum.width} bits{extra})"
+
+    def short(self) -> str:
+        return f"{self.what}, {self._checksum.width} bits"
 
     def limits(self) -> dict[str, Any]:
         out: dict[str, Any] = {"scheme": self.name, "width": self._checksum.width}

@@ -21,13 +21,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit, load_dbc
-from harness.can.e2e import E2EProtection
+from harness.can.e2e import Protection
 from harness.can.fuzz import CanFuzzPlan
 from harness.checks import CHECKS, Check, Resolver
 from harness.checks.prompt import PromptPlan
 from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
+from harness.profile.compile_e2e import compile_e2e
 from harness.profile.compile_prompt import compile_prompt_step
 from harness.profile.compile_steps import compile_can_step
 from harness.profile.errors import TaggedUnions, describe_shape, describe_value, located_error
@@ -124,7 +125,7 @@ class RestbusPlan:
     raw_values: dict[str, int]
     cycle: float
     enabled: bool
-    e2e: E2EProtection | None
+    e2e: Protection | None
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class Plan:
     dbc_path: Path
     dbc_digest: str
     bitrate: int
-    e2e: dict[str, E2EProtection]
+    e2e: dict[str, Protection]
     restbus: tuple[RestbusPlan, ...]
     dut_messages: tuple[MessageCodec, ...]
     ready_message: MessageCodec
@@ -287,10 +288,7 @@ class _Compiler:
         dbc_path = self.dbc_override or (self.base_dir / p.dbc).resolve()
         db = self._load_dbc(dbc_path)
         self.db = db
-        e2e = {
-            name: self._e2e(name, spec.counter, spec.crc, spec.data_id)
-            for name, spec in p.e2e.items()
-        }
+        e2e = {name: compile_e2e(self, name, spec) for name, spec in p.e2e.items()}
         self.e2e = e2e
         self.mqtt: MqttPlan | None = None
         if p.mqtt is not None:
@@ -391,15 +389,6 @@ class _Compiler:
                 choices=sorted(msg.signals),
             )
         return msg.signals[name]
-
-    def _e2e(self, name: str, counter: str, crc: str, data_id: int | None) -> E2EProtection:
-        msg = self._message(("e2e", name), name)
-        self._signal(("e2e", name, "counter"), msg, counter)
-        self._signal(("e2e", name, "crc"), msg, crc)
-        try:
-            return msg.e2e(counter, crc, data_id)
-        except DbcError as exc:
-            raise self.err(("e2e", name, "crc"), exc.render()) from None
 
     def _resolver(
         self,
