@@ -20,6 +20,7 @@ same library. Check value: ``crc8_sae_j1850(b"123456789") == 0x4B``.
 
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -237,8 +238,11 @@ def build_protection(name: str, params: SchemeParams, msg: MessageCodec) -> Prot
 def signal_field(msg: MessageCodec, param: str, signal: str) -> BitField:
     """The field of ``msg``'s signal ``signal``, named by the scheme parameter ``param``."""
     if signal not in msg.signals:
+        folded = {name.lower(): name for name in msg.signals}  # 'Crc' finds 'CRC'
+        close = difflib.get_close_matches(signal.lower(), list(folded), n=2)
+        hint = f"; did you mean {' or '.join(folded[c] for c in close)}?" if close else ""
         raise SchemeError(
-            f"message {msg.name} has no such signal",
+            f"message {msg.name} has no such signal{hint}",
             field=param,
             expected="a signal of " + msg.name,
             got=signal,
