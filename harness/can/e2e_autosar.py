@@ -212,9 +212,7 @@ class AutosarProtection(Protection):
 
     profile: ClassVar[_Profile]
 
-    def __init__(
-        self, data_id: Any, mode: str | None, offset: int, length: int, size: int
-    ) -> None:
+    def __init__(self, data_id: Any, mode: str | None, offset: int, length: int, size: int) -> None:
         self.data_id = data_id
         self.mode = mode
         self.offset = offset
