@@ -230,6 +230,14 @@ class AutosarProtection(Protection):
         prof = cls.profile
         offset = int(getattr(params, "offset", 0))
         size = msg.length
+        if prof.header > size:
+            raise SchemeError(
+                f"the Profile {prof.number} header ({prof.header} bytes) does not fit message "
+                f"{msg.name} ({size} bytes)",
+                field="scheme",
+                expected=f"a message of at least {prof.header} bytes for this profile",
+                got=msg.name,
+            )
         if offset + prof.header > size:
             raise SchemeError(
                 f"the Profile {prof.number} header ({prof.header} bytes) from byte {offset} "
