@@ -8,8 +8,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import can
 import pytest
@@ -119,7 +120,10 @@ def scc_ok(d: bytes) -> bool:
 class Receiver:
     """Accepts a frame when its checksum is right and its counter is not the last one."""
 
-    RULES = {832: (lkas_ok, lambda d: d[7] >> 4), 1057: (scc_ok, lambda d: d[7] & 0x0F)}
+    RULES: ClassVar[dict[int, tuple[Callable[[bytes], bool], Callable[[bytes], int]]]] = {
+        832: (lkas_ok, lambda d: d[7] >> 4),
+        1057: (scc_ok, lambda d: d[7] & 0x0F),
+    }
 
     def __init__(self, bus: can.BusABC) -> None:
         self.bus = bus
