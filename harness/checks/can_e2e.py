@@ -110,28 +110,42 @@ class AliveCounterCheck(Check):
                 {"frames": n},
                 limits,
             )
-        read = c.read
+        field = c.field
+        shift, mask, order = field.shift, field.mask, field.order
+        # BitField.read inlined: this loop runs over every frame of the message
+        need = field.size if order == "big" else (shift + field.width + 7) // 8
+        if order == "big":
+            values = [
+                (int.from_bytes(d, "big") >> shift) & mask if len(d) == need else None
+                for d in data[i:j]
+            ]
+        else:
+            values = [
+                (int.from_bytes(d, "little") >> shift) & mask if len(d) >= need else None
+                for d in data[i:j]
+            ]
+        lo, span, step = c.minimum, c.span, c.step
         bad = 0
         first = -1
-        problem = ""
-        prev = read(data[i])
+        prev = values[0]
         if prev is None:
-            bad, first, problem = 1, i, f"no counter in a frame of {len(data[i])} byte(s)"
-        for k in range(i + 1, j):
-            cur = read(data[k])
-            if cur is None:
-                ok, why = False, f"no counter in a frame of {len(data[k])} byte(s)"
-            elif prev is None:
-                ok, why = True, ""
-            else:
-                want = c.next(prev)
-                ok = cur == want
-                why = f"counter {cur} after {prev}, expected {want}"
-            if not ok:
+            bad, first = 1, 0
+        for k in range(1, n):
+            cur = values[k]
+            if cur is None or (prev is not None and cur != lo + (prev - lo + step) % span):
                 bad += 1
                 if first < 0:
-                    first, problem = k, why
+                    first = k
             prev = cur
+        problem = ""
+        if first >= 0:
+            cur, before = values[first], values[first - 1] if first else None
+            if cur is None:
+                problem = f"no counter in a frame of {len(data[i + first])} byte(s)"
+            else:
+                assert before is not None
+                problem = f"counter {cur} after {before}, expected {c.next(before)}"
+            first += i
         offender = None
         if first >= 0:
             offender = Offender(col.ts[first], problem, self.msg.frame_id, hexdata(data[first]))
