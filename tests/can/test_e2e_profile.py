@@ -282,3 +282,49 @@ def test_validate_exits_2_naming_the_place(folder: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "e2e.SCC12.scheme" in done.stderr and "Traceback" not in done.stderr
     assert "nibble_sum" in done.stderr
+
+
+def test_a_lab_scheme_validates_and_runs_like_a_built_in_one(folder: Path) -> None:
+    """A scheme registered after import (as an entry point would) is used by the profile."""
+    from pydantic import Field
+
+    from harness.can.e2e import E2E_SCHEMES, SchemeParams, signal_field
+    from harness.can.e2e_oem import ChecksumProtection
+
+    class AddressedParams(SchemeParams):
+        checksum: str = Field(description="checksum signal")
+
+    class AddressedSum(ChecksumProtection):
+        """Toyota-style: the byte sum plus the identifier's bytes and the length."""
+
+        Params = AddressedParams
+        what = "addressed-sum"
+
+        @classmethod
+        def build(cls, params: SchemeParams, msg: object) -> ChecksumProtection:
+            assert isinstance(params, AddressedParams)
+            field = signal_field(msg, "checksum", params.checksum)  # type: ignore[arg-type]
+            fid, size = msg.frame_id, msg.length  # type: ignore[attr-defined]
+            init = (fid & 0xFF) + (fid >> 8) + size
+            return cls(field, None, tuple(range(size)), init, "none")
+
+        def fold(self, data: bytes, init: int) -> int:
+            return init + sum(data)
+
+    E2E_SCHEMES.register("addressed_sum", AddressedSum)
+    try:
+        text = PROFILE.replace(
+            "MDPS12: {scheme: xor, checksum: CF_Mdps_Chksum2, counter: CF_Mdps_MsgCount2}",
+            "MDPS12: {scheme: addressed_sum, checksum: CF_Mdps_Chksum2}",
+        ).replace("          - {kind: alive_counter, message: MDPS12}\n", "")
+        plan = compile_text(folder, text)
+        prot = plan.e2e["MDPS12"]
+        assert prot.name == "addressed_sum" and prot.alive is None
+        sealed = prot.protect(bytes(range(8)), 0)
+        assert sealed[3] == (0x81 + 0x03 + 8 + sum(sealed) - sealed[3]) % 256
+        with pytest.raises(ProfileError, match="unknown key 'counter'"):
+            compile_text(
+                folder, text.replace("checksum: CF_Mdps_Chksum2}", "checksum: X, counter: Ctr}")
+            )
+    finally:
+        E2E_SCHEMES.unregister("addressed_sum")
