@@ -21,6 +21,7 @@ same library. Check value: ``crc8_sae_j1850(b"123456789") == 0x4B``.
 from __future__ import annotations
 
 import difflib
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -341,12 +342,12 @@ class E2EProtection(Protection):
     def modulus(self) -> int:
         return 1 << self.counter_length
 
-    @property
+    @functools.cached_property  # the rest-bus asks on every frame
     def alive(self) -> AliveCounter:
         size = max(self.size, (self.counter_start + self.counter_length + 7) // 8)
         return AliveCounter(BitField.little(self.counter_start, self.counter_length, size))
 
-    @property
+    @functools.cached_property
     def checksum(self) -> BitField:
         return BitField.little(8 * self.crc_byte, 8, max(self.size, self.crc_byte + 1))
 
