@@ -49,7 +49,7 @@ import can
 import cantools
 import cantools.database
 
-from harness.can.e2e import E2EProtection, crc8_with_data_id
+from harness.can.e2e import E2EProtection, Protection, crc8_with_data_id
 from harness.can.port import CanPort
 from harness.checks.base import Check
 from harness.checks.can_signal import FlagCheck
@@ -185,7 +185,7 @@ def build_stream(
     # The vehicle's rest-bus frames at their cycles, E2E where the profile says so.
     for entry in plan.restbus:
         template = db.encode_message(entry.message.frame_id, entry.raw_values, scaling=False)
-        e2e: E2EProtection | None = entry.e2e
+        e2e: Protection | None = entry.e2e
         phase = rng.uniform(0, entry.cycle)
         k = 0
         while True:
@@ -247,6 +247,7 @@ def baseline_spec(plan: Plan) -> BaselineSpec:
     )
     status = plan.ready_message
     prot = plan.e2e[status.name]
+    assert isinstance(prot, E2EProtection), "the baseline hard-codes CC-TCU-1's CRC"
     checks = all_checks(plan)
     allowed: frozenset[int] = frozenset()
     load_window = 1.0

@@ -131,7 +131,8 @@ class MessageCodec:
         return decoded
 
     def e2e(self, counter: str, crc: str, data_id: int | None = None) -> E2EProtection:
-        """E2E layout from the named counter and CRC signals (CRC must be byte-aligned)."""
+        """CC-TCU-1's E2E layout from the named counter and CRC signals (the simulator's; a
+        profile names its scheme instead, see :mod:`harness.can.e2e`)."""
         ctr = self.signals[counter]
         crc_sig = self.signals[crc]
         if crc_sig.length != 8 or crc_sig.start % 8 or not crc_sig.little_endian:
@@ -145,6 +146,7 @@ class MessageCodec:
             counter_start=ctr.start,
             counter_length=ctr.length,
             crc_byte=crc_sig.start // 8,
+            size=self.length,
         )
 
 

@@ -1,9 +1,10 @@
 """Rest-bus simulation: the harness plays the vehicle's messages from the DBC.
 
 Each rest-bus message is sent at its cycle time with the values the profile set, its alive
-counter and CRC filled in when it is E2E-protected. Steps change values, stop and start
-messages, and inject faults into the next transmissions (a corrupted CRC, a repeated counter,
-a different DLC). Listeners hear of every transmission, which is how a step waits for "the
+counter and checksum or CRC filled in through the message's protection scheme
+(:mod:`harness.can.e2e`) when it has one. Steps change values, stop and start messages, and
+inject faults into the next transmissions (a checksum the scheme corrupts, a repeated
+counter, a different DLC). Listeners hear of every transmission, which is how a step waits for "the
 next N frames" and how it learns the exact moment a stimulus went out.
 """
 
@@ -41,7 +42,8 @@ class RestbusEntry:
         self.offset = offset
         self.values = dict(plan.raw_values)
         self._payload: bytes | None = None
-        self.counter = 0
+        alive = plan.e2e.alive if plan.e2e is not None else None
+        self.counter = alive.minimum if alive is not None else 0
         self._last_counter: int | None = None
         self.faults: deque[_Fault] = deque()
         self.task: PeriodicTask | None = None
@@ -90,21 +92,21 @@ class RestbusEntry:
         fault = self.faults.popleft() if self.faults else None
         e2e = self.plan.e2e
         if e2e is not None:
+            alive = e2e.alive
             counter = self.counter
-            if (
-                fault is not None
-                and fault.kind == "repeat_counter"
-                and self._last_counter is not None
-            ):
-                counter = self._last_counter
-            else:
-                self.counter = (self.counter + 1) % e2e.modulus
-            self._last_counter = counter
+            if alive is not None:
+                if (
+                    fault is not None
+                    and fault.kind == "repeat_counter"
+                    and self._last_counter is not None
+                ):
+                    counter = self._last_counter
+                else:
+                    self.counter = alive.next(self.counter)
+                self._last_counter = counter
             data = e2e.protect(data, counter)
             if fault is not None and fault.kind == "crc":
-                corrupted = bytearray(data)
-                corrupted[e2e.crc_byte] ^= 0x5A
-                data = bytes(corrupted)
+                data = e2e.corrupt(data)
         if fault is not None and fault.kind == "dlc" and fault.dlc is not None:
             data = data[: fault.dlc].ljust(fault.dlc, b"\x00")
         msg = self._message

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit
-from harness.can.e2e import E2EProtection
+from harness.can.e2e import Protection
 from harness.errors import InputError, ProfileError
 from harness.observe import Window
 from harness.record import CheckResult, Offender, Verdict
@@ -74,7 +74,7 @@ class Resolver:
     def __init__(
         self,
         db: CanDatabase,
-        e2e: Mapping[str, E2EProtection],
+        e2e: Mapping[str, Protection],
         markers: Sequence[str],
         error: Callable[..., ProfileError],
         base_path: tuple[str | int, ...],
@@ -167,7 +167,7 @@ class Resolver:
             )
         return name
 
-    def e2e(self, field: str, msg: MessageCodec) -> E2EProtection:
+    def e2e(self, field: str, msg: MessageCodec) -> Protection:
         prot = self.e2e_map.get(msg.name)
         if prot is None:
             raise self.error(

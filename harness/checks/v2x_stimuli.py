@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from harness.can.dbc import MessageCodec, SignalCodec
-from harness.can.e2e import E2EProtection
+from harness.can.e2e import Protection
 from harness.checks.base import Check, CheckParams, Resolver, fail, register
 from harness.checks.v2x import _MISSING, MqttCheck, MqttParams, field_value
 from harness.observe import Column, Window
@@ -118,7 +118,7 @@ class V2xFieldCheck(MqttCheck):
         self.p = params
         self.msg: MessageCodec = resolver.message("message", params.message)
         self.sig: SignalCodec = resolver.signal("signal", self.msg, params.signal)
-        self.e2e: E2EProtection | None = resolver.e2e_map.get(self.msg.name)
+        self.e2e: Protection | None = resolver.e2e_map.get(self.msg.name)
         super().__init__(params, resolver)
 
     def describe(self) -> str:
@@ -150,10 +150,10 @@ class V2xFieldCheck(MqttCheck):
             if len(data) != n:
                 continue
             if e2e is not None:
-                if not e2e.crc_ok(data):
+                if not e2e.verify(data):
                     continue
-                counter = e2e.counter(data)
-                if counter == last_counter:
+                counter = e2e.counter_of(data)
+                if counter is not None and counter == last_counter:
                     continue
                 last_counter = counter
             out.append(k)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from harness.can.dbc import CanDatabase, MessageCodec
-    from harness.can.e2e import E2EProtection
+    from harness.can.e2e import Protection
     from harness.checks.base import Check
     from harness.profile.model import Profile
     from harness.uds.config import DiagConfig, IdentityDid
@@ -81,7 +81,7 @@ class RestbusPlan:
     raw_values: dict[str, int]
     cycle: float
     enabled: bool
-    e2e: E2EProtection | None
+    e2e: Protection | None
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class Plan:
     dbc_path: Path
     dbc_digest: str
     bitrate: int
-    e2e: dict[str, E2EProtection]
+    e2e: dict[str, Protection]
     restbus: tuple[RestbusPlan, ...]
     dut_messages: tuple[MessageCodec, ...]
     ready_message: MessageCodec

@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit, load_dbc
-from harness.can.e2e import E2EProtection
 from harness.can.steps import SignalSet
 from harness.checks import CHECKS, Check, Resolver
 from harness.checks.spec import check_params_models
@@ -33,6 +32,7 @@ from harness.profile.compile_diag import (
     diag_config,
     identity_dids,
 )
+from harness.profile.compile_e2e import compile_e2e
 from harness.profile.compile_mqtt import compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_prompt import compile_prompt_step
 from harness.profile.compile_steps import compile_can_step
@@ -187,10 +187,7 @@ class _Compiler:
         dbc_path = self.dbc_override or (self.base_dir / p.dbc.path).resolve()
         db = self._load_dbc(dbc_path)
         self.db = db
-        e2e = {
-            name: self._e2e(name, spec.counter, spec.crc, spec.data_id)
-            for name, spec in p.e2e.items()
-        }
+        e2e = {name: compile_e2e(self, name, spec) for name, spec in p.e2e.items()}
         self.e2e = e2e
         self.mqtt: MqttPlan | None = None
         if p.mqtt is not None:
@@ -293,15 +290,6 @@ class _Compiler:
                 choices=sorted(msg.signals),
             )
         return msg.signals[name]
-
-    def _e2e(self, name: str, counter: str, crc: str, data_id: int | None) -> E2EProtection:
-        msg = self._message(("e2e", name), name)
-        self._signal(("e2e", name, "counter"), msg, counter)
-        self._signal(("e2e", name, "crc"), msg, crc)
-        try:
-            return msg.e2e(counter, crc, data_id)
-        except DbcError as exc:
-            raise self.err(("e2e", name, "crc"), exc.render()) from None
 
     def _resolver(
         self,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from harness.can.dbc import MessageCodec, SignalCodec
-from harness.can.e2e import E2EProtection
+from harness.can.e2e import Protection
 from harness.can.fuzz import CanFuzzPlan, FuzzWatchPlan
 from harness.can.steps import (
     InjectFault,
@@ -46,7 +46,7 @@ __all__ = ["compile_can_step"]
 class CanStepCompiler(DiagCompiler, Protocol):
     """What the CAN step compiler needs of the profile compiler."""
 
-    e2e: dict[str, E2EProtection]
+    e2e: dict[str, Protection]
 
     def _message(self, path: Sequence[str | int], name: str) -> MessageCodec: ...
 
@@ -127,6 +127,18 @@ def compile_can_step(
                 expected="a message of the e2e section (or fault: dlc)",
                 got=msg.name,
                 choices=sorted(c.e2e),
+            )
+        prot = c.e2e.get(msg.name)
+        if prot is not None and (
+            (inject.fault == "crc" and prot.checksum is None)
+            or (inject.fault == "repeat_counter" and prot.alive is None)
+        ):
+            what = "checksum" if inject.fault == "crc" else "alive counter"
+            raise c.err(
+                (*path, "inject", "fault"),
+                f"{msg.name}'s protection ({prot.describe()}) has no {what} to corrupt",
+                expected="a fault the message's scheme can show",
+                got=inject.fault,
             )
         return PlannedStep(
             "inject",

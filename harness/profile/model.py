@@ -117,12 +117,28 @@ _DBC_SCHEMA = WithJsonSchema(
 )
 
 
-class E2ESpec(Strict):
-    counter: str = Field(description="alive counter signal")
-    crc: str = Field(description="CRC signal (8 bits, byte-aligned)")
-    data_id: Annotated[int, Field(ge=0, le=0xFFFF)] | None = Field(
-        default=None, description="Data ID; the CAN identifier when omitted"
+class E2ESpec(BaseModel):
+    """One protected message: its scheme and the scheme's parameters beside it.
+
+    The parameters depend on the scheme, which may come from a lab's package, so they are
+    checked when the profile compiles, against the scheme's own model (as it is registered
+    then): e.g. ``{scheme: autosar_p01, data_id: 0x0210}``, ``{scheme: byte_sum, checksum:
+    CHKSUM, counter: ALV_CNT}``; without ``scheme``, CC-TCU-1's ``{counter: .., crc: ..}``.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    scheme: str = Field(
+        default="cc_tcu_1",
+        description="protection scheme: cc_tcu_1 (the default), autosar_p01, autosar_p02, "
+        "autosar_p04, autosar_p05, autosar_p06, autosar_p07, autosar_p11, byte_sum, xor, "
+        "nibble_sum, counter_only, or one a lab registers (entry point group "
+        "cc_harness.e2e_schemes); the other keys are the scheme's parameters",
     )
+
+    def parameters(self) -> dict[str, Any]:
+        """``scheme`` and every parameter written beside it."""
+        return {"scheme": self.scheme, **(self.model_extra or {})}
 
 
 class RestbusMessage(Strict):

@@ -249,13 +249,14 @@ def _alive(check: AliveCounterCheck, result: CheckResult, log: FrameLog, t0: flo
     w0, w1 = result.window
     col = log.rx_of(check.msg.frame_id)
     i, j = col.span(w0, w1)
-    counter, mod, step = check.prot.counter, check.prot.modulus, check.p.step
-    values = [counter(d) for d in col.data[i:j]]
-    xs = [t - t0 for t in col.ts[i:j]]
-    bad = {k for k in range(1, len(values)) if values[k] != (values[k - 1] + step) % mod}
+    ctr, step = check.counter, check.step
+    read = [(ctr.read(d), t - t0) for d, t in zip(col.data[i:j], col.ts[i:j], strict=True)]
+    values = [v for v, _ in read if v is not None]
+    xs = [x for v, x in read if v is not None]
+    bad = {k for k in range(1, len(values)) if values[k] != ctr.next(values[k - 1])}
     chart = Chart(
         (w0 - t0, w1 - t0),
-        (-0.5, mod - 0.5),
+        (ctr.minimum - 0.5, ctr.high + 0.5),
         title=f"{check.msg.name} alive counter (each frame; red: not previous + {step})",
         x_label="time since case start (s)",
         y_label="counter",
@@ -278,13 +279,13 @@ def _crc(check: E2ECrcCheck, result: CheckResult, log: FrameLog, t0: float) -> s
     w0, w1 = result.window
     col = log.rx_of(check.msg.frame_id)
     i, j = col.span(w0, w1)
-    ok = check.prot.crc_ok
+    ok = check.prot.verify
     xs = [t - t0 for t in col.ts[i:j]]
     flags = [ok(d) for d in col.data[i:j]]
     chart = Chart(
         (w0 - t0, w1 - t0),
         (-0.5, 1.5),
-        title=f"{check.msg.name} CRC of each frame",
+        title=f"{check.msg.name} {check.prot.word} of each frame",
         x_label="time since case start (s)",
         y_label="",
         height=150,
