@@ -178,6 +178,11 @@ class Registry(Generic[T]):
         self.load_entry_points()
         return list(self._items.items())
 
+    def __getitem__(self, name: str) -> T:
+        """Mapping-style access: an unknown name is a KeyError (use :meth:`get` for users)."""
+        self.load_entry_points()
+        return self._items[name]
+
     def __contains__(self, name: object) -> bool:
         self.load_entry_points()
         return name in self._items

@@ -18,6 +18,7 @@ import pytest
 from harness.can.e2e import E2EProtection
 from harness.can.e2e_oem import ByteSum, NibbleSum
 from harness.can.restbus import RestBus
+from harness.can.steps import InjectFault
 from harness.clock import EventLoop, VirtualClock
 from harness.errors import ProfileError
 from harness.observe import FrameLog, Window
@@ -189,8 +190,8 @@ def test_restbus_sends_oem_frames_a_production_receiver_accepts(
     # The case's fault steps, as the runner applies them: 3 wrong checksums, 1 repeated counter
     case = plan.cases[0]
     for step in case.steps[:2]:
-        assert step.message is not None and step.fault is not None
-        restbus[step.message.name].inject(step.fault, step.count)
+        fault = step.data_as(InjectFault)
+        restbus[fault.message.name].inject(fault.fault, fault.count)
     loop.run_for(1.0)
     receiver.read_all()
     assert len(receiver.rejected[832]) == 3 and len(receiver.rejected[1057]) == 1
