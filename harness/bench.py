@@ -11,7 +11,7 @@ interface options, and how the simulator identifies itself when it plays the DUT
       channel: 239.74.163.2
       options: {port: 43113}
     dut:
-      station_id: 0x0C0FFEE1
+      identity: {serial: EPS0000000000001}   # the profile's identity items without a DID
 
 ``can.receive_buffer`` (bytes) sets a socket-based interface's kernel receive buffer
 (default 8 MiB); frames lost before the harness read them are counted in ``run.json``.
@@ -33,7 +33,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import can
 from pydantic import (
@@ -91,10 +91,28 @@ class CanConfig(_Strict):
 
 
 class DutConfig(_Strict):
-    station_id: int = Field(default=0x0C0FFEE1, ge=0, le=0xFFFFFFFF)
-    vin: str = Field(default="KMHCC00TCU1000001", min_length=17, max_length=17)
-    serial: str = Field(default="CCTCU0000001", min_length=12, max_length=12)
-    sw_version: str = "CCTCU-1.0.0"
+    """The part on this bench. ``identity`` gives the values of the profile's identity items
+    that have no DID (a part without diagnostics); items with a DID are always read from the
+    part. ``station_id``, ``vin``, ``serial`` and ``sw_version`` configure the built-in
+    simulator when it plays the DUT (it has its own identity otherwise): they are never taken
+    as an external part's identity."""
+
+    identity: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")], StrictStr] = (
+        Field(
+            default_factory=dict,
+            description="identity item -> value, for the profile's items without a DID",
+        )
+    )
+    station_id: int | None = Field(
+        default=None, ge=0, le=0xFFFFFFFF, description="the simulator's station id"
+    )
+    vin: str | None = Field(
+        default=None, min_length=17, max_length=17, description="the simulator's VIN"
+    )
+    serial: str | None = Field(
+        default=None, min_length=12, max_length=12, description="the simulator's serial"
+    )
+    sw_version: str | None = Field(default=None, description="the simulator's software version")
     firmware_sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",

@@ -65,6 +65,7 @@ __all__ = [
     "record_from_json",
 ]
 
+
 # -- trace.blf -----------------------------------------------------------------------------------
 def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
     """The FrameLog of a BLF trace, on the live run's time base; also the frame count.

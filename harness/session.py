@@ -44,11 +44,13 @@ from harness.evidence import (
     write_manifest,
 )
 from harness.fuzz import FuzzContext
+from harness.identity import GivenIdentity, given_identity, subject_field
 from harness.mqtt.attach import open_mqtt, require_external_broker
 from harness.observe import FrameLog
 from harness.operator import Operator, PromptLog
 from harness.outputs import claim_folder
 from harness.profile.compile import Plan, PlannedCase
+from harness.profile.compile_diag import identity_fields
 from harness.record import CaseRecord, RunRecord, RunStatus
 from harness.runner import CaseRunner, RunObserver
 from harness.sim.host import SimThread, identity_from_bench
@@ -114,8 +116,13 @@ class Session:
         observers: Sequence[RunObserver] = (),
         seed: int | None = None,
         operator: Operator | None = None,
+        identity: GivenIdentity | None = None,
     ) -> None:
         self.plan = plan
+        # Identity items without a DID: from the bench and --identity (harness.identity).
+        self.given_identity = identity or given_identity(
+            identity_fields(plan.profile), bench.dut.identity, {}
+        )
         self.dut = dut
         self.fuzz = FuzzContext(seed)  # the run seed of fuzz steps without their own
         self.simulated = dut.kind == "sim" and not realtime
@@ -242,7 +249,26 @@ class Session:
         self.runner.wait_ready()
         if self.mqtt is not None:  # a part reaching the broker through the harness's relay
             self.mqtt.wait_for_dut()
-        self.record.identity = self.diag.read_identity()  # RunIncomplete if unreadable
+        read = self.diag.read_identity()  # RunIncomplete if unreadable
+        self._set_identity(read)
+
+    def _set_identity(self, read: dict[str, str]) -> None:
+        """The part's identity, in the profile's order: what was read from it, and for items
+        without a DID what the bench or the command line gave. Never a built-in value."""
+        fields = identity_fields(self.plan.profile)
+        given = self.given_identity
+        identity: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        for f in fields:
+            if f.name in read:
+                identity[f.name], sources[f.name] = read[f.name], "part"
+            elif f.name in given.values:
+                identity[f.name], sources[f.name] = given.values[f.name], given.sources[f.name]
+        self.record.identity = identity
+        self.record.identity_sources = sources
+        self.record.identity_subject = subject_field(fields)
+        if self.mqtt is not None:  # topics keyed by the identity (their {NAME}s)
+            self.mqtt.bind_identity(identity)
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError, ProfileError
+from harness.identity import fill
 from harness.mqtt.codec import Asn1Module, Codec, JsonCodec, TextCodec, UperCodec, load_asn1
 from harness.profile.mqtt_model import (
     BrokerStep,
@@ -40,7 +41,8 @@ ErrorFn = Callable[..., ProfileError]
 
 
 def station_topic(template: str, identity: Mapping[str, str]) -> str:
-    return template.replace("{station_id}", identity.get("station_id", ""))
+    """The template with each ``{NAME}`` replaced by the part's identity item NAME."""
+    return fill(template, identity)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class MqttPlan:
     topics: dict[str, TopicPlan]
     asn1: Asn1Module | None = None
     asn1_path: Path | None = None
+    client_id: str | None = None  # the DUT's client id template (mqtt.client_id)
 
     def topic(self, name: str) -> TopicPlan:
         return self.topics[name]
@@ -156,7 +159,7 @@ def compile_mqtt_section(
         else:
             codec = TextCodec()
         topics[name] = TopicPlan(name, spec.topic, codec, spec.direction, spec.qos)
-    return MqttPlan(topics, module, asn1_path)
+    return MqttPlan(topics, module, asn1_path, section.client_id)
 
 
 def _topic(

@@ -28,6 +28,7 @@ from harness.checks.prompt import PromptPlan
 from harness.errors import DbcError, ProfileError
 from harness.mqtt.plan import MqttPlan, MqttStepPlan, compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_diag import DIAG_STEPS, compile_diag_step
+from harness.profile.compile_identity import check_identity
 from harness.profile.compile_prompt import compile_prompt_step
 from harness.profile.compile_steps import compile_can_step
 from harness.profile.errors import TaggedUnions, describe_shape, describe_value, located_error
@@ -296,6 +297,7 @@ class _Compiler:
         if p.mqtt is not None:
             near = (dbc_path.parent, dbc_path.parent.parent / "mqtt") if self.dbc_override else ()
             self.mqtt = compile_mqtt_section(p.mqtt, self.base_dir, self.err, near)
+        check_identity(p, self.err)
         node = p.dut.node
         if node not in db.nodes():
             raise self.err(

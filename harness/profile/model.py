@@ -316,8 +316,12 @@ class Profile(Strict):
     restbus: dict[str, RestbusMessage] = Field(default_factory=dict)
     mqtt: MqttSection | None = Field(default=None, description="V2X topics and their codecs")
     diagnostics: DiagnosticsSection = Field(default_factory=DiagnosticsSection)
-    identity: dict[str, Annotated[int, Field(ge=0, le=0xFFFF)] | IdentityItem] = Field(
-        default_factory=dict, description="identity items read from the part: name -> DID"
+    identity: dict[
+        Annotated[str, Field(pattern=_NAME)], Annotated[int, Field(ge=0, le=0xFFFF)] | IdentityItem
+    ] = Field(
+        default_factory=dict,
+        description="the part's identity items (any names): name -> DID, or name -> {did, "
+        "format, length, pattern, subject}; the certificate names the part by them",
     )
     before_each: list[Step] = Field(
         default_factory=list, description="steps run at the start of every case"

@@ -64,7 +64,6 @@ __all__ = [
 ]
 
 
-
 def default_jobs() -> int:
     """One worker per CPU, at most :data:`MAX_DEFAULT_JOBS`."""
     return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_JOBS))

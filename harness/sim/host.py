@@ -31,8 +31,15 @@ __all__ = ["SimThread", "identity_from_bench", "serve"]
 
 
 def identity_from_bench(bench: Bench) -> TcuIdentity:
+    """The simulator's identity: its own, but for what the bench's ``dut`` section sets."""
     d = bench.dut
-    return TcuIdentity(station_id=d.station_id, vin=d.vin, serial=d.serial, sw_version=d.sw_version)
+    given = {
+        "station_id": d.station_id,
+        "vin": d.vin,
+        "serial": d.serial,
+        "sw_version": d.sw_version,
+    }
+    return TcuIdentity(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
 
 
 class SimThread:
