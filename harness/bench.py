@@ -47,6 +47,7 @@ from pydantic import (
     ValidationError,
 )
 
+from harness.conformance import BenchConformance
 from harness.errors import BenchError, InterfaceError
 from harness.mqtt.config import MqttBenchConfig
 from harness.profile.errors import describe_shape, located_error
@@ -131,6 +132,11 @@ class Bench(_Strict):
     )
     diagnostics: DiagBenchConfig = Field(
         default_factory=DiagBenchConfig, description="this lab tester's ISO-TP framing"
+    )
+    conformance: BenchConformance | None = Field(
+        default=None,
+        description="the part's implementation conformance statement: which optional "
+        "features of the profile it has (harness.conformance; --ics FILE wins)",
     )
     source: str | None = Field(default=None, exclude=True)
 

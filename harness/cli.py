@@ -121,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
         help="the value of an identity item the profile declares without a DID (a part "
         "without diagnostics), repeatable; wins over the bench's dut.identity",
     )
+    cert.add_argument(
+        "--ics",
+        type=Path,
+        metavar="FILE",
+        help="the part's implementation conformance statement (format: cc-harness-ics/1): "
+        "which optional features of the profile it has; cases needing one it lacks are NOT "
+        "APPLICABLE (wins over the bench's conformance key)",
+    )
     add_issue_options(cert)
     add_centre_options(cert)
 
@@ -223,6 +231,11 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     cases = _chosen_cases(plan, args.cases)
     issuer = Issuer.from_args(args)  # a bad --key fails now, not after the run
     identity = _given_identity(plan, bench, args.identity, issuer is not None)
+    from harness.conformance import conformance_for
+
+    conformance = conformance_for(
+        plan.profile.features, plan.profile_id, bench.conformance, bench.source, args.ics
+    )
     if args.junit is not None:
         check_output_file(args.junit, "--junit")
     check_out_folder(out_dir)
@@ -240,6 +253,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         observers=[progress],
         seed=args.seed,
         identity=identity,
+        conformance=conformance,
     )
     centre = centre_for_run(args, session, plan, cases, err)  # prompts, --server, --submit
     try:

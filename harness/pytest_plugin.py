@@ -421,6 +421,8 @@ class ProfileCase(pytest.Item):
             return
         if record.verdict is Verdict.SKIPPED:
             pytest.skip(f"{record.case_id}: every check was skipped")
+        if record.verdict is Verdict.NOT_APPLICABLE:  # the bench's conformance statement
+            pytest.skip(f"{record.case_id}: NOT APPLICABLE: {record.not_applicable}")
         if not record.mandatory:
             pytest.xfail(f"optional case {_one_line(record)}")
         run = state.runs.get(self.path.resolve())

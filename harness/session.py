@@ -36,6 +36,7 @@ from harness.can.port import CanPort
 from harness.can.restbus import RestBus
 from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock
+from harness.conformance import Conformance, conformance_for
 from harness.errors import InputError, RunAborted, RunIncomplete
 from harness.evidence import (
     TraceWriter,
@@ -51,7 +52,7 @@ from harness.operator import Operator, PromptLog
 from harness.outputs import claim_folder
 from harness.profile.compile import Plan, PlannedCase
 from harness.profile.compile_diag import identity_fields
-from harness.record import CaseRecord, RunRecord, RunStatus
+from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
 from harness.runner import CaseRunner, RunObserver
 from harness.sim.host import SimThread, identity_from_bench
 from harness.sim.tcu import ReferenceTcu
@@ -117,8 +118,13 @@ class Session:
         seed: int | None = None,
         operator: Operator | None = None,
         identity: GivenIdentity | None = None,
+        conformance: Conformance | None = None,
     ) -> None:
         self.plan = plan
+        # Which optional features the part has (harness.conformance): --ics, else the bench.
+        self.conformance = conformance or conformance_for(
+            plan.profile.features, plan.profile_id, bench.conformance, bench.source, None
+        )
         # Identity items without a DID: from the bench and --identity (harness.identity).
         self.given_identity = identity or given_identity(
             identity_fields(plan.profile), bench.dut.identity, {}
@@ -152,6 +158,7 @@ class Session:
             bench=self._bench_description(),
             started_wall=_now_iso(),
             seed=self.fuzz.run_seed,
+            conformance=None if self.conformance is None else self.conformance.to_json(),
         )
 
     def _bench_description(self) -> dict[str, Any]:
@@ -279,11 +286,34 @@ class Session:
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
         if self.sim_thread is not None and self.sim_thread.error is not None:
             raise RunIncomplete(f"the simulator thread died: {self.sim_thread.error}")
-        record = self.runner.run_case(case, index, total)
+        reason = None if self.conformance is None else self.conformance.reason(case.needs)
+        if reason is not None:
+            record = self._not_applicable(case, reason, index, total)
+        else:
+            record = self.runner.run_case(case, index, total)
         self.record.cases.append(record)
         if self.trace is not None:
             self.trace.flush()
         self._write_record(compact=True)  # the final record (finish, close) is indented
+        return record
+
+    def _not_applicable(self, case: PlannedCase, reason: str, index: int, total: int) -> CaseRecord:
+        """The record of a case the part's conformance statement excuses: nothing is run."""
+        for obs in self.observers:
+            obs.case_started(case, index, total)
+        now = self.loop.now()
+        record = CaseRecord(
+            case_id=case.case_id,
+            title=case.title,
+            requirements=case.requirements,
+            mandatory=case.mandatory,
+            verdict=Verdict.NOT_APPLICABLE,
+            started=now,
+            ended=now,
+            not_applicable=reason,
+        )
+        for obs in self.observers:
+            obs.case_finished(record)
         return record
 
     def run_all(self, cases: Sequence[PlannedCase] | None = None) -> RunRecord:

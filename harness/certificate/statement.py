@@ -14,10 +14,10 @@ canonical JSON of its identity (which the predicate holds in full, with where ea
 from: read from the part, the bench or the command line, so anyone can recompute it). A bench
 that names ``dut.firmware_sha256`` adds the firmware image as a second subject. The predicate
 also carries the supplier's conformance statement (``conformance.statement``: the optional
-features it declared, or null) and the requirements not claimed (only cases that did not
-apply to the part trace them). :data:`PREDICATE_SCHEMA` is the one definition of the
-predicate: the issuer builds to it and the verifier accepts exactly it (every field
-required, no other field).
+features it declared, or null), the requirements not claimed (only cases that did not apply
+to the part trace them) and the cases that did not apply. :data:`PREDICATE_SCHEMA` is the
+one definition of the predicate: the issuer builds to it and the verifier accepts exactly
+it (every field required, no other field).
 
 Certificates issued before declared identities carry predicate type ``.../certification/v1``
 (the subject named by ``vin``, else ``serial``; one identity source; no conformance). The
@@ -175,6 +175,9 @@ def build_statement(
         "conformance": {
             "statement": None if record.conformance is None else dict(record.conformance),
             "not_claimed": record.not_claimed(),
+            "not_applicable": [
+                c.case_id for c in record.cases if c.verdict is Verdict.NOT_APPLICABLE
+            ],
         },
         "evidence": {"manifest": MANIFEST_FILE, "manifest_sha256": manifest_sha256},
         "issuer": {"level": issuer_level},
@@ -359,6 +362,7 @@ PREDICATE_SCHEMA: Check = _obj(
             {
                 "statement": _nullable(_obj({"source": _text, "features": _features})),
                 "not_claimed": _requirement_ids,
+                "not_applicable": _requirement_ids,  # case ids, checked alike
             }
         ),
     }

@@ -216,6 +216,15 @@ def verify_evidence(out_dir: Path, predicate: dict[str, Any]) -> int:
                 predicate["conformance"]["statement"],
                 record.get("conformance"),
             ),
+            (
+                "cases not applicable",
+                predicate["conformance"]["not_applicable"],
+                [
+                    c.get("id")
+                    for c in record.get("cases") or []
+                    if isinstance(c, dict) and c.get("verdict") == "NOT_APPLICABLE"
+                ],
+            ),
         ]
     elif dut["identity_source"] == "part":
         claims.append(("DUT identity", dut["identity"], record.get("identity")))

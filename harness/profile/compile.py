@@ -112,6 +112,7 @@ class PlannedCase:
     steps: tuple[PlannedStep, ...]
     checks: tuple[Check, ...]
     path: str
+    needs: tuple[str, ...] = ()  # optional features the part must have for it to apply
 
     @property
     def duration(self) -> float:
@@ -465,6 +466,15 @@ class _Compiler:
                     got=req,
                     choices=list(req_ids),
                 )
+        for ni, need in enumerate(case.needs):
+            if need not in self.p.features:
+                raise self.err(
+                    (*base, "needs", ni),
+                    "not an optional feature of this profile",
+                    expected="a feature declared under features",
+                    got=need,
+                    choices=list(self.p.features) or ["(the profile declares no features)"],
+                )
         names = dict(before_names)
         # Every named step of the case, so that a check naming a later one is told so.
         later: dict[str, str] = {}
@@ -494,6 +504,7 @@ class _Compiler:
             steps=tuple(steps),
             checks=checks,
             path=format_path(base),
+            needs=tuple(case.needs),
         )
 
     def _check(

@@ -302,6 +302,12 @@ class Case(Strict):
     title: str
     requirements: list[str] = Field(min_length=1)
     mandatory: bool = True
+    needs: list[Annotated[str, Field(pattern=_NAME)]] = Field(
+        default_factory=list,
+        description="optional features (of the profile's features section) the part must "
+        "have for this case to apply; a part whose conformance statement lacks one gets it "
+        "NOT_APPLICABLE",
+    )
     steps: list[Step] = Field(min_length=1)
     checks: list[CheckSpec] = Field(default_factory=list, description="checks over the whole case")
 
@@ -322,6 +328,11 @@ class Profile(Strict):
         default_factory=dict,
         description="the part's identity items (any names): name -> DID, or name -> {did, "
         "format, length, pattern, subject}; the certificate names the part by them",
+    )
+    features: dict[Annotated[str, Field(pattern=_NAME)], str] = Field(
+        default_factory=dict,
+        description="the optional features a part may have: name -> what it means; a "
+        "supplier's conformance statement (bench conformance, --ics FILE) says which it has",
     )
     before_each: list[Step] = Field(
         default_factory=list, description="steps run at the start of every case"
