@@ -86,7 +86,7 @@ class _ConsoleObserver(QualifyObserver):
 
     def case_finished(self, spec: RunSpec, record: CaseRecord) -> None:
         self.cases_done += 1
-        if record.verdict.value != "PASS":
+        if record.verdict.value not in ("PASS", "NOT_APPLICABLE"):
             self.console.print(
                 f"    {escape(record.case_id)}: {record.verdict.value} "
                 f"({self.cases_done}/{len(self.plan.cases)} cases)"
@@ -105,7 +105,7 @@ class _ConsoleObserver(QualifyObserver):
                 what += f": {escape(outcome.explanation)}"
             label = f"{spec.describe()} ({outcome.variant.requirement})"
         else:
-            failed = sum(1 for c in rec.cases if c.verdict.value != "PASS")
+            failed = sum(1 for c in rec.cases if c.verdict.value not in ("PASS", "NOT_APPLICABLE"))
             if rec.passed and not failed:
                 what = f"[bold green]PASS[/] ({len(rec.cases)} cases)"
             elif rec.status is not RunStatus.COMPLETED:

@@ -339,7 +339,7 @@ def misbehaving_runs(q: Qualification) -> set[str]:
         if rec.status is not RunStatus.COMPLETED:
             names.add(run.spec.name)
         elif run.spec.kind == "reference":
-            if any(c.verdict is not Verdict.PASS for c in rec.cases):
+            if any(c.verdict not in (Verdict.PASS, Verdict.NOT_APPLICABLE) for c in rec.cases):
                 names.add(run.spec.name)
             if "no-flaky-verdicts" in failed:
                 names.add(run.spec.name)
