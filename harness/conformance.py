@@ -139,7 +139,14 @@ def load_ics(
 
 
 def _located(doc: YamlDocument, name: str, message: str, choices: list[str]) -> InputError:
-    return doc.error(InputError, ("features", name), message=message, choices=choices)
+    """The error at the feature's key (the name is what is wrong, not its value)."""
+    error = doc.error(InputError, ("features", name), message=message, choices=choices)
+    mark = doc.key_marks.get(("features", name))
+    if mark is None:
+        return error
+    return InputError(
+        message, source=doc.source, line=mark.line, col=mark.col, path=error.path, choices=choices
+    )
 
 
 def conformance_for(
