@@ -218,3 +218,24 @@ def test_offline_evaluation_catches_a_record_that_excused_a_case_wrongly(
     capsys.readouterr()
     assert main(["evaluate", str(folder), "--quiet"]) != 0
     assert "claims every feature the case needs" in capsys.readouterr().out
+
+
+def test_cc_tcu_1_without_the_will_certifies_with_that_case_not_applicable(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import PROFILE as CC_TCU_1
+
+    code, folder, public = certify(tmp_path, CC_TCU_1, "--ics", str(ics(tmp_path, will=False)))
+    assert code == 0
+    run = json.loads((folder / "run.json").read_text())
+    excused = [c["id"] for c in run["cases"] if c["verdict"] == "NOT_APPLICABLE"]
+    assert excused == ["TC-V2X-001-WILL"]
+    # the broker-restart cases still show V2X-001 and V2X-008: nothing is left unclaimed
+    assert run["not_claimed"] == [] and set(run["requirements"].values()) == {"PASS"}
+    cert = (folder / CERTIFICATE_FILE).read_bytes()
+    now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    predicate = verify_certificate(
+        cert, load_public_key(public), now=now, evidence=folder
+    ).predicate
+    assert predicate["conformance"]["not_applicable"] == ["TC-V2X-001-WILL"]
+    assert predicate["conformance"]["statement"]["features"] == {"will": False}
