@@ -239,3 +239,27 @@ def test_cc_tcu_1_without_the_will_certifies_with_that_case_not_applicable(
     ).predicate
     assert predicate["conformance"]["not_applicable"] == ["TC-V2X-001-WILL"]
     assert predicate["conformance"]["statement"]["features"] == {"will": False}
+
+
+def test_qualify_takes_the_statement_for_every_run(tmp_path: Path, profile: Path) -> None:
+    """With the counter not claimed the counter case is NOT APPLICABLE in every run: the
+    stuck counter is out of scope, not missed (and a variant still in scope is caught, so
+    the profile qualifies); claiming it, the variant is caught."""
+    reports = {}
+    for claimed in (False, True):
+        out = tmp_path / f"q-{claimed}"
+        statement = ics(tmp_path, counter=claimed)
+        args = ["qualify", str(profile), "--runs", "2", "--realtime-runs", "0", "--jobs", "1"]
+        args += ["--out", str(out), "--ics", str(statement)]
+        args += ["--variant", "stuck-counter", "--variant", "slow-cycle"]
+        assert main(args) == 0
+        reports[claimed] = json.loads((out / "qualification.json").read_text())
+    excused, claimed_report = reports[False], reports[True]
+    assert {v["name"]: v["verdict"] for v in excused["variants"]} == {
+        "stuck-counter": "out of scope",
+        "slow-cycle": "caught",
+    }
+    assert {v["name"]: v["verdict"] for v in claimed_report["variants"]} == {
+        "stuck-counter": "caught",
+        "slow-cycle": "caught",
+    }

@@ -155,6 +155,11 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     plan = load_profile(args.profile)
     bench = load_bench(args.bench)
     check_references(bench, broker=args.realtime_runs > 0)
+    from harness.conformance import conformance_for
+
+    conformance = conformance_for(  # the part's statement: --ics, else the bench's
+        plan.profile.features, plan.profile_id, bench.conformance, bench.source, args.ics
+    )
     variants = _selected_variants(args.variant)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"qualify-{plan.profile_id}-{stamp}"
@@ -228,6 +233,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
             seed=options.seed,
             keep_evidence=options.keep_evidence,
             observer=_ConsoleObserver(err, plan),
+            conformance=conformance,
         )
     finally:
         signal.signal(signal.SIGTERM, old)
