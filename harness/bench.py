@@ -2,7 +2,8 @@
 
 A bench file says which python-can interface and channel to use (``virtual``,
 ``udp_multicast``, ``socketcan``, ``pcan``, ``vector``, ...), the bitrate and any extra
-interface options, and how the simulator identifies itself when it plays the DUT::
+interface options, the identity items of a part without DIDs for them, and the part's
+conformance statement (which optional features it has, see :mod:`harness.conformance`)::
 
     format: cc-harness-bench/1
     name: lab bench 3
@@ -12,6 +13,11 @@ interface options, and how the simulator identifies itself when it plays the DUT
       options: {port: 43113}
     dut:
       identity: {serial: EPS0000000000001}   # the profile's identity items without a DID
+    conformance:
+      features: {will: false}                # --ics FILE wins
+
+``dut.station_id``, ``vin``, ``serial`` and ``sw_version`` configure only the built-in
+simulator's own identity; an external part's identity is never taken from them.
 
 ``can.receive_buffer`` (bytes) sets a socket-based interface's kernel receive buffer
 (default 8 MiB); frames lost before the harness read them are counted in ``run.json``.

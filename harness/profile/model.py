@@ -3,7 +3,10 @@
 A profile says what is certified (metadata and the requirement set it traces), against which
 DBC, what rest-bus the harness plays, and the test cases: each traced to requirement IDs,
 mandatory or optional, a list of steps (stimuli, waits, observation windows with checks) and
-checks over the whole case. ``harness schema`` prints the JSON Schema these models give.
+checks over the whole case. ``identity`` declares the part's identity items
+(:mod:`harness.identity`); ``features`` the optional features a part may have, which cases
+name in ``needs`` (:mod:`harness.conformance`). ``harness schema`` prints the JSON Schema
+these models give.
 
 The models only check shape; :mod:`harness.profile.compile` resolves names against the DBC.
 """
