@@ -363,7 +363,7 @@ def _summary_lines(run: _ProfileRun) -> list[str]:
     record: RunRecord = run.session.record
     counts: dict[str, int] = {}
     for case in record.cases:
-        counts[case.verdict.value.lower()] = counts.get(case.verdict.value.lower(), 0) + 1
+        counts[case.verdict.text.lower()] = counts.get(case.verdict.text.lower(), 0) + 1
     tally = ", ".join(f"{n} {v}" for v, n in counts.items()) or "none run"
     lines.append(
         f"{head} ({record.mode}, DUT {record.dut}): {len(record.cases)} "
@@ -375,7 +375,7 @@ def _summary_lines(run: _ProfileRun) -> list[str]:
     lines.append(f"  evidence: {run.evidence}")
     for req, verdict in record.requirement_verdicts().items():
         cases = [c.case_id for c in record.cases if req in c.requirements]
-        lines.append(f"  {req:<12} {verdict.value:<12} {', '.join(cases)}")
+        lines.append(f"  {req:<12} {verdict.text:<14} {', '.join(cases)}")
     return lines
 
 
