@@ -2,7 +2,8 @@
 
 A bench file says which python-can interface and channel to use (``virtual``,
 ``udp_multicast``, ``socketcan``, ``pcan``, ``vector``, ...), the bitrate and any extra
-interface options, and how the simulator identifies itself when it plays the DUT::
+interface options, the identity items of a part without DIDs for them, and the part's
+conformance statement (which optional features it has, see :mod:`harness.conformance`)::
 
     format: cc-harness-bench/1
     name: lab bench 3
@@ -11,7 +12,12 @@ interface options, and how the simulator identifies itself when it plays the DUT
       channel: 239.74.163.2
       options: {port: 43113}
     dut:
-      station_id: 0x0C0FFEE1
+      identity: {serial: EPS0000000000001}   # the profile's identity items without a DID
+    conformance:
+      features: {will: false}                # --ics FILE wins
+
+``dut.station_id``, ``vin``, ``serial`` and ``sw_version`` configure only the built-in
+simulator's own identity; an external part's identity is never taken from them.
 
 ``can.receive_buffer`` (bytes) sets a socket-based interface's kernel receive buffer
 (default 8 MiB); frames lost before the harness read them are counted in ``run.json``.
@@ -33,7 +39,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import can
 from pydantic import (
@@ -47,6 +53,7 @@ from pydantic import (
     ValidationError,
 )
 
+from harness.conformance import BenchConformance
 from harness.errors import BenchError, InterfaceError
 from harness.mqtt.config import MqttBenchConfig
 from harness.profile.errors import describe_shape, located_error
@@ -91,10 +98,28 @@ class CanConfig(_Strict):
 
 
 class DutConfig(_Strict):
-    station_id: int = Field(default=0x0C0FFEE1, ge=0, le=0xFFFFFFFF)
-    vin: str = Field(default="KMHCC00TCU1000001", min_length=17, max_length=17)
-    serial: str = Field(default="CCTCU0000001", min_length=12, max_length=12)
-    sw_version: str = "CCTCU-1.0.0"
+    """The part on this bench. ``identity`` gives the values of the profile's identity items
+    that have no DID (a part without diagnostics); items with a DID are always read from the
+    part. ``station_id``, ``vin``, ``serial`` and ``sw_version`` configure the built-in
+    simulator when it plays the DUT (it has its own identity otherwise): they are never taken
+    as an external part's identity."""
+
+    identity: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")], StrictStr] = (
+        Field(
+            default_factory=dict,
+            description="identity item -> value, for the profile's items without a DID",
+        )
+    )
+    station_id: int | None = Field(
+        default=None, ge=0, le=0xFFFFFFFF, description="the simulator's station id"
+    )
+    vin: str | None = Field(
+        default=None, min_length=17, max_length=17, description="the simulator's VIN"
+    )
+    serial: str | None = Field(
+        default=None, min_length=12, max_length=12, description="the simulator's serial"
+    )
+    sw_version: str | None = Field(default=None, description="the simulator's software version")
     firmware_sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -113,6 +138,11 @@ class Bench(_Strict):
     )
     diagnostics: DiagBenchConfig = Field(
         default_factory=DiagBenchConfig, description="this lab tester's ISO-TP framing"
+    )
+    conformance: BenchConformance | None = Field(
+        default=None,
+        description="the part's implementation conformance statement: which optional "
+        "features of the profile it has (harness.conformance; --ics FILE wins)",
     )
     source: str | None = Field(default=None, exclude=True)
 

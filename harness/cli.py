@@ -25,6 +25,8 @@ from harness.errors import HarnessError, InputError, RunAborted
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from harness.bench import Bench
+    from harness.identity import GivenIdentity
     from harness.plan import Plan, PlannedCase
 
 __all__ = ["main"]
@@ -111,6 +113,22 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="also write the JUnit XML here (it is always written to <out>/report/junit.xml, "
         "beside report.html)",
+    )
+    cert.add_argument(
+        "--identity",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the value of an identity item the profile declares without a DID (a part "
+        "without diagnostics), repeatable; wins over the bench's dut.identity",
+    )
+    cert.add_argument(
+        "--ics",
+        type=Path,
+        metavar="FILE",
+        help="the part's implementation conformance statement (format: cc-harness-ics/1): "
+        "which optional features of the profile it has; cases needing one it lacks are NOT "
+        "APPLICABLE (wins over the bench's conformance key)",
     )
     add_issue_options(cert)
     add_centre_options(cert)
@@ -226,6 +244,12 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise InputError("--seed", expected="an integer from 0 to 2^63-1", got=args.seed)
     cases = _chosen_cases(plan, args.cases)
     issuer = Issuer.from_args(args)  # a bad --key fails now, not after the run
+    identity = _given_identity(plan, bench, args.identity, issuer is not None)
+    from harness.conformance import conformance_for
+
+    conformance = conformance_for(
+        plan.profile.features, plan.profile_id, bench.conformance, bench.source, args.ics
+    )
     if args.junit is not None:
         check_output_file(args.junit, "--junit")
     check_out_folder(out_dir)
@@ -242,6 +266,8 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         out_dir=out_dir,
         observers=[progress],
         seed=args.seed,
+        identity=identity,
+        conformance=conformance,
     )
     centre = centre_for_run(args, session, plan, cases, err)  # prompts, --server, --submit
     try:
@@ -276,6 +302,23 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     certificate_after_run(issuer, session, bench, out_dir, out)
     after_run(centre, session, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
+
+
+def _given_identity(
+    plan: Plan, bench: Bench, assignments: Sequence[str], certify: bool
+) -> GivenIdentity:
+    """The identity items given for a part without DIDs (bench, then --identity); with a
+    certificate to issue, an identity that could not be complete is an error now."""
+    from harness.identity import given_identity, identity_gap, parse_assignments
+    from harness.profile.compile_diag import identity_fields
+
+    fields = identity_fields(plan.profile)
+    where = f"bench {bench.source} dut.identity" if bench.source else "the bench's dut.identity"
+    given = given_identity(fields, bench.dut.identity, parse_assignments(assignments), where)
+    gap = identity_gap(fields, given.values, plan.profile_id)
+    if certify and gap is not None:
+        raise InputError(f"--key: no certificate could name the part: {gap}")
+    return given
 
 
 def _chosen_cases(plan: Plan, wanted: Sequence[str] | None) -> list[PlannedCase]:

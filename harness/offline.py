@@ -19,6 +19,7 @@ case's verdict, the per-requirement verdicts and the overall result.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import time
@@ -31,6 +32,7 @@ import can
 
 from harness.checks import Check
 from harness.checks.evaluate import evaluate_checks
+from harness.conformance import Conformance
 from harness.errors import HarnessError, InputError
 from harness.evidence import file_sha256
 from harness.observe import FrameLog, Window
@@ -64,6 +66,7 @@ __all__ = [
     "read_trace",
     "record_from_json",
 ]
+
 
 # -- trace.blf -----------------------------------------------------------------------------------
 def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
@@ -337,8 +340,15 @@ def _compare_case(ev: Evidence, index: int) -> tuple[CaseComparison, CaseRecord]
     raw_checks = ev.raw["cases"][index]["checks"]
     problems: list[str] = []
     try:
-        planned = planned_checks(ev.plan, ev.plan.case(case.case_id))
+        planned_case: PlannedCase | None = ev.plan.case(case.case_id)
     except KeyError:
+        planned_case = None
+    na = _not_applicable(ev, case, planned_case)
+    if na is not None:
+        return na
+    if planned_case is not None:
+        planned = planned_checks(ev.plan, planned_case)
+    else:
         planned = []
         problems.append(f"the profile has no case {case.case_id}")
     if len(case.checks) > len(planned) and planned:
@@ -408,6 +418,38 @@ def _compare_case(ev: Evidence, index: int) -> tuple[CaseComparison, CaseRecord]
     comparison = CaseComparison(
         case.case_id, case.verdict, verdict, tuple(comparisons), tuple(problems)
     )
+    return comparison, rebuilt
+
+
+def _not_applicable(
+    ev: Evidence, case: CaseRecord, planned: PlannedCase | None
+) -> tuple[CaseComparison, CaseRecord] | None:
+    """A case that did not apply, or should not have: whether the record's conformance
+    statement and the profile's ``needs`` agree with its verdict. None for a case that
+    applied and was run (compared check by check)."""
+    statement = ev.record.conformance
+    reason = None
+    if statement is not None and planned is not None:
+        features = {str(k): bool(v) for k, v in (statement.get("features") or {}).items()}
+        reason = Conformance(str(statement.get("source")), features).reason(planned.needs)
+    recorded_na = case.verdict is Verdict.NOT_APPLICABLE
+    if reason is None and not recorded_na:
+        return None
+    problems: list[str] = []
+    if reason is None:
+        problems.append(
+            "case verdict: record NOT_APPLICABLE, but the part's conformance statement claims "
+            "every feature the case needs"
+        )
+    elif not recorded_na:
+        problems.append(
+            f"case verdict: record {case.verdict.value}, evidence NOT_APPLICABLE ({reason})"
+        )
+    elif case.checks:
+        problems.append("a case that did not apply lists checks")
+    verdict = Verdict.NOT_APPLICABLE if reason is not None else Verdict.INCONCLUSIVE
+    rebuilt = dataclasses.replace(case, verdict=verdict, not_applicable=reason, checks=())
+    comparison = CaseComparison(case.case_id, case.verdict, verdict, (), tuple(problems))
     return comparison, rebuilt
 
 

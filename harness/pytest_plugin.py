@@ -365,7 +365,7 @@ def _summary_lines(run: _ProfileRun) -> list[str]:
     record: RunRecord = run.session.record
     counts: dict[str, int] = {}
     for case in record.cases:
-        counts[case.verdict.value.lower()] = counts.get(case.verdict.value.lower(), 0) + 1
+        counts[case.verdict.text.lower()] = counts.get(case.verdict.text.lower(), 0) + 1
     tally = ", ".join(f"{n} {v}" for v, n in counts.items()) or "none run"
     lines.append(
         f"{head} ({record.mode}, DUT {record.dut}): {len(record.cases)} "
@@ -377,7 +377,7 @@ def _summary_lines(run: _ProfileRun) -> list[str]:
     lines.append(f"  evidence: {run.evidence}")
     for req, verdict in record.requirement_verdicts().items():
         cases = [c.case_id for c in record.cases if req in c.requirements]
-        lines.append(f"  {req:<12} {verdict.value:<12} {', '.join(cases)}")
+        lines.append(f"  {req:<12} {verdict.text:<14} {', '.join(cases)}")
     return lines
 
 
@@ -423,6 +423,8 @@ class ProfileCase(pytest.Item):
             return
         if record.verdict is Verdict.SKIPPED:
             pytest.skip(f"{record.case_id}: every check was skipped")
+        if record.verdict is Verdict.NOT_APPLICABLE:  # the bench's conformance statement
+            pytest.skip(f"{record.case_id}: NOT APPLICABLE: {record.not_applicable}")
         if not record.mandatory:
             pytest.xfail(f"optional case {_one_line(record)}")
         run = state.runs.get(self.path.resolve())

@@ -37,11 +37,20 @@ class Verdict(str, enum.Enum):
     INCONCLUSIVE = "INCONCLUSIVE"
     ERROR = "ERROR"
     SKIPPED = "SKIPPED"
+    # The part does not have an optional feature the case needs (its conformance
+    # statement says so): neither passed nor failed, and its requirements are not claimed.
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+
+    @property
+    def text(self) -> str:
+        """The verdict for people: ``NOT APPLICABLE`` with a space."""
+        return self.value.replace("_", " ")
 
 
 _SEVERITY = {
     Verdict.PASS: 0,
     Verdict.SKIPPED: 0,
+    Verdict.NOT_APPLICABLE: 0,
     Verdict.INCONCLUSIVE: 1,
     Verdict.FAIL: 2,
     Verdict.ERROR: 3,
@@ -49,10 +58,13 @@ _SEVERITY = {
 
 
 def combine(verdicts: list[Verdict]) -> Verdict:
-    """The worst of several verdicts; an empty list is INCONCLUSIVE (nothing was shown)."""
-    real = [v for v in verdicts if v is not Verdict.SKIPPED]
+    """The worst of several verdicts; an empty list is INCONCLUSIVE (nothing was shown).
+    SKIPPED and NOT_APPLICABLE give way to any other verdict; of the two, SKIPPED wins."""
+    real = [v for v in verdicts if v not in (Verdict.SKIPPED, Verdict.NOT_APPLICABLE)]
     if not real:
-        return Verdict.INCONCLUSIVE if not verdicts else Verdict.SKIPPED
+        if not verdicts:
+            return Verdict.INCONCLUSIVE
+        return Verdict.SKIPPED if Verdict.SKIPPED in verdicts else Verdict.NOT_APPLICABLE
     return max(real, key=lambda v: _SEVERITY[v])
 
 
@@ -207,6 +219,7 @@ class CaseRecord:
     error: str | None = None
     markers: Mapping[str, float] = field(default_factory=dict)
     fuzz: tuple[FuzzRecord, ...] = ()  # what the case's fuzz steps sent and found
+    not_applicable: str | None = None  # why the case did not apply (verdict NOT_APPLICABLE)
 
     def requirement_verdicts(self) -> dict[str, Verdict]:
         by_req: dict[str, list[Verdict]] = {req: [] for req in self.requirements}
@@ -234,6 +247,7 @@ class CaseRecord:
             "markers": _clean(dict(self.markers)),
             "checks": [c.to_json() for c in self.checks],
             "fuzz": [f.to_json() for f in self.fuzz],
+            "not_applicable": self.not_applicable,
         }
 
 
@@ -256,16 +270,22 @@ class RunRecord:
     cases: list[CaseRecord] = field(default_factory=list)
     error: str | None = None
     identity: Mapping[str, str] = field(default_factory=dict)
+    identity_sources: Mapping[str, str] = field(default_factory=dict)  # item -> part/bench/...
+    identity_subject: str | None = None  # the item that names the certificate's subject
     trace_origin: float | None = None  # exact timestamp of the trace's first frame
     seed: int | None = None  # the run seed of fuzz steps without a seed of their own
     selection: tuple[str, ...] | None = None  # the cases chosen with --case; None: all
     receive: ReceiveReport | None = None  # live runs: frames read and lost at the receiver
+    # The supplier's implementation conformance statement: {"source", "features": {name:
+    # bool}}; None when none was given (then every case applies).
+    conformance: Mapping[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
-        """True when the run completed and every mandatory case passed."""
+        """True when the run completed and every mandatory case passed (or did not apply
+        to the part, as its conformance statement says)."""
         return self.status is RunStatus.COMPLETED and all(
-            c.verdict is Verdict.PASS for c in self.cases if c.mandatory
+            c.verdict in (Verdict.PASS, Verdict.NOT_APPLICABLE) for c in self.cases if c.mandatory
         )
 
     def requirement_verdicts(self) -> dict[str, Verdict]:
@@ -274,8 +294,9 @@ class RunRecord:
         A check traces the requirements it names, or else all of its case's; a case that
         ended in an error, or whose checks do not reach one of its requirements, gives its
         own verdict to those requirements. Optional cases count for a requirement only when
-        no mandatory case traces it: an optional extra cannot fail what the mandatory cases
-        showed, as it cannot make the run fail.
+        no mandatory case that applies traces it: an optional extra cannot fail what the
+        mandatory cases showed, as it cannot make the run fail. A requirement that only cases
+        which do not apply trace is NOT_APPLICABLE: not claimed.
         """
         mandatory: dict[str, list[Verdict]] = {}
         optional: dict[str, list[Verdict]] = {}
@@ -284,7 +305,22 @@ class RunRecord:
             for req, verdict in case.requirement_verdicts().items():
                 into.setdefault(req, []).append(verdict)
         reqs = sorted(set(mandatory) | set(optional))
-        return {req: combine(mandatory.get(req) or optional[req]) for req in reqs}
+
+        def applying(verdicts: list[Verdict] | None) -> list[Verdict]:
+            return [v for v in verdicts or () if v is not Verdict.NOT_APPLICABLE]
+
+        return {
+            req: combine(
+                applying(mandatory.get(req))
+                or applying(optional.get(req))
+                or [*mandatory.get(req, ()), *optional.get(req, ())]
+            )
+            for req in reqs
+        }
+
+    def not_claimed(self) -> list[str]:
+        """Requirements that only cases which do not apply to the part trace."""
+        return [r for r, v in self.requirement_verdicts().items() if v is Verdict.NOT_APPLICABLE]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -302,6 +338,8 @@ class RunRecord:
             "mode": self.mode,
             "dut": self.dut,
             "identity": dict(self.identity),
+            "identity_sources": dict(self.identity_sources),
+            "identity_subject": self.identity_subject,
             "bench": _clean(dict(self.bench)),
             "trace_origin": self.trace_origin,
             "seed": self.seed,
@@ -312,4 +350,6 @@ class RunRecord:
             "requirements": {k: v.value for k, v in self.requirement_verdicts().items()},
             "cases": [c.to_json() for c in self.cases],
             "receive": self.receive.to_json() if self.receive is not None else None,
+            "conformance": None if self.conformance is None else dict(self.conformance),
+            "not_claimed": self.not_claimed(),
         }

@@ -117,6 +117,7 @@ def _case(r: _Reader, data: Mapping[str, Any], path: str) -> CaseRecord:
         error=r.get(data, "error", path, str, type(None)),
         markers={str(k): float(v) for k, v in markers.items()},
         fuzz=_fuzz(r, r.get(data, "fuzz", path, list) if "fuzz" in data else [], path),
+        not_applicable=_optional_text(data.get("not_applicable")),
     )
 
 
@@ -166,11 +167,34 @@ def record_from_json(data: Any, source: str = "run.json") -> RunRecord:
         cases=[_case(r, c, f"cases[{i}]") for i, c in enumerate(cases)],
         error=r.get(data, "error", "", str, type(None)),
         identity={str(k): str(v) for k, v in r.get(data, "identity", "", dict).items()},
+        # absent in records older than declared identities
+        identity_sources={str(k): str(v) for k, v in (data.get("identity_sources") or {}).items()},
+        identity_subject=_optional_text(data.get("identity_subject")),
         trace_origin=float(origin) if origin is not None else None,
         seed=_seed(r, data),
         selection=_selection(r, data),
         receive=_receive(r, data),
+        conformance=_conformance(r, data),
     )
+
+
+def _conformance(r: _Reader, data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``conformance`` (absent in older records; null when no statement was given)."""
+    statement = data.get("conformance")
+    if statement is None:
+        return None
+    features = statement.get("features") if isinstance(statement, dict) else None
+    if not isinstance(features, dict) or not all(isinstance(v, bool) for v in features.values()):
+        raise r.fail(
+            "conformance",
+            "an object {source, features: {name: true|false}} or null",
+            json.dumps(statement)[:200],
+        )
+    return dict(statement)
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _receive(r: _Reader, data: Mapping[str, Any]) -> ReceiveReport | None:

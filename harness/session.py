@@ -36,6 +36,7 @@ from harness.can.port import CanPort
 from harness.can.restbus import RestBus
 from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock
+from harness.conformance import Conformance, conformance_for
 from harness.dut import DEFAULT_DUT, DUTS, DutProvider, DutSetup, RunningDut, get_provider
 from harness.errors import InputError, RunAborted, RunIncomplete
 from harness.evidence import (
@@ -45,11 +46,13 @@ from harness.evidence import (
     write_manifest,
 )
 from harness.fuzz import FuzzContext
+from harness.identity import GivenIdentity, given_identity, subject_field
 from harness.observe import FrameLog
 from harness.operator import Operator, OperatorAdapter, PromptLog
 from harness.outputs import claim_folder
 from harness.plan import Plan, PlannedCase
-from harness.record import CaseRecord, RunRecord, RunStatus
+from harness.profile.compile_diag import identity_fields
+from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
 from harness.runner import CaseRunner, RunObserver
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
 from harness.sim.host import SimThread
@@ -152,8 +155,18 @@ class Session:
         observers: Sequence[RunObserver] = (),
         seed: int | None = None,
         operator: Operator | None = None,
+        identity: GivenIdentity | None = None,
+        conformance: Conformance | None = None,
     ) -> None:
         self.plan = plan
+        # Which optional features the part has (harness.conformance): --ics, else the bench.
+        self.conformance = conformance or conformance_for(
+            plan.profile.features, plan.profile_id, bench.conformance, bench.source, None
+        )
+        # Identity items without a DID: from the bench and --identity (harness.identity).
+        self.given_identity = identity or given_identity(
+            identity_fields(plan.profile), bench.dut.identity, {}
+        )
         self.dut = dut
         self.fuzz = FuzzContext(seed)  # the run seed of fuzz steps without their own
         self.simulated = dut.kind == "sim" and not realtime
@@ -184,6 +197,7 @@ class Session:
             bench=self._bench_description(),
             started_wall=_now_iso(),
             seed=self.fuzz.run_seed,
+            conformance=None if self.conformance is None else self.conformance.to_json(),
         )
 
     def _bench_description(self) -> dict[str, Any]:
@@ -289,7 +303,26 @@ class Session:
         self.runner.wait_ready()
         if self.mqtt is not None:  # a part reaching the broker through the harness's relay
             self.mqtt.wait_for_dut()
-        self.record.identity = self.diag.read_identity()  # RunIncomplete if unreadable
+        read = self.diag.read_identity()  # RunIncomplete if unreadable
+        self._set_identity(read)
+
+    def _set_identity(self, read: dict[str, str]) -> None:
+        """The part's identity, in the profile's order: what was read from it, and for items
+        without a DID what the bench or the command line gave. Never a built-in value."""
+        fields = identity_fields(self.plan.profile)
+        given = self.given_identity
+        identity: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        for f in fields:
+            if f.name in read:
+                identity[f.name], sources[f.name] = read[f.name], "part"
+            elif f.name in given.values:
+                identity[f.name], sources[f.name] = given.values[f.name], given.sources[f.name]
+        self.record.identity = identity
+        self.record.identity_sources = sources
+        self.record.identity_subject = subject_field(fields)
+        if self.mqtt is not None:  # topics keyed by the identity (their {NAME}s)
+            self.mqtt.bind_identity(identity)
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is not None:
@@ -300,11 +333,34 @@ class Session:
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
         if self.sim_thread is not None and self.sim_thread.error is not None:
             raise RunIncomplete(f"the simulator thread died: {self.sim_thread.error}")
-        record = self.runner.run_case(case, index, total)
+        reason = None if self.conformance is None else self.conformance.reason(case.needs)
+        if reason is not None:
+            record = self._not_applicable(case, reason, index, total)
+        else:
+            record = self.runner.run_case(case, index, total)
         self.record.cases.append(record)
         if self.trace is not None:
             self.trace.flush()
         self._write_record(compact=True)  # the final record (finish, close) is indented
+        return record
+
+    def _not_applicable(self, case: PlannedCase, reason: str, index: int, total: int) -> CaseRecord:
+        """The record of a case the part's conformance statement excuses: nothing is run."""
+        for obs in self.observers:
+            obs.case_started(case, index, total)
+        now = self.loop.now()
+        record = CaseRecord(
+            case_id=case.case_id,
+            title=case.title,
+            requirements=case.requirements,
+            mandatory=case.mandatory,
+            verdict=Verdict.NOT_APPLICABLE,
+            started=now,
+            ended=now,
+            not_applicable=reason,
+        )
+        for obs in self.observers:
+            obs.case_finished(record)
         return record
 
     def run_all(self, cases: Sequence[PlannedCase] | None = None) -> RunRecord:

@@ -55,16 +55,31 @@ _SHORT_HEAD = (
 )
 
 
+# ci-short.yaml's identity section (read over UDS: only for DUTs that answer diagnostics).
+_SHORT_IDENTITY = (
+    (ROOT / "tests" / "report" / "ci-short.yaml").read_text().split("\nidentity:\n")[1]
+)
+
+
 def short_profile(
-    folder: Path, cases: str, ids: str, *, lost_after: str | None = None, dbc: Path = DBC
+    folder: Path,
+    cases: str,
+    ids: str,
+    *,
+    lost_after: str | None = None,
+    dbc: Path = DBC,
+    identity: bool = False,
 ) -> Path:
-    """A profile with ci-short's header, ``cases`` (YAML list items) tracing ``ids``."""
+    """A profile with ci-short's header, ``cases`` (YAML list items) tracing ``ids``; with
+    ``identity``, its identity section too (a certificate needs it)."""
     head = _SHORT_HEAD.replace("ids: [CAN-001, CAN-003]", f"ids: [{ids}]")
     head = head.replace(DBC.as_posix(), dbc.as_posix())
     if lost_after is not None:
         head = head.replace(
             "    timeout: 5 s\n", f"    timeout: 5 s\n    lost_after: {lost_after}\n"
         )
+    if identity:
+        head += "\nidentity:\n" + _SHORT_IDENTITY
     path = folder / "profile.yaml"
     path.write_text(head + "\ncases:\n" + textwrap.dedent(cases))
     return path
@@ -205,7 +220,7 @@ def test_dut_process_dying_mid_run_ends_incomplete_soon_after(
 ) -> None:
     """kill -9 of the DUT's own process: the runner notices before the next case and ends
     the run INCOMPLETE, instead of failing every remaining case slowly."""
-    profile = short_profile(tmp_path, CYCLE_CASES, "CAN-001", lost_after="2 s")
+    profile = short_profile(tmp_path, CYCLE_CASES, "CAN-001", lost_after="2 s", identity=True)
     bench, _ = udp_bench(tmp_path)
     out = tmp_path / "evidence"
     sim = subprocess.Popen(
@@ -327,7 +342,7 @@ def test_dut_flooding_the_bus_fails_can_005_in_bounded_time(
     tmp_path: Path, signing_key: Path
 ) -> None:
     """The reference TCU plus a process sending 0x555 as fast as it can on the same bus."""
-    profile = short_profile(tmp_path, FLOOD_CASES, "CAN-005")
+    profile = short_profile(tmp_path, FLOOD_CASES, "CAN-005", identity=True)
     bench, port = udp_bench(tmp_path)
     flooder = subprocess.Popen(
         [sys.executable, "-c", FLOODER, str(port), "50000000"],

@@ -238,3 +238,16 @@ def test_unknown_variant_is_a_usage_error(pytester: pytest.Pytester, plan: Plan)
     result = pytester.runpytest(PROFILE, "--dut", "sim:no-such-variant")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*expected the name of a faulty variant*bad-crc*"])
+
+
+def test_a_case_the_bench_statement_excuses_is_skipped_not_passed(
+    pytester: pytest.Pytester, plan: Plan
+) -> None:
+    bench = pytester.path / "bench.yaml"
+    bench.write_text("format: cc-harness-bench/1\nconformance: {features: {will: false}}\n")
+    result = pytester.runpytest(PROFILE, "--bench", str(bench), "-rs", "-k", "WILL or CAN-003")
+    result.assert_outcomes(passed=3, skipped=1)  # -k CAN-003: its cases and TC-CAN-008s
+    assert re.search(
+        r"SKIPPED .*TC-V2X-001-WILL: NOT APPLICABLE: needs optional feature\(s\) will",
+        result.stdout.str(),
+    ), result.stdout.str()

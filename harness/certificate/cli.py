@@ -138,10 +138,13 @@ def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     dut = p["dut"]
     verdicts = p["requirements"]
     passed = sum(1 for v in verdicts.values() if v == "PASS")
+    sources = dut.get("identity_sources") or dict.fromkeys(
+        dut["identity"], dut.get("identity_source")
+    )
     lines = [
         f"[bold green]VALID[/] {escape(str(cert))}",
-        f"  DUT           {escape(subject)} (identity from the {dut['identity_source']}: "
-        + escape(", ".join(f"{k} {v}" for k, v in sorted(dut["identity"].items())))
+        f"  DUT           {escape(subject)} (identity: "
+        + escape(", ".join(f"{k} {v} [{sources.get(k)}]" for k, v in dut["identity"].items()))
         + ")",
         f"  profile       {escape(p['profile']['id'])} {escape(p['profile']['version'])} "
         f"(sha256 {p['profile']['sha256'][:16]}...)",
@@ -151,6 +154,22 @@ def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         f"  issuer        {p['issuer']['level']}, keyid {result.keyid}",
         f"  valid         {p['issued']} .. {p['expires']}",
     ]
+    conformance = p.get("conformance")
+    if conformance is not None:
+        statement = conformance["statement"]
+        declared = (
+            "none given: every case applied"
+            if statement is None
+            else escape(
+                f"{statement['source']}: "
+                + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in statement["features"].items())
+            )
+        )
+        lines.insert(3, f"  conformance   {declared}")
+        not_claimed = conformance["not_claimed"]
+        lines.insert(
+            5, f"  not claimed   {escape(', '.join(not_claimed)) if not_claimed else 'none'}"
+        )
     if dut["firmware_sha256"]:
         lines.insert(2, f"  firmware      sha256 {dut['firmware_sha256']}")
     if result.evidence_files is None:
@@ -185,7 +204,7 @@ def certificate_after_run(
 
     from harness.certificate.issue import issue_certificate, why_no_certificate
 
-    reason = why_no_certificate(session.record)
+    reason = why_no_certificate(session.record, session.plan)
     if reason is not None:
         out.print(f"[bold]no certificate[/]: {escape(reason)}", highlight=False)
         return

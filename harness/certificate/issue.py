@@ -102,8 +102,9 @@ class Issuer:
         )
 
 
-def why_no_certificate(record: RunRecord) -> str | None:
-    """None when ``record`` may be certified, else why not (one line)."""
+def why_no_certificate(record: RunRecord, plan: Plan | None = None) -> str | None:
+    """None when ``record`` may be certified, else why not (one line). With the run's
+    ``plan``, an identity that is not complete says which items to declare."""
     if record.status is RunStatus.ABORTED:
         return "the run was aborted"
     if record.status is not RunStatus.COMPLETED:
@@ -114,9 +115,34 @@ def why_no_certificate(record: RunRecord) -> str | None:
             f"only the chosen case(s) {', '.join(record.selection)} were run (--case); "
             "a certificate covers a whole profile"
         )
-    failed = [c.case_id for c in record.cases if c.mandatory and c.verdict is not Verdict.PASS]
+    failed = [
+        c.case_id
+        for c in record.cases
+        if c.mandatory and c.verdict not in (Verdict.PASS, Verdict.NOT_APPLICABLE)
+    ]
     if failed:
         return f"mandatory case(s) did not pass: {', '.join(failed)}"
+    if not any(v is Verdict.PASS for v in record.requirement_verdicts().values()):
+        return "no requirement was claimed: no case applied to the part and passed"
+    return _identity_gap(record, plan)
+
+
+def _identity_gap(record: RunRecord, plan: Plan | None) -> str | None:
+    """Why the part's identity cannot name the certificate's subject, or None."""
+    from harness.identity import identity_gap
+
+    if plan is not None:
+        from harness.profile.compile_diag import identity_fields
+
+        gap = identity_gap(identity_fields(plan.profile), record.identity, plan.profile_id)
+        if gap is not None:
+            return gap
+    if not record.identity or record.identity_subject not in record.identity:
+        return (
+            "the run recorded no identity of the part: declare its items in the profile's "
+            "identity section (with the DIDs the part answers), or give those without a DID "
+            "with --identity NAME=VALUE or the bench's dut.identity"
+        )
     return None
 
 
@@ -141,7 +167,7 @@ def issue_certificate(
         write_bytes_atomic,
     )
 
-    reason = why_no_certificate(record)
+    reason = why_no_certificate(record, plan)
     if reason is not None or not record.passed:
         raise HarnessError(f"no certificate may be issued: {reason or 'the run did not pass'}")
     run = check_bundle(out_dir, accept=("COMPLETED",))

@@ -3,16 +3,26 @@
 ::
 
     {"_type": "https://in-toto.io/Statement/v1",
-     "subject": [{"name": <VIN>, "digest": {"sha256": <sha256 of the DUT identity>}},
+     "subject": [{"name": <subject item>, "digest": {"sha256": <sha256 of the identity>}},
                  {"name": "firmware", "digest": {"sha256": <firmware image>}}],  # if named
-     "predicateType": "https://cc-harness.dev/certification/v1",
+     "predicateType": "https://cc-harness.dev/certification/v2",
      "predicate": {...}}
 
-The first subject is the DUT: its name is the VIN (else the serial), its digest the sha256
-of the canonical JSON of its identity (which the predicate holds in full, so anyone can
-recompute it). A bench that names ``dut.firmware_sha256`` adds the firmware image as a
-second subject. :data:`PREDICATE_SCHEMA` is the one definition of the predicate: the issuer
-builds to it and the verifier accepts exactly it (every field required, no other field).
+The first subject is the DUT: its name is the value of the identity item the profile names
+the subject by (``subject: true``, else its first item), its digest the sha256 of the
+canonical JSON of its identity (which the predicate holds in full, with where each item came
+from: read from the part, the bench or the command line, so anyone can recompute it). A bench
+that names ``dut.firmware_sha256`` adds the firmware image as a second subject. The predicate
+also carries the supplier's conformance statement (``conformance.statement``: the optional
+features it declared, or null), the requirements not claimed (only cases that did not apply
+to the part trace them) and the cases that did not apply. :data:`PREDICATE_SCHEMA` is the
+one definition of the predicate: the issuer builds to it and the verifier accepts exactly
+it (every field required, no other field).
+
+Certificates issued before declared identities carry predicate type ``.../certification/v1``
+(the subject named by ``vin``, else ``serial``; one identity source; no conformance). The
+verifier still accepts them exactly as they were issued (:data:`PREDICATE_SCHEMA_V1`); the
+issuer writes v2 only.
 """
 
 from __future__ import annotations
@@ -35,7 +45,9 @@ __all__ = [
     "IDENTITY_SOURCES",
     "ISSUER_LEVELS",
     "PREDICATE_SCHEMA",
+    "PREDICATE_SCHEMA_V1",
     "PREDICATE_TYPE",
+    "PREDICATE_TYPE_V1",
     "STATEMENT_TYPE",
     "bench_summary",
     "build_statement",
@@ -48,9 +60,12 @@ __all__ = [
 ]
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "https://cc-harness.dev/certification/v1"
+PREDICATE_TYPE = "https://cc-harness.dev/certification/v2"
+PREDICATE_TYPE_V1 = "https://cc-harness.dev/certification/v1"  # verified, no longer issued
 ISSUER_LEVELS = ("supplier", "lab")
-IDENTITY_SOURCES = ("bench", "part")  # from the bench file, or read from the part (UDS)
+# v2: per item, read from the part (UDS), or given by the bench file or the command line
+IDENTITY_SOURCES = ("part", "bench", "command-line")
+IDENTITY_SOURCES_V1 = ("bench", "part")
 FIRMWARE_SUBJECT = "firmware"
 _TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -78,27 +93,32 @@ def parse_time(text: object, where: str) -> dt.datetime:
 
 
 # -- the DUT -----------------------------------------------------------------------------------
-def dut_identity(record: RunRecord, bench: Bench) -> tuple[dict[str, str], str]:
-    """The DUT's identity and where it came from: read from the part when the run did so,
-    else the bench file's ``dut`` section."""
-    if record.identity:
-        return {str(k): str(v) for k, v in record.identity.items()}, "part"
-    d = bench.dut
-    return {
-        "station_id": f"{d.station_id:08X}",
-        "vin": d.vin,
-        "serial": d.serial,
-        "sw_version": d.sw_version,
-    }, "bench"
+def dut_identity(record: RunRecord) -> dict[str, Any]:
+    """The predicate's ``dut`` part (without the firmware): the identity the run recorded
+    (read from the part, or given for items without a DID), never a built-in one."""
+    identity = {str(k): str(v) for k, v in record.identity.items()}
+    subject = record.identity_subject
+    if not identity or subject not in identity:
+        raise VerificationError(
+            "the run recorded no identity of the part to name the certificate's subject by"
+        )
+    sources = {k: str(record.identity_sources.get(k, "part")) for k in identity}
+    return {"identity": identity, "identity_sources": sources, "subject": subject}
 
 
 def identity_digest(identity: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical_json(dict(identity))).hexdigest()
 
 
-def subjects_for(identity: Mapping[str, str], firmware_sha256: str | None) -> list[dict[str, Any]]:
-    """The Statement's subjects for this identity (and firmware image, if known)."""
-    name = identity.get("vin") or identity.get("serial") or "dut"
+def subjects_for(
+    identity: Mapping[str, str], firmware_sha256: str | None, subject: str | None = None
+) -> list[dict[str, Any]]:
+    """The Statement's subjects for this identity (and firmware image, if known); the DUT is
+    named by the ``subject`` item (None: the v1 rule, the VIN else the serial)."""
+    if subject is not None:
+        name = identity[subject]
+    else:
+        name = identity.get("vin") or identity.get("serial") or "dut"
     subjects: list[dict[str, Any]] = [
         {"name": name, "digest": {"sha256": identity_digest(identity)}}
     ]
@@ -132,7 +152,7 @@ def build_statement(
     expires: dt.datetime,
 ) -> dict[str, Any]:
     """The Statement for a finished, passing run whose evidence has that manifest digest."""
-    identity, source = dut_identity(record, bench)
+    dut = dut_identity(record)
     firmware = bench.dut.firmware_sha256
     predicate = {
         "run_id": record.run_id,
@@ -150,8 +170,15 @@ def build_statement(
         "harness": {"name": "cc-harness", "version": record.harness_version},
         "mode": record.mode,
         "bench": bench_summary(record.bench),
-        "dut": {"identity": identity, "identity_source": source, "firmware_sha256": firmware},
+        "dut": {**dut, "firmware_sha256": firmware},
         "requirements": {k: v.value for k, v in record.requirement_verdicts().items()},
+        "conformance": {
+            "statement": None if record.conformance is None else dict(record.conformance),
+            "not_claimed": record.not_claimed(),
+            "not_applicable": [
+                c.case_id for c in record.cases if c.verdict is Verdict.NOT_APPLICABLE
+            ],
+        },
         "evidence": {"manifest": MANIFEST_FILE, "manifest_sha256": manifest_sha256},
         "issuer": {"level": issuer_level},
         "issued": format_time(issued),
@@ -159,7 +186,7 @@ def build_statement(
     }
     statement = {
         "_type": STATEMENT_TYPE,
-        "subject": subjects_for(identity, firmware),
+        "subject": subjects_for(dut["identity"], firmware, dut["subject"]),
         "predicateType": PREDICATE_TYPE,
         "predicate": predicate,
     }
@@ -261,43 +288,109 @@ def _asn1(value: Any, where: str) -> None:
         module(item, f"{where}[{i}]")
 
 
+_FIELDS_V1: dict[str, Check] = {
+    "run_id": _run_id,
+    "profile": _obj(
+        {
+            "id": _text,
+            "version": _text,
+            "sha256": _hex64,
+            "requirements": _obj({"id": _text, "version": _text}),
+        }
+    ),
+    "dbc": _obj({"name": _text, "sha256": _hex64}),
+    "asn1": _asn1,
+    "harness": _obj({"name": _one_of("cc-harness"), "version": _text}),
+    "mode": _one_of("simulated", "realtime"),
+    "bench": _obj(
+        {
+            "name": _text,
+            "can": _obj({"interface": _text, "channel": _channel, "bitrate": _nullable(_bitrate)}),
+        }
+    ),
+    "dut": _obj(
+        {
+            "identity": _identity,
+            "identity_source": _one_of(*IDENTITY_SOURCES_V1),
+            "firmware_sha256": _nullable(_hex64),
+        }
+    ),
+    "requirements": _verdicts,
+    "evidence": _obj({"manifest": _one_of(MANIFEST_FILE), "manifest_sha256": _hex64}),
+    "issuer": _obj({"level": _one_of(*ISSUER_LEVELS)}),
+    "issued": _time,
+    "expires": _time,
+}
+PREDICATE_SCHEMA_V1: Check = _obj(_FIELDS_V1)
+
+
+def _sources(value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise _fail(where, "an object: identity item -> source", value)
+    for key, item in value.items():
+        _one_of(*IDENTITY_SOURCES)(item, f"{where}.{key}")
+
+
+def _features(value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise _fail(where, "an object: feature -> true or false", value)
+    for key, item in value.items():
+        _text(key, f"{where} key")
+        if not isinstance(item, bool):
+            raise _fail(f"{where}.{key}", "true or false", item)
+
+
+def _requirement_ids(value: Any, where: str) -> None:
+    if not isinstance(value, list):
+        raise _fail(where, "a list of requirement ids", value)
+    for i, item in enumerate(value):
+        _text(item, f"{where}[{i}]")
+
+
 PREDICATE_SCHEMA: Check = _obj(
     {
-        "run_id": _run_id,
-        "profile": _obj(
-            {
-                "id": _text,
-                "version": _text,
-                "sha256": _hex64,
-                "requirements": _obj({"id": _text, "version": _text}),
-            }
-        ),
-        "dbc": _obj({"name": _text, "sha256": _hex64}),
-        "asn1": _asn1,
-        "harness": _obj({"name": _one_of("cc-harness"), "version": _text}),
-        "mode": _one_of("simulated", "realtime"),
-        "bench": _obj(
-            {
-                "name": _text,
-                "can": _obj(
-                    {"interface": _text, "channel": _channel, "bitrate": _nullable(_bitrate)}
-                ),
-            }
-        ),
+        **_FIELDS_V1,
         "dut": _obj(
             {
                 "identity": _identity,
-                "identity_source": _one_of(*IDENTITY_SOURCES),
+                "identity_sources": _sources,
+                "subject": _text,
                 "firmware_sha256": _nullable(_hex64),
             }
         ),
-        "requirements": _verdicts,
-        "evidence": _obj({"manifest": _one_of(MANIFEST_FILE), "manifest_sha256": _hex64}),
-        "issuer": _obj({"level": _one_of(*ISSUER_LEVELS)}),
-        "issued": _time,
-        "expires": _time,
+        "conformance": _obj(
+            {
+                "statement": _nullable(_obj({"source": _text, "features": _features})),
+                "not_claimed": _requirement_ids,
+                "not_applicable": _requirement_ids,  # case ids, checked alike
+            }
+        ),
     }
 )
+_SCHEMAS = {PREDICATE_TYPE: PREDICATE_SCHEMA, PREDICATE_TYPE_V1: PREDICATE_SCHEMA_V1}
+
+
+def _check_v2(predicate: dict[str, Any]) -> None:
+    """What the v2 shape alone cannot say: the subject item and the sources are of the
+    identity, and the requirements not claimed are exactly those NOT_APPLICABLE."""
+    dut = predicate["dut"]
+    if dut["subject"] not in dut["identity"]:
+        raise VerificationError(
+            f"predicate.dut.subject {dut['subject']!r} is not an item of predicate.dut.identity"
+        )
+    if sorted(dut["identity_sources"]) != sorted(dut["identity"]):
+        raise VerificationError(
+            "predicate.dut.identity_sources must name the source of every identity item, "
+            "and of no other"
+        )
+    shown = sorted(
+        k for k, v in predicate["requirements"].items() if v == Verdict.NOT_APPLICABLE.value
+    )
+    if sorted(predicate["conformance"]["not_claimed"]) != shown:
+        raise VerificationError(
+            f"predicate.conformance.not_claimed {predicate['conformance']['not_claimed']!r} "
+            f"differs from the requirements whose verdict is NOT_APPLICABLE {shown!r}"
+        )
 
 
 def check_statement(statement: Any) -> dict[str, Any]:
@@ -318,15 +411,19 @@ def check_statement(statement: Any) -> dict[str, Any]:
             f"the Statement's _type is {statement['_type']!r}, expected {STATEMENT_TYPE!r} "
             "(in-toto Statement v1)"
         )
-    if statement["predicateType"] != PREDICATE_TYPE:
+    schema = _SCHEMAS.get(statement["predicateType"])
+    if schema is None:
         raise VerificationError(
             f"unknown predicateType {statement['predicateType']!r}: this harness verifies "
-            f"{PREDICATE_TYPE!r} only"
+            f"{PREDICATE_TYPE!r} (and {PREDICATE_TYPE_V1!r} of earlier certificates) only"
         )
     predicate: dict[str, Any] = statement["predicate"]
-    PREDICATE_SCHEMA(predicate, "predicate")
+    schema(predicate, "predicate")
+    v2 = statement["predicateType"] == PREDICATE_TYPE
+    if v2:
+        _check_v2(predicate)
     dut = predicate["dut"]
-    expected = subjects_for(dut["identity"], dut["firmware_sha256"])
+    expected = subjects_for(dut["identity"], dut["firmware_sha256"], dut.get("subject"))
     if statement["subject"] != expected:
         raise VerificationError(
             "the Statement's subject does not match the DUT its predicate names: expected "

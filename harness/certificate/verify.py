@@ -185,7 +185,11 @@ def verify_evidence(out_dir: Path, predicate: dict[str, Any]) -> int:
             f"is of run {predicate['run_id']}"
         )
     if record.get("passed") is not True:
-        failed = sorted(k for k, v in (record.get("requirements") or {}).items() if v != "PASS")
+        failed = sorted(
+            k
+            for k, v in (record.get("requirements") or {}).items()
+            if v not in ("PASS", "NOT_APPLICABLE")
+        )
         raise VerificationError(
             f"evidence folder {out_dir} shows a run that did not pass (requirements not "
             f"passed: {', '.join(failed) or 'none'}), but the certificate claims it did"
@@ -201,8 +205,29 @@ def verify_evidence(out_dir: Path, predicate: dict[str, Any]) -> int:
         ("mode", predicate["mode"], record.get("mode")),
         ("bench", predicate["bench"], bench_summary(record.get("bench") or {})),
     ]
-    if predicate["dut"]["identity_source"] == "part":
-        claims.append(("DUT identity", predicate["dut"]["identity"], record.get("identity")))
+    dut = predicate["dut"]
+    if "conformance" in predicate:  # v2: the identity as recorded, and the statement
+        claims += [
+            ("DUT identity", dut["identity"], record.get("identity")),
+            ("DUT identity sources", dut["identity_sources"], record.get("identity_sources")),
+            ("subject item", dut["subject"], record.get("identity_subject")),
+            (
+                "conformance statement",
+                predicate["conformance"]["statement"],
+                record.get("conformance"),
+            ),
+            (
+                "cases not applicable",
+                predicate["conformance"]["not_applicable"],
+                [
+                    c.get("id")
+                    for c in record.get("cases") or []
+                    if isinstance(c, dict) and c.get("verdict") == "NOT_APPLICABLE"
+                ],
+            ),
+        ]
+    elif dut["identity_source"] == "part":
+        claims.append(("DUT identity", dut["identity"], record.get("identity")))
     for what, claimed, shown in claims:
         if claimed != shown:
             raise VerificationError(

@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import os
+import re
 import time
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from harness.identity import PLACEHOLDER, placeholders
 from harness.safeio import EVIDENCE_LOG, open_input
 from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
 from harness.trace import BackgroundSync
@@ -242,10 +244,9 @@ def read_mqtt_log(folder: Path, plan: Any, record: Any) -> MqttLog | None:
 
     ``plan`` is the run's compiled profile (its ``mqtt`` section gives the topics and codecs),
     ``record`` the run record (its mode gives the clock: simulated runs put UTC at the fixed
-    epoch of :mod:`harness.mqtt.side`). The station id is read back from the topics.
+    epoch of :mod:`harness.mqtt.side`). The identity is the record's, else read back from the
+    topics.
     """
-    import re
-
     from harness.mqtt.plan import MqttPlan
 
     mplan = plan.extra.get("mqtt") if plan is not None else None
@@ -255,12 +256,11 @@ def read_mqtt_log(folder: Path, plan: Any, record: Any) -> MqttLog | None:
     from harness.clock import SIM_UTC_EPOCH
 
     simulated = getattr(record, "mode", "") == "simulated"
-    log = MqttLog({}, SIM_UTC_EPOCH if simulated else 0.0)
+    identity = {str(k): str(v) for k, v in (getattr(record, "identity", None) or {}).items()}
+    log = MqttLog(identity, SIM_UTC_EPOCH if simulated else 0.0)
     patterns = [
         (
-            re.compile(
-                "^" + re.escape(t.template).replace(r"\{station_id\}", "([0-9A-F]{8})") + "$"
-            ),
+            _topic_pattern(t.template),
             t,
         )
         for t in mplan.topics.values()
@@ -277,6 +277,12 @@ def read_mqtt_log(folder: Path, plan: Any, record: Any) -> MqttLog | None:
     return log
 
 
+def _topic_pattern(template: str) -> re.Pattern[str]:
+    """A topic template as a regular expression, one group per identity item it names."""
+    literal = PLACEHOLDER.split(template)[::2]  # split keeps the names at the odd places
+    return re.compile("^" + "([^/]+)".join(re.escape(part) for part in literal) + "$")
+
+
 def _read_line(log: MqttLog, line: str, patterns: list[tuple[Any, Any]]) -> None:
     try:
         obj = json.loads(line)
@@ -290,8 +296,8 @@ def _read_line(log: MqttLog, line: str, patterns: list[tuple[Any, Any]]) -> None
         m = pattern.match(topic)
         if m is None:
             continue
-        if m.groups():
-            log.identity.setdefault("station_id", m.group(1))
+        for i, name in enumerate(placeholders(t.template)):  # the identity, from the topic
+            log.identity.setdefault(name, m.group(i + 1))
         payload = bytes.fromhex(obj["payload"])
         if obj["dir"] == "rx":
             value, error = t.codec.decode(payload)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.identity import fill
 from harness.mqtt.codec import Asn1Module, Codec
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ __all__ = [
 
 
 def station_topic(template: str, identity: Mapping[str, str]) -> str:
-    return template.replace("{station_id}", identity.get("station_id", ""))
+    """The template with each ``{NAME}`` replaced by the part's identity item NAME."""
+    return fill(template, identity)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class MqttPlan:
     topics: dict[str, TopicPlan]
     asn1: Asn1Module | None = None
     asn1_path: Path | None = None
+    client_id: str | None = None  # the DUT's client id template (mqtt.client_id)
 
     def topic(self, name: str) -> TopicPlan:
         return self.topics[name]

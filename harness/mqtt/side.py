@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from harness.clock import SIM_UTC_EPOCH, EventLoop
 from harness.errors import BenchError, InterfaceError, StepFailed
 from harness.fuzz import MAX_FINDINGS, FuzzContext, FuzzRecord
+from harness.identity import fill, placeholders
 from harness.mqtt.broker import EmbeddedBroker
 from harness.mqtt.client import PahoTransport
 from harness.mqtt.cmdfuzz import (
@@ -40,7 +41,7 @@ from harness.mqtt.cmdfuzz import (
 from harness.mqtt.commands import CommandSigner
 from harness.mqtt.config import BrokerAddress
 from harness.mqtt.log import MQTT_LOG_FILE, MqttLog, MqttRecorder
-from harness.mqtt.plan import CommandFuzzStepPlan, MqttPlan, MqttStepPlan
+from harness.mqtt.plan import CommandFuzzStepPlan, MqttPlan, MqttStepPlan, TopicPlan
 from harness.mqtt.relay import TcpRelay
 from harness.mqtt.simbroker import SimBroker
 from harness.mqtt.transport import ClientOptions, Transport, TransportHandler
@@ -61,8 +62,13 @@ def utc_offset(loop: EventLoop) -> float:
     return SIM_UTC_EPOCH if loop.clock.simulated else 0.0
 
 
-def station_hex(bench: Bench) -> str:
-    return f"{bench.dut.station_id:08X}"
+def subscription_filter(template: str) -> str:
+    """The MQTT filter of a topic template: each level naming an identity item becomes ``+``
+    (the identity is read from the part after the harness connects)."""
+    return "/".join("+" if placeholders(level) else level for level in template.split("/"))
+
+
+MAX_EARLY = 10_000  # messages kept from before the part's identity is known
 
 
 class MqttSide:
@@ -81,8 +87,11 @@ class MqttSide:
         self.bench = bench
         self.loop = loop
         self.out_dir = out_dir
-        self.identity = {"station_id": station_hex(bench)}
-        self.dut_client_id = f"tcu-{self.identity['station_id']}"
+        # The part's identity (topic placeholders): bound once read (bind_identity); until
+        # then what arrives on the DUT's topic filters is kept aside.
+        self.identity: dict[str, str] = {}
+        self.bound = False
+        self._early: list[tuple[float, str, bytes, int, bool]] = []
         self.client_id = client_id
         self.log = MqttLog(self.identity, utc_offset(loop))
         self.signer = CommandSigner(bench.mqtt.resolve_psk())
@@ -95,10 +104,34 @@ class MqttSide:
         self._stack = contextlib.ExitStack()
         self._closing = False
         self._last_reason = "no answer"
+        self._filters = {
+            subscription_filter(t.template): t.qos
+            for t in plan.topics.values()
+            if t.direction == "dut"
+        }
+        self._by_topic: dict[str, TopicPlan] = {}
+        self._tx_topics: dict[str, str] = {}
+        if not any(placeholders(t.template) for t in plan.topics.values()):
+            self.bind_identity({})
+
+    def bind_identity(self, identity: dict[str, str]) -> None:
+        """Key the topics by the part's identity; what came before on them is logged now."""
+        self.identity = dict(identity)
+        self.log.identity.update(identity)
+        self.bound = True
+        plan = self.plan
         self._by_topic = {
             t.topic(self.identity): t for t in plan.topics.values() if t.direction == "dut"
         }
         self._tx_topics = {name: t.topic(self.identity) for name, t in plan.topics.items()}
+        early, self._early = self._early, []
+        for message in early:
+            self.on_message(*message)
+
+    @property
+    def dut_client_id(self) -> str | None:
+        template = self.plan.client_id
+        return None if template is None else fill(template, self.identity)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> MqttSide:
@@ -130,9 +163,7 @@ class MqttSide:
                 relay = self.bench.mqtt.relay
                 if relay is not None:  # the part connects here; the harness can cut it
                     self.relay = stack.enter_context(
-                        TcpRelay(
-                            (relay.host, relay.port), (self.address.host, self.address.port)
-                        )
+                        TcpRelay((relay.host, relay.port), (self.address.host, self.address.port))
                     )
             self.transport = PahoTransport(self.loop, self.address, options, self)
         stack.callback(self.transport.close)
@@ -227,8 +258,8 @@ class MqttSide:
             return
         self.log.event(now, "harness connected")
         assert self.transport is not None
-        for topic, t in self._by_topic.items():
-            self.transport.subscribe(topic, t.qos)
+        for flt, qos in self._filters.items():
+            self.transport.subscribe(flt, qos)
 
     def on_lost(self, reason: str) -> None:
         self.log.event(self.loop.now(), f"harness connection lost: {reason}")
@@ -240,6 +271,10 @@ class MqttSide:
             self.transport.connect()
 
     def on_message(self, ts: float, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if not self.bound:
+            if len(self._early) < MAX_EARLY:
+                self._early.append((ts, topic, payload, qos, retain))
+            return
         t = self._by_topic.get(topic)
         if t is None:
             return
@@ -256,7 +291,7 @@ class MqttSide:
             self._need_connection(where)
             t = self.plan.topics[step.topic]
             assert self.transport is not None
-            self.transport.subscribe(t.topic(self.identity), t.qos)
+            self.transport.subscribe(subscription_filter(t.template), t.qos)
             return self.loop.now()
         if step.kind == "publish":
             assert step.topic is not None
@@ -416,6 +451,12 @@ class MqttSide:
         elif action == "start":
             target.start()
             self.loop.run_for(CONNECT_TIMEOUT, until=lambda: self.connected)
+        elif self.dut_client_id is None:
+            raise StepFailed(
+                f"{where}: the harness cannot tell the DUT's connection on the "
+                f"{self.broker_label}: "
+                "the profile's mqtt section gives no client_id (e.g. client_id: tcu-{station_id})"
+            )
         elif not target.kick(self.dut_client_id):
             raise StepFailed(f"{where}: the DUT ({self.dut_client_id}) is not connected")
         return now
@@ -453,6 +494,5 @@ class MqttSide:
         raise StepFailed(
             f"{where}: the harness cannot {what} the {self.broker_label}: the bench gives no "
             "mqtt.relay (the address the part connects to, which the harness relays to the "
-            "broker and can cut)"
-            + ("" if action == "drop_dut" else " and no mqtt.broker.control")
+            "broker and can cut)" + ("" if action == "drop_dut" else " and no mqtt.broker.control")
         )

@@ -68,6 +68,7 @@ class PlannedCase:
     steps: tuple[PlannedStep, ...]
     checks: tuple[Check, ...]
     path: str
+    needs: tuple[str, ...] = ()  # optional features the part must have for it to apply
 
     @property
     def duration(self) -> float:

@@ -33,6 +33,7 @@ from harness.profile.compile_diag import (
     identity_dids,
 )
 from harness.profile.compile_e2e import compile_e2e
+from harness.profile.compile_identity import check_identity
 from harness.profile.compile_mqtt import compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_prompt import compile_prompt_step
 from harness.profile.compile_steps import compile_can_step
@@ -193,6 +194,7 @@ class _Compiler:
         if p.mqtt is not None:
             near = (dbc_path.parent, dbc_path.parent.parent / "mqtt") if self.dbc_override else ()
             self.mqtt = compile_mqtt_section(p.mqtt, self.base_dir, self.err, near)
+        check_identity(p, self.err)
         node = p.dut.node
         if node not in db.nodes():
             raise self.err(
@@ -359,6 +361,15 @@ class _Compiler:
                     got=req,
                     choices=list(req_ids),
                 )
+        for ni, need in enumerate(case.needs):
+            if need not in self.p.features:
+                raise self.err(
+                    (*base, "needs", ni),
+                    "not an optional feature of this profile",
+                    expected="a feature declared under features",
+                    got=need,
+                    choices=list(self.p.features) or ["(the profile declares no features)"],
+                )
         names = dict(before_names)
         # Every named step of the case, so that a check naming a later one is told so.
         later: dict[str, str] = {}
@@ -388,6 +399,7 @@ class _Compiler:
             steps=tuple(steps),
             checks=checks,
             path=format_path(base),
+            needs=tuple(case.needs),
         )
 
     def _check(

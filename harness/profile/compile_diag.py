@@ -23,6 +23,7 @@ from harness.checks.uds_services import (
     UdsSecurityParams,
 )
 from harness.errors import ProfileError
+from harness.identity import IdentityField
 from harness.profile.diag_model import (
     DiagnosticsSection,
     DiagSpec,
@@ -35,7 +36,7 @@ from harness.profile.diag_model import (
 )
 from harness.profile.fuzz_diag_model import FuzzDiagStep
 from harness.uds.codec import build_request, hexs, service_class, service_names
-from harness.uds.config import DiagConfig, IdentityDid
+from harness.uds.config import DiagConfig
 from harness.uds.exchange import DiagIds
 from harness.uds.plan import DiagPlan
 from harness.yamlsafe import format_path
@@ -44,7 +45,13 @@ if TYPE_CHECKING:
     from harness.plan import PlannedStep
     from harness.profile.model import Profile
 
-__all__ = ["DIAG_STEPS", "compile_diag_step", "diag_config", "identity_dids"]
+__all__ = [
+    "DIAG_STEPS",
+    "compile_diag_step",
+    "diag_config",
+    "identity_dids",
+    "identity_fields",
+]
 
 DIAG_STEPS = (DiagStep, SecurityAccessStep, ReadDtcsStep, FuzzDiagStep)
 _SINGLE_FRAME = 7  # payload bytes of a classic CAN single frame
@@ -88,15 +95,27 @@ def diag_config(section: DiagnosticsSection) -> DiagConfig:
     )
 
 
-def identity_dids(profile: Profile) -> tuple[IdentityDid, ...]:
-    """The identity items a profile reads, in its order (station_id reads as hex)."""
+def identity_fields(profile: Profile) -> tuple[IdentityField, ...]:
+    """The identity items a profile declares, in its order (a bare DID reads as ascii)."""
     out = []
     for name, spec in profile.identity.items():
-        if isinstance(spec, IdentityItem):
-            out.append(IdentityDid(name, spec.did, spec.format))
-        else:
-            out.append(IdentityDid(name, spec, "hex" if name == "station_id" else "ascii"))
+        if not isinstance(spec, IdentityItem):
+            out.append(IdentityField(name, spec))
+            continue
+        low = high = None
+        if isinstance(spec.length, int):
+            low = high = spec.length
+        elif spec.length is not None:
+            low, high = spec.length
+        out.append(
+            IdentityField(name, spec.did, spec.format, low, high, spec.pattern, spec.subject)
+        )
     return tuple(out)
+
+
+def identity_dids(profile: Profile) -> tuple[IdentityField, ...]:
+    """The identity items the harness reads from the part (those with a DID)."""
+    return tuple(f for f in identity_fields(profile) if f.did is not None)
 
 
 def _common(
@@ -181,13 +200,14 @@ def compile_diag_step(
         base = (*path, "diag")
         payload = _request(c, spec, base)
         functional = spec.addressing == "functional"
-        if spec.data_identity is not None and spec.data_identity not in c.p.identity:
+        readable = [f.name for f in identity_dids(c.p)]
+        if spec.data_identity is not None and spec.data_identity not in readable:
             raise c.err(
                 (*base, "data_identity"),
-                "the profile's identity section reads no such item",
-                expected="an item of the identity section",
+                "the profile's identity section reads no such item from the part",
+                expected="an item of the identity section with a did",
                 got=spec.data_identity,
-                choices=list(c.p.identity) or ["(the profile has no identity section)"],
+                choices=readable or ["(the profile's identity section reads no DID)"],
             )
         if functional and len(payload) > _SINGLE_FRAME:
             raise c.err(

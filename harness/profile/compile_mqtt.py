@@ -94,7 +94,7 @@ def compile_mqtt_section(
         else:
             codec = TextCodec()
         topics[name] = TopicPlan(name, spec.topic, codec, spec.direction, spec.qos)
-    return MqttPlan(topics, module, asn1_path)
+    return MqttPlan(topics, module, asn1_path, section.client_id)
 
 
 def _topic(

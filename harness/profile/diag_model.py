@@ -14,11 +14,11 @@
       stmin: 0                    # in the tester's flow control
       block_size: 0
 
-    identity:                     # read from the part at the start of every run
-      vin: 0xF190
-      sw_version: 0xF189
-      serial: 0xF18C
-      station_id: {did: 0xF1A0, format: hex}   # station_id reads as hex by default
+    identity:                     # the part's identity items, under any names (harness.identity)
+      vin: {did: 0xF190, length: 17, subject: true}   # read at the start of every run
+      sw_version: 0xF189                              # a bare DID: ascii, any length
+      station_id: {did: 0xF1A0, format: hex, length: 8}
+      serial: {length: [12, 16]}  # no DID: the bench's dut.identity or --identity gives it
 
 Steps:
 
@@ -33,7 +33,8 @@ Steps:
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -84,8 +85,41 @@ class DiagnosticsSection(_Strict):
 
 
 class IdentityItem(_Strict):
-    did: int = Field(ge=0, le=0xFFFF, description="the data identifier to read")
-    format: Literal["ascii", "hex"] = Field(default="ascii", description="how its bytes read")
+    did: int | None = Field(
+        default=None,
+        ge=0,
+        le=0xFFFF,
+        description="the data identifier to read it from; omitted: the part has none, and "
+        "the bench's dut.identity or --identity NAME=VALUE gives the value",
+    )
+    format: Literal["ascii", "hex", "unsigned"] = Field(
+        default="ascii",
+        description="how the DID's bytes read: ascii text, hex digits (upper case), or an "
+        "unsigned big-endian number in decimal",
+    )
+    length: (
+        Annotated[int, Field(ge=1, le=200)]
+        | Annotated[list[Annotated[int, Field(ge=0, le=200)]], Field(min_length=2, max_length=2)]
+        | None
+    ) = Field(default=None, description="characters of the value: N, or [min, max]")
+    pattern: str | None = Field(
+        default=None, max_length=200, description="regular expression the whole value matches"
+    )
+    subject: bool = Field(
+        default=False,
+        description="this item names the certificate's subject (default: the first item)",
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> IdentityItem:
+        if isinstance(self.length, list) and self.length[0] > self.length[1]:
+            raise ValueError(f"expected length [min, max] with min <= max, got {self.length}")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a regular expression: {exc}") from None
+        return self
 
 
 class _StepBase(_Strict):

@@ -3,7 +3,10 @@
 A profile says what is certified (metadata and the requirement set it traces), against which
 DBC, what rest-bus the harness plays, and the test cases: each traced to requirement IDs,
 mandatory or optional, a list of steps (stimuli, waits, observation windows with checks) and
-checks over the whole case. ``harness schema`` prints the JSON Schema these models give.
+checks over the whole case. ``identity`` declares the part's identity items
+(:mod:`harness.identity`); ``features`` the optional features a part may have, which cases
+name in ``needs`` (:mod:`harness.conformance`). ``harness schema`` prints the JSON Schema
+these models give.
 
 The models only check shape; :mod:`harness.profile.compile` resolves names against the DBC.
 """
@@ -376,6 +379,12 @@ class Case(Strict):
     title: str
     requirements: list[str] = Field(min_length=1)
     mandatory: bool = True
+    needs: list[Annotated[str, Field(pattern=_NAME)]] = Field(
+        default_factory=list,
+        description="optional features (of the profile's features section) the part must "
+        "have for this case to apply; a part whose conformance statement lacks one gets it "
+        "NOT_APPLICABLE",
+    )
     steps: list[Step] = Field(min_length=1)
     checks: list[CheckSpec] = Field(default_factory=list, description="checks over the whole case")
 
@@ -392,8 +401,17 @@ class Profile(Strict):
     restbus: dict[str, RestbusMessage] = Field(default_factory=dict)
     mqtt: MqttSection | None = Field(default=None, description="V2X topics and their codecs")
     diagnostics: DiagnosticsSection = Field(default_factory=DiagnosticsSection)
-    identity: dict[str, Annotated[int, Field(ge=0, le=0xFFFF)] | IdentityItem] = Field(
-        default_factory=dict, description="identity items read from the part: name -> DID"
+    identity: dict[
+        Annotated[str, Field(pattern=_NAME)], Annotated[int, Field(ge=0, le=0xFFFF)] | IdentityItem
+    ] = Field(
+        default_factory=dict,
+        description="the part's identity items (any names): name -> DID, or name -> {did, "
+        "format, length, pattern, subject}; the certificate names the part by them",
+    )
+    features: dict[Annotated[str, Field(pattern=_NAME)], str] = Field(
+        default_factory=dict,
+        description="the optional features a part may have: name -> what it means; a "
+        "supplier's conformance statement (bench conformance, --ics FILE) says which it has",
     )
     before_each: list[Step] = Field(
         default_factory=list, description="steps run at the start of every case"

@@ -10,8 +10,11 @@
         cmd:    {topic: "v2x/cmd/{station_id}", codec: json, direction: harness}
         ack:    {topic: "v2x/cmd/{station_id}/ack", codec: json, schema: {...}}
 
-Checks and steps name topics by these keys; ``{station_id}`` is the bench's DUT identity
-(8 upper-case hex digits). Steps: ``publish`` (any payload), ``command`` (a remote command
+Checks and steps name topics by these keys; ``{NAME}`` in a topic is the value of the part's
+identity item NAME as the profile's ``identity`` section declares it (read from the part at
+the start of the run, or given by the bench or ``--identity``). ``client_id`` is the DUT's
+MQTT client id, a template alike (``broker: drop_dut`` on the simulated broker needs it).
+Steps: ``publish`` (any payload), ``command`` (a remote command
 signed with the bench's PSK, or a deliberately wrong one), ``fuzz_command`` (malformed
 commands from the shipped corpus and a seeded generator, see :mod:`harness.mqtt.cmdfuzz`),
 ``broker`` (stop, start, or cut the DUT's connection) and ``resubscribe`` (subscribe again: the
@@ -48,7 +51,9 @@ class _Strict(BaseModel):
 
 
 class MqttTopicSpec(_Strict):
-    topic: str = Field(description="topic; {station_id} is the DUT's, 8 upper-case hex digits")
+    topic: str = Field(
+        description="topic; {NAME} is the part's identity item NAME (the identity section)"
+    )
     codec: Literal["uper", "json", "text"]
     type: str | None = Field(default=None, description="ASN.1 type, for codec uper")
     schema_: dict[str, Any] | str | None = Field(
@@ -71,6 +76,11 @@ class MqttTopicSpec(_Strict):
 class MqttSection(_Strict):
     asn1: str | None = Field(default=None, description="ASN.1 module, relative to the profile")
     topics: dict[str, MqttTopicSpec] = Field(min_length=1)
+    client_id: str | None = Field(
+        default=None,
+        description="the DUT's MQTT client id, e.g. tcu-{station_id}: needed to cut its "
+        "connection (broker: drop_dut) on the simulated broker",
+    )
 
 
 class _StepBase(_Strict):

@@ -99,7 +99,7 @@ class _ConsoleObserver(QualifyObserver):
 
     def case_finished(self, spec: RunSpec, record: CaseRecord) -> None:
         self.cases_done += 1
-        if record.verdict.value != "PASS":
+        if record.verdict.value not in ("PASS", "NOT_APPLICABLE"):
             self.console.print(
                 f"    {escape(record.case_id)}: {record.verdict.value} "
                 f"({self.cases_done}/{len(self.plan.cases)} cases)"
@@ -118,7 +118,7 @@ class _ConsoleObserver(QualifyObserver):
                 what += f": {escape(outcome.explanation)}"
             label = f"{spec.describe()} ({outcome.variant.requirement})"
         else:
-            failed = sum(1 for c in rec.cases if c.verdict.value != "PASS")
+            failed = sum(1 for c in rec.cases if c.verdict.value not in ("PASS", "NOT_APPLICABLE"))
             if rec.passed and not failed:
                 what = f"[bold green]PASS[/] ({len(rec.cases)} cases)"
             elif rec.status is not RunStatus.COMPLETED:
@@ -169,6 +169,11 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     bench = load_bench(args.bench)
     check_references(bench, broker=args.realtime_runs > 0)
     simulator = _simulator(args.dut)
+    from harness.conformance import conformance_for
+
+    conformance = conformance_for(  # the part's statement: --ics, else the bench's
+        plan.profile.features, plan.profile_id, bench.conformance, bench.source, args.ics
+    )
     variants = _selected_variants(simulator, args.variant)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"qualify-{plan.profile_id}-{stamp}"
@@ -244,6 +249,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
             seed=options.seed,
             keep_evidence=options.keep_evidence,
             observer=_ConsoleObserver(err, plan),
+            conformance=conformance,
         )
     finally:
         signal.signal(signal.SIGTERM, old)

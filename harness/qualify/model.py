@@ -29,6 +29,7 @@ __all__ = [
 
 QUALIFICATION_FORMAT = "cc-harness-qualification/1"
 _NOT_CLEAN = {Verdict.FAIL, Verdict.ERROR, Verdict.INCONCLUSIVE}  # check verdicts that accuse
+_NA = Verdict.NOT_APPLICABLE
 
 
 class VariantVerdict(str, enum.Enum):
@@ -124,7 +125,12 @@ def assess_variant(variant: Variant, record: RunRecord | None, plan: Plan) -> Va
     requirements, and those must pass). ``record`` None means the run never happened.
     """
     req = variant.requirement
-    tracing = tuple(c.case_id for c in plan.cases if req in c.requirements)
+    excused = (  # cases the part's conformance statement makes NOT_APPLICABLE
+        set() if record is None else {c.case_id for c in record.cases if c.verdict is _NA}
+    )
+    tracing = tuple(
+        c.case_id for c in plan.cases if req in c.requirements and c.case_id not in excused
+    )
     if record is None:
         return VariantOutcome(
             variant, VariantVerdict.NOT_RUN, tracing, explanation="the run was not carried out"
@@ -135,7 +141,7 @@ def assess_variant(variant: Variant, record: RunRecord | None, plan: Plan) -> Va
     spurious: list[str] = []
     unclean: list[str] = []
     for case in record.cases:
-        if case.verdict is Verdict.PASS:
+        if case.verdict in (Verdict.PASS, _NA):  # not applicable: neither caught nor missed
             continue
         if req not in case.requirements:
             traces = ", ".join(case.requirements)
@@ -170,6 +176,11 @@ def assess_variant(variant: Variant, record: RunRecord | None, plan: Plan) -> Va
     elif not tracing:
         verdict = VariantVerdict.OUT_OF_SCOPE
         explanation = f"no case of the profile traces {req}; every case passed"
+        if any(req in c.requirements for c in plan.cases):
+            explanation = (
+                f"every case tracing {req} is NOT APPLICABLE to the part (its conformance "
+                "statement); every other case passed"
+            )
     elif not detecting:
         verdict = VariantVerdict.MISSED
         explanation = f"breaks {req}, yet every case tracing it passed: " + ", ".join(tracing)

@@ -101,6 +101,14 @@ def register(sub: Any) -> None:
         "simulated runs always use the in-memory bus and broker",
     )
     q.add_argument(
+        "--ics",
+        type=Path,
+        metavar="FILE",
+        help="the part's conformance statement (format: cc-harness-ics/1) for every run: "
+        "cases needing a feature it does not claim are NOT APPLICABLE (default: the bench's "
+        "conformance key, else every case applies)",
+    )
+    q.add_argument(
         "--jobs",
         type=_count(1),
         default=None,

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from harness.bench import Bench
 from harness.clock import favour_this_process
+from harness.conformance import Conformance, conformance_for
 from harness.dut import DEFAULT_DUT
 from harness.errors import InputError, RunAborted
 from harness.plan import Plan
@@ -130,8 +131,10 @@ def run_one(
     observers: Sequence[RunObserver] = (),
     *,
     seed: int | None = None,
+    conformance: Conformance | None = None,
 ) -> QualificationRun:
     """Carry out one run; a run that fails to start or stops is INCOMPLETE in its record.
+    ``conformance`` is the part's statement for every run (None: the bench's, if any).
 
     Interrupts (KeyboardInterrupt, RunAborted) end the run as ABORTED and are not re-raised:
     the caller sees the status and stops.
@@ -142,7 +145,14 @@ def run_one(
         bench = lane.bench
     dut = DutChoice("external") if lane is not None else DutChoice("sim", spec.variant, spec.dut)
     session = Session(
-        plan, bench, dut, realtime=spec.realtime, out_dir=evidence, observers=observers, seed=seed
+        plan,
+        bench,
+        dut,
+        realtime=spec.realtime,
+        out_dir=evidence,
+        observers=observers,
+        seed=seed,
+        conformance=conformance,
     )
     if lane is not None:
         own = str(DutChoice("sim", spec.variant, spec.dut))
@@ -173,6 +183,7 @@ class _Job:
     digest: str
     evidence: str | None
     seed: int | None
+    conformance: Conformance | None = None
 
 
 _PLANS: dict[tuple[str, str], Plan] = {}  # per worker process: the profile, compiled once
@@ -195,7 +206,7 @@ def _worker_plan(path: str, digest: str) -> Plan:
 def _run_job(job: _Job) -> QualificationRun:
     plan = _worker_plan(job.profile, job.digest)
     evidence = Path(job.evidence) if job.evidence else None
-    return run_one(plan, Bench(), job.spec, evidence, seed=job.seed)
+    return run_one(plan, Bench(), job.spec, evidence, seed=job.seed, conformance=job.conformance)
 
 
 def _worker_init() -> None:
@@ -238,6 +249,7 @@ def execute(
     seed: int | None = None,
     keep_evidence: bool = False,
     observer: QualifyObserver | None = None,
+    conformance: Conformance | None = None,
 ) -> Execution:
     """Carry out ``specs``: simulated ones in ``jobs`` processes, then real-time ones here.
 
@@ -245,7 +257,12 @@ def execute(
     broker. Evidence goes to ``out_dir/runs/<name>/`` (simulated runs: only with
     ``keep_evidence``). Every run gets the same ``seed``
     for its fuzz steps that name none (None: each run draws its own, and so may differ).
+    ``conformance`` (the part's statement: ``--ics``, else the bench's) applies to every run.
     """
+    if conformance is None:
+        conformance = conformance_for(
+            plan.profile.features, plan.profile_id, bench.conformance, bench.source, None
+        )
     progress = _Progress(observer or QualifyObserver(), len(specs))
     root = out_dir / "runs"
     simulated = [s for s in specs if not s.realtime]
@@ -253,13 +270,15 @@ def execute(
     reason: str | None = None
     try:
         sim_root = root if keep_evidence else None
-        reason = _simulated_phase(plan, simulated, sim_root, jobs, seed, progress)
+        reason = _simulated_phase(plan, simulated, sim_root, jobs, seed, progress, conformance)
         if realtime and reason is None:
             favour_this_process()  # the harness's side of real time: rest-bus, tester
         for spec in realtime if reason is None else ():
             progress.started(spec)
             relay = _CaseRelay(progress.observer, spec)
-            run = run_one(plan, bench, spec, root / spec.name, [relay], seed=seed)
+            run = run_one(
+                plan, bench, spec, root / spec.name, [relay], seed=seed, conformance=conformance
+            )
             progress.finished(run)
             if run.record.status is RunStatus.ABORTED:
                 reason = f"interrupted during {spec.name}"
@@ -277,12 +296,13 @@ def _simulated_phase(
     jobs: int,
     seed: int | None,
     progress: _Progress,
+    conformance: Conformance | None = None,
 ) -> str | None:
     """Run ``specs`` (simulated, evidence under ``root`` if given); the reason the phase
     stopped early, or None."""
     profile = str(Path(plan.path).resolve())
     job_list = [
-        _Job(spec, profile, plan.digest, str(root / spec.name) if root else None, seed)
+        _Job(spec, profile, plan.digest, str(root / spec.name) if root else None, seed, conformance)
         for spec in specs
     ]
     workers = min(jobs, len(job_list))
@@ -290,7 +310,7 @@ def _simulated_phase(
         for job in job_list:
             progress.started(job.spec)
             evidence = Path(job.evidence) if job.evidence else None
-            run = run_one(plan, Bench(), job.spec, evidence, seed=seed)
+            run = run_one(plan, Bench(), job.spec, evidence, seed=seed, conformance=conformance)
             progress.finished(run)
             if run.record.status is RunStatus.ABORTED:
                 return f"interrupted during {job.spec.name}"
@@ -344,7 +364,7 @@ def misbehaving_runs(q: Qualification) -> set[str]:
         if rec.status is not RunStatus.COMPLETED:
             names.add(run.spec.name)
         elif run.spec.kind == "reference":
-            if any(c.verdict is not Verdict.PASS for c in rec.cases):
+            if any(c.verdict not in (Verdict.PASS, Verdict.NOT_APPLICABLE) for c in rec.cases):
                 names.add(run.spec.name)
             if "no-flaky-verdicts" in failed:
                 names.add(run.spec.name)

@@ -19,11 +19,12 @@ _STYLE = {
     Verdict.ERROR: "bold magenta",
     Verdict.INCONCLUSIVE: "bold yellow",
     Verdict.SKIPPED: "dim",
+    Verdict.NOT_APPLICABLE: "bold cyan",
 }
 
 
 def verdict_text(v: Verdict) -> str:
-    return f"[{_STYLE[v]}]{v.value}[/]"
+    return f"[{_STYLE[v]}]{v.text}[/]"
 
 
 class ConsoleProgress(RunObserver):
@@ -70,6 +71,8 @@ class ConsoleProgress(RunObserver):
                     self.console.print(f"      {escape(check.offender.describe())}")
         if record.error:
             self.console.print(f"    [magenta]error:[/] {escape(record.error)}")
+        if record.not_applicable:
+            self.console.print(f"    [cyan]not applicable:[/] {escape(record.not_applicable)}")
         for fuzz in record.fuzz:
             for finding in fuzz.findings[:3]:
                 self.console.print(
@@ -84,6 +87,17 @@ def print_summary(console: Console, record: RunRecord, evidence: str | None) -> 
         console.print(
             "DUT identity: " + escape(", ".join(f"{k}={v}" for k, v in record.identity.items()))
         )
+    else:
+        console.print("DUT identity: not known (the profile declares none, or none was given)")
+    if record.conformance is not None:
+        features = record.conformance.get("features") or {}
+        console.print(
+            f"conformance statement ({escape(str(record.conformance.get('source')))}): "
+            + (
+                escape(", ".join(f"{k} {'yes' if v else 'no'}" for k, v in features.items()))
+                or "no optional features"
+            )
+        )
     reqs = Table(title=f"{record.profile_id} {record.profile_version}: requirements")
     reqs.add_column("requirement")
     reqs.add_column("verdict")
@@ -95,7 +109,7 @@ def print_summary(console: Console, record: RunRecord, evidence: str | None) -> 
     counts: dict[Verdict, int] = {}
     for case in record.cases:
         counts[case.verdict] = counts.get(case.verdict, 0) + 1
-    tally = ", ".join(f"{n} {v.value.lower()}" for v, n in counts.items())
+    tally = ", ".join(f"{n} {v.text.lower()}" for v, n in counts.items())
     console.print(f"{len(record.cases)} cases: {tally}  [dim]({record.mode}, DUT {record.dut})[/]")
     findings = sum(len(f.findings) for c in record.cases for f in c.fuzz)
     if findings:
@@ -106,10 +120,16 @@ def print_summary(console: Console, record: RunRecord, evidence: str | None) -> 
         shown = [(c.case_id, f) for c in record.cases for z in c.fuzz for f in z.findings][:3]
         for case_id, finding in shown:
             console.print(f"  fuzz finding {case_id}: {escape(str(finding.get('summary', '')))}")
+    not_claimed = record.not_claimed()
+    if not_claimed:
+        console.print(
+            "not claimed (only cases that do not apply to the part trace them): "
+            + ", ".join(not_claimed)
+        )
     if evidence:
         console.print(f"evidence: {escape(evidence)}")
     if record.passed:
-        console.print("[bold green]PASSED[/]: every mandatory case passed")
+        console.print("[bold green]PASSED[/]: every mandatory case that applies passed")
     elif record.status.value != "COMPLETED":
         console.print(
             f"[bold magenta]{record.status.value}[/]: "

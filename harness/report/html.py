@@ -58,6 +58,7 @@ padding:1px 6px;border-radius:10px;border:1px solid}
 .badge.ERROR{color:#fff;background:var(--err);border-color:var(--err)}
 .badge.INCONCLUSIVE{color:var(--inc);background:var(--inc-bg);border-color:var(--inc)}
 .badge.SKIPPED{color:var(--skip);background:var(--skip-bg);border-color:var(--skip)}
+.badge.NOT_APPLICABLE{color:#006064;background:#e0f7fa;border-color:#006064}
 tr.FAIL td,tr.ERROR td,tr.bad td{background:var(--fail-bg)}
 tr.INCONCLUSIVE td{background:var(--inc-bg)}
 .case{border:1px solid var(--line);border-radius:6px;padding:12px 16px;margin:14px 0}
@@ -113,7 +114,7 @@ _SYMBOL = {">=": "≥", "<=": "≤", "<": "<", "==": "=", "in": "within"}
 
 def _badge(v: Verdict | str) -> str:
     text = v.value if isinstance(v, Verdict) else v
-    return f'<span class="badge {escape(text)}">{escape(text)}</span>'
+    return f'<span class="badge {escape(text)}">{escape(text.replace("_", " "))}</span>'
 
 
 def _value(key: str, value: Any) -> str:
@@ -237,6 +238,10 @@ def _case(
     ]
     if case.error:
         parts.append(f"<div class='alert'><b>error:</b> {escape(case.error)}</div>")
+    if case.not_applicable:
+        parts.append(
+            f"<div class='alert note'><b>not applicable:</b> {escape(case.not_applicable)}</div>"
+        )
     if case.markers:
         cells = "".join(
             f"<tr><td>{escape(k)}</td><td class='mono'>+{t - case.started:.6f} s</td></tr>"
@@ -325,11 +330,40 @@ def _kv(rows: Sequence[tuple[str, str]]) -> str:
 def _outcome(record: RunRecord) -> tuple[str, str, str]:
     """CSS class, headline word and sentence of the overall result."""
     if record.passed:
-        return "PASS", "PASSED", "every mandatory case passed"
+        return "PASS", "PASSED", "every mandatory case that applies passed"
     if record.status is not RunStatus.COMPLETED:
         why = record.error or "the run did not complete"
         return "INCOMPLETE", record.status.value, f"{why}; no certificate can be issued for it"
     return "FAIL", "FAILED", "at least one mandatory case did not pass"
+
+
+def _identity(record: RunRecord) -> str:
+    if not record.identity:
+        return "not known: the profile declares no identity, or none was given (no certificate)"
+    sources = record.identity_sources
+    return escape(
+        ", ".join(
+            f"{k}={v}" + (f" ({sources[k]})" if k in sources else "")
+            for k, v in record.identity.items()
+        )
+    )
+
+
+def _conformance(record: RunRecord) -> str:
+    """The supplier's statement, and the requirements left unclaimed."""
+    statement = record.conformance
+    if statement is None:
+        text = "no statement given: every case applies"
+    else:
+        features = statement.get("features") or {}
+        text = f"{statement.get('source')}: " + (
+            ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in features.items())
+            or "no optional features"
+        )
+    not_claimed = record.not_claimed()
+    if not_claimed:
+        text += f"; not claimed: {', '.join(not_claimed)}"
+    return escape(text)
 
 
 def _mapping(data: Mapping[str, Any]) -> str:
@@ -362,14 +396,15 @@ def render_html(
         f"<p>{escape(title or (plan.profile.profile.title if plan else ''))} — DUT "
         f"{escape(record.dut)} ({escape(record.mode)}): {escape(sentence)}</p></div>",
     ]
-    failed = [r for r, v in reqs.items() if v is not Verdict.PASS and v is not Verdict.SKIPPED]
+    excused = (Verdict.PASS, Verdict.SKIPPED, Verdict.NOT_APPLICABLE)
+    failed = [r for r, v in reqs.items() if v not in excused]
     if failed:
         items = []
         for req in failed:
             links = ", ".join(
                 f"<a href='#case-{escape(c.case_id)}'>{escape(c.case_id)}</a> {_badge(c.verdict)}"
                 for c in cases_of[req]
-                if case_reqs[c.case_id].get(req) not in (Verdict.PASS, Verdict.SKIPPED)
+                if case_reqs[c.case_id].get(req) not in excused
             )
             items.append(
                 f"<li><a href='#req-{escape(req)}'><b>{escape(req)}</b></a> "
@@ -408,7 +443,8 @@ def render_html(
          f"{escape(record.profile_digest)}</code></span>"),
         ("DBC", f"<code>{escape(record.dbc_digest)}</code> (sha256)"),
         ("DUT", escape(record.dut)),
-        ("DUT identity", _mapping(record.identity)),
+        ("DUT identity", _identity(record)),
+        ("conformance", _conformance(record)),
         ("mode", escape(record.mode)),
         ("bench", escape(json.dumps(dict(record.bench)))),
         ("run", f"<code>{escape(record.run_id)}</code>, {escape(record.started_wall)} .. "

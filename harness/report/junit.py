@@ -77,6 +77,9 @@ def _testcase(suite: ET.Element, classname: str, case: CaseRecord) -> None:
         el.text = details
     elif case.verdict is Verdict.SKIPPED:
         ET.SubElement(tc, "skipped", message="every check was skipped")
+    elif case.verdict is Verdict.NOT_APPLICABLE:
+        message = f"NOT APPLICABLE: {case.not_applicable or 'the part lacks a feature it needs'}"
+        ET.SubElement(tc, "skipped", message=message, type="NOT_APPLICABLE")
     ET.SubElement(tc, "system-out").text = _text(f"{case.title}\n{details}".rstrip())
 
 

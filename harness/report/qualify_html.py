@@ -31,7 +31,7 @@ table.matrix td{min-width:26px;font-family:ui-monospace,"DejaVu Sans Mono",monos
 td.v-PASS{color:var(--pass);background:var(--pass-bg)}
 td.v-FAIL{color:#fff;background:var(--fail);font-weight:700}
 td.v-ERROR,td.v-INCONCLUSIVE{color:#fff;background:var(--err);font-weight:700}
-td.v-SKIPPED,td.v-none{color:var(--skip);background:var(--skip-bg)}
+td.v-SKIPPED,td.v-none,td.v-NOT_APPLICABLE{color:var(--skip);background:var(--skip-bg)}
 td.traced{box-shadow:inset 0 0 0 2px #0550ae}
 td.spurious{box-shadow:inset 0 0 0 3px #000;text-decoration:underline}
 td.flaky{color:#fff;background:var(--inc);font-weight:700}
@@ -40,7 +40,14 @@ font-family:ui-monospace,"DejaVu Sans Mono",monospace}
 ul.details{margin:4px 0;padding-left:18px;font-size:12.5px}
 """
 
-_LETTER = {"PASS": "P", "FAIL": "F", "ERROR": "E", "INCONCLUSIVE": "I", "SKIPPED": "S"}
+_LETTER = {
+    "PASS": "P",
+    "FAIL": "F",
+    "ERROR": "E",
+    "INCONCLUSIVE": "I",
+    "SKIPPED": "S",
+    "NOT_APPLICABLE": "N",
+}
 # variant verdict -> the run report's badge colour
 _VARIANT_CLASS = {
     "caught": "PASS",
@@ -71,7 +78,7 @@ def _cell(verdict: str | None, traced: bool) -> str:
     if traced:
         classes.append("traced")
         text += "*"
-    elif verdict not in (None, "PASS", "SKIPPED"):
+    elif verdict not in (None, "PASS", "SKIPPED", "NOT_APPLICABLE"):
         classes.append("spurious")
         text = "!" + text
     title = f"{verdict or 'not run'}" + (" · traces the requirement" if traced else "")
@@ -97,6 +104,7 @@ def _legend() -> str:
         ("<td class='sample v-PASS'>P</td>", "PASS"),
         ("<td class='sample v-FAIL'>F</td>", "FAIL"),
         ("<td class='sample v-ERROR'>E</td>", "ERROR (I: INCONCLUSIVE, S: SKIPPED)"),
+        ("<td class='sample v-NOT_APPLICABLE'>N</td>", "NOT APPLICABLE (conformance statement)"),
         ("<td class='sample v-none'>–</td>", "not run"),
         (
             "<td class='sample v-FAIL traced'>F*</td>",

@@ -22,7 +22,13 @@ __all__ = ["PROVIDER", "RunningTcu", "TcuProvider", "identity_from_bench"]
 
 def identity_from_bench(bench: Bench) -> TcuIdentity:
     d = bench.dut
-    return TcuIdentity(station_id=d.station_id, vin=d.vin, serial=d.serial, sw_version=d.sw_version)
+    given = {
+        "station_id": d.station_id,
+        "vin": d.vin,
+        "serial": d.serial,
+        "sw_version": d.sw_version,
+    }
+    return TcuIdentity(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
 
 
 class RunningTcu:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.identity import IdentityField
 from harness.uds.exchange import DiagIds
 
 __all__ = ["DiagBenchConfig", "DiagConfig", "IdentityDid"]
@@ -56,15 +57,4 @@ class DiagBenchConfig(BaseModel):
         return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class IdentityDid:
-    """One identity item read from the part: its name, DID and how its bytes read."""
-
-    name: str
-    did: int
-    format: str  # "ascii" or "hex"
-
-    def decode(self, data: bytes) -> str:
-        if self.format == "hex":
-            return data.hex().upper()
-        return data.decode("ascii", errors="replace").rstrip("\x00 ").strip()
+IdentityDid = IdentityField  # one identity item read from the part (harness.identity)

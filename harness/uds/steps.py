@@ -93,6 +93,7 @@ class DiagDriver:
         """Read every identity DID of the profile; RunIncomplete when one cannot be read."""
         out: dict[str, str] = {}
         for item in self.dids:
+            assert item.did is not None  # identity_dids: the items with a DID
             request = ReadDataByIdentifier.make_request([item.did], None).get_payload()
             outcome = self.client.exchange(request, note=f"identity {item.name}")
             final = outcome.final
@@ -110,7 +111,14 @@ class DiagDriver:
                 )
             value = final.payload[3:]
             self.identity_bytes[item.name] = value
-            out[item.name] = item.decode(value)
+            text = item.decode(value)
+            problem = item.problem(text)
+            if problem is not None:  # the certificate would name the part by it
+                raise DutNotResponding(
+                    f"the DUT's {what} is not as the profile declares it (identity."
+                    f"{item.name}): {problem}"
+                )
+            out[item.name] = text
         return out
 
     # -- steps -------------------------------------------------------------------------------

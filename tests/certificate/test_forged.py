@@ -130,7 +130,15 @@ def payload_not_base64(g: Genuine) -> Forged:
 
 def payload_urlsafe_base64(g: Genuine) -> Forged:
     env = g.envelope()
-    env["payload"] = env["payload"].rstrip("=")  # unpadded: the same bytes, another spelling
+    payload = env["payload"]
+    # unpadded, URL-safe or MIME-wrapped: the same bytes, another spelling (which ones
+    # apply depends on the payload's length and letters)
+    if payload.endswith("="):
+        env["payload"] = payload.rstrip("=")
+    elif "+" in payload or "/" in payload:
+        env["payload"] = payload.replace("+", "-").replace("/", "_")
+    else:
+        env["payload"] = "\n".join(payload[i : i + 76] for i in range(0, len(payload), 76))
     return dump(env), g.evidence
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench import Bench
 from harness.canonical import canonical_json
 from harness.certificate.dsse import PAYLOAD_TYPE, pae
 from harness.certificate.statement import PREDICATE_TYPE, STATEMENT_TYPE, identity_digest
@@ -18,6 +17,7 @@ from harness.cli import main
 from harness.errors import VerificationError
 from harness.evidence import CERTIFICATE_FILE, MANIFEST_FILE, file_sha256
 from harness.profile.compile import load_profile
+from harness.sim.tcu import TcuIdentity
 from tests.certificate.conftest import CertifiedRun, Keys, certify
 from tests.conftest import DBC, PROFILE
 
@@ -85,18 +85,26 @@ def test_certificate_content(certified: CertifiedRun, keys: Keys) -> None:
     issued = dt.datetime.strptime(p["issued"], "%Y-%m-%dT%H:%M:%SZ")
     expires = dt.datetime.strptime(p["expires"], "%Y-%m-%dT%H:%M:%SZ")
     assert expires - issued == dt.timedelta(days=365)
-    dut = Bench().dut
+    dut = TcuIdentity()  # the simulator's own identity
     identity = {
-        "station_id": "0C0FFEE1",
         "vin": dut.vin,
-        "serial": dut.serial,
         "sw_version": dut.sw_version,
+        "serial": dut.serial,
+        "station_id": "0C0FFEE1",
     }
-    # read from the part at the start of the run (the profile's identity DIDs)
-    assert p["dut"] == {"identity": identity, "identity_source": "part", "firmware_sha256": None}
+    # read from the part at the start of the run (the profile's identity DIDs), in the
+    # profile's order; the profile names the subject by the VIN
+    assert p["dut"] == {
+        "identity": identity,
+        "identity_sources": dict.fromkeys(identity, "part"),
+        "subject": "vin",
+        "firmware_sha256": None,
+    }
     assert statement["subject"] == [
         {"name": dut.vin, "digest": {"sha256": identity_digest(identity)}}
     ]
+    # every case applied: no statement given, nothing left unclaimed
+    assert p["conformance"] == {"statement": None, "not_claimed": [], "not_applicable": []}
     # the bench comes from an allow-list: no file paths, no interface options
     assert p["bench"] == {
         "name": "simulated",

@@ -57,7 +57,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     port = free_tcp_port()
     conf = tmp_path / "redis.conf"
     conf.write_text(
-        f"port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {tmp_path}\n"
+        f'port {port}\nbind 127.0.0.1\nsave ""\nappendonly no\ndir {tmp_path}\n'
         "daemonize no\nprotected-mode yes\n"
     )
     log = (tmp_path / "redis.log").open("w")

@@ -40,7 +40,7 @@ identity:
   vin: 0xF190
   sw_version: 0xF189
   serial: 0xF18C
-  station_id: 0xF1A0
+  station_id: {did: 0xF1A0, format: hex}
 """
 
 CASES = """\

@@ -29,6 +29,8 @@ e2e:
   VEH_Dynamics: {{counter: AliveCounter, crc: CRC}}
 restbus:
   VEH_Dynamics: {{signals: {{VehicleSpeed: 0}}}}
+identity:
+  station_id: {{did: 0xF1A0, format: hex}}
 mqtt:
   asn1: {ROOT / "dbc" / "ccv2x.asn"}
   topics:

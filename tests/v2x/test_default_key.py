@@ -45,9 +45,7 @@ def _run(tmp_path: Path, part_key: str) -> tuple[int, dict[str, str], str]:
         harness_bench = tmp_path / "harness.yaml"
         harness_bench.write_text("format: cc-harness-bench/1\n" + can + mqtt)  # no psk
         part_bench = tmp_path / "part.yaml"
-        part_bench.write_text(
-            "format: cc-harness-bench/1\n" + can + mqtt + f"  psk: {part_key}\n"
-        )
+        part_bench.write_text("format: cc-harness-bench/1\n" + can + mqtt + f"  psk: {part_key}\n")
         sim = subprocess.Popen(
             harness_cmd("sim", "tcu", "--bench", str(part_bench)),
             cwd=ROOT,
