@@ -50,6 +50,7 @@ from harness.operator import Operator, PromptLog
 from harness.outputs import claim_folder
 from harness.profile.compile import Plan, PlannedCase
 from harness.record import CaseRecord, RunRecord, RunStatus
+from harness.run_outputs import Output, RunEnd, RunStart
 from harness.runner import CaseRunner, RunObserver
 from harness.sim.host import SimThread, identity_from_bench
 from harness.sim.tcu import ReferenceTcu
@@ -114,6 +115,7 @@ class Session:
         observers: Sequence[RunObserver] = (),
         seed: int | None = None,
         operator: Operator | None = None,
+        outputs: Sequence[Output] = (),
     ) -> None:
         self.plan = plan
         self.dut = dut
@@ -124,6 +126,10 @@ class Session:
             require_external_broker(plan, self.bench)
         self.out_dir = out_dir
         self.observers = list(observers)
+        # run on every way out (harness.run_outputs): reports, certificate, console
+        self.outputs = list(outputs)
+        self._outputs_ended = False
+        self.output_error: BaseException | None = None  # the first an output raised
         self.operator = operator  # answers prompt steps (harness.operator)
         self.log = FrameLog()
         self.run_id = uuid.uuid4().hex
@@ -155,10 +161,16 @@ class Session:
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Session:
         try:
+            start = RunStart(self.plan, self.record, self.out_dir)
+            for output in self.outputs:
+                output.run_started(start)
             self._open()
         except BaseException as exc:
             self.finish(exc)
-            self._stack.close()
+            try:
+                self._stack.close()
+            finally:
+                self._end_outputs(exc)
             raise
         return self
 
@@ -221,7 +233,12 @@ class Session:
         self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
         stack.callback(self.restbus.stop)
         self.runner = CaseRunner(
-            self.plan, self.loop, self.port, self.restbus, self.observers, fuzz=self.fuzz
+            self.plan,
+            self.loop,
+            self.port,
+            self.restbus,
+            [*self.observers, *self.outputs],
+            fuzz=self.fuzz,
         )
         self.diag = open_diagnostics(
             self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
@@ -247,7 +264,33 @@ class Session:
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is not None:
             self.finish(exc)
-        self._stack.close()  # writes the final record and the manifest (see _open)
+        try:
+            self._stack.close()  # writes the final record and the manifest (see _open)
+        finally:
+            self._end_outputs(exc)
+        if exc is None and self.output_error is not None:
+            raise self.output_error
+
+    def _end_outputs(self, exc: BaseException | None) -> None:
+        """Every output's ``run_finished``, once, after the folder is sealed; an output that
+        raises does not keep the others from running (the first error is kept)."""
+        if self._outputs_ended:
+            return
+        self._outputs_ended = True
+        end = RunEnd(
+            self.plan,
+            self.record,
+            self.out_dir if self.claimed else None,
+            self.bench,
+            self.log,
+            exc,
+        )
+        for output in self.outputs:
+            try:
+                output.run_finished(end)
+            except Exception as err:  # the other outputs still run
+                if self.output_error is None:
+                    self.output_error = err
 
     # -- running -----------------------------------------------------------------------------
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
@@ -282,6 +325,11 @@ class Session:
             return
         if exc is None:
             self.record.status = RunStatus.COMPLETED
+            ran = tuple(c.case_id for c in self.record.cases)
+            if self.record.selection is None and ran != tuple(c.case_id for c in self.plan.cases):
+                # cases run one by one (pytest -k, a lab's script): evidence for those cases,
+                # never a certificate for the whole profile
+                self.record.selection = ran
         elif isinstance(exc, (KeyboardInterrupt, RunAborted)):
             self.record.status = RunStatus.ABORTED
             self.record.error = "interrupted by the user or a signal"
