@@ -10,7 +10,7 @@ past the profile's ``dut.ready.lost_after``) ends the run INCOMPLETE before the 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import can
@@ -301,6 +301,16 @@ class CaseRunner:
                 self.loop.run_for(SETTLE_LIMIT, until=lambda: caught_up(end))
             self.loop.drain()
         return end
+
+    def evaluate_since(
+        self, checks: Sequence[object], t0: float, markers: Mapping[str, float] | None = None
+    ) -> list[CheckResult]:
+        """Evaluate ``checks`` on the window from ``t0`` to now (a lab's own case,
+        :mod:`harness.lab`), exactly as a profile's window is: settled, with the MQTT log,
+        the operator's answers and, live, the receiver's frame losses."""
+        end = self._settle()
+        window = Window(quantize(t0), end, self.port.log, dict(markers or {}), self.plan.bitrate)
+        return list(self._evaluate(checks, window))
 
     def _evaluate_live(self, checks: Sequence[object], window: Window) -> list[CheckResult]:
         if self.mqtt is not None:  # the MQTT messages of the same span, on the same clock

@@ -297,6 +297,20 @@ class Session:
         if self.sim_thread is not None and self.sim_thread.error is not None:
             raise RunIncomplete(f"the simulator thread died: {self.sim_thread.error}")
         record = self.runner.run_case(case, index, total)
+        return self._keep(record)
+
+    def add_case(self, record: CaseRecord) -> CaseRecord:
+        """Record a case a lab's own code ran on this session (:mod:`harness.lab`): into
+        ``run.json`` now, and to every observer and output as a finished case."""
+        if any(c.case_id == record.case_id for c in self.record.cases):
+            raise InputError(
+                f"case {record.case_id} is already in this run", expected="a new case id"
+            )
+        for obs in self.runner.observers:
+            obs.case_finished(record)
+        return self._keep(record)
+
+    def _keep(self, record: CaseRecord) -> CaseRecord:
         self.record.cases.append(record)
         if self.trace is not None:
             self.trace.flush()
@@ -325,10 +339,12 @@ class Session:
             return
         if exc is None:
             self.record.status = RunStatus.COMPLETED
-            ran = tuple(c.case_id for c in self.record.cases)
-            if self.record.selection is None and ran != tuple(c.case_id for c in self.plan.cases):
-                # cases run one by one (pytest -k, a lab's script): evidence for those cases,
-                # never a certificate for the whole profile
+            planned = tuple(c.case_id for c in self.plan.cases)
+            ran = tuple(c.case_id for c in self.record.cases if c.case_id in planned)
+            if self.record.selection is None and ran != planned:
+                # the profile's cases run one by one (pytest -k, a lab's script) and not all
+                # of them: evidence for those cases, never a certificate for the profile (a
+                # lab's own cases, harness.lab, come on top of the profile's)
                 self.record.selection = ran
         elif isinstance(exc, (KeyboardInterrupt, RunAborted)):
             self.record.status = RunStatus.ABORTED
