@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -44,7 +45,7 @@ from harness.checks import CHECKS, Check, Resolver
 from harness.errors import InputError, ProfileError
 from harness.measure import Measurement
 from harness.observe import quantize
-from harness.profile.compile import Plan, load_profile, load_profile_text
+from harness.profile.compile import Plan, load_profile
 from harness.record import CaseRecord, CheckResult, RunRecord, Verdict, combine
 from harness.run_outputs import OutputSettings, make_outputs
 from harness.session import DutChoice, Session
@@ -52,12 +53,23 @@ from harness.session import DutChoice, Session
 __all__ = ["LabCase", "LabSession", "open_session"]
 
 
-def _plan(profile: str | os.PathLike[str] | Plan | Mapping[str, Any], base_dir: Path) -> Plan:
+def _plan(
+    profile: str | os.PathLike[str] | Plan | Mapping[str, Any], base_dir: Path, scratch: Path
+) -> Plan:
     if isinstance(profile, Plan):
         return profile
-    if isinstance(profile, Mapping):  # a profile written in Python: compiled like a file
-        text = yaml.safe_dump(dict(profile), sort_keys=False)
-        return load_profile_text(text, "<profile from code>.yaml", base_dir)
+    if isinstance(profile, Mapping):
+        # A profile written in Python: saved as YAML (its evidence keeps the exact bytes, as
+        # for a file) and compiled like one; its relative paths resolve from base_dir.
+        data = dict(profile)
+        if isinstance(data.get("dbc"), str):
+            data["dbc"] = str((base_dir / data["dbc"]).resolve())
+        mqtt = data.get("mqtt")
+        if isinstance(mqtt, Mapping) and isinstance(mqtt.get("asn1"), str):
+            data["mqtt"] = {**mqtt, "asn1": str((base_dir / mqtt["asn1"]).resolve())}
+        path = scratch / "profile.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return load_profile(path, display="<profile from code>")
     return load_profile(profile)
 
 
@@ -82,10 +94,30 @@ def open_session(
     passes; ``outputs``: the outputs to run (default every registered one but the console);
     ``base_dir``: where a profile given as data finds its DBC (default: the current folder).
     """
+    scratch = contextlib.ExitStack()
+    where = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="cc-harness-lab-")))
+    with scratch:
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        with _opened(
+            _plan(profile, base, where), bench, dut, realtime, out, key, outputs, seed
+        ) as lab:
+            yield lab
+
+
+@contextlib.contextmanager
+def _opened(
+    plan: Plan,
+    bench: str | os.PathLike[str] | Bench | None,
+    dut: str,
+    realtime: bool,
+    out: str | os.PathLike[str] | None,
+    key: str | os.PathLike[str] | None,
+    outputs: Sequence[str] | None,
+    seed: int | None,
+) -> Iterator[LabSession]:
     from harness.certificate.issue import Issuer
     from harness.certificate.keys import load_private_key
 
-    plan = _plan(profile, Path(base_dir) if base_dir is not None else Path.cwd())
     the_bench = bench if isinstance(bench, Bench) else load_bench(bench)
     choice = DutChoice.parse(dut)
     issuer = Issuer(key=load_private_key(Path(key))) if key is not None else None
