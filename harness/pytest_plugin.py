@@ -43,11 +43,13 @@ Items
 Session and evidence
     The items of one profile share one session (one DUT, one bus, one evidence folder),
     opened at the first item that needs it and closed when pytest finishes. Evidence goes to
-    ``DIR/<profile id>`` for ``--evidence DIR``, else under pytest's base temporary folder
+    ``DIR`` for ``--out DIR`` (one profile), ``DIR/<profile id>`` for ``--evidence DIR``,
+    else under pytest's base temporary folder
     (``<basetemp>/evidence/<profile id>``); like ``harness certify``, a folder that already
-    holds a run is refused. The terminal summary prints, per profile, the evidence folder
-    and one verdict line per requirement. State lives in ``config.stash``: the plugin is
-    not for ``pytest-xdist`` (each worker would open a DUT session of its own).
+    holds a run is refused. The terminal summary prints, per profile, the evidence folder,
+    what the outputs wrote (or why no certificate) and one verdict line per requirement.
+    State lives in ``config.stash``: the plugin is not for ``pytest-xdist`` (each worker
+    would open a DUT session of its own).
 
 Outputs
     When a profile's session closes (pytest finished, failed, or was interrupted), it runs

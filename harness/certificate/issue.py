@@ -128,9 +128,9 @@ def why_no_certificate(record: RunRecord) -> str | None:
         detail = f": {record.error}" if record.error else ""
         return f"the run did not complete (status {record.status.value}{detail})"
     if record.selection is not None:
+        chosen = ", ".join(record.selection) or "none of the profile's cases"
         return (
-            f"only the chosen case(s) {', '.join(record.selection)} were run (--case or "
-            "a test selection); "
+            f"only the chosen case(s) {chosen} were run (--case or a test selection); "
             "a certificate covers a whole profile"
         )
     failed = [c.case_id for c in record.cases if c.mandatory and c.verdict is not Verdict.PASS]

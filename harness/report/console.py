@@ -152,7 +152,8 @@ class ConsoleOutput(Output):
         self.progress.__exit__()
         record = end.record
         where = str(end.evidence) if end.evidence is not None else None
-        if record.cases or record.status.value != "INCOMPLETE":
+        # a run that could not even start has only its error to show (the CLI prints it)
+        if record.cases or end.error is None or isinstance(end.error, KeyboardInterrupt):
             print_summary(self.out, record, where)
         if isinstance(end.error, KeyboardInterrupt) and where is not None:
             self.err.print("[bold magenta]aborted[/]: evidence so far is in " + escape(where))
