@@ -200,7 +200,7 @@ class HarnessState:
                 run.session.finish(reason)
             try:
                 run.stack.close()
-            except HarnessError as exc:  # an output failed (a certificate that did not verify)
+            except Exception as exc:  # an output failed (a certificate that did not verify)
                 run.notes.append(f"error: {exc}")
 
     def summary_lines(self) -> list[str]:

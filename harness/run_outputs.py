@@ -15,10 +15,12 @@ own (a LIMS upload, a dashboard). An output is an :class:`Output`, a
     start), after the record is final and the evidence folder sealed (:class:`RunEnd`).
 
 The session calls ``run_finished`` of every output even when an earlier one raised; the
-first :class:`~harness.errors.HarnessError` an output raised is raised after all of them ran
-(so a certificate that fails its own verification is still exit 4), unless the run itself is
-already ending with an exception. Outputs speak through :class:`OutputSettings.say` and
-``warn``: the CLI prints with rich, the pytest plugin adds the lines to its summary.
+first error an output raised is raised after all of them ran (a
+:class:`~harness.errors.HarnessError` as it is, so a certificate that fails its own
+verification is still exit 4; any other exception as a HarnessError naming the output),
+unless the run itself is already ending with an exception. Outputs speak through
+:class:`OutputSettings` ``say`` and ``warn``: the CLI prints with rich, the pytest plugin
+adds the lines to its summary, :func:`harness.open_session` keeps them in ``lab.notes``.
 
 Outputs are registered in :data:`OUTPUTS` (entry point group ``cc_harness.outputs``) as a
 factory taking the :class:`OutputSettings` of the run, usually the output class itself. The
@@ -119,6 +121,8 @@ class RunEnd:
 class Output(RunObserver):
     """One output of a run; override the hooks it needs (each does nothing by default)."""
 
+    name = ""  # the name it is registered under (set by make_outputs)
+
     def __init__(self, settings: OutputSettings) -> None:
         self.settings = settings
 
@@ -168,5 +172,6 @@ def make_outputs(
                     expected="a factory returning a harness.Output",
                     got=type(built).__name__,
                 )
+            built.name = name
             outputs.append(built)
     return outputs

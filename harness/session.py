@@ -36,7 +36,7 @@ from harness.can.port import CanPort
 from harness.can.restbus import RestBus
 from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock
-from harness.errors import InputError, RunAborted, RunIncomplete
+from harness.errors import HarnessError, InputError, RunAborted, RunIncomplete
 from harness.evidence import (
     TraceWriter,
     copy_inputs,
@@ -290,7 +290,14 @@ class Session:
                 output.run_finished(end)
             except Exception as err:  # the other outputs still run
                 if self.output_error is None:
-                    self.output_error = err
+                    self.output_error = (
+                        err
+                        if isinstance(err, HarnessError)
+                        else HarnessError(
+                            f"output {output.name or type(output).__name__} failed: "
+                            f"{type(err).__name__}: {err}"
+                        )
+                    )
 
     # -- running -----------------------------------------------------------------------------
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:

@@ -205,6 +205,15 @@ def test_an_output_error_does_not_stop_the_others(probe: type[Probe], tmp_path: 
     assert (tmp_path / "ev" / "report" / "junit.xml").is_file()
 
 
+def test_an_outputs_bug_is_a_harness_error_naming_it(probe: type[Probe], tmp_path: Path) -> None:
+    plan = load_profile(PROFILE)
+    Probe.fail_with = ZeroDivisionError("division by zero")
+    outputs = make_outputs(OutputSettings(), ["probe"])
+    session = Session(plan, Bench(), DutChoice.parse("sim"), outputs=outputs)
+    with pytest.raises(HarnessError, match="output probe failed: ZeroDivisionError"), session:
+        session.run_all([plan.case("TC-CAN-003")])
+
+
 def test_a_run_that_cannot_start_still_ends_its_outputs(probe: type[Probe], tmp_path: Path) -> None:
     plan = load_profile(PROFILE)
     (tmp_path / "ev").mkdir()
