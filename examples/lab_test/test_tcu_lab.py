@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import harness
 
 # TCU_Status is due every 100 ms (CAN-001); a mean further than 2 ms off is worth a look.
@@ -29,7 +31,7 @@ def test_status_cycle(lab: harness.LabSession) -> None:
         t0 = lab.bus.now()
         lab.bus.run_for(3.0)
         frames = lab.bus.frames("TCU_Status", since=t0)
-        gaps = [(b.timestamp - a.timestamp) * 1000 for a, b in zip(frames, frames[1:])]
+        gaps = [(b.timestamp - a.timestamp) * 1000 for a, b in itertools.pairwise(frames)]
         case.measure(STATUS_CYCLE, sum(gaps) / len(gaps) if gaps else None)
         # a registered check kind, written as in a profile, on the same frames
         case.check(
@@ -45,7 +47,7 @@ def test_alive_counter(lab: harness.LabSession) -> None:
         t0 = lab.bus.now()
         lab.bus.run_for(1.0)
         counters = [int(lab.bus.decode(f)["AliveCounter"]) for f in lab.bus.frames(0x3A0, t0)]
-        bad = sum(1 for a, b in zip(counters, counters[1:]) if b != (a + 1) % 16)
+        bad = sum(1 for a, b in itertools.pairwise(counters) if b != (a + 1) % 16)
         case.measure(COUNTER_STEPS, bad)
     assert case.record is not None
     assert case.record.verdict is harness.Verdict.PASS, [c.summary for c in case.record.checks]
