@@ -34,7 +34,128 @@ Imports point down only; ``lint-imports`` (the contract in ``pyproject.toml``, r
 Imports under ``if TYPE_CHECKING:`` are left out of the contract: a lower layer may name a
 higher one's type in an annotation (the plan names the DBC codec and the profile model it
 carries), never load it.
+
+Public API
+----------
+The public Python API is this namespace (``__all__``); everything else is internal and may
+move. Names are imported on first use, so ``import harness`` (and ``harness --help``) stays
+fast. A lab writes a test in Python with :func:`open_session`, :class:`Measurement` and the
+records; it extends the harness through the registries (:data:`CHECKS`, :data:`OUTPUTS`) and
+their entry point groups.
 """
 
-__all__ = ["__version__"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.bench import Bench, load_bench
+    from harness.can.lab import Frame, LabBus
+    from harness.checks import CHECKS, Check, CheckParams
+    from harness.errors import HarnessError, InputError, ProfileError, RunIncomplete
+    from harness.lab import LabCase, LabSession, build_check, open_session
+    from harness.measure import Measurement
+    from harness.profile.compile import Plan, load_profile
+    from harness.record import CaseRecord, CheckResult, RunRecord, RunStatus, Verdict
+    from harness.registry import Registry
+    from harness.run_outputs import (
+        OUTPUTS,
+        Output,
+        OutputSettings,
+        RunEnd,
+        RunStart,
+        make_outputs,
+    )
+    from harness.session import DutChoice, Session
+
 __version__ = "0.1.0"
+
+_WHERE = {
+    # a lab's test in Python
+    "open_session": "harness.lab",
+    "LabSession": "harness.lab",
+    "LabCase": "harness.lab",
+    "LabBus": "harness.can.lab",
+    "Frame": "harness.can.lab",
+    "Measurement": "harness.measure",
+    "build_check": "harness.lab",
+    # inputs and the session underneath
+    "load_profile": "harness.profile.compile",
+    "Plan": "harness.profile.compile",
+    "load_bench": "harness.bench",
+    "Bench": "harness.bench",
+    "Session": "harness.session",
+    "DutChoice": "harness.session",
+    # records
+    "Verdict": "harness.record",
+    "RunStatus": "harness.record",
+    "CheckResult": "harness.record",
+    "CaseRecord": "harness.record",
+    "RunRecord": "harness.record",
+    # extension points
+    "Registry": "harness.registry",
+    "CHECKS": "harness.checks",
+    "Check": "harness.checks",
+    "CheckParams": "harness.checks",
+    "OUTPUTS": "harness.run_outputs",
+    "Output": "harness.run_outputs",
+    "OutputSettings": "harness.run_outputs",
+    "RunStart": "harness.run_outputs",
+    "RunEnd": "harness.run_outputs",
+    "make_outputs": "harness.run_outputs",
+    # errors
+    "HarnessError": "harness.errors",
+    "InputError": "harness.errors",
+    "ProfileError": "harness.errors",
+    "RunIncomplete": "harness.errors",
+}
+
+__all__ = [
+    "CHECKS",
+    "OUTPUTS",
+    "Bench",
+    "CaseRecord",
+    "Check",
+    "CheckParams",
+    "CheckResult",
+    "DutChoice",
+    "Frame",
+    "HarnessError",
+    "InputError",
+    "LabBus",
+    "LabCase",
+    "LabSession",
+    "Measurement",
+    "Output",
+    "OutputSettings",
+    "Plan",
+    "ProfileError",
+    "Registry",
+    "RunEnd",
+    "RunIncomplete",
+    "RunRecord",
+    "RunStart",
+    "RunStatus",
+    "Session",
+    "Verdict",
+    "__version__",
+    "build_check",
+    "load_bench",
+    "load_profile",
+    "make_outputs",
+    "open_session",
+]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value  # once found, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -55,6 +55,7 @@ class _Version(argparse.Action):
 
 def _parser() -> argparse.ArgumentParser:
     from harness.certificate.issue import add_issue_options
+    from harness.options import OUTPUT_OPTIONS, add_to_argparse
     from harness.server.options import add_centre_options
 
     parser = _Parser(
@@ -108,12 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run only this case (repeatable), e.g. to replay a fuzz finding; such a run "
         "never gets a certificate",
     )
-    cert.add_argument(
-        "--junit",
-        type=Path,
-        help="also write the JUnit XML here (it is always written to <out>/report/junit.xml, "
-        "beside report.html)",
-    )
+    add_to_argparse(cert, OUTPUT_OPTIONS)  # --junit, --output (shared with the pytest plugin)
     cert.add_argument(
         "--identity",
         action="append",
@@ -218,15 +214,15 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     # Every input is checked before the evidence folder is created (validation before side
     # effects); the Session then claims the folder atomically, so one run writes it.
-    from rich.console import Console
     from rich.markup import escape
 
     from harness.bench import check_references, load_bench
-    from harness.certificate.cli import certificate_after_run
     from harness.certificate.issue import Issuer
     from harness.clock import favour_this_process
+    from harness.options import output_names
     from harness.outputs import check_out_folder, check_output_file
     from harness.profile.compile import load_profile
+    from harness.run_outputs import OutputSettings, make_outputs
     from harness.server.certify import after_run, centre_for_run
     from harness.session import DutChoice, Session
 
@@ -253,10 +249,18 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.junit is not None:
         check_output_file(args.junit, "--junit")
     check_out_folder(out_dir)
-    from harness.report.commands import write_run_outputs
-    from harness.report.console import ConsoleProgress, print_summary
-
-    progress = ConsoleProgress(err if not args.quiet else Console(quiet=True), len(cases))
+    # The outputs (console, report, JUnit, certificate, a lab's) run on every way out of the
+    # session: passed, failed, interrupted, incomplete (harness.run_outputs).
+    settings = OutputSettings(
+        junit=args.junit,
+        issuer=issuer,
+        quiet=args.quiet,
+        say=lambda text: out.print(text, highlight=False, soft_wrap=True),
+        warn=lambda text: err.print(f"[yellow]warning:[/] {text}"),
+        console=out,
+        error_console=err,
+    )
+    outputs = make_outputs(settings, output_names(args.outputs))
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     session = Session(
         plan,
@@ -264,14 +268,14 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         dut,
         realtime=realtime,
         out_dir=out_dir,
-        observers=[progress],
         seed=args.seed,
         identity=identity,
         conformance=conformance,
+        outputs=outputs,
     )
     centre = centre_for_run(args, session, plan, cases, err)  # prompts, --server, --submit
     try:
-        with progress, session:
+        with session:
             err.print(
                 f"certifying {plan.profile_id} {plan.version} against DUT {dut} "
                 f"({session.record.mode}); evidence in {escape(str(out_dir))}"
@@ -283,23 +287,10 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
                 )
             session.run_all(None if len(cases) == len(plan.cases) else cases)
     except KeyboardInterrupt:
-        print_summary(out, session.record, str(out_dir))
-        err.print("[bold magenta]aborted[/]: evidence so far is in " + escape(str(out_dir)))
-        certificate_after_run(issuer, session, bench, out_dir, out)
         return EXIT_INCOMPLETE
-    except HarnessError:
-        if session.record.cases:
-            print_summary(out, session.record, str(out_dir))
-        if session.claimed:  # a run that never got its folder has nothing to certify
-            certificate_after_run(issuer, session, bench, out_dir, out)
-        raise
     finally:
         signal.signal(signal.SIGTERM, old)
-        if session.claimed:  # never into a folder another run holds
-            write_run_outputs(session, out_dir, args.junit, err)
         centre.run_ended(session.record)
-    print_summary(out, session.record, str(out_dir))
-    certificate_after_run(issuer, session, bench, out_dir, out)
     after_run(centre, session, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
 

@@ -10,7 +10,10 @@ JUnit XML, on the same :class:`~harness.session.Session` as ``harness certify``:
 
 Options (group "cc-harness"): ``--profile FILE``, ``--bench FILE``, ``--dut
 sim:NAME[:VARIANT] | sim | sim:VARIANT | external`` (default ``sim``, the reference TCU),
-``--realtime`` (always so with an external DUT) and ``--evidence DIR``.
+``--realtime`` (always so with an external DUT), ``--evidence DIR`` or ``--out DIR`` (one
+profile's folder, as ``harness certify --out``), and the outputs' options of ``harness
+certify``, defined once for both (:mod:`harness.options`): ``--junit FILE``, ``--output
+NAMES``, ``--key PRIVATE_KEY``, ``--issuer-level``, ``--validity DAYS``, and ``--seed N``.
 
 Collection rule
     A YAML file (``.yaml``/``.yml``) is collected only when it was named on its own: as a
@@ -40,11 +43,21 @@ Items
 Session and evidence
     The items of one profile share one session (one DUT, one bus, one evidence folder),
     opened at the first item that needs it and closed when pytest finishes. Evidence goes to
-    ``DIR/<profile id>`` for ``--evidence DIR``, else under pytest's base temporary folder
+    ``DIR`` for ``--out DIR`` (one profile), ``DIR/<profile id>`` for ``--evidence DIR``,
+    else under pytest's base temporary folder
     (``<basetemp>/evidence/<profile id>``); like ``harness certify``, a folder that already
-    holds a run is refused. The terminal summary prints, per profile, the evidence folder
-    and one verdict line per requirement. State lives in ``config.stash``: the plugin is
-    not for ``pytest-xdist`` (each worker would open a DUT session of its own).
+    holds a run is refused. The terminal summary prints, per profile, the evidence folder,
+    what the outputs wrote (or why no certificate) and one verdict line per requirement.
+    State lives in ``config.stash``: the plugin is not for ``pytest-xdist`` (each worker
+    would open a DUT session of its own).
+
+Outputs
+    When a profile's session closes (pytest finished, failed, or was interrupted), it runs
+    the same outputs as ``harness certify`` (:mod:`harness.run_outputs`) but the console:
+    ``<evidence>/report/report.html`` and ``report/junit.xml`` (and a copy at ``--junit``),
+    and with ``--key`` a certificate for a complete run of every case with every mandatory
+    case passed (never for a failed, interrupted or ``-k``-selected run); the summary says
+    where each went, or why no certificate.
 
 Fixtures
     ``bench`` (session)
@@ -67,31 +80,36 @@ Fixtures
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.bench import Bench, load_bench
-from harness.can.lab import LabBus
-from harness.clock import RealClock, VirtualClock
-from harness.errors import HarnessError, InputError, RunAborted
-from harness.plan import Plan, PlannedCase
-from harness.profile.compile import load_profile
-from harness.record import CaseRecord, RunRecord, Verdict
-from harness.session import DutChoice, Session
-from harness.sim.tcu import ReferenceTcu
+from harness.certificate.issue import ISSUE_GROUP, ISSUE_OPTIONS
+from harness.errors import HarnessError, InputError
+from harness.options import OUTPUT_OPTIONS, add_to_pytest
+from harness.profile.compile import PlannedCase
+from harness.pytest_fixtures import (
+    STATE,
+    LabDut,
+    bench,
+    can_bus,
+    clock,
+    dut,
+    harness_session,
+    state,
+)
+from harness.pytest_state import HarnessState, resolve_path
+from harness.record import CaseRecord, Verdict
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
 __all__ = ["CaseFailed", "LabDut", "ProfileCase", "ProfileFile"]
+# the fixtures live in harness.pytest_fixtures; named here, pytest finds them in the plugin
+FIXTURES = (bench, can_bus, clock, dut, harness_session)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SNIFF_BYTES = 4096
@@ -110,131 +128,6 @@ def _plain(excinfo: pytest.ExceptionInfo[BaseException], config: pytest.Config) 
     if isinstance(excinfo.value, (CaseFailed, HarnessError)):
         return str(excinfo.value)
     return None
-
-
-# -- state (in config.stash) ------------------------------------------------------------------
-@dataclass
-class _ProfileRun:
-    """One profile's session, opened on first use, or why it could not be."""
-
-    plan: Plan
-    evidence: Path | None = None
-    session: Session | None = None
-    error: BaseException | None = None
-    stack: ExitStack = field(default_factory=ExitStack)
-
-
-class _HarnessState:
-    """Everything the plugin keeps for one pytest run."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        profile = config.getoption("harness_profile")
-        self.profile: Path | None = _resolve(config, profile) if profile else None
-        bench = config.getoption("harness_bench")
-        self.bench_path: Path | None = _resolve(config, bench) if bench else None
-        self.dut = DutChoice.parse(config.getoption("harness_dut"))
-        self.realtime = bool(config.getoption("harness_realtime")) or self.dut.kind == "external"
-        evidence = config.getoption("harness_evidence")
-        self.evidence_root: Path | None = _resolve(config, evidence) if evidence else None
-        self.named_files: set[Path] = set()
-        self.plans: dict[Path, Plan | HarnessError] = {}
-        self.runs: dict[Path, _ProfileRun] = {}
-        self._bench: Bench | HarnessError | None = None
-
-    # -- inputs --------------------------------------------------------------------------------
-    def plan(self, path: Path) -> Plan:
-        """The compiled profile at ``path`` (loaded once; a load error is raised each time)."""
-        key = path.resolve()
-        if key not in self.plans:
-            try:
-                self.plans[key] = load_profile(path, display=_display(self.config, path))
-            except HarnessError as exc:
-                self.plans[key] = exc
-        found = self.plans[key]
-        if isinstance(found, HarnessError):
-            raise found
-        return found
-
-    def bench(self) -> Bench:
-        if self._bench is None:
-            try:
-                self._bench = load_bench(self.bench_path)
-            except HarnessError as exc:
-                self._bench = exc
-        if isinstance(self._bench, HarnessError):
-            raise self._bench
-        return self._bench
-
-    # -- sessions ------------------------------------------------------------------------------
-    def session(self, path: Path) -> Session:
-        """The open session of the profile at ``path``; the same error each time it failed."""
-        key = path.resolve()
-        run = self.runs.get(key)
-        if run is None:
-            run = self.runs[key] = _ProfileRun(self.plan(path))
-            self._open(run)
-        if run.error is not None:
-            raise run.error
-        assert run.session is not None
-        return run.session
-
-    def _evidence_dir(self, plan: Plan) -> Path:
-        if self.evidence_root is not None:
-            return self.evidence_root / plan.profile_id
-        factory = getattr(self.config, "_tmp_path_factory", None)
-        if isinstance(factory, pytest.TempPathFactory):
-            return factory.getbasetemp() / "evidence" / plan.profile_id
-        return Path(tempfile.mkdtemp(prefix="cc-harness-evidence-")) / plan.profile_id
-
-    def _open(self, run: _ProfileRun) -> None:
-        plan = run.plan
-        try:
-            out_dir = run.evidence = self._evidence_dir(plan)
-            if (out_dir / "run.json").exists():
-                raise InputError(
-                    f"{out_dir} already holds a run",
-                    expected="a new or empty --evidence folder",
-                )
-            session = Session(plan, self.bench(), self.dut, realtime=self.realtime, out_dir=out_dir)
-            run.stack.enter_context(session)
-            run.session = session
-        except Exception as exc:  # a bug as much as a HarnessError: every item shows it
-            run.error = exc
-
-    def broke(self, path: Path, exc: BaseException) -> None:
-        """The session failed mid-run: later items of the profile fail with this error."""
-        run = self.runs.get(path.resolve())
-        if run is not None and run.error is None:
-            run.error = exc
-
-    def close(self, interrupted: bool) -> None:
-        for run in self.runs.values():
-            if run.session is not None:
-                reason: BaseException | None = run.error
-                if interrupted and reason is None:
-                    reason = RunAborted("pytest was interrupted")
-                run.session.finish(reason)
-            run.stack.close()
-
-
-_STATE = pytest.StashKey[_HarnessState]()
-
-
-def _state(config: pytest.Config) -> _HarnessState:
-    return config.stash[_STATE]
-
-
-def _resolve(config: pytest.Config, path: str | os.PathLike[str]) -> Path:
-    return (config.invocation_params.dir / Path(path)).resolve()
-
-
-def _display(config: pytest.Config, path: Path) -> str:
-    """A path as the user would type it: relative to where pytest was started, if inside."""
-    try:
-        return str(path.resolve().relative_to(config.invocation_params.dir.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _is_profile_text(path: Path) -> bool:
@@ -284,6 +177,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write each profile's evidence to DIR/<profile id> "
         "(default: under pytest's base temporary folder)",
     )
+    group.addoption(
+        "--out",
+        dest="harness_out",
+        metavar="DIR",
+        help="the evidence folder of the one profile run (as 'harness certify --out')",
+    )
+    group.addoption(
+        "--seed",
+        dest="harness_seed",
+        type=int,
+        metavar="N",
+        help="the run seed of fuzz steps that set no seed of their own (default: random)",
+    )
+    add_to_pytest(group, OUTPUT_OPTIONS)
+    add_to_pytest(parser.getgroup("cc-harness certificate", ISSUE_GROUP), ISSUE_OPTIONS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -295,90 +203,58 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "harness_case: an item made from a certification profile's case"
     )
     try:
-        state = _HarnessState(config)
+        st = HarnessState(config)
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_STATE] = state
-    if state.profile is not None:
+    config.stash[STATE] = st
+    if st.profile is not None:
         named = str(config.getoption("harness_profile"))
         if config.args_source is not pytest.Config.ArgsSource.ARGS:
             config.args[:] = [named]
-        elif not any(_arg_path(config, a) == state.profile for a in config.args):
+        elif not any(_arg_path(config, a) == st.profile for a in config.args):
             config.args.append(named)
-        state.named_files.add(state.profile)
+        st.named_files.add(st.profile)
     for arg in config.args:
         path = _arg_path(config, arg)
-        if path.suffix.lower() in YAML_SUFFIXES and (
-            path == state.profile or _is_profile_text(path)
-        ):
-            state.named_files.add(path)
+        if path.suffix.lower() in YAML_SUFFIXES and (path == st.profile or _is_profile_text(path)):
+            st.named_files.add(path)
 
 
 def _arg_path(config: pytest.Config, arg: str) -> Path:
-    return _resolve(config, arg.split("::", 1)[0])
+    return resolve_path(config, arg.split("::", 1)[0])
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ProfileFile | None:
     if file_path.suffix.lower() not in YAML_SUFFIXES:
         return None
-    state = parent.config.stash.get(_STATE, None)
-    if state is None or file_path.resolve() not in state.named_files:
+    st = parent.config.stash.get(STATE, None)
+    if st is None or file_path.resolve() not in st.named_files:
         return None
     return ProfileFile.from_parent(parent, path=file_path)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    state = session.config.stash.get(_STATE, None)
-    if state is not None:
-        state.close(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    st = session.config.stash.get(STATE, None)
+    if st is not None:  # each profile's session closes: its outputs run now
+        st.close(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     # Sessions are normally closed at sessionfinish; this covers a run that never got there.
-    state = config.stash.get(_STATE, None)
-    if state is not None:
-        state.close(interrupted=True)
+    st: HarnessState | None = config.stash.get(STATE, None)
+    if st is not None:
+        st.close(interrupted=True)
 
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
-    state = config.stash.get(_STATE, None)
-    if state is None or not state.runs:
+    st = config.stash.get(STATE, None)
+    if st is None or not st.runs:
         return
-    tr = terminalreporter
-    tr.write_sep("=", "cc-harness")
-    for run in state.runs.values():
-        for line in _summary_lines(run):
-            tr.write_line(line)
-
-
-def _summary_lines(run: _ProfileRun) -> list[str]:
-    plan = run.plan
-    head = f"{plan.profile_id} {plan.version}"
-    lines: list[str] = []
-    if run.session is None:
-        lines.append(f"{head}: session did not open: {run.error}")
-        if run.evidence is not None:
-            lines.append(f"  evidence: {run.evidence}")
-        return lines
-    record: RunRecord = run.session.record
-    counts: dict[str, int] = {}
-    for case in record.cases:
-        counts[case.verdict.text.lower()] = counts.get(case.verdict.text.lower(), 0) + 1
-    tally = ", ".join(f"{n} {v}" for v, n in counts.items()) or "none run"
-    lines.append(
-        f"{head} ({record.mode}, DUT {record.dut}): {len(record.cases)} "
-        f"case{'' if len(record.cases) == 1 else 's'}: {tally}; "
-        f"run {record.status.value}"
-    )
-    if record.error:
-        lines.append(f"  error: {record.error}")
-    lines.append(f"  evidence: {run.evidence}")
-    for req, verdict in record.requirement_verdicts().items():
-        cases = [c.case_id for c in record.cases if req in c.requirements]
-        lines.append(f"  {req:<12} {verdict.text:<14} {', '.join(cases)}")
-    return lines
+    terminalreporter.write_sep("=", "cc-harness")
+    for line in st.summary_lines():
+        terminalreporter.write_line(line)
 
 
 # -- collection -------------------------------------------------------------------------------
@@ -387,7 +263,7 @@ class ProfileFile(pytest.File):
 
     def collect(self) -> Iterator[ProfileCase]:
         try:
-            plan = _state(self.config).plan(self.path)
+            plan = state(self.config).plan(self.path)
         except HarnessError as exc:
             raise self.CollectError(str(exc)) from None
         for case in plan.cases:
@@ -409,13 +285,13 @@ class ProfileCase(pytest.Item):
         self.user_properties.append(("mandatory", "true" if case.mandatory else "false"))
 
     def runtest(self) -> None:
-        state = _state(self.config)
+        st = state(self.config)
         try:
-            session = state.session(self.path)
+            session = st.session(self.path)
             record = session.run_case(self.case)
         except HarnessError as exc:
             self.user_properties.append(("verdict", Verdict.ERROR.value))
-            state.broke(self.path, exc)
+            st.broke(self.path, exc)
             raise
         self.record = record
         self.user_properties.append(("verdict", record.verdict.value))
@@ -427,7 +303,7 @@ class ProfileCase(pytest.Item):
             pytest.skip(f"{record.case_id}: NOT APPLICABLE: {record.not_applicable}")
         if not record.mandatory:
             pytest.xfail(f"optional case {_one_line(record)}")
-        run = state.runs.get(self.path.resolve())
+        run = st.runs.get(self.path.resolve())
         raise CaseFailed(_failure_text(record, run.evidence if run else None))
 
     def repr_failure(
@@ -470,59 +346,3 @@ def _failure_text(record: CaseRecord, evidence: Path | None) -> str:
     if evidence is not None:
         lines.append(f"  evidence: {evidence}")
     return "\n".join(lines)
-
-
-# -- fixtures for a lab's own tests -----------------------------------------------------------
-@dataclass(frozen=True)
-class LabDut:
-    """The DUT of the session: what ``--dut`` chose, and the in-process simulator if any."""
-
-    choice: DutChoice
-    tcu: ReferenceTcu | None = None
-
-    @property
-    def simulated(self) -> bool:
-        return self.tcu is not None
-
-
-@pytest.fixture(scope="session")
-def bench(pytestconfig: pytest.Config) -> Bench:
-    """The bench from ``--bench`` (or the defaults)."""
-    try:
-        return _state(pytestconfig).bench()
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def harness_session(pytestconfig: pytest.Config) -> Session:
-    """The open session of the ``--profile`` profile, shared with its YAML items."""
-    state = _state(pytestconfig)
-    if state.profile is None:
-        pytest.fail(
-            "the harness_session fixture needs --profile PROFILE (the profile whose DUT "
-            "session the test runs on)",
-            pytrace=False,
-        )
-    try:
-        return state.session(state.profile)
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture
-def clock(harness_session: Session) -> VirtualClock | RealClock:
-    """The session's clock: ``.now()`` in virtual or wall-clock seconds."""
-    return harness_session.loop.clock
-
-
-@pytest.fixture
-def can_bus(harness_session: Session) -> LabBus:
-    """Send, run the loop and look at the DUT's frames on the session's bus."""
-    return LabBus(harness_session.loop, harness_session.port, harness_session.plan.dbc)
-
-
-@pytest.fixture
-def dut(harness_session: Session) -> LabDut:
-    """The ``--dut`` choice and, in simulated mode, the in-process reference TCU."""
-    return LabDut(harness_session.dut, harness_session.tcu)

@@ -200,6 +200,15 @@ class CaseRunner:
             self.loop.drain()
         return end
 
+    def evaluate_since(
+        self, checks: Sequence[object], t0: float, markers: Mapping[str, float] | None = None
+    ) -> list[CheckResult]:
+        """Evaluate ``checks`` on the window from ``t0`` to now (a lab's own case,
+        :mod:`harness.lab`), exactly as a profile's window is: settled, with the MQTT log,
+        the operator's answers and, live, the receiver's frame losses."""
+        end = self._settle()
+        return list(self._evaluate_live(checks, self.window(t0, end, markers or {})))
+
     def _evaluate_live(self, checks: Sequence[object], window: Window) -> list[CheckResult]:
         results = evaluate_checks(checks, window)
         if self.frame_losses is None:

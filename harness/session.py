@@ -38,7 +38,7 @@ from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock
 from harness.conformance import Conformance, conformance_for
 from harness.dut import DEFAULT_DUT, DUTS, DutProvider, DutSetup, RunningDut, get_provider
-from harness.errors import InputError, RunAborted, RunIncomplete
+from harness.errors import HarnessError, InputError, RunAborted, RunIncomplete
 from harness.evidence import (
     TraceWriter,
     copy_inputs,
@@ -53,6 +53,7 @@ from harness.outputs import claim_folder
 from harness.plan import Plan, PlannedCase
 from harness.profile.compile_diag import identity_fields
 from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
+from harness.run_outputs import Output, RunEnd, RunStart
 from harness.runner import CaseRunner, RunObserver
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
 from harness.sim.host import SimThread
@@ -157,6 +158,7 @@ class Session:
         operator: Operator | None = None,
         identity: GivenIdentity | None = None,
         conformance: Conformance | None = None,
+        outputs: Sequence[Output] = (),
     ) -> None:
         self.plan = plan
         # Which optional features the part has (harness.conformance): --ics, else the bench.
@@ -175,6 +177,10 @@ class Session:
             require_external_broker(plan, self.bench)
         self.out_dir = out_dir
         self.observers = list(observers)
+        # run on every way out (harness.run_outputs): reports, certificate, console
+        self.outputs = list(outputs)
+        self._outputs_ended = False
+        self.output_error: BaseException | None = None  # the first an output raised
         self.operator = operator  # answers prompt steps (harness.operator)
         self.log = FrameLog()
         self.run_id = uuid.uuid4().hex
@@ -208,10 +214,16 @@ class Session:
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Session:
         try:
+            start = RunStart(self.plan, self.record, self.out_dir)
+            for output in self.outputs:
+                output.run_started(start)
             self._open()
         except BaseException as exc:
             self.finish(exc)
-            self._stack.close()
+            try:
+                self._stack.close()
+            finally:
+                self._end_outputs(exc)
             raise
         return self
 
@@ -282,7 +294,12 @@ class Session:
         self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
         stack.callback(self.restbus.stop)
         self.runner = CaseRunner(
-            self.plan, self.loop, self.port, self.restbus, self.observers, fuzz=self.fuzz
+            self.plan,
+            self.loop,
+            self.port,
+            self.restbus,
+            [*self.observers, *self.outputs],
+            fuzz=self.fuzz,
         )
         self.diag = open_diagnostics(
             self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
@@ -327,7 +344,40 @@ class Session:
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is not None:
             self.finish(exc)
-        self._stack.close()  # writes the final record and the manifest (see _open)
+        try:
+            self._stack.close()  # writes the final record and the manifest (see _open)
+        finally:
+            self._end_outputs(exc)
+        if exc is None and self.output_error is not None:
+            raise self.output_error
+
+    def _end_outputs(self, exc: BaseException | None) -> None:
+        """Every output's ``run_finished``, once, after the folder is sealed; an output that
+        raises does not keep the others from running (the first error is kept)."""
+        if self._outputs_ended:
+            return
+        self._outputs_ended = True
+        end = RunEnd(
+            self.plan,
+            self.record,
+            self.out_dir if self.claimed else None,
+            self.bench,
+            self.log,
+            exc,
+        )
+        for output in self.outputs:
+            try:
+                output.run_finished(end)
+            except Exception as err:  # the other outputs still run
+                if self.output_error is None:
+                    self.output_error = (
+                        err
+                        if isinstance(err, HarnessError)
+                        else HarnessError(
+                            f"output {output.name or type(output).__name__} failed: "
+                            f"{type(err).__name__}: {err}"
+                        )
+                    )
 
     # -- running -----------------------------------------------------------------------------
     def run_case(self, case: PlannedCase, index: int = 0, total: int = 1) -> CaseRecord:
@@ -338,6 +388,20 @@ class Session:
             record = self._not_applicable(case, reason, index, total)
         else:
             record = self.runner.run_case(case, index, total)
+        return self._keep(record)
+
+    def add_case(self, record: CaseRecord) -> CaseRecord:
+        """Record a case a lab's own code ran on this session (:mod:`harness.lab`): into
+        ``run.json`` now, and to every observer and output as a finished case."""
+        if any(c.case_id == record.case_id for c in self.record.cases):
+            raise InputError(
+                f"case {record.case_id} is already in this run", expected="a new case id"
+            )
+        for obs in self.runner.observers:
+            obs.case_finished(record)
+        return self._keep(record)
+
+    def _keep(self, record: CaseRecord) -> CaseRecord:
         self.record.cases.append(record)
         if self.trace is not None:
             self.trace.flush()
@@ -385,6 +449,13 @@ class Session:
             return
         if exc is None:
             self.record.status = RunStatus.COMPLETED
+            planned = tuple(c.case_id for c in self.plan.cases)
+            ran = tuple(c.case_id for c in self.record.cases if c.case_id in planned)
+            if self.record.selection is None and ran != planned:
+                # the profile's cases run one by one (pytest -k, a lab's script) and not all
+                # of them: evidence for those cases, never a certificate for the profile (a
+                # lab's own cases, harness.lab, come on top of the profile's)
+                self.record.selection = ran
         elif isinstance(exc, (KeyboardInterrupt, RunAborted)):
             self.record.status = RunStatus.ABORTED
             self.record.error = "interrupted by the user or a signal"

@@ -232,6 +232,8 @@ def test_silent_external_dut_fails_every_case(pytester: pytest.Pytester, plan: P
     assert "Traceback" not in out
     run = json.loads((evidence_dir(result) / "run.json").read_text())
     assert run["status"] == "INCOMPLETE" and run["mode"] == "realtime"
+    # a run that never started still gets its report, marked incomplete (the outputs ran)
+    assert "INCOMPLETE" in (evidence_dir(result) / "report" / "report.html").read_text()
 
 
 def test_unknown_variant_is_a_usage_error(pytester: pytest.Pytester, plan: Plan) -> None:

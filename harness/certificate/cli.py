@@ -1,4 +1,5 @@
-"""``harness keys generate`` and ``harness verify``, and the certificate step of ``certify``.
+"""``harness keys generate`` and ``harness verify`` (the certificate step of a run is the
+``certificate`` output, :mod:`harness.certificate.output`).
 
 Exit codes of ``harness verify``: 0 the certificate (and evidence, if given) verified,
 4 it did not (each reason has its own message), 2 bad arguments (a file that does not exist,
@@ -20,11 +21,8 @@ from harness.safeio import CERTIFICATE, read_input
 if TYPE_CHECKING:  # the rest is imported where used: `harness --help` stays fast
     from rich.console import Console
 
-    from harness.bench import Bench
-    from harness.certificate.issue import Issuer
-    from harness.session import Session
 
-__all__ = ["certificate_after_run", "register"]
+__all__ = ["register"]
 
 _VERIFY_EPILOG = (
     "exit codes: 0 valid, 4 rejected (forged, altered, wrong key, unknown type, expired, or "
@@ -184,34 +182,3 @@ def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     for line in lines:
         out.print(line, highlight=False, soft_wrap=True)
     return 0
-
-
-def certificate_after_run(
-    issuer: Issuer | None,
-    session: Session,
-    bench: Bench,
-    out_dir: Path,
-    out: Console,
-) -> None:
-    """The certificate step of ``certify``: issue one for a passing run, else say why not.
-
-    ``session`` is the run's :class:`~harness.session.Session` (its record and plan), after
-    it closed and sealed the folder.
-    """
-    if issuer is None:
-        return
-    from rich.markup import escape
-
-    from harness.certificate.issue import issue_certificate, why_no_certificate
-
-    reason = why_no_certificate(session.record, session.plan)
-    if reason is not None:
-        out.print(f"[bold]no certificate[/]: {escape(reason)}", highlight=False)
-        return
-    path = issue_certificate(issuer, session.record, session.plan, bench, out_dir)
-    out.print(
-        f"[bold green]certificate[/]: {escape(str(path))} (issuer level {issuer.level}, "
-        f"keyid {issuer.keyid[:16]}..., valid {issuer.validity.days} days)",
-        highlight=False,
-        soft_wrap=True,
-    )

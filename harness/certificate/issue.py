@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from harness.certificate.statement import ISSUER_LEVELS, build_statement
 from harness.errors import HarnessError
 from harness.evidence import CERTIFICATE_FILE
+from harness.options import Option, add_to_argparse
 from harness.record import RunRecord, RunStatus, Verdict
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_VALIDITY_DAYS",
+    "ISSUE_OPTIONS",
     "Issuer",
     "add_issue_options",
     "issue_certificate",
@@ -49,29 +51,45 @@ def _days(text: str) -> int:
     return days
 
 
+ISSUE_OPTIONS = (
+    Option(
+        ("--key",),
+        "key",
+        {
+            "type": Path,
+            "metavar": "PRIVATE_KEY",
+            "help": "Ed25519 private key (from 'harness keys generate'): sign a certificate "
+            f"{CERTIFICATE_FILE} into the evidence folder when the run passes",
+        },
+    ),
+    Option(
+        ("--issuer-level",),
+        "issuer_level",
+        {
+            "choices": ISSUER_LEVELS,
+            "default": "supplier",
+            "help": "who issues it: a supplier's self-test (default) or an accredited lab",
+        },
+    ),
+    Option(
+        ("--validity",),
+        "validity",
+        {
+            "type": _days,
+            "default": DEFAULT_VALIDITY_DAYS,
+            "metavar": "DAYS",
+            "help": f"days until the certificate expires (default {DEFAULT_VALIDITY_DAYS})",
+        },
+    ),
+)
+"""``--key``, ``--issuer-level``, ``--validity``: on ``harness certify`` and in pytest."""
+
+ISSUE_GROUP = "certificate (issued only when every mandatory case passes)"
+
+
 def add_issue_options(parser: argparse.ArgumentParser) -> None:
     """``--key``, ``--issuer-level`` and ``--validity`` on ``harness certify``."""
-    group = parser.add_argument_group("certificate (issued only when every mandatory case passes)")
-    group.add_argument(
-        "--key",
-        type=Path,
-        metavar="PRIVATE_KEY",
-        help="Ed25519 private key (from 'harness keys generate'): sign a certificate "
-        f"{CERTIFICATE_FILE} into the evidence folder when the run passes",
-    )
-    group.add_argument(
-        "--issuer-level",
-        choices=ISSUER_LEVELS,
-        default="supplier",
-        help="who issues it: a supplier's self-test (default) or an accredited lab",
-    )
-    group.add_argument(
-        "--validity",
-        type=_days,
-        default=DEFAULT_VALIDITY_DAYS,
-        metavar="DAYS",
-        help=f"days until the certificate expires (default {DEFAULT_VALIDITY_DAYS})",
-    )
+    add_to_argparse(parser.add_argument_group(ISSUE_GROUP), ISSUE_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -111,8 +129,9 @@ def why_no_certificate(record: RunRecord, plan: Plan | None = None) -> str | Non
         detail = f": {record.error}" if record.error else ""
         return f"the run did not complete (status {record.status.value}{detail})"
     if record.selection is not None:
+        chosen = ", ".join(record.selection) or "none of the profile's cases"
         return (
-            f"only the chosen case(s) {', '.join(record.selection)} were run (--case); "
+            f"only the chosen case(s) {chosen} were run (--case or a test selection); "
             "a certificate covers a whole profile"
         )
     failed = [

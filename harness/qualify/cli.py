@@ -151,12 +151,12 @@ def _now() -> str:
 
 def write_qualification(out_dir: Path, q: Qualification, meta: dict[str, Any]) -> dict[str, Any]:
     """Write ``qualification.json`` and ``qualification.html`` atomically; the JSON form."""
-    from harness.report.commands import _write_text
+    from harness.report.commands import write_text
     from harness.report.qualify_html import render_qualification_html
 
     report = q.to_json(meta)
     write_json_atomic(out_dir / JSON_NAME, report)
-    _write_text(out_dir / HTML_NAME, render_qualification_html(report))
+    write_text(out_dir / HTML_NAME, render_qualification_html(report))
     return report
 
 

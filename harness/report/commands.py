@@ -10,7 +10,8 @@ so first.
 
 ``harness report DIR`` writes the HTML report and JUnit XML of an evidence folder into its
 ``report/`` subfolder (outputs derived from the evidence, which the evidence manifest leaves
-out); ``harness certify`` writes the same two files at the end of every run. For a run that
+out); the ``html`` and ``junit`` outputs (:mod:`harness.report.outputs`) write the same two
+files at the end of every run. For a run that
 did not complete it says so first and exits 3 after writing them.
 """
 
@@ -31,9 +32,8 @@ if TYPE_CHECKING:  # imported where used: `harness --help` stays fast
     from harness.offline import Evaluation
     from harness.plan import Plan
     from harness.record import RunRecord
-    from harness.session import Session
 
-__all__ = ["register", "report_paths", "write_reports", "write_run_outputs"]
+__all__ = ["register", "report_paths", "write_reports", "write_text"]
 
 EXIT_AGREE, EXIT_DIFFER, EXIT_INCOMPLETE = 0, 1, 3
 REPORT_DIR = "report"  # derived outputs; the evidence manifest does not cover this folder
@@ -44,7 +44,7 @@ def report_paths(folder: Path) -> tuple[Path, Path]:
     return folder / REPORT_DIR / "report.html", folder / REPORT_DIR / "junit.xml"
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write via a temporary file and a rename: a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -82,30 +82,12 @@ def write_reports(
     )
     xml = junit_xml(record, plan.cases if plan is not None else ())
     written = [html_path, junit_path]
-    _write_text(html_path, page)
-    _write_text(junit_path, xml)
+    write_text(html_path, page)
+    write_text(junit_path, xml)
     if extra_junit is not None:
-        _write_text(extra_junit, xml)
+        write_text(extra_junit, xml)
         written.append(extra_junit)
     return written
-
-
-def write_run_outputs(session: Session, out_dir: Path, junit: Path | None, err: Console) -> None:
-    """The report and JUnit XML at the end of ``harness certify``, whatever the outcome.
-
-    Never raises: a report that cannot be written is a warning, not a lost run.
-    """
-    from rich.markup import escape
-
-    try:
-        if not out_dir.is_dir():
-            return
-        paths = write_reports(
-            out_dir, session.record, plan=session.plan, log=session.log, extra_junit=junit
-        )
-        err.print(escape(f"report: {paths[0]}  junit: {', '.join(str(p) for p in paths[1:])}"))
-    except Exception as exc:  # the run's evidence matters more than its report
-        err.print(f"[yellow]warning:[/] could not write the report: {escape(str(exc))}")
 
 
 # -- commands ------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Console output with rich: live progress while cases run, then the summary tables."""
+"""Console output with rich: live progress while cases run, then the summary tables.
+
+:class:`ConsoleOutput` is the ``console`` output (:mod:`harness.run_outputs`): progress and
+one line per case on the error console (unless quiet), the summary on the console.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from rich.table import Table
 
 from harness.plan import PlannedCase, PlannedStep
 from harness.record import CaseRecord, RunRecord, Verdict
+from harness.run_outputs import Output, OutputSettings, RunEnd, RunStart
 from harness.runner import RunObserver
 
-__all__ = ["ConsoleProgress", "print_summary"]
+__all__ = ["ConsoleOutput", "ConsoleProgress", "print_summary"]
 
 _STYLE = {
     Verdict.PASS: "bold green",
@@ -50,7 +55,7 @@ class ConsoleProgress(RunObserver):
         self.progress.stop()
 
     def case_started(self, case: PlannedCase, index: int, total: int) -> None:
-        self.progress.update(self.task, description=case.case_id)
+        self.progress.update(self.task, description=case.case_id, total=total)
 
     def step_started(self, case: PlannedCase, step: PlannedStep) -> None:
         self.progress.update(self.task, description=f"{case.case_id} {step.action}")
@@ -137,3 +142,38 @@ def print_summary(console: Console, record: RunRecord, evidence: str | None) -> 
         )
     else:
         console.print("[bold red]FAILED[/]: at least one mandatory case did not pass")
+
+
+class ConsoleOutput(Output):
+    """The ``console`` output: the progress bar and case lines while the run goes, and the
+    requirement and case tables with the overall result when it ends."""
+
+    def __init__(self, settings: OutputSettings) -> None:
+        super().__init__(settings)
+        self.out: Console = settings.console or Console(highlight=False, emoji=False)
+        err: Console = settings.error_console or Console(stderr=True, highlight=False)
+        self.progress = ConsoleProgress(err if not settings.quiet else Console(quiet=True), 0)
+        self.err = err
+
+    def run_started(self, start: RunStart) -> None:
+        self.progress.progress.update(self.progress.task, total=len(start.plan.cases))
+        self.progress.__enter__()
+
+    def case_started(self, case: PlannedCase, index: int, total: int) -> None:
+        self.progress.case_started(case, index, total)
+
+    def step_started(self, case: PlannedCase, step: PlannedStep) -> None:
+        self.progress.step_started(case, step)
+
+    def case_finished(self, record: CaseRecord) -> None:
+        self.progress.case_finished(record)
+
+    def run_finished(self, end: RunEnd) -> None:
+        self.progress.__exit__()
+        record = end.record
+        where = str(end.evidence) if end.evidence is not None else None
+        # a run that could not even start has only its error to show (the CLI prints it)
+        if record.cases or end.error is None or isinstance(end.error, KeyboardInterrupt):
+            print_summary(self.out, record, where)
+        if isinstance(end.error, KeyboardInterrupt) and where is not None:
+            self.err.print("[bold magenta]aborted[/]: evidence so far is in " + escape(where))
