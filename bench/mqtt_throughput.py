@@ -52,6 +52,8 @@ profile:
   requirements: {{id: B, version: "1", ids: [V2X-003]}}
 dbc: {ROOT / "dbc" / "cc-tcu-1.dbc"}
 dut: {{node: TCU, ready: {{message: TCU_Status}}}}
+identity:
+  station_id: {{did: 0xF1A0, format: hex, length: 8}}
 mqtt:
   asn1: {ASN1}
   topics:
@@ -156,6 +158,7 @@ def harness(port: int, n: int, timeout: float) -> tuple[int, float, str]:
         tempfile.TemporaryDirectory() as tmp,
         MqttSide(mplan, bench, loop, out_dir=Path(tmp), client_id="harness") as side,
     ):
+        side.bind_identity({"station_id": TOPIC.rsplit("/", 1)[1]})  # as read over UDS
         loop.run_for(0.3)
         col = side.log.rx_of("bsm")
         pub = publish(port, n)

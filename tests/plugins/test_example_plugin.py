@@ -119,10 +119,11 @@ def test_certify_passes_reports_the_plugin_check_and_the_certificate_verifies(
     run = _run(
         plugin_harness,
         *("certify", str(PROFILE), "--dut", "sim:lamp-ecu", "--out", str(out)),
-        *("--key", f"{keys}.key"),
+        *("--key", f"{keys}.key", "--identity", "serial=LAMP0000000001"),
     )
     assert run.returncode == 0, run.stdout + run.stderr
     record = json.loads((out / "run.json").read_text())
+    assert record["identity"] == {"serial": "LAMP0000000001"}
     assert record["status"] == "COMPLETED" and record["passed"] is True
     assert record["dut"] == "sim:lamp-ecu"
     checks = {c["id"]: [(k["kind"], k["verdict"]) for k in c["checks"]] for c in record["cases"]}
@@ -136,6 +137,7 @@ def test_certify_passes_reports_the_plugin_check_and_the_certificate_verifies(
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "LAMP-001 PASS" in verify.stdout
+    assert "LAMP0000000001" in verify.stdout  # the certificate names the part it was given
 
 
 def test_the_plugin_check_catches_the_plugin_duts_faulty_variant(
