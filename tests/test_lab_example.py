@@ -70,6 +70,8 @@ def test_lab_cases_are_recorded_reported_and_certified(tmp_path: Path) -> None:
         "CAN-003": "PASS",
         "CAN-004": "PASS",
     }
+    # the subject is the identity the part gave over UDS (the simulator's own VIN)
+    assert "KMHCC00TCU1000001" in json.dumps(statement["subject"])
 
 
 def test_a_measurement_outside_its_limits_fails_the_case(tmp_path: Path) -> None:

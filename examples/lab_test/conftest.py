@@ -35,6 +35,12 @@ PROFILE = {
     "dbc": "../../dbc/cc-tcu-1.dbc",  # relative to this folder (base_dir below)
     "bitrate": 500000,
     "dut": {"node": "TCU", "ready": {"message": "TCU_Status", "timeout": "2 s"}},
+    # The part's identity, read over UDS at the start of the run; the certificate names it.
+    "diagnostics": {"request_id": 0x7E0, "functional_id": 0x7DF, "response_id": 0x7E8},
+    "identity": {
+        "vin": {"did": 0xF190, "length": 17, "subject": True},
+        "serial": {"did": 0xF18C, "length": 12},
+    },
     "e2e": {
         "VEH_Dynamics": {"counter": "AliveCounter", "crc": "CRC"},
         "TCU_Status": {"counter": "AliveCounter", "crc": "CRC"},
