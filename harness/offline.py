@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import can
-
 from harness.checks import Check
 from harness.checks.evaluate import evaluate_checks
 from harness.conformance import Conformance
@@ -50,7 +48,7 @@ from harness.record import (
     lost_between,
 )
 from harness.runjson import read_run, record_from_json
-from harness.safeio import EVIDENCE_LOG, open_input
+from harness.trace import read_trace
 
 __all__ = [
     "CaseComparison",
@@ -66,49 +64,6 @@ __all__ = [
     "read_trace",
     "record_from_json",
 ]
-
-
-# -- trace.blf -----------------------------------------------------------------------------------
-def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
-    """The FrameLog of a BLF trace, on the live run's time base; also the frame count.
-
-    ``origin`` is the run's ``trace_origin``. Without it, the BLF's own (ms-accurate) start
-    time is used, which may move frames by a microsecond against the live run.
-    """
-    if not path.exists():
-        raise InputError(f"no trace at {path}", expected="the run's trace.blf")
-    log = FrameLog()
-    frames = 0
-    handle = open_input(path, EVIDENCE_LOG)  # a regular file: a FIFO must not hang the reader
-    try:
-        reader = can.BLFReader(handle)
-    except Exception as exc:
-        handle.close()  # python-can raises several kinds for a broken header
-        raise InputError(f"{path}: not a readable BLF trace ({exc})") from None
-    with reader:
-        if origin is not None:
-            # Offsets from the file start (exact to the ns), not ms-accurate absolute times.
-            reader.start_timestamp = 0.0
-        first: float | None = None
-        try:
-            for msg in reader:
-                if msg.is_error_frame or msg.is_remote_frame:
-                    continue
-                offset = msg.timestamp
-                if first is None:
-                    first = offset
-                ts = origin + (offset - first) if origin is not None else offset
-                data = bytes(msg.data)
-                if msg.is_rx:
-                    log.add_rx(ts, msg.arbitration_id, data)
-                else:
-                    log.add_tx(ts, msg.arbitration_id, data)
-                frames += 1
-                if not frames & 0x3FFF:
-                    log.spill_large()  # hours of trace in bounded memory (harness.spill)
-        except Exception as exc:
-            raise InputError(f"{path}: trace unreadable after {frames} frames ({exc})") from None
-    return log, frames
 
 
 # -- the profile ---------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ interval. JSON and byte files are written to a temporary file in the same folder
 then renamed over the old one: a reader sees the old file or the new one, never half of one.
 
 This is the bottom layer of evidence: the adapters (CAN port, MQTT log, diagnostic log)
-write through it; the bundle, its manifest and its verification are :mod:`harness.evidence`.
+write through it, and :func:`read_trace` reads a trace back for offline evaluation; the
+bundle, its manifest and its verification are :mod:`harness.evidence`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.errors import InputError
+from harness.observe import FrameLog
+from harness.safeio import EVIDENCE_LOG, open_input
+
 if TYPE_CHECKING:
     import can
 
@@ -29,6 +34,7 @@ __all__ = [
     "FLUSH_INTERVAL",
     "BackgroundSync",
     "TraceWriter",
+    "read_trace",
     "write_bytes_atomic",
     "write_json_atomic",
 ]
@@ -207,3 +213,48 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+# -- reading trace.blf back ------------------------------------------------------------------------
+def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
+    """The FrameLog of a BLF trace, on the live run's time base; also the frame count.
+
+    ``origin`` is the run's ``trace_origin``. Without it, the BLF's own (ms-accurate) start
+    time is used, which may move frames by a microsecond against the live run.
+    """
+    import can  # here, not at import: writing JSON must not pay for python-can
+
+    if not path.exists():
+        raise InputError(f"no trace at {path}", expected="the run's trace.blf")
+    log = FrameLog()
+    frames = 0
+    handle = open_input(path, EVIDENCE_LOG)  # a regular file: a FIFO must not hang the reader
+    try:
+        reader = can.BLFReader(handle)
+    except Exception as exc:
+        handle.close()  # python-can raises several kinds for a broken header
+        raise InputError(f"{path}: not a readable BLF trace ({exc})") from None
+    with reader:
+        if origin is not None:
+            # Offsets from the file start (exact to the ns), not ms-accurate absolute times.
+            reader.start_timestamp = 0.0
+        first: float | None = None
+        try:
+            for msg in reader:
+                if msg.is_error_frame or msg.is_remote_frame:
+                    continue
+                offset = msg.timestamp
+                if first is None:
+                    first = offset
+                ts = origin + (offset - first) if origin is not None else offset
+                data = bytes(msg.data)
+                if msg.is_rx:
+                    log.add_rx(ts, msg.arbitration_id, data)
+                else:
+                    log.add_tx(ts, msg.arbitration_id, data)
+                frames += 1
+                if not frames & 0x3FFF:
+                    log.spill_large()  # hours of trace in bounded memory (harness.spill)
+        except Exception as exc:
+            raise InputError(f"{path}: trace unreadable after {frames} frames ({exc})") from None
+    return log, frames

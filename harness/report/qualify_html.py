@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from harness.report.html import _CSS, _kv
+from harness.report.html import _kv
+from harness.report.html_style import CSS as _CSS
 
 __all__ = ["render_qualification_html"]
 

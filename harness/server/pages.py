@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from harness.report.html import _CSS as REPORT_CSS  # the report's own look for its plots
+from harness.report.html_style import CSS as REPORT_CSS  # the report's own look for its plots
 from harness.server.auth import Principal
 from harness.server.db import CertificateRow
 
