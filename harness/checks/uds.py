@@ -148,13 +148,25 @@ class UdsParams(CheckParams):
     request_id: CanId = 0x7E0
     functional_id: CanId = 0x7DF
     response_id: CanId = 0x7E8
+    addressing: Literal["normal_11", "normal_29", "normal_fixed_29", "extended"] = "normal_11"
+    target_address: int | None = Field(default=None, ge=0, le=0xFF)
+    functional_address: int | None = Field(default=None, ge=0, le=0xFF)
+    source_address: int | None = Field(default=None, ge=0, le=0xFF)
     within: Duration = Field(default=0.050, description="P2: the longest time to a response")
     p2_star: Duration = Field(default=5.0, description="P2*: after a 'response pending'")
     timeout: Duration = Field(default=1.0, description="how long the tester waits")
 
     @property
     def ids(self) -> DiagIds:
-        return DiagIds(self.request_id, self.functional_id, self.response_id)
+        return DiagIds(
+            self.request_id,
+            self.functional_id,
+            self.response_id,
+            self.addressing,
+            self.target_address,
+            self.functional_address,
+            self.source_address,
+        )
 
 
 class UdsResponseParams(UdsParams):
