@@ -259,6 +259,7 @@ class Session:
                 mqtt_transport=self.mqtt.dut_transport if self.mqtt is not None else None,
                 psk=self.bench.mqtt.resolve_psk() if self.mqtt is not None else b"",
                 asn1=mplan.asn1 if mplan is not None else None,
+                diag=self.plan.diag_config.ids if self.plan.diag_config is not None else None,
             )
             self.sim_dut = self.dut.simulator.build(setup)
             stack.callback(self.sim_dut.stop)
@@ -282,7 +283,12 @@ class Session:
                 broker = self.mqtt.dut_address if self.mqtt is not None else None
                 self.sim_thread = stack.enter_context(
                     SimThread(
-                        self.dut.simulator, self.bench, self.plan.dbc, self.dut.variant, mqtt=broker
+                        self.dut.simulator,
+                        self.bench,
+                        self.plan.dbc,
+                        self.dut.variant,
+                        mqtt=broker,
+                        diag=self.plan.diag_config.ids if self.plan.diag_config else None,
                     )
                 )
         self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)

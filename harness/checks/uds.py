@@ -219,9 +219,17 @@ class Judgement:
             return
         if not responses:
             waited = window.t1 - sent
+            col = window.log.rx_of(p.response_id)
+            i, j = col.span(sent, window.t1)
+            stray = (
+                f"; {j - i} frame(s) on 0x{p.response_id:X} do not read as its answer"
+                if j > i
+                else ""
+            )
             self.problems.append(
                 f"no response to {what} within {format_duration(waited)} "
-                f"(tester timeout {format_duration(p.timeout)}, P2 {format_duration(p.within)})"
+                f"(tester timeout {format_duration(p.timeout)}, P2 {format_duration(p.within)}) "
+                f"with {p.ids.describe()}{stray}: check diagnostics.addressing"
             )
             return
         first = responses[0]

@@ -125,13 +125,11 @@ class DiagnosticsSection(_Strict):
                 f"source_address: {', '.join(given)} cannot be given"
             )
         if mode in ("normal_fixed_29", "extended"):
-            missing = [a for a in addresses if getattr(self, a) is None]
-            if missing:
-                raise ValueError(f"{mode} addressing: expected {' and '.join(missing)} (0..0xFF)")
+            absent = [a for a in addresses if getattr(self, a) is None]
+            if absent:
+                raise ValueError(f"{mode} addressing: expected {' and '.join(absent)} (0..0xFF)")
         else:
-            extra = [
-                a for a in (*addresses, "functional_address") if getattr(self, a) is not None
-            ]
+            extra = [a for a in (*addresses, "functional_address") if getattr(self, a) is not None]
             if extra:
                 raise ValueError(f"{', '.join(extra)}: only for normal_fixed_29 or extended")
         return self
@@ -143,17 +141,19 @@ class DiagnosticsSection(_Strict):
         if mode == "normal_fixed_29":
             assert self.target_address is not None and self.source_address is not None
             functional = 0x33 if self.functional_address is None else self.functional_address
-            phys, func, resp = normal_fixed_ids(self.target_address, self.source_address, functional)
+            phys, func, resp = normal_fixed_ids(
+                self.target_address, self.source_address, functional
+            )
             return DiagIds(phys, func, resp, mode)
         if mode == "extended":
-            functional = self.functional_address
+            fa = self.functional_address
             return DiagIds(
                 self.request_id,
                 self.functional_id,
                 self.response_id,
                 mode,
                 self.target_address,
-                self.target_address if functional is None else functional,
+                self.target_address if fa is None else fa,
                 self.source_address,
             )
         return DiagIds(self.request_id, self.functional_id, self.response_id, mode)

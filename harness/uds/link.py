@@ -97,25 +97,41 @@ def isotp_addresses(ids: DiagIds) -> tuple[isotp.Address, isotp.Address]:
     am = isotp.AddressingMode
     if mode == "normal_fixed_29":
         # the identifiers are 0x18DA<TA><SA> / 0x18DB<TA><SA>: take the addresses back out
-        kw = {"physical_id": ids.request_id & 0x1FFF0000}
-        kw["functional_id"] = ids.functional_id & 0x1FFF0000
+        phys, func = ids.request_id & 0x1FFF0000, ids.functional_id & 0x1FFF0000
         target, source = (ids.request_id >> 8) & 0xFF, ids.request_id & 0xFF
-        functional = (ids.functional_id >> 8) & 0xFF
         fixed = am.NormalFixed_29bits
         return (
-            isotp.Address(fixed, target_address=target, source_address=source, **kw),
-            isotp.Address(fixed, target_address=functional, source_address=source, **kw),
+            isotp.Address(
+                fixed,
+                target_address=target,
+                source_address=source,
+                physical_id=phys,
+                functional_id=func,
+            ),
+            isotp.Address(
+                fixed,
+                target_address=(ids.functional_id >> 8) & 0xFF,
+                source_address=source,
+                physical_id=phys,
+                functional_id=func,
+            ),
         )
     if mode == "extended":
         ext = am.Extended_11bits
         rx, sa = ids.response_id, ids.source_address
         return (
             isotp.Address(
-                ext, txid=ids.request_id, rxid=rx, target_address=ids.target_address,
+                ext,
+                txid=ids.request_id,
+                rxid=rx,
+                target_address=ids.target_address,
                 source_address=sa,
             ),
             isotp.Address(
-                ext, txid=ids.functional_id, rxid=rx, target_address=ids.functional_address,
+                ext,
+                txid=ids.functional_id,
+                rxid=rx,
+                target_address=ids.functional_address,
                 source_address=sa,
             ),
         )
