@@ -132,6 +132,21 @@ class DiagnosticsSection(_Strict):
             extra = [a for a in (*addresses, "functional_address") if getattr(self, a) is not None]
             if extra:
                 raise ValueError(f"{', '.join(extra)}: only for normal_fixed_29 or extended")
+        if mode == "normal_fixed_29" and self.target_address == self.source_address:
+            raise ValueError(
+                f"normal_fixed_29 addressing: target_address and source_address must differ "
+                f"(both 0x{self.target_address:02X}: requests and responses would share an id)"
+            )
+        ids = self.ids
+        if ids.request_id == ids.functional_id:
+            raise ValueError(
+                f"request_id and functional_id must differ (both 0x{ids.request_id:X})"
+            )
+        if ids.response_id in (ids.request_id, ids.functional_id):
+            raise ValueError(
+                f"response_id 0x{ids.response_id:X} must differ from the request identifiers "
+                f"(request 0x{ids.request_id:X}, functional 0x{ids.functional_id:X})"
+            )
         return self
 
     @property

@@ -167,9 +167,7 @@ class ServerIsoTp:
         data = self._tx_prefix + body
         data += bytes([PAD]) * (8 - len(data))
         self._send_frame(
-            can.Message(
-                arbitration_id=self.response_id, data=data, is_extended_id=self.extended_id
-            )
+            can.Message(arbitration_id=self.response_id, data=data, is_extended_id=self.extended_id)
         )
 
     def send(self, payload: bytes) -> None:
