@@ -256,7 +256,7 @@ def test_tester_extended_part_normal_is_an_error_naming_the_addressing(tmp_path:
     speaking extended addressing gets no answer and says which addressing it used."""
     bench = tmp_path / "bench.yaml"
     bench.write_text(
-        "can:\n  interface: udp_multicast\n  channel: 239.74.163.7\n"
+        "format: cc-harness-bench/1\ncan:\n  interface: udp_multicast\n  channel: 239.74.163.7\n"
         f"  options: {{port: {free_udp_port()}}}\n"
     )
     sim = subprocess.Popen(
