@@ -238,7 +238,7 @@ def test_uds_cases_pass_in_each_mode(tmp_path: Path, profile: Path) -> None:
     result = run_harness(["certify", str(profile), "--out", str(out), "--quiet"])
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads((out / "run.json").read_text())
-    assert len(record["cases"]) == 11
+    assert len(record["cases"]) == (12 if profile == FIXED else 11)  # fixed: and TC-UDS-FUZZ
     assert {c["verdict"] for c in record["cases"]} == {"PASS"}
     seen = _ids_seen(out)
     if profile == FIXED:
@@ -248,6 +248,28 @@ def test_uds_cases_pass_in_each_mode(tmp_path: Path, profile: Path) -> None:
     else:
         assert seen[(0x7E0, False)][:1] == b"\x10" and seen[(0x7DF, False)][:1] == b"\x33"
         assert seen[(0x7E8, False)][:1] == b"\xf1"
+
+
+@pytest.mark.parametrize(
+    ("profile", "variant", "case"),
+    [
+        (EXTENDED, "wrong-nrc-unknown-did", "TC-UDS-003"),
+        (EXTENDED, "write-without-security", "TC-UDS-005"),
+        (FIXED, "security-never-locks", "TC-UDS-004-LOCKOUT"),
+        (FIXED, "dtc-read-ignores-extra-bytes", "TC-UDS-FUZZ"),  # the oracle reads 29-bit frames
+    ],
+)
+def test_a_faulty_part_fails_its_case_in_each_mode(
+    tmp_path: Path, profile: Path, variant: str, case: str
+) -> None:
+    out = tmp_path / "evidence"
+    result = run_harness(
+        ["certify", str(profile), "--dut", f"sim:{variant}", "--out", str(out), "--quiet"]
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    record = json.loads((out / "run.json").read_text())
+    failed = {c["id"] for c in record["cases"] if c["verdict"] == "FAIL"}
+    assert case in failed
 
 
 @pytest.mark.realtime
