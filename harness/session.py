@@ -143,7 +143,6 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-
 def _sim_addressing(plan: Plan) -> DiagIds | None:
     """The addressing a simulated part is asked to serve: the profile's, when it declares a
     mode other than 11-bit normal; with 11-bit normal the part keeps its own identifiers (a
@@ -152,6 +151,7 @@ def _sim_addressing(plan: Plan) -> DiagIds | None:
     if cfg is None or cfg.ids.mode == "normal_11":
         return None
     return cfg.ids
+
 
 class Session:
     """One run of one plan against one DUT. Use as a context manager."""
