@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness.checks.uds import POSITIVE, Expectation, HexBytes
 from harness.checks.uds_services import DtcExpect
 from harness.profile.fuzz_diag_model import FuzzDiagStep
+from harness.profile.oracle_model import OracleSection
 from harness.units import CanId, Duration
 
 __all__ = [
@@ -75,6 +76,9 @@ class DiagnosticsSection(_Strict):
     )
     stmin: int = Field(default=0, ge=0, le=0x7F, description="STmin in the tester's flow control")
     block_size: int = Field(default=0, ge=0, le=0xFF, description="block size in its flow control")
+    oracle: OracleSection | None = Field(
+        default=None, description="the part's diagnostic facts diagnostic fuzz judges by"
+    )
 
     @model_validator(mode="after")
     def _ids(self) -> DiagnosticsSection:

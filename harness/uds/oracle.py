@@ -71,6 +71,7 @@ __all__ = [
     "ServiceInfo",
     "UdsOracle",
     "get_oracle",
+    "resolve_oracle",
 ]
 
 ISO_NRC_ORDER = (0x11, 0x7F, 0x13, 0x12, 0x7E)  # ISO 14229-1's general server response
@@ -472,3 +473,24 @@ ORACLES.register(CC_TCU_1.name, CC_TCU_1)
 def get_oracle(name: str) -> UdsOracle:
     """The oracle ``name``; an unknown name is an InputError listing the known ones."""
     return ORACLES.get(name)
+
+
+PROFILE = "profile"  # names the profile's declared oracle, whatever its own name
+
+
+def resolve_oracle(name: str | None, declared: UdsOracle | None) -> UdsOracle:
+    """The oracle a step or check names: omitted, ``profile`` or the declared oracle's own
+    name: the profile's (``diagnostics: oracle:``); omitted with none declared: CC-TCU-1;
+    else the registered one. An InputError if ``profile`` names nothing or the name no
+    registered oracle."""
+    if declared is not None and (name is None or name in (PROFILE, declared.name)):
+        return declared
+    if name == PROFILE:
+        raise InputError(
+            "oracle: profile, but the profile declares no diagnostic facts",
+            expected="diagnostics: oracle: {services: ..., requirements: ...}, or a "
+            "registered oracle's name",
+            got=name,
+            choices=ORACLES.names(),
+        )
+    return get_oracle(name if name is not None else CC_TCU_1.name)

@@ -178,7 +178,7 @@ CC_TCU_1_SERVICES: dict[int, ServiceInfo] = {
         "UDS-004",
         frozenset({0x01, 0x02}),
         {0x01: frozenset({2}), 0x02: frozenset({6})},
-        extended_only=True,
+        sessions=frozenset({0x03}),
     ),
     0x2E: ServiceInfo(
         0x2E,
@@ -186,7 +186,7 @@ CC_TCU_1_SERVICES: dict[int, ServiceInfo] = {
         "UDS-005",
         None,
         {None: frozenset({7})},
-        extended_only=True,
+        sessions=frozenset({0x03}),
     ),
     0x3E: ServiceInfo(
         0x3E,
