@@ -195,9 +195,10 @@ class UdsOracle:
                     reason = f"sub-function 0x{base:02X} is not offered in this session"
                     return _only(0x7E, self.requirements.subfunction, reason), maybe, why
             if code == 0x13 and k + 1 < len(self.nrc_order):
-                short = svc.subfunctions is not None and n < 2
                 valid = svc.valid_lengths(base)
-                if short or (valid and n not in valid and svc.sid not in (0x22, 0x2E)):
+                shortest = min((min(v) for v in svc.lengths.values() if v), default=1)
+                wrong = bool(valid) and n not in valid and svc.sid not in (0x22, 0x2E)
+                if n < shortest or (svc.subfunctions is not None and n < 2) or wrong:
                     reason = f"{svc.name} request of the wrong length ({n} bytes)"
                     return _only(0x13, self.requirements.length, reason), maybe, why
         return None, maybe, why

@@ -443,3 +443,10 @@ LEGACY_CC_TCU_1 = LegacyOracle(
     reset_quiet=0.650,  # silent 400..600 ms after the answer, then P2 to answer again
 )
 """CC-TCU-1 (``shared/reference-tcu.md``, UDS-001..UDS-008)."""
+
+
+class _Requirements:
+    malformed = "UDS-008"  # the judge's ISOTP_REQUIREMENT constant before issue 11
+
+
+LegacyOracle.requirements = _Requirements()  # type: ignore[attr-defined]
