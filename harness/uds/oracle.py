@@ -213,7 +213,7 @@ class UdsOracle:
         base = p[1] & 0x7F if svc.subfunctions is not None and len(p) >= 2 else None
         early, maybe, why = self._gates(p, svc, base, st)
         e = early if early is not None else self._service(p, svc, base, st)
-        if maybe and early is None:
+        if maybe:
             e = dataclasses.replace(e, nrcs=e.nrcs | maybe, reason="; ".join([e.reason, *why]))
         if base is None or base not in (svc.subfunctions or ()):
             return e

@@ -264,3 +264,31 @@ def test_a_named_oracle_still_wins_over_the_profile_facts(tmp_path: Path) -> Non
     plan = load_profile_text(text, "named.yaml", tmp_path)
     (step,) = plan.case("TC-FUZZ").steps
     assert step.data.oracle == "cc-tcu-1" and step.data.facts is None
+
+
+def test_sessions_and_security_per_did_and_sub_function(tmp_path: Path) -> None:
+    facts = FACTS.replace(
+        "      0xF190: {name: vin, length: 17}\n",
+        "      0xF190: {name: vin, length: 17}\n"
+        "      0xF1B0: {name: calib, length: 2, read_sessions: [0x03], read_security: true}\n",
+    ).replace(
+        "subfunctions: {0x01: 2, 0x02: 6}}",
+        "subfunctions: {0x01: 2, 0x02: 6}, subfunction_sessions: {0x01: [0x03]}}",
+    )
+    oracle = _load(tmp_path, facts).case("TC-FUZZ").steps[0].data.facts
+    default, unknown = OracleState(session=0x01), OracleState()
+    locked, unlocked = OracleState(session=0x03, unlocked=False), OracleState(0x03, True)
+    calib = b"\x22\xf1\xb0"
+    assert oracle.expect(calib, False, default).nrcs == {0x31}
+    assert oracle.expect(calib, False, default).positive is None
+    assert oracle.expect(calib, False, locked).nrcs == {0x33}
+    e = oracle.expect(calib, False, unlocked)
+    assert not e.nrcs and e.positive.problem(b"\x62\xf1\xb0\x01\x02") is None
+    assert oracle.expect(calib, False, unknown).nrcs == {0x31, 0x33}
+    assert oracle.expect(b"\x27\x01", False, default).nrcs == {0x7E}
+    assert oracle.expect(b"\x27\x01", False, locked).nrcs == {0x37}
+    assert 0x7E in oracle.expect(b"\x27\x01", False, unknown).nrcs
+    only_ext = facts.replace("subfunction_sessions: {0x01: [0x03]}", "sessions: [0x03]")
+    iso = _load(tmp_path, only_ext).case("TC-FUZZ").steps[0].data.facts
+    assert iso.expect(b"\x27\x01\x00", False, default).nrcs == {0x7F}  # 0x7F before 0x13
+    assert iso.expect(b"\x27\x01\x00", False, unknown).nrcs == {0x13, 0x7F}
