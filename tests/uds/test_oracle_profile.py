@@ -255,11 +255,12 @@ def test_oracle_profile_without_facts_is_an_error_at_the_step(tmp_path: Path) ->
 
 
 def test_a_named_oracle_still_wins_over_the_profile_facts(tmp_path: Path) -> None:
-    plan = _load(tmp_path, FACTS.replace("    name: acme\n", "") + "")
+    plan = _load(tmp_path, FACTS.replace("    name: acme\n", ""))
     (step,) = plan.case("TC-FUZZ").steps
-    assert step.data.oracle == "profile"
-    named = _load(tmp_path, FACTS.replace("interval: 60 ms", "interval: 60 ms"))
-    assert named.case("TC-FUZZ").steps[0].data.oracle == "acme"
+    assert step.data.oracle == "profile" and step.data.facts is not None
+    by_name = HEAD + FACTS + CASE.replace("interval: 60 ms}", "interval: 60 ms, oracle: acme}")
+    step = load_profile_text(by_name, "acme.yaml", tmp_path).case("TC-FUZZ").steps[0]
+    assert step.data.oracle == "acme" and step.data.facts is not None
     text = HEAD + FACTS + CASE.replace("interval: 60 ms}", "interval: 60 ms, oracle: cc-tcu-1}")
     plan = load_profile_text(text, "named.yaml", tmp_path)
     (step,) = plan.case("TC-FUZZ").steps
