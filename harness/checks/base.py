@@ -70,6 +70,7 @@ class Resolver:
 
     mqtt: Any = None  # the profile's compiled mqtt section (harness.mqtt.plan.MqttPlan)
     diagnostics: Any = None  # its diagnostics section (harness.profile.diag_model)
+    diag_oracle: Any = None  # the oracle its diagnostics section declares (a UdsOracle) or None
 
     def __init__(
         self,

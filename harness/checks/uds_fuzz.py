@@ -30,7 +30,7 @@ from harness.record import CheckResult, Offender, Verdict
 from harness.uds.codec import hexs
 from harness.uds.exchange import DiagIds
 from harness.uds.judge import Judged, judge_span
-from harness.uds.oracle import get_oracle
+from harness.uds.oracle import resolve_oracle
 from harness.units import format_duration
 
 __all__ = ["DiagFuzzCheck", "DiagFuzzParams"]
@@ -42,10 +42,11 @@ class DiagFuzzParams(CheckParams):
         default=None, alias="from", description="the span starts at this step (default: window)"
     )
     until: str | None = Field(default=None, description="the span ends at this step")
-    oracle: str = Field(
-        default="cc-tcu-1",
-        description="the part's diagnostic specification: a registered oracle (cc-tcu-1 "
-        "built in; a lab's from the cc_harness.oracles entry point group)",
+    oracle: str | None = Field(
+        default=None,
+        description="the part's diagnostic specification: omitted (or 'profile'), the facts "
+        "of diagnostics: oracle: (else cc-tcu-1); or a registered oracle (cc-tcu-1 built in; "
+        "a lab's from the cc_harness.oracles entry point group)",
     )
     listed: int = Field(default=3, ge=1, le=20, description="violations named in the summary")
 
@@ -62,7 +63,7 @@ class DiagFuzzCheck(Check):
         assert isinstance(params, DiagFuzzParams)
         self.p = params
         try:
-            oracle = get_oracle(params.oracle)
+            oracle = resolve_oracle(params.oracle, getattr(resolver, "diag_oracle", None))
         except InputError as exc:
             raise resolver.error(
                 "oracle", exc.detail, expected=exc.expected, got=exc.got, choices=exc.choices

@@ -45,8 +45,10 @@ from harness.profile.model import (
     StepBase,
 )
 from harness.profile.mqtt_model import MQTT_STEP_TYPES
+from harness.profile.oracle_model import profile_oracle
 from harness.profile.prompt_model import PromptStep
 from harness.safeio import YAML, read_input
+from harness.uds.oracle import UdsOracle
 from harness.yamlsafe import YamlDocument, format_path, load_yaml_text
 
 __all__ = [
@@ -195,6 +197,7 @@ class _Compiler:
             near = (dbc_path.parent, dbc_path.parent.parent / "mqtt") if self.dbc_override else ()
             self.mqtt = compile_mqtt_section(p.mqtt, self.base_dir, self.err, near)
         check_identity(p, self.err)
+        self.oracle = profile_oracle(p, self.err)  # the part's diagnostic facts, if declared
         node = p.dut.node
         if node not in db.nodes():
             raise self.err(
@@ -249,6 +252,12 @@ class _Compiler:
             diag_config=diag_config(p.diagnostics),
             identity_dids=identity_dids(p),
         )
+
+    def diag_oracle(self) -> UdsOracle | None:
+        """The oracle the profile's ``diagnostics: oracle:`` declares (None: none)."""
+        if not hasattr(self, "oracle"):
+            self.oracle = profile_oracle(self.p, self.err)
+        return self.oracle
 
     def _name_step(
         self, planned: PlannedStep, path: tuple[str | int, ...], names: dict[str, str]
@@ -310,6 +319,7 @@ class _Compiler:
         )
         resolver.mqtt = getattr(self, "mqtt", None)
         resolver.diagnostics = self.p.diagnostics
+        resolver.diag_oracle = self.diag_oracle()
         return resolver
 
     def _restbus(self, name: str) -> RestbusPlan:

@@ -37,6 +37,7 @@ from harness.profile.diag_model import (
 from harness.profile.fuzz_diag_model import FuzzDiagStep
 from harness.uds.codec import build_request, hexs, service_class, service_names
 from harness.uds.config import DiagConfig
+from harness.uds.oracle import UdsOracle
 from harness.uds.plan import DiagPlan
 from harness.yamlsafe import format_path
 
@@ -64,6 +65,8 @@ class DiagCompiler(Protocol):
     def err(
         self, path: Sequence[str | int], message: str | None = None, **kw: Any
     ) -> ProfileError: ...
+
+    def diag_oracle(self) -> UdsOracle | None: ...
 
     def _resolver(
         self,

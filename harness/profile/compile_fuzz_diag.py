@@ -19,7 +19,7 @@ from harness.uds.fuzz import (
     DiagFuzzPlan,
     available_kinds,
 )
-from harness.uds.oracle import get_oracle
+from harness.uds.oracle import resolve_oracle
 from harness.units import format_duration
 from harness.yamlsafe import format_path
 
@@ -85,7 +85,7 @@ def compile_fuzz_diag_step(
             f"({format_duration(interval)}) must exceed P2 ({format_duration(cfg.p2)})",
         )
     try:
-        oracle = get_oracle(spec.oracle)
+        oracle = resolve_oracle(spec.oracle, c.diag_oracle())
     except InputError as exc:
         raise c.err(
             (*base, "oracle"), exc.detail, expected=exc.expected, got=exc.got, choices=exc.choices
@@ -108,6 +108,7 @@ def compile_fuzz_diag_step(
         p2=cfg.p2,
         p2_star=cfg.p2_star,
         seed=spec.seed,
+        facts=oracle if oracle is c.diag_oracle() else None,
     )
     if services is not None and not any(plan.allows(s) for s in services):
         raise c.err(

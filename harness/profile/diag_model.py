@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness.checks.uds import POSITIVE, Expectation, HexBytes
 from harness.checks.uds_services import DtcExpect
 from harness.profile.fuzz_diag_model import FuzzDiagStep
+from harness.profile.oracle_model import OracleSection
 from harness.uds.exchange import DiagIds, normal_fixed_ids
 from harness.units import CanId, Duration
 
@@ -101,6 +102,9 @@ class DiagnosticsSection(_Strict):
         le=0xFF,
         description="N_TA of functional requests (default 0x33 normal_fixed_29; extended: "
         "target_address)",
+    )
+    oracle: OracleSection | None = Field(
+        default=None, description="the part's diagnostic facts diagnostic fuzz judges by"
     )
 
     @model_validator(mode="after")

@@ -10,7 +10,8 @@
                               # default list of state-changing services
     kinds: [unsupported, length, subfunction, did, random, isotp]
     session: default          # default / extended: 10 01 / 10 03 first; keep: as it is
-    oracle: cc-tcu-1          # the part's diagnostic specification
+    oracle: cc-tcu-1          # a registered oracle; omitted: diagnostics: oracle: (the
+                              # profile's facts, harness.profile.oracle_model), else cc-tcu-1
     seed: 42                  # omitted: derived from the run seed (harness certify --seed)
   name: fuzz
   checks:                     # over the fuzzing window, e.g.
@@ -64,7 +65,11 @@ class FuzzDiagSpec(_Strict):
         default="default",
         description="default/extended: request that session first; keep: start as it is",
     )
-    oracle: str = Field(default="cc-tcu-1", description="the part's diagnostic specification")
+    oracle: str | None = Field(
+        default=None,
+        description="the part's diagnostic specification: omitted (or 'profile'), the facts "
+        "of diagnostics: oracle: (else cc-tcu-1); or a registered oracle's name",
+    )
     seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(
         default=None,
         description="fixed seed: the same stimuli on every run; omitted: derived from the "

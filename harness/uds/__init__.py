@@ -9,7 +9,8 @@
 * :mod:`harness.uds.steps`: the profile's diagnostic steps and the DUT identity read;
 * :mod:`harness.uds.fuzz`: the ``fuzz_diag`` step's seeded malformed requests, judged by
   :mod:`harness.uds.judge` (stimuli and answers from the frame log) against
-  :mod:`harness.uds.oracle` (what the part's specification allows).
+  :mod:`harness.uds.oracle` (what the part's specification allows, from its facts:
+  :mod:`harness.uds.oracle_facts`, declared in the profile's ``diagnostics: oracle:``).
 """
 
 from harness.uds.config import DiagConfig, IdentityDid

@@ -118,6 +118,7 @@ class DiagFuzzPlan:
     p2: float
     p2_star: float
     seed: int | None  # None: derived from the run seed
+    facts: UdsOracle | None = None  # the profile's oracle (None: the registered ``oracle``)
 
     @property
     def restores(self) -> bool:
@@ -131,8 +132,12 @@ class DiagFuzzPlan:
     def expected_duration(self) -> float:
         return self.count * self.interval
 
+    def oracle_of(self) -> UdsOracle:
+        """The oracle the stimuli aim at: the profile's facts, or the registered one."""
+        return self.facts if self.facts is not None else get_oracle(self.oracle)
+
     def judge_oracle(self) -> UdsOracle:
-        return get_oracle(self.oracle).with_timing(self.p2, self.p2_star)
+        return self.oracle_of().with_timing(self.p2, self.p2_star)
 
 
 @dataclass(frozen=True)
@@ -308,12 +313,12 @@ class _Draw:
 
 def available_kinds(plan: DiagFuzzPlan) -> list[str]:
     """The plan's kinds that its services and exclusions leave something to send for."""
-    return _Draw(plan, get_oracle(plan.oracle), 0).kinds()
+    return _Draw(plan, plan.oracle_of(), 0).kinds()
 
 
 def generate(plan: DiagFuzzPlan, seed: int) -> list[FuzzItem]:
     """The step's stimuli, drawn from ``seed`` alone (the same seed: the same items)."""
-    draw = _Draw(plan, get_oracle(plan.oracle), seed)
+    draw = _Draw(plan, plan.oracle_of(), seed)
     rng = draw.rng
     kinds = draw.kinds()
     weights = [_WEIGHTS[k] for k in kinds]

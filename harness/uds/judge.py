@@ -42,7 +42,7 @@ from harness.uds.oracle import Expect, OracleState, UdsOracle
 __all__ = ["Answer", "Judged", "Stimulus", "judge_span"]
 
 N_CR = 1.0  # s: ISO 15765-2's consecutive frame timeout, for both sides
-ISOTP_REQUIREMENT = "UDS-008"  # the page's requirement for malformed requests
+ISOTP_REQUIREMENT = "UDS-008"  # CC-TCU-1's; an oracle names its own (requirements.malformed)
 
 
 @dataclass(frozen=True)
@@ -362,7 +362,9 @@ def _judge(
     end: float,
 ) -> Judged:
     if stim.request is None:
-        expect = Expect(ISOTP_REQUIREMENT, f"no valid request: {stim.note}", silent=True)
+        expect = Expect(
+            oracle.requirements.malformed, f"no valid request: {stim.note}", silent=True
+        )
         j = Judged(stim, expect, answers, fcs)
         if answers:
             j.problems.append("answered frames that make no valid request")

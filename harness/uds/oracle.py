@@ -1,19 +1,23 @@
 """What a part's diagnostic specification demands of one request: the oracle of diagnostic fuzz.
 
-The oracle is written from the specification (``shared/reference-tcu.md``, UDS-001..UDS-008,
-and ISO 14229-1 where the page relies on it), never from the simulator: it knows the services,
-sub-functions, request lengths and DIDs the page lists, and for a single request it says which
+The oracle is written from the specification, never from the simulator: its facts (services,
+sub-functions, request lengths, sessions, DIDs readable and writable, the NRC order and the
+requirement each finding traces, :mod:`harness.uds.oracle_facts`) come from the profile's
+``diagnostics: oracle:`` (:mod:`harness.profile.oracle_model`), or from a registered oracle
+such as :data:`CC_TCU_1` (``shared/reference-tcu.md``, UDS-001..UDS-008); what the services
+mean is ISO 14229-1's. For a single request it says which
 answers the page allows (:class:`Expect`): a positive response of a given shape, a set of
 negative response codes, and/or no response at all. Where the page fixes the answer, the set
 has one member:
 
-* an unsupported service: NRC 0x11 (UDS-008);
+* an unsupported service: NRC 0x11 (CC-TCU-1: UDS-008);
 * a sub-function the service does not have: NRC 0x12;
-* a service the active session does not offer: NRC 0x7F (SecurityAccess and
+* a service the active session does not offer: NRC 0x7F (CC-TCU-1: SecurityAccess and
   WriteDataByIdentifier outside the extended session);
 * a request too short for its service, or of the wrong length: NRC 0x13 (UDS-008);
 
-in that priority order, then each service's own checks (UDS-001..UDS-006). Where the page
+in the part's priority order (``nrc_order``; CC-TCU-1: 0x11, 0x12, 0x7F, 0x13), then each
+service's own checks (UDS-001..UDS-006). Where the page
 leaves a choice open, the oracle allows each reading and says so in :attr:`Expect.reason`:
 whether bit 7 of a sub-function suppresses the positive response (the page fixes it only for
 TesterPresent, UDS-002: for the others either no answer, the base sub-function's NRCs, or
@@ -34,150 +38,103 @@ the requirement a part breaks.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 from harness.errors import InputError
 from harness.registry import Registry
-from harness.uds.codec import hexs, nrc_name
+from harness.uds.codec import hexs
+from harness.uds.oracle_facts import (
+    CC_TCU_1_DIDS,
+    CC_TCU_1_SERVICES,
+    DEFAULT_SESSION,
+    NOT_FOR_FUNCTIONAL,
+    SUPPRESS,
+    DidInfo,
+    Expect,
+    OracleState,
+    PositiveShape,
+    Requirements,
+    ServiceInfo,
+    session_name,
+)
 
 __all__ = [
     "CC_TCU_1",
+    "ISO_NRC_ORDER",
     "NOT_FOR_FUNCTIONAL",
     "ORACLES",
+    "DidInfo",
     "Expect",
     "OracleState",
     "PositiveShape",
+    "Requirements",
     "ServiceInfo",
     "UdsOracle",
     "get_oracle",
+    "resolve_oracle",
 ]
 
-NOT_FOR_FUNCTIONAL = frozenset({0x11, 0x12, 0x31, 0x7E, 0x7F})
-DEFAULT_SESSION = 0x01
-EXTENDED_SESSION = 0x03
-SUPPRESS = 0x80
-
-
-@dataclass(frozen=True)
-class PositiveShape:
-    """What a positive response must look like: exact bytes, or a prefix and a length rule."""
-
-    prefix: bytes
-    exact: bool = False
-    length: int | None = None  # the whole response's length
-    records: int | None = None  # the bytes after the prefix come in records of this size
-    check: Callable[[bytes], str | None] | None = None  # further structure; a problem or None
-    text: str = ""
-
-    def problem(self, payload: bytes) -> str | None:
-        """Why ``payload`` is not such a positive response (None: it is)."""
-        if self.exact:
-            return None if payload == self.prefix else f"expected exactly {hexs(self.prefix)}"
-        if not payload.startswith(self.prefix):
-            return f"expected {hexs(self.prefix)} ..."
-        if self.length is not None and len(payload) != self.length:
-            return f"expected {self.length} bytes, got {len(payload)}"
-        if self.records and (len(payload) - len(self.prefix)) % self.records:
-            return f"expected records of {self.records} bytes after {hexs(self.prefix)}"
-        return self.check(payload) if self.check is not None else None
-
-    def describe(self) -> str:
-        if self.text:
-            return self.text
-        return hexs(self.prefix) if self.exact else f"{hexs(self.prefix)} ..."
-
-
-@dataclass(frozen=True)
-class Expect:
-    """The answers the specification allows to one request."""
-
-    requirement: str
-    reason: str
-    nrcs: frozenset[int] = frozenset()
-    positive: PositiveShape | None = None
-    silent: bool = False  # no response is allowed
-
-    @property
-    def must_be_silent(self) -> bool:
-        return self.silent and not self.nrcs and self.positive is None
-
-    def describe(self) -> str:
-        parts = []
-        if self.positive is not None:
-            parts.append(f"positive {self.positive.describe()}")
-        parts.extend(f"NRC 0x{code:02X} {nrc_name(code)}" for code in sorted(self.nrcs))
-        if self.silent:
-            parts.append("no response")
-        return " or ".join(parts) if parts else "nothing"
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    """A service of the part as its specification lists it (also what the fuzzer aims at)."""
-
-    sid: int
-    name: str
-    requirement: str  # the requirement its own answers trace
-    subfunctions: frozenset[int] | None  # valid values (bit 7 clear); None: no sub-function
-    lengths: Mapping[int | None, frozenset[int]]  # valid single-frame lengths by sub-function
-    extended_only: bool = False
-    suppress: str = "open"  # "fixed": bit 7 suppresses (the page says so); "open": not said
-
-    def valid_lengths(self, sub: int | None) -> frozenset[int]:
-        return self.lengths.get(sub, frozenset())
-
-
-@dataclass
-class OracleState:
-    """The part's diagnostic state as the specification has it after the requests so far."""
-
-    session: int | None = None  # None: unknown (before the first session request)
-    unlocked: bool | None = None  # None: unknown
-    last_request: float | None = None
-    quiet_until: float = float("-inf")  # an ECUReset: the part may not answer until then
+ISO_NRC_ORDER = (0x11, 0x7F, 0x13, 0x12, 0x7E)  # ISO 14229-1's general server response
+CC_NRC_ORDER = (0x11, 0x12, 0x7F, 0x13)
 
 
 def _only(code: int, requirement: str, reason: str) -> Expect:
     return Expect(requirement, reason, frozenset({code}))
 
 
+def _dids(dids: Mapping[int, int | DidInfo | None]) -> dict[int, DidInfo]:
+    out: dict[int, DidInfo] = {}
+    for did, v in dids.items():
+        out[did] = v if isinstance(v, DidInfo) else DidInfo(f"DID {did:04X}", v)
+    return out
+
+
 class UdsOracle:
-    """The oracle of one part's diagnostic specification (built-in: :data:`CC_TCU_1`)."""
+    """The oracle of one part's diagnostic specification, from its facts (built-in:
+    :data:`CC_TCU_1`; a profile's: :func:`harness.profile.oracle_model.build_oracle`)."""
 
     def __init__(
         self,
         name: str,
         services: Mapping[int, ServiceInfo],
-        dids: Mapping[int, int | None],
+        dids: Mapping[int, int | DidInfo | None],
         *,
         key_length: int,
         s3: float,
         reset_quiet: float,
         p2: float = 0.050,
         p2_star: float = 5.0,
+        seed_length: int = 4,
+        nrc_order: Sequence[int] = CC_NRC_ORDER,
+        requirements: Requirements | None = None,
+        dtc_groups: frozenset[int] = frozenset({0xFFFFFF}),
+        dtc_availability: int = 0x09,
     ) -> None:
         self.name = name
         self.services = dict(services)
-        self.dids = dict(dids)  # readable DID -> data length (None: variable)
+        self.did_info = _dids(dids)
+        self.dids = {d: i.length for d, i in self.did_info.items() if i.readable}
         self.key_length = key_length
+        self.seed_length = seed_length
         self.s3 = s3
         self.reset_quiet = reset_quiet
         self.p2 = p2
         self.p2_star = p2_star
+        self.nrc_order = tuple(nrc_order)
+        self.requirements = requirements or Requirements("UDS-008", "UDS-008", "UDS-008", "UDS-008")
+        self.dtc_groups = dtc_groups
+        self.dtc_availability = dtc_availability
 
     def with_timing(self, p2: float, p2_star: float) -> UdsOracle:
         """The same oracle for a profile's P2 and P2* (announced in the 0x10 answer)."""
-        return UdsOracle(
-            self.name,
-            self.services,
-            self.dids,
-            key_length=self.key_length,
-            s3=self.s3,
-            reset_quiet=self.reset_quiet,
-            p2=p2,
-            p2_star=p2_star,
-        )
+        other = object.__new__(UdsOracle)
+        other.__dict__.update(self.__dict__)
+        other.p2, other.p2_star = p2, p2_star
+        return other
+
+    def facts(self) -> dict[str, object]:
+        """Everything the oracle judges by (two oracles with equal facts judge alike)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("name", "dids")}
 
     @property
     def supported(self) -> frozenset[int]:
@@ -209,24 +166,60 @@ class UdsOracle:
             reason=f"{e.reason}; functional: no answer instead of NRC {shown}",
         )
 
+    def _gates(
+        self, p: bytes, svc: ServiceInfo, base: int | None, st: OracleState
+    ) -> tuple[Expect | None, set[int], list[str]]:
+        """The part's general checks in its order: (an early answer or None, NRCs allowed
+        because the session is not known, why)."""
+        n = len(p)
+        maybe: set[int] = set()
+        why: list[str] = []
+        for k, code in enumerate(self.nrc_order):
+            if code == 0x12 and base is not None and base not in (svc.subfunctions or ()):
+                req = self.requirements.subfunction
+                return _only(0x12, req, f"{svc.name} has no sub-function 0x{p[1]:02X}"), maybe, why
+            if code == 0x7F and (offered := svc.offered_in()) is not None:
+                if st.session is None:
+                    maybe.add(0x7F)
+                    why.append("the session is not known: 0x7F if it is the default one")
+                elif st.session not in offered:
+                    where = session_name(st.session)
+                    reason = f"{svc.name} is not offered in the {where} session"
+                    return _only(0x7F, svc.requirement, reason), maybe, why
+            if code == 0x7E and base is not None and svc.sub_sessions:
+                offered = svc.sub_sessions.get(base)
+                if offered is not None and st.session is None:
+                    maybe.add(0x7E)
+                    why.append("the session is not known: 0x7E if it does not offer it")
+                elif offered is not None and st.session not in offered:
+                    reason = f"sub-function 0x{base:02X} is not offered in this session"
+                    return _only(0x7E, self.requirements.subfunction, reason), maybe, why
+            if code == 0x13 and k + 1 < len(self.nrc_order):
+                valid = svc.valid_lengths(base)
+                shortest = min((min(v) for v in svc.lengths.values() if v), default=1)
+                wrong = bool(valid) and n not in valid and svc.sid not in (0x22, 0x2E)
+                if n < shortest or (svc.subfunctions is not None and n < 2) or wrong:
+                    reason = f"{svc.name} request of the wrong length ({n} bytes)"
+                    return _only(0x13, self.requirements.length, reason), maybe, why
+        return None, maybe, why
+
     def _physical(self, p: bytes, st: OracleState) -> Expect:
         sid = p[0]
         svc = self.services.get(sid)
         if svc is None:
-            return _only(0x11, "UDS-008", f"service 0x{sid:02X} is not supported")
-        base: int | None = None
-        open_suppress = False
-        if svc.subfunctions is not None and len(p) >= 2:
-            sub = p[1]
-            base = sub & 0x7F
-            if base not in svc.subfunctions:
-                return _only(0x12, "UDS-008", f"{svc.name} has no sub-function 0x{sub:02X}")
-            if sub & SUPPRESS and svc.suppress == "open":
-                open_suppress = True
-        e = self._session_and_length(p, svc, base, st)
-        if open_suppress:
+            return _only(
+                0x11, self.requirements.unsupported, f"service 0x{sid:02X} is not supported"
+            )
+        base = p[1] & 0x7F if svc.subfunctions is not None and len(p) >= 2 else None
+        early, maybe, why = self._gates(p, svc, base, st)
+        e = early if early is not None else self._service(p, svc, base, st)
+        if maybe:
+            e = dataclasses.replace(e, nrcs=e.nrcs | maybe, reason="; ".join([e.reason, *why]))
+        if base is None or base not in (svc.subfunctions or ()):
+            return e
+        if p[1] & SUPPRESS and svc.suppress == "open":
             return self._open_suppress(e, p[1])
-        if base is not None and p[1] & SUPPRESS and e.positive is not None:
+        if p[1] & SUPPRESS and e.positive is not None:
             # the page fixes it (TesterPresent): bit 7 suppresses the positive answer only
             return dataclasses.replace(
                 e, positive=None, silent=True, reason=e.reason + "; bit 7: no positive answer"
@@ -245,87 +238,84 @@ class UdsOracle:
             silent=e.silent or e.positive is not None,
         )
 
-    def _session_and_length(
-        self, p: bytes, svc: ServiceInfo, base: int | None, st: OracleState
-    ) -> Expect:
-        maybe_7f = False
-        if svc.extended_only:
-            if st.session == DEFAULT_SESSION:
-                req = svc.requirement
-                return _only(0x7F, req, f"{svc.name} is not offered in the default session")
-            maybe_7f = st.session is None
-        e = self._service(p, svc, base, st)
-        if maybe_7f:
-            e = dataclasses.replace(
-                e,
-                nrcs=e.nrcs | {0x7F},
-                reason=e.reason + "; the session is not known: 0x7F if it is the default one",
-            )
-        return e
-
     def _service(self, p: bytes, svc: ServiceInfo, base: int | None, st: OracleState) -> Expect:
+        """The service's own checks, as ISO 14229-1 has the service, with the part's facts."""
         sid, n = p[0], len(p)
-        too_short = _only(0x13, "UDS-008", f"{svc.name} request of the wrong length ({n} bytes)")
+        req = svc.requirement
+        too_short = _only(
+            0x13, self.requirements.length, f"{svc.name} request of the wrong length ({n} bytes)"
+        )
         if svc.subfunctions is not None and n < 2:
             return too_short
+        if sid == 0x22:
+            return self._read_dids(p, svc, st, too_short)
+        if sid == 0x27:
+            return self._security(p, svc, base)
+        if sid == 0x2E:
+            return self._write_did(p, svc, st, too_short)
+        if n not in svc.valid_lengths(base):
+            return too_short
         if sid == 0x10:
-            if n != 2:
-                return too_short
             assert base is not None
             p2 = round(self.p2 * 1000).to_bytes(2, "big")
             p2s = round(self.p2_star * 100).to_bytes(2, "big")
             shape = PositiveShape(bytes([0x50, base]) + p2 + p2s, exact=True)
-            return Expect("UDS-001", "session change", positive=shape)
+            return Expect(req, "session change", positive=shape)
         if sid == 0x11:
-            if n != 2:
-                return too_short
-            return Expect("UDS-007", "ECU reset", positive=PositiveShape(b"\x51\x01", exact=True))
+            assert base is not None
+            return Expect(req, "ECU reset", positive=PositiveShape(bytes([0x51, base]), exact=True))
         if sid == 0x14:
-            if n != 4:
-                return too_short
-            if p[1:4] != b"\xff\xff\xff":
-                return _only(0x31, "UDS-006", f"DTC group {hexs(p[1:4])} is not known")
-            return Expect("UDS-006", "clear all DTCs", positive=PositiveShape(b"\x54", exact=True))
-        if sid == 0x19:
-            if n != 3:
-                return too_short
-            shape = PositiveShape(b"\x59\x02\x09", records=4, text="59 02 09 (DTC records)")
-            return Expect("UDS-006", "DTCs by status mask", positive=shape)
-        if sid == 0x22:
-            return self._read_dids(p, too_short)
-        if sid == 0x27:
-            return self._security(p, base)
-        if sid == 0x2E:
-            return self._write_did(p, st, too_short)
+            group = int.from_bytes(p[1:4], "big")
+            if n != 4 or group not in self.dtc_groups:
+                return _only(0x31, req, f"DTC group {hexs(p[1:4])} is not known")
+            return Expect(req, "clear all DTCs", positive=PositiveShape(b"\x54", exact=True))
+        if sid == 0x19 and base == 0x02:
+            head = bytes([0x59, 0x02, self.dtc_availability])
+            shape = PositiveShape(head, records=4, text=f"{hexs(head)} (DTC records)")
+            return Expect(req, "DTCs by status mask", positive=shape)
         if sid == 0x3E:
-            if n != 2:
-                return too_short
-            return Expect("UDS-002", "tester present", positive=PositiveShape(b"\x7e\x00", True))
-        raise AssertionError(f"no rule for service 0x{sid:02X}")  # pragma: no cover
+            assert base is not None
+            return Expect(req, "tester present", positive=PositiveShape(bytes([0x7E, base]), True))
+        head = bytes([sid + 0x40]) + (bytes([p[1]]) if base is not None else b"")
+        return Expect(req, f"{svc.name}", positive=PositiveShape(head))
 
-    def _read_dids(self, p: bytes, too_short: Expect) -> Expect:
+    def _read_dids(self, p: bytes, svc: ServiceInfo, st: OracleState, too_short: Expect) -> Expect:
         n = len(p)
         if n < 3 or (n - 1) % 2:
             return too_short
         dids = [int.from_bytes(p[k : k + 2], "big") for k in range(1, n, 2)]
-        known = [d for d in dids if d in self.dids]
+        nrcs: set[int] = set()
+        reasons: list[str] = []
+        known = []
+        for d in dids:
+            info = self.did_info.get(d)
+            if info is None or not info.readable:
+                continue
+            if info.read_sessions is not None and st.session not in info.read_sessions:
+                if st.session is not None:
+                    continue
+                nrcs.add(0x31)
+                reasons.append(f"{info.name}: 0x31 if the session does not offer it")
+            if info.read_security and st.unlocked is not True:
+                nrcs.add(0x33)
+                reasons.append(f"{info.name}: 0x33 while security is locked")
+            known.append(d)
         what = " ".join(f"{d:04X}" for d in dids)
         if not known:
-            return _only(0x31, "UDS-003", f"no DID of {what} is readable")
+            return _only(0x31, svc.requirement, f"no DID of {what} is readable")
         shape = PositiveShape(
             bytes([0x62]) + known[0].to_bytes(2, "big"),
             check=lambda payload: self._did_records(payload, known),
             text=f"62 {' ..., '.join(f'{d >> 8:02X} {d & 0xFF:02X}' for d in known)} ...",
         )
-        nrcs: set[int] = set()
-        reasons = [f"read {what}"]
+        reasons.insert(0, f"read {what}")
         if len(known) < len(dids):
             nrcs.add(0x31)
-            reasons.append("some DIDs unknown: their records left out, or 0x31")
+            reasons.insert(1, "some DIDs unknown: their records left out, or 0x31")
         if len(dids) > 1:
             nrcs.add(0x13)
             reasons.append("0x13 if the part reads one DID per request")
-        return Expect("UDS-003", "; ".join(reasons), frozenset(nrcs), shape)
+        return Expect(svc.requirement, "; ".join(reasons), frozenset(nrcs), shape)
 
     def _did_records(self, payload: bytes, known: list[int]) -> str | None:
         pos = 1
@@ -347,46 +337,57 @@ class UdsOracle:
             return f"expected {pos} bytes for the DIDs asked, got {len(payload)}"
         return None
 
-    def _security(self, p: bytes, base: int | None) -> Expect:
+    def _security(self, p: bytes, svc: ServiceInfo, base: int | None) -> Expect:
         n = len(p)
-        if base == 0x01:
+        assert base is not None
+        if base % 2:
             if n != 2:
                 return Expect(
-                    "UDS-008",
+                    self.requirements.length,
                     f"requestSeed of the wrong length ({n} bytes); 0x37 if locked out",
                     frozenset({0x13, 0x37}),
                 )
+            seed = self.seed_length
             shape = PositiveShape(
-                b"\x67\x01", length=6, check=_seed_problem, text="67 01 <4-byte seed>"
+                bytes([0x67, base]),
+                length=2 + seed,
+                check=_seed_problem,
+                text=f"67 {base:02X} <{seed}-byte seed>",
             )
-            return Expect("UDS-004", "requestSeed; 0x37 if locked out", frozenset({0x37}), shape)
+            return Expect(
+                svc.requirement, "requestSeed; 0x37 if locked out", frozenset({0x37}), shape
+            )
         if n != 2 + self.key_length:
             return Expect(
-                "UDS-008",
+                self.requirements.length,
                 f"sendKey of the wrong length ({n} bytes); 0x24 if no seed is pending",
                 frozenset({0x13, 0x24}),
             )
         return Expect(
-            "UDS-004",
+            svc.requirement,
             "sendKey: a wrong key, no pending seed or the lockout",
             frozenset({0x24, 0x35, 0x36}),
-            PositiveShape(b"\x67\x02", exact=True),
+            PositiveShape(bytes([0x67, base]), exact=True),
         )
 
-    def _write_did(self, p: bytes, st: OracleState, too_short: Expect) -> Expect:
+    def _write_did(self, p: bytes, svc: ServiceInfo, st: OracleState, too_short: Expect) -> Expect:
         if len(p) < 3:
             return too_short
         did = int.from_bytes(p[1:3], "big")
-        if did != 0xF1A0:
-            return _only(0x31, "UDS-005", f"DID {did:04X} is unknown or read-only")
-        if len(p) != 7:
-            return _only(0x13, "UDS-005", f"station_id data of {len(p) - 3} bytes, not 4")
-        shape = PositiveShape(b"\x6e\xf1\xa0", exact=True)
-        if st.unlocked is False:
-            return _only(0x33, "UDS-005", "security is locked")
-        if st.unlocked is None:
-            return Expect("UDS-005", "security may be locked", frozenset({0x33}), shape)
-        return Expect("UDS-005", "write station_id", positive=shape)
+        info = self.did_info.get(did)
+        req = svc.requirement
+        if info is None or not info.writable:
+            return _only(0x31, req, f"DID {did:04X} is unknown or read-only")
+        size = len(p) - 3
+        if (info.length is not None and size != info.length) or size == 0:
+            want = info.length if info.length is not None else "at least 1"
+            return _only(0x13, req, f"{info.name} data of {size} bytes, not {want}")
+        shape = PositiveShape(bytes([0x6E]) + p[1:3], exact=True)
+        if info.write_security and st.unlocked is False:
+            return _only(0x33, req, "security is locked")
+        if info.write_security and st.unlocked is None:
+            return Expect(req, "security may be locked", frozenset({0x33}), shape)
+        return Expect(req, f"write {info.name}", positive=shape)
 
     # -- the stream ----------------------------------------------------------------------------
     def _age(self, st: OracleState, t: float | None) -> None:
@@ -399,6 +400,14 @@ class UdsOracle:
             st.session, st.unlocked = DEFAULT_SESSION, False
         elif gap > self.s3 - 0.2:
             st.session, st.unlocked = None, False
+
+    def _subs(self, sid: int) -> frozenset[int]:
+        svc = self.services.get(sid)
+        return svc.subfunctions or frozenset() if svc is not None else frozenset()
+
+    def _key_answers(self) -> set[bytes]:
+        """The positive answers to a sendKey (an even sub-function): security unlocked."""
+        return {bytes([0x67, s]) for s in self._subs(0x27) if s % 2 == 0 and s}
 
     def update(self, st: OracleState, payload: bytes, t: float, answer: bytes | None) -> None:
         """Follow the part's state after ``payload`` (sent at ``t``) got ``answer``: its final
@@ -413,18 +422,19 @@ class UdsOracle:
         suppressed = n >= 2 and answer is None and bool(payload[1] & SUPPRESS)
         # a request the restarting part may have dropped: whether it took effect is unknown
         accepted = answer is not None or (suppressed and t >= st.quiet_until)
-        if sid == 0x10 and n == 2 and payload[1] & 0x7F in (DEFAULT_SESSION, EXTENDED_SESSION):
-            st.session = payload[1] & 0x7F if accepted else None
+        sub = payload[1] & 0x7F if n >= 2 else -1
+        if sid == 0x10 and n == 2 and sub in self._subs(0x10):
+            st.session = sub if accepted else None
             st.unlocked = False if accepted else None
-        elif sid == 0x11 and n == 2 and payload[1] & 0x7F == 0x01:
+        elif sid == 0x11 and n == 2 and sub in self._subs(0x11):
             st.session, st.unlocked = (DEFAULT_SESSION, False) if accepted else (None, None)
             st.quiet_until = t + self.reset_quiet
-        elif sid == 0x27 and answer is not None and answer[:2] == b"\x67\x02":
+        elif sid == 0x27 and answer is not None and answer[:2] in self._key_answers():
             st.unlocked = True
 
 
 def _seed_problem(payload: bytes) -> str | None:
-    seed = payload[2:6]
+    seed = payload[2:]
     if any(seed) and not all(seed):
         return f"seed {hexs(seed)}: each byte non-zero, or 00 00 00 00 when unlocked"
     return None
@@ -432,55 +442,18 @@ def _seed_problem(payload: bytes) -> str | None:
 
 CC_TCU_1 = UdsOracle(
     "cc-tcu-1",
-    {
-        0x10: ServiceInfo(
-            0x10,
-            "DiagnosticSessionControl",
-            "UDS-001",
-            frozenset({0x01, 0x03}),
-            {0x01: frozenset({2}), 0x03: frozenset({2})},
-        ),
-        0x11: ServiceInfo(0x11, "ECUReset", "UDS-007", frozenset({0x01}), {0x01: frozenset({2})}),
-        0x14: ServiceInfo(
-            0x14, "ClearDiagnosticInformation", "UDS-006", None, {None: frozenset({4})}
-        ),
-        0x19: ServiceInfo(
-            0x19, "ReadDTCInformation", "UDS-006", frozenset({0x02}), {0x02: frozenset({3})}
-        ),
-        0x22: ServiceInfo(
-            0x22, "ReadDataByIdentifier", "UDS-003", None, {None: frozenset({3, 5, 7})}
-        ),
-        0x27: ServiceInfo(
-            0x27,
-            "SecurityAccess",
-            "UDS-004",
-            frozenset({0x01, 0x02}),
-            {0x01: frozenset({2}), 0x02: frozenset({6})},
-            extended_only=True,
-        ),
-        0x2E: ServiceInfo(
-            0x2E,
-            "WriteDataByIdentifier",
-            "UDS-005",
-            None,
-            {None: frozenset({7})},
-            extended_only=True,
-        ),
-        0x3E: ServiceInfo(
-            0x3E,
-            "TesterPresent",
-            "UDS-002",
-            frozenset({0x00}),
-            {0x00: frozenset({2})},
-            suppress="fixed",
-        ),
-    },
-    {0xF190: 17, 0xF189: None, 0xF18C: 12, 0xF1A0: 4},  # VIN, sw_version, serial, station_id
+    CC_TCU_1_SERVICES,
+    CC_TCU_1_DIDS,
     key_length=4,
     s3=5.0,
     reset_quiet=0.650,  # silent 400..600 ms after the answer, then P2 to answer again
+    seed_length=4,
+    nrc_order=CC_NRC_ORDER,
+    requirements=Requirements("UDS-008", "UDS-008", "UDS-008", "UDS-008"),
 )
-"""CC-TCU-1 (``shared/reference-tcu.md``, UDS-001..UDS-008)."""
+"""CC-TCU-1 (``shared/reference-tcu.md``, UDS-001..UDS-008): the generic oracle configured
+with the same facts as ``profiles/cc-tcu-1.yaml``'s ``diagnostics: oracle:`` (kept
+registered so that profiles naming ``oracle: cc-tcu-1`` judge as before)."""
 
 
 def _check_oracle(name: str, item: object) -> None:
@@ -493,10 +466,32 @@ def _check_oracle(name: str, item: object) -> None:
 
 ORACLES: Registry[UdsOracle] = Registry("diagnostic oracle", "cc_harness.oracles", _check_oracle)
 """Every part specification diagnostic fuzz can judge against: CC-TCU-1 and a lab's own from
-the ``cc_harness.oracles`` entry point group (``name = "module:ORACLE"``, a UdsOracle)."""
+the ``cc_harness.oracles`` entry point group (``name = "module:ORACLE"``, a UdsOracle). A
+profile can instead declare its part's facts (``diagnostics: oracle:``)."""
 ORACLES.register(CC_TCU_1.name, CC_TCU_1)
 
 
 def get_oracle(name: str) -> UdsOracle:
     """The oracle ``name``; an unknown name is an InputError listing the known ones."""
     return ORACLES.get(name)
+
+
+PROFILE = "profile"  # names the profile's declared oracle, whatever its own name
+
+
+def resolve_oracle(name: str | None, declared: UdsOracle | None) -> UdsOracle:
+    """The oracle a step or check names: omitted, ``profile`` or the declared oracle's own
+    name: the profile's (``diagnostics: oracle:``); omitted with none declared: CC-TCU-1;
+    else the registered one. An InputError if ``profile`` names nothing or the name no
+    registered oracle."""
+    if declared is not None and (name is None or name in (PROFILE, declared.name)):
+        return declared
+    if name == PROFILE:
+        raise InputError(
+            "oracle: profile, but the profile declares no diagnostic facts",
+            expected="diagnostics: oracle: {services: ..., requirements: ...}, or a "
+            "registered oracle's name",
+            got=name,
+            choices=ORACLES.names(),
+        )
+    return get_oracle(name if name is not None else CC_TCU_1.name)
