@@ -182,6 +182,7 @@ def live_profile(folder: Path, seconds: float) -> Path:
     """The reference profile's header (no MQTT) and one case observing through the flood."""
     head = PROFILE.read_text().split("\ncases:\n")[0]
     head = re.sub(r"\nmqtt:\n(?:[ #].*\n|\n)*", "\n", head)
+    head = re.sub(r"\n  oracle:\n(?:    .*\n|\n)*", "\n", head)  # its facts trace UDS-*
     head = re.sub(r"ids: \[[^\]]*\]", "ids: [CAN-001, CAN-003]", head)
     head = head.replace("../dbc/cc-tcu-1.dbc", DBC.as_posix())
     case = f"""
