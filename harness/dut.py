@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from harness.bench import Bench
     from harness.can.dbc import CanDatabase
     from harness.mqtt.config import BrokerAddress
+    from harness.uds.exchange import DiagIds
 
 __all__ = [
     "DEFAULT_DUT",
@@ -104,6 +105,7 @@ class DutSetup:
     mqtt_address: BrokerAddress | None = None
     psk: bytes = b""
     asn1: Any = None
+    diag: DiagIds | None = None  # the profile's diagnostic addressing (None: the part's own)
 
 
 class RunningDut(Protocol):

@@ -58,6 +58,7 @@ from harness.runner import CaseRunner, RunObserver
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
 from harness.sim.host import SimThread
 from harness.sim.provider import PROVIDER as _REFERENCE_TCU  # registers cc-tcu-1
+from harness.uds.exchange import DiagIds
 from harness.uds.steps import open_diagnostics
 
 __all__ = ["DutChoice", "Session", "harness_version"]
@@ -140,6 +141,16 @@ class DutChoice:
 
 def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _sim_addressing(plan: Plan) -> DiagIds | None:
+    """The addressing a simulated part is asked to serve: the profile's, when it declares a
+    mode other than 11-bit normal; with 11-bit normal the part keeps its own identifiers (a
+    profile naming others tests a part that does not answer there)."""
+    cfg = plan.diag_config
+    if cfg is None or cfg.ids.mode == "normal_11":
+        return None
+    return cfg.ids
 
 
 class Session:
@@ -259,6 +270,7 @@ class Session:
                 mqtt_transport=self.mqtt.dut_transport if self.mqtt is not None else None,
                 psk=self.bench.mqtt.resolve_psk() if self.mqtt is not None else b"",
                 asn1=mplan.asn1 if mplan is not None else None,
+                diag=_sim_addressing(self.plan),
             )
             self.sim_dut = self.dut.simulator.build(setup)
             stack.callback(self.sim_dut.stop)
@@ -282,7 +294,12 @@ class Session:
                 broker = self.mqtt.dut_address if self.mqtt is not None else None
                 self.sim_thread = stack.enter_context(
                     SimThread(
-                        self.dut.simulator, self.bench, self.plan.dbc, self.dut.variant, mqtt=broker
+                        self.dut.simulator,
+                        self.bench,
+                        self.plan.dbc,
+                        self.dut.variant,
+                        mqtt=broker,
+                        diag=_sim_addressing(self.plan),
                     )
                 )
         self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)

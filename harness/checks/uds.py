@@ -148,13 +148,25 @@ class UdsParams(CheckParams):
     request_id: CanId = 0x7E0
     functional_id: CanId = 0x7DF
     response_id: CanId = 0x7E8
+    addressing: Literal["normal_11", "normal_29", "normal_fixed_29", "extended"] = "normal_11"
+    target_address: int | None = Field(default=None, ge=0, le=0xFF)
+    functional_address: int | None = Field(default=None, ge=0, le=0xFF)
+    source_address: int | None = Field(default=None, ge=0, le=0xFF)
     within: Duration = Field(default=0.050, description="P2: the longest time to a response")
     p2_star: Duration = Field(default=5.0, description="P2*: after a 'response pending'")
     timeout: Duration = Field(default=1.0, description="how long the tester waits")
 
     @property
     def ids(self) -> DiagIds:
-        return DiagIds(self.request_id, self.functional_id, self.response_id)
+        return DiagIds(
+            self.request_id,
+            self.functional_id,
+            self.response_id,
+            self.addressing,
+            self.target_address,
+            self.functional_address,
+            self.source_address,
+        )
 
 
 class UdsResponseParams(UdsParams):
@@ -207,9 +219,17 @@ class Judgement:
             return
         if not responses:
             waited = window.t1 - sent
+            col = window.log.rx_of(p.response_id)
+            i, j = col.span(sent, window.t1)
+            stray = (
+                f"; {j - i} frame(s) on 0x{p.response_id:X} do not read as its answer"
+                if j > i
+                else ""
+            )
             self.problems.append(
                 f"no response to {what} within {format_duration(waited)} "
-                f"(tester timeout {format_duration(p.timeout)}, P2 {format_duration(p.within)})"
+                f"(tester timeout {format_duration(p.timeout)}, P2 {format_duration(p.within)}) "
+                f"with {p.ids.describe()}{stray}: check diagnostics.addressing"
             )
             return
         first = responses[0]

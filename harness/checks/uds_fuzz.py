@@ -69,7 +69,7 @@ class DiagFuzzCheck(Check):
             ) from None
         section = getattr(resolver, "diagnostics", None)
         if section is not None:
-            self.ids = DiagIds(section.request_id, section.functional_id, section.response_id)
+            self.ids = section.ids
             self.oracle = oracle.with_timing(section.p2, section.p2_star)
         else:
             self.ids = DiagIds()

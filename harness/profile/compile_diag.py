@@ -37,7 +37,6 @@ from harness.profile.diag_model import (
 from harness.profile.fuzz_diag_model import FuzzDiagStep
 from harness.uds.codec import build_request, hexs, service_class, service_names
 from harness.uds.config import DiagConfig
-from harness.uds.exchange import DiagIds
 from harness.uds.plan import DiagPlan
 from harness.yamlsafe import format_path
 
@@ -84,7 +83,7 @@ class DiagCompiler(Protocol):
 
 def diag_config(section: DiagnosticsSection) -> DiagConfig:
     return DiagConfig(
-        ids=DiagIds(section.request_id, section.functional_id, section.response_id),
+        ids=section.ids,
         p2=section.p2,
         p2_star=section.p2_star,
         timeout=section.timeout,
@@ -142,6 +141,10 @@ def _common(
         "request_id": cfg.ids.request_id,
         "functional_id": cfg.ids.functional_id,
         "response_id": cfg.ids.response_id,
+        "addressing": cfg.ids.mode,
+        "target_address": cfg.ids.target_address,
+        "functional_address": cfg.ids.functional_address,
+        "source_address": cfg.ids.source_address,
         "within": cfg.p2 if within is None else within,
         "p2_star": cfg.p2_star,
         "timeout": cfg.timeout if timeout is None else timeout,

@@ -69,6 +69,14 @@ def compile_fuzz_diag_step(
     spec = step.fuzz_diag
     base = (*path, "fuzz_diag")
     cfg = diag_config(c.p.diagnostics)
+    if cfg.ids.prefixed:
+        raise c.err(
+            base,
+            "fuzz_diag draws raw ISO-TP frames without an address byte: not available with "
+            "extended addressing this round",
+            expected="diagnostics.addressing normal_11, normal_29 or normal_fixed_29",
+            got=cfg.ids.mode,
+        )
     interval = spec.interval if spec.interval is not None else 1.0 / (spec.rate or 1.0)
     if interval <= cfg.p2:
         raise c.err(

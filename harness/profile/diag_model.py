@@ -13,6 +13,16 @@
       padding: 0xCC               # tester frames padded to 8 bytes (null: not padded)
       stmin: 0                    # in the tester's flow control
       block_size: 0
+      addressing: normal_11       # ISO-TP addressing (ISO 15765-2), see below
+
+``addressing`` is ``normal_11`` (11-bit normal, the default), ``normal_29`` (29-bit normal:
+the three identifiers given explicitly), ``normal_fixed_29`` (ISO 15765-4 style: physical
+``0x18DA<TA><SA>``, functional ``0x18DB<functional_address><SA>``, response
+``0x18DA<SA><TA>``, from ``target_address`` (the part) and ``source_address`` (the tester);
+no identifiers given) or ``extended`` (11-bit identifiers; the first byte of each frame is
+the target address: ``target_address`` on the tester's physical requests,
+``functional_address`` on functional ones, ``source_address`` on the part's frames).
+Whether identifiers are 29-bit follows from the mode, never from their value.
 
     identity:                     # the part's identity items, under any names (harness.identity)
       vin: {did: 0xF190, length: 17, subject: true}   # read at the start of every run
@@ -41,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness.checks.uds import POSITIVE, Expectation, HexBytes
 from harness.checks.uds_services import DtcExpect
 from harness.profile.fuzz_diag_model import FuzzDiagStep
+from harness.uds.exchange import DiagIds, normal_fixed_ids
 from harness.units import CanId, Duration
 
 __all__ = [
@@ -75,13 +86,92 @@ class DiagnosticsSection(_Strict):
     )
     stmin: int = Field(default=0, ge=0, le=0x7F, description="STmin in the tester's flow control")
     block_size: int = Field(default=0, ge=0, le=0xFF, description="block size in its flow control")
+    addressing: Literal["normal_11", "normal_29", "normal_fixed_29", "extended"] = Field(
+        default="normal_11", description="ISO-TP addressing mode (ISO 15765-2)"
+    )
+    target_address: int | None = Field(
+        default=None, ge=0, le=0xFF, description="the part's address N_TA (fixed, extended)"
+    )
+    source_address: int | None = Field(
+        default=None, ge=0, le=0xFF, description="the tester's address N_SA (fixed, extended)"
+    )
+    functional_address: int | None = Field(
+        default=None,
+        ge=0,
+        le=0xFF,
+        description="N_TA of functional requests (default 0x33 normal_fixed_29; extended: "
+        "target_address)",
+    )
 
     @model_validator(mode="after")
     def _ids(self) -> DiagnosticsSection:
-        for name in ("request_id", "functional_id", "response_id"):
-            if getattr(self, name) > 0x7FF:
-                raise ValueError(f"expected an 11-bit identifier for {name} (normal addressing)")
+        mode = self.addressing
+        names = ("request_id", "functional_id", "response_id")
+        given = [n for n in names if n in self.model_fields_set]
+        addresses = ("target_address", "source_address")
+        if mode in ("normal_11", "extended"):
+            for name in names:
+                if getattr(self, name) > 0x7FF:
+                    raise ValueError(
+                        f"expected an 11-bit identifier for {name} ({mode} addressing), "
+                        f"got 0x{getattr(self, name):X}"
+                    )
+        if mode == "normal_29" and len(given) < 3:
+            missing = ", ".join(n for n in names if n not in given)
+            raise ValueError(f"normal_29 addressing: expected 29-bit identifiers for {missing}")
+        if mode == "normal_fixed_29" and given:
+            raise ValueError(
+                f"normal_fixed_29 addressing derives the identifiers from target_address and "
+                f"source_address: {', '.join(given)} cannot be given"
+            )
+        if mode in ("normal_fixed_29", "extended"):
+            absent = [a for a in addresses if getattr(self, a) is None]
+            if absent:
+                raise ValueError(f"{mode} addressing: expected {' and '.join(absent)} (0..0xFF)")
+        else:
+            extra = [a for a in (*addresses, "functional_address") if getattr(self, a) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)}: only for normal_fixed_29 or extended")
+        if mode == "normal_fixed_29" and self.target_address == self.source_address:
+            raise ValueError(
+                f"normal_fixed_29 addressing: target_address and source_address must differ "
+                f"(both 0x{self.target_address:02X}: requests and responses would share an id)"
+            )
+        ids = self.ids
+        if ids.request_id == ids.functional_id:
+            raise ValueError(
+                f"request_id and functional_id must differ (both 0x{ids.request_id:X})"
+            )
+        if ids.response_id in (ids.request_id, ids.functional_id):
+            raise ValueError(
+                f"response_id 0x{ids.response_id:X} must differ from the request identifiers "
+                f"(request 0x{ids.request_id:X}, functional 0x{ids.functional_id:X})"
+            )
         return self
+
+    @property
+    def ids(self) -> DiagIds:
+        """The resolved addressing (identifiers, mode and address bytes)."""
+        mode = self.addressing
+        if mode == "normal_fixed_29":
+            assert self.target_address is not None and self.source_address is not None
+            functional = 0x33 if self.functional_address is None else self.functional_address
+            phys, func, resp = normal_fixed_ids(
+                self.target_address, self.source_address, functional
+            )
+            return DiagIds(phys, func, resp, mode)
+        if mode == "extended":
+            fa = self.functional_address
+            return DiagIds(
+                self.request_id,
+                self.functional_id,
+                self.response_id,
+                mode,
+                self.target_address,
+                self.target_address if fa is None else fa,
+                self.source_address,
+            )
+        return DiagIds(self.request_id, self.functional_id, self.response_id, mode)
 
 
 class IdentityItem(_Strict):

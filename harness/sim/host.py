@@ -28,6 +28,7 @@ from harness.clock import EventLoop, RealClock
 from harness.dut import DutProvider, DutSetup, RunningDut
 from harness.mqtt.config import BrokerAddress
 from harness.sim.provider import identity_from_bench
+from harness.uds.exchange import DiagIds
 
 __all__ = ["SimThread", "identity_from_bench", "serve"]
 
@@ -39,9 +40,10 @@ def _setup(
     db: CanDatabase,
     variant: str | None,
     mqtt: BrokerAddress | None,
+    diag: DiagIds | None = None,
 ) -> DutSetup:
     psk = bench.mqtt.resolve_psk() if mqtt is not None else b""
-    return DutSetup(loop, bus, db, bench, variant, mqtt_address=mqtt, psk=psk)
+    return DutSetup(loop, bus, db, bench, variant, mqtt_address=mqtt, psk=psk, diag=diag)
 
 
 class SimThread:
@@ -55,8 +57,10 @@ class SimThread:
         variant: str | None,
         *,
         mqtt: BrokerAddress | None = None,
+        diag: DiagIds | None = None,
     ) -> None:
         self.provider = provider
+        self.diag = diag  # the profile's diagnostic addressing (None: the part's default)
         self.bench = bench
         self.mqtt = mqtt  # the broker the part's V2X side connects to (None: no V2X)
         self.db = db
@@ -77,7 +81,9 @@ class SimThread:
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self.bus = open_bus(self.bench.can)
         try:
-            setup = _setup(self.loop, self.bus, self.bench, self.db, self.variant, self.mqtt)
+            setup = _setup(
+                self.loop, self.bus, self.bench, self.db, self.variant, self.mqtt, self.diag
+            )
             self.dut = self.provider.build(setup)
         except BaseException:
             self.bus.shutdown()

@@ -2,7 +2,11 @@
 
 The tester side uses can-isotp; the reference TCU deliberately does not, so the two sides of a
 simulated run are independent implementations that have to agree on the wire. This one does
-what CC-TCU-1 needs, classic CAN with 11-bit normal addressing:
+what CC-TCU-1 needs on classic CAN, in the addressing mode the profile declares (11-bit
+normal by default; 29-bit normal or normal fixed, where only the identifiers and their 29-bit
+flag change; extended, where the first byte of every frame is an address: the part's own
+``target_address`` (or ``functional_address``) on requests, which it checks, and the tester's
+``source_address`` on everything it sends, so each frame carries one byte less of ISO-TP):
 
 * requests on the physical identifier as single frames or first + consecutive frames (it
   answers a first frame with flow control: continue to send, block size 0, STmin 0);
@@ -50,6 +54,10 @@ class ServerIsoTp:
         physical_id: int,
         functional_id: int,
         response_id: int,
+        extended_id: bool = False,
+        target_address: int | None = None,
+        functional_address: int | None = None,
+        source_address: int | None = None,
     ) -> None:
         self.loop = loop
         self._send_frame = send
@@ -57,6 +65,11 @@ class ServerIsoTp:
         self.physical_id = physical_id
         self.functional_id = functional_id
         self.response_id = response_id
+        self.extended_id = extended_id  # 29-bit identifiers: the declared mode's, not a guess
+        self._rx_physical = target_address  # extended addressing: the address bytes
+        self._rx_functional = target_address if functional_address is None else functional_address
+        self._tx_prefix = b"" if source_address is None else bytes([source_address])
+        self._room = 8 - len(self._tx_prefix)  # ISO-TP bytes per frame
         # reception of a multi-frame request
         self._rx_buf = bytearray()
         self._rx_len = 0
@@ -79,11 +92,19 @@ class ServerIsoTp:
 
     # -- receiving ---------------------------------------------------------------------------
     def on_frame(self, msg: can.Message) -> None:
+        if bool(msg.is_extended_id) != self.extended_id:
+            return  # the other identifier format: not this addressing's frame
         data = bytes(msg.data[: msg.dlc])
+        functional = msg.arbitration_id == self.functional_id
+        if self._tx_prefix:  # extended addressing: our address first, then ISO-TP
+            expected = self._rx_functional if functional else self._rx_physical
+            if not data or data[0] != expected:
+                return
+            data = data[1:]
         if not data:
             return
         kind = data[0] >> 4
-        if msg.arbitration_id == self.functional_id:
+        if functional:
             if kind == 0:
                 self._single(data, functional=True)
             return  # functional addressing carries single frames only
@@ -105,13 +126,13 @@ class ServerIsoTp:
         self._on_request(data[1 : 1 + n], functional)
 
     def _first(self, data: bytes) -> None:
-        if len(data) < 8:
+        if len(data) < self._room:
             return
         length = ((data[0] & 0x0F) << 8) | data[1]
-        if length < 8:
+        if length < self._room:
             return  # would have fit a single frame: invalid
         self._abort_rx()
-        self._rx_buf = bytearray(data[2:8])
+        self._rx_buf = bytearray(data[2 : self._room])
         self._rx_len = length
         self._rx_seq = 1
         self._send(bytes([0x30, 0x00, 0x00]))  # continue to send, BS 0, STmin 0
@@ -143,22 +164,25 @@ class ServerIsoTp:
 
     # -- sending -----------------------------------------------------------------------------
     def _send(self, body: bytes) -> None:
-        data = body + bytes([PAD]) * (8 - len(body))
+        data = self._tx_prefix + body
+        data += bytes([PAD]) * (8 - len(data))
         self._send_frame(
-            can.Message(arbitration_id=self.response_id, data=data, is_extended_id=False)
+            can.Message(arbitration_id=self.response_id, data=data, is_extended_id=self.extended_id)
         )
 
     def send(self, payload: bytes) -> None:
         """Send a response: a single frame, or a first frame and then on flow control."""
         self._abort_tx()
-        if len(payload) <= 7:
+        room = self._room
+        if len(payload) <= room - 1:
             self._send(bytes([len(payload)]) + payload)
             return
         self._tx_data = payload
-        self._tx_pos = 6
+        self._tx_pos = room - 2
         self._tx_seq = 1
         self._waiting_fc = True
-        self._send(bytes([0x10 | (len(payload) >> 8) & 0x0F, len(payload) & 0xFF]) + payload[:6])
+        head = bytes([0x10 | (len(payload) >> 8) & 0x0F, len(payload) & 0xFF])
+        self._send(head + payload[: room - 2])
         self._tx_timer = self.loop.call_later(N_BS, self._abort_tx)
 
     def _flow_control(self, data: bytes) -> None:
@@ -183,7 +207,7 @@ class ServerIsoTp:
     def _next_consecutive(self) -> None:
         self._tx_timer = None
         while self._tx_pos < len(self._tx_data):
-            chunk = self._tx_data[self._tx_pos : self._tx_pos + 7]
+            chunk = self._tx_data[self._tx_pos : self._tx_pos + self._room - 1]
             self._send(bytes([0x20 | self._tx_seq]) + chunk)
             self._tx_pos += len(chunk)
             self._tx_seq = (self._tx_seq + 1) & 0x0F

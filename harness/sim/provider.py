@@ -68,6 +68,7 @@ class TcuProvider(DutProvider):
             setup.db,
             variant=setup.variant,
             identity=identity_from_bench(setup.bench),
+            diag=setup.diag,
         )
         v2x: V2xBackend | None = None
         if setup.mqtt_transport is not None:

@@ -44,6 +44,7 @@ from harness.sim.tcu_config import (
     CAN_BEHAVIOURS,
     DIAG_FUNCTIONAL_ID,
     DIAG_REQUEST_ID,
+    DIAG_RESPONSE_ID,
     DISCARDS_TO_SET_INVALID,
     SENT_IDS,
     VALID_TO_CLEAR,
@@ -57,6 +58,7 @@ from harness.sim.tcu_config import (
 )
 from harness.sim.uds_server import UdsServer
 from harness.sim.variants import get_variant
+from harness.uds.exchange import DiagIds
 
 __all__ = ["IgnitionState", "ReferenceTcu", "TcuIdentity"]
 
@@ -85,8 +87,13 @@ class ReferenceTcu:
         variant: str | None = None,
         identity: TcuIdentity = _DEFAULT_IDENTITY,
         seed: int = 0,
+        diag: DiagIds | None = None,
     ) -> None:
         self.loop = loop
+        # where diagnostics travel: the profile's addressing (default 0x7E0/0x7DF/0x7E8 normal)
+        self.diag = (
+            DiagIds(DIAG_REQUEST_ID, DIAG_FUNCTIONAL_ID, DIAG_RESPONSE_ID) if diag is None else diag
+        )
         self.bus = bus
         self.db = db
         self.variant = None if variant is None else get_variant(variant)
@@ -127,9 +134,10 @@ class ReferenceTcu:
             position.frame_id: self._on_position,
             heading.frame_id: self._on_heading,
             ign.frame_id: self._on_veh_status,
-            DIAG_REQUEST_ID: self._on_diagnostic,
-            DIAG_FUNCTIONAL_ID: self._on_diagnostic,
         }
+        self._diag_rx = frozenset({self.diag.request_id, self.diag.functional_id})
+        if not self.diag.extended_id:
+            self._handlers.update(dict.fromkeys(self._diag_rx, self._on_diagnostic))
         extras = self._behaviour.extra_frames
         self.own_ids: frozenset[int] = SENT_IDS | {x.arbitration_id for x in extras}
         self._extra_msgs = [
@@ -401,8 +409,13 @@ class ReferenceTcu:
     def _on_frame(self, msg: can.Message) -> None:
         if not self._running or self._silent:
             return
-        if msg.is_extended_id or msg.is_remote_frame or msg.is_error_frame or msg.is_fd:
-            return  # not a classic 11-bit data frame: nothing this TCU receives
+        if msg.is_remote_frame or msg.is_error_frame or msg.is_fd:
+            return  # not a classic data frame: nothing this TCU receives
+        if msg.is_extended_id:  # 29-bit: only diagnostics, when the profile's mode has them
+            if self.diag.extended_id and msg.arbitration_id in self._diag_rx:
+                self.stats.frames_received += 1
+                self._on_diagnostic(msg)
+            return
         self.stats.frames_received += 1
         handler = self._handlers.get(msg.arbitration_id)
         if handler is not None:
@@ -490,5 +503,5 @@ class ReferenceTcu:
             self._set_status_cycle()
 
     def _on_diagnostic(self, msg: can.Message) -> None:
-        """UDS requests (0x7E0 / 0x7DF) and the tester's flow control: the UDS server's."""
+        """UDS requests (physical / functional) and the tester's flow control: the UDS server's."""
         self.uds.on_frame(msg)

@@ -112,15 +112,18 @@ class UdsServer:
         self.loop = tcu.loop
         name = tcu.variant.name if tcu.variant is not None else None
         self.behaviour = _UDS_BEHAVIOURS.get(name, _UdsBehaviour()) if name else _UdsBehaviour()
-        from harness.sim.tcu_config import DIAG_FUNCTIONAL_ID, DIAG_REQUEST_ID, DIAG_RESPONSE_ID
-
+        ids = tcu.diag  # the addressing the bench/profile asks for (default 11-bit normal)
         self.isotp = ServerIsoTp(
             self.loop,
             send,
             self._on_request,
-            physical_id=DIAG_REQUEST_ID,
-            functional_id=DIAG_FUNCTIONAL_ID,
-            response_id=DIAG_RESPONSE_ID,
+            physical_id=ids.request_id,
+            functional_id=ids.functional_id,
+            response_id=ids.response_id,
+            extended_id=ids.extended_id,
+            target_address=ids.target_address,
+            functional_address=ids.functional_address,
+            source_address=ids.source_address,
         )
         # non-volatile: survives an ECUReset
         self.station_id = tcu.identity.station_id

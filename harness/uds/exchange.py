@@ -21,18 +21,106 @@ from dataclasses import dataclass
 
 from harness.observe import Column, FrameLog
 
-__all__ = ["DiagIds", "Exchange", "Transfer", "exchanges", "transfers"]
+__all__ = [
+    "ADDRESSING_MODES",
+    "DiagIds",
+    "Exchange",
+    "Transfer",
+    "addressed",
+    "exchanges",
+    "normal_fixed_ids",
+    "transfers",
+]
 
 PENDING = 0x78  # requestCorrectlyReceived-ResponsePending
 
 
+ADDRESSING_MODES = ("normal_11", "normal_29", "normal_fixed_29", "extended")
+
+
 @dataclass(frozen=True)
 class DiagIds:
-    """Where requests and responses travel (11-bit normal addressing)."""
+    """Where requests and responses travel, in one ISO-TP addressing mode (ISO 15765-2).
+
+    ``mode`` is ``normal_11`` (the default), ``normal_29`` (29-bit identifiers given
+    explicitly), ``normal_fixed_29`` (29-bit ``0x18DA<TA><SA>`` physical and
+    ``0x18DB<TA><SA>`` functional; the identifiers here are already the resolved ones, see
+    :func:`normal_fixed_ids`) or ``extended`` (11-bit identifiers; the first byte of every
+    frame is the target address: ``target_address`` on physical requests,
+    ``functional_address`` on functional ones, ``source_address`` (the tester's) on the
+    part's frames). Whether identifiers are 29-bit comes from the mode, never from their value.
+    """
 
     request_id: int = 0x7E0  # physical
     functional_id: int = 0x7DF
     response_id: int = 0x7E8
+    mode: str = "normal_11"
+    target_address: int | None = None  # extended: N_TA byte of physical requests
+    functional_address: int | None = None  # extended: N_TA byte of functional requests
+    source_address: int | None = None  # extended: N_TA byte of the part's frames (tester)
+
+    @property
+    def extended_id(self) -> bool:
+        """29-bit identifiers (declared by the mode)."""
+        return self.mode in ("normal_29", "normal_fixed_29")
+
+    @property
+    def prefixed(self) -> bool:
+        """Extended addressing: every frame's first byte is an address, not ISO-TP."""
+        return self.mode == "extended"
+
+    def prefix_of(self, can_id: int) -> int | None:
+        """The address byte frames on ``can_id`` carry (None: not extended addressing)."""
+        if not self.prefixed:
+            return None
+        if can_id == self.response_id:
+            return self.source_address
+        if can_id == self.functional_id:
+            return self.functional_address
+        return self.target_address
+
+    def describe(self) -> str:
+        """The addressing in words, for messages naming it."""
+        width = 29 if self.extended_id else 11
+        ids = (
+            f"{width}-bit request 0x{self.request_id:X}, functional 0x{self.functional_id:X}, "
+            f"response 0x{self.response_id:X}"
+        )
+        if self.prefixed:
+            ids += (
+                f"; address bytes TA 0x{self.target_address or 0:02X}, functional "
+                f"0x{self.functional_address or 0:02X}, SA 0x{self.source_address or 0:02X}"
+            )
+        return f"{self.mode} addressing ({ids})"
+
+    def sent(self, log: FrameLog, can_id: int) -> Column:
+        """The harness's frames on a request identifier, as ISO-TP sees them."""
+        return addressed(log.tx_of(can_id), self.prefix_of(can_id))
+
+    def answered(self, log: FrameLog) -> Column:
+        """The part's frames on the response identifier, as ISO-TP sees them."""
+        return addressed(log.rx_of(self.response_id), self.prefix_of(self.response_id))
+
+
+def normal_fixed_ids(
+    target: int, source: int, functional_target: int = 0x33, priority: int = 6
+) -> tuple[int, int, int]:
+    """(physical, functional, response) identifiers of ISO 15765-4 style normal fixed
+    addressing from the part's address ``target`` and the tester's ``source``."""
+    base = (priority & 0x7) << 26
+    physical = base | 0xDA0000 | (target << 8) | source
+    functional = base | 0xDB0000 | (functional_target << 8) | source
+    response = base | 0xDA0000 | (source << 8) | target
+    return physical, functional, response
+
+
+def addressed(col: Column, prefix: int | None) -> Column:
+    """The frames of a column as ISO-TP sees them: with extended addressing only those whose
+    address byte is ``prefix``, without it (unchanged when ``prefix`` is None)."""
+    if prefix is None:
+        return col
+    keep = [k for k, d in enumerate(col.data) if d and d[0] == prefix]
+    return Column([col.ts[k] for k in keep], [col.data[k][1:] for k in keep])
 
 
 @dataclass(frozen=True)
@@ -135,11 +223,12 @@ def _answers(sid: int, payload: bytes) -> bool:
 
 def exchanges(log: FrameLog, t0: float, t1: float, ids: DiagIds) -> list[Exchange]:
     """Every request the harness sent in [t0, t1], with the responses to it in that span."""
-    requests = [
-        (t, False) for t in transfers(log.tx_of(ids.request_id), t0, t1, ids.request_id)
-    ] + [(t, True) for t in transfers(log.tx_of(ids.functional_id), t0, t1, ids.functional_id)]
+    phys, func = ids.request_id, ids.functional_id
+    requests = [(t, False) for t in transfers(ids.sent(log, phys), t0, t1, phys)] + [
+        (t, True) for t in transfers(ids.sent(log, func), t0, t1, func)
+    ]
     requests.sort(key=lambda r: r[0].first)
-    answers = transfers(log.rx_of(ids.response_id), t0, t1, ids.response_id)
+    answers = transfers(ids.answered(log), t0, t1, ids.response_id)
     out: list[Exchange] = []
     for n, (req, functional) in enumerate(requests):
         if not req.payload:

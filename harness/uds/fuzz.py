@@ -88,7 +88,12 @@ class DiagFuzzer:
     def _send(self, item: FuzzItem, can_id: int, data: bytes, first: bool) -> None:
         try:
             ts = self.port.send(
-                can.Message(arbitration_id=can_id, data=data, dlc=len(data), is_extended_id=False)
+                can.Message(
+                    arbitration_id=can_id,
+                    data=data,
+                    dlc=len(data),
+                    is_extended_id=self.plan.ids.extended_id,  # the declared mode's, not a guess
+                )
             )
         except InterfaceError:
             self.send_errors += 1

@@ -192,7 +192,7 @@ def _merged(log: FrameLog, t0: float, t1: float, ids: DiagIds) -> list[tuple[flo
     request at the instant the last answer came), so it is not this span's."""
     out: list[tuple[float, int, bytes]] = []
     for can_id in (ids.request_id, ids.functional_id):
-        col = log.tx_of(can_id)
+        col = ids.sent(log, can_id)
         i, j = col.span(t0, t1)
         out.extend((col.ts[k], can_id, col.data[k]) for k in range(i, j) if col.ts[k] < t1)
     out.sort(key=lambda f: f[0])
@@ -313,7 +313,7 @@ def judge_span(
     state: OracleState | None = None,
 ) -> list[Judged]:
     """Every stimulus the harness sent on the request identifiers in [t0, t1], judged."""
-    answers, flows, segmented = _answers(log.rx_of(ids.response_id), t0, t1)
+    answers, flows, segmented = _answers(ids.answered(log), t0, t1)
     stimuli = list(_stimuli(_merged(log, t0, t1, ids), ids, segmented))
     st = state if state is not None else OracleState()
     out: list[Judged] = []

@@ -29,9 +29,9 @@ from isotp.tools import Timer as IsoTpTimer
 from harness.can.port import CanPort
 from harness.clock import EventLoop, Timer
 from harness.uds.config import DiagConfig
-from harness.uds.exchange import Transfer
+from harness.uds.exchange import DiagIds, Transfer
 
-__all__ = ["IsoTpLink"]
+__all__ = ["IsoTpLink", "isotp_addresses"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,57 @@ def _is_noise(data: bytes) -> bool:
     return data[0] >> 4 == 0 and data[0] & 0x0F == 0 and (len(data) < 2 or data[1] == 0)
 
 
+def isotp_addresses(ids: DiagIds) -> tuple[isotp.Address, isotp.Address]:
+    """can-isotp's physical and functional :class:`isotp.Address` for the declared mode."""
+    mode = ids.mode
+    am = isotp.AddressingMode
+    if mode == "normal_fixed_29":
+        # the identifiers are 0x18DA<TA><SA> / 0x18DB<TA><SA>: take the addresses back out
+        phys, func = ids.request_id & 0x1FFF0000, ids.functional_id & 0x1FFF0000
+        target, source = (ids.request_id >> 8) & 0xFF, ids.request_id & 0xFF
+        fixed = am.NormalFixed_29bits
+        return (
+            isotp.Address(
+                fixed,
+                target_address=target,
+                source_address=source,
+                physical_id=phys,
+                functional_id=func,
+            ),
+            isotp.Address(
+                fixed,
+                target_address=(ids.functional_id >> 8) & 0xFF,
+                source_address=source,
+                physical_id=phys,
+                functional_id=func,
+            ),
+        )
+    if mode == "extended":
+        ext = am.Extended_11bits
+        rx, sa = ids.response_id, ids.source_address
+        return (
+            isotp.Address(
+                ext,
+                txid=ids.request_id,
+                rxid=rx,
+                target_address=ids.target_address,
+                source_address=sa,
+            ),
+            isotp.Address(
+                ext,
+                txid=ids.functional_id,
+                rxid=rx,
+                target_address=ids.functional_address,
+                source_address=sa,
+            ),
+        )
+    normal = am.Normal_29bits if mode == "normal_29" else am.Normal_11bits
+    return (
+        isotp.Address(normal, txid=ids.request_id, rxid=ids.response_id),
+        isotp.Address(normal, txid=ids.functional_id, rxid=ids.response_id),
+    )
+
+
 class IsoTpLink:
     """One tester-side ISO-TP channel to the DUT (physical and functional requests)."""
 
@@ -99,9 +150,8 @@ class IsoTpLink:
         self.port = port
         self.config = config
         ids = config.ids
-        mode = isotp.AddressingMode.Normal_11bits
-        self._physical = isotp.Address(mode, txid=ids.request_id, rxid=ids.response_id)
-        self._functional = isotp.Address(mode, txid=ids.functional_id, rxid=ids.response_id)
+        self._physical, self._functional = isotp_addresses(ids)
+        self._prefix = ids.prefix_of(ids.response_id)
         self._rx: deque[isotp.CanMessage] = deque()
         self.errors: list[str] = []
         self.received: list[Transfer] = []
@@ -154,15 +204,29 @@ class IsoTpLink:
 
     # -- driving ---------------------------------------------------------------------------------
     def _on_frame(self, ts: float, can_id: int, data: bytes) -> None:
-        if can_id != self.config.ids.response_id or _is_noise(data):
+        if can_id != self.config.ids.response_id:
             return
-        kind = data[0] >> 4
+        if self._prefix is not None:  # extended addressing: the tester's address byte first
+            if not data or data[0] != self._prefix:
+                return
+            if _is_noise(data[1:]):
+                return
+            kind = data[1] >> 4
+        elif _is_noise(data):
+            return
+        else:
+            kind = data[0] >> 4
         if kind in (0, 1):
             self._first_rx, self._frames = ts, 0
         if kind != 3:
             self._frames += 1
         self._rx.append(
-            isotp.CanMessage(arbitration_id=can_id, data=data, dlc=len(data), extended_id=False)
+            isotp.CanMessage(
+                arbitration_id=can_id,
+                data=data,
+                dlc=len(data),
+                extended_id=self.config.ids.extended_id,
+            )
         )
         self._pump()
         while self.layer.available():

@@ -106,7 +106,8 @@ def test_no_response_names_the_request_and_the_timeout() -> None:
     assert result.verdict is Verdict.FAIL
     assert result.summary == (
         "no response to 22 F1 90 (ReadDataByIdentifier), physical within 1.000 s "
-        "(tester timeout 1.000 s, P2 50.000 ms)"
+        "(tester timeout 1.000 s, P2 50.000 ms) with normal_11 addressing (11-bit request "
+        "0x7E0, functional 0x7DF, response 0x7E8): check diagnostics.addressing"
     )
 
 
