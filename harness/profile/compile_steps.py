@@ -21,6 +21,7 @@ from harness.can.steps import (
     SignalSet,
     WaitFrames,
 )
+from harness.observe import FD_LENGTHS
 from harness.profile.compile_diag import DiagCompiler
 from harness.profile.model import (
     FuzzCanStep,
@@ -104,10 +105,28 @@ def compile_can_step(
                 expected="whole hex bytes such as '01 02 FF'",
                 got=frame.data,
             ) from None
-        if len(data) > 8:
+        bus = c.p.bus_spec()
+        if frame.fd and not bus.fd:
+            raise c.err(
+                (*path, "send", "fd"),
+                "the profile's bus is classic CAN: declare `bus: {fd: true, ...}` to send "
+                "CAN FD frames",
+                expected="false",
+                got="true",
+            )
+        if not frame.fd and frame.brs is not None:
+            raise c.err((*path, "send", "brs"), "brs is for a CAN FD frame: add fd: true")
+        if frame.fd and len(data) not in FD_LENGTHS:
             raise c.err(
                 (*path, "send", "data"),
-                f"expected at most 8 data bytes (classic CAN), but got {len(data)}",
+                f"expected a CAN FD data length ({', '.join(map(str, FD_LENGTHS))} bytes), "
+                f"but got {len(data)}",
+            )
+        if not frame.fd and len(data) > 8:
+            raise c.err(
+                (*path, "send", "data"),
+                f"expected at most 8 data bytes (classic CAN; fd: true on a CAN FD bus for "
+                f"more), but got {len(data)}",
             )
         if not frame.extended and frame.id > 0x7FF:
             raise c.err(
@@ -115,7 +134,18 @@ def compile_can_step(
                 expected="an 11-bit identifier (or extended: true)",
                 got=hex(frame.id),
             )
-        return PlannedStep("send", where, name, data=SendFrame(frame.id, data, frame.extended))
+        return PlannedStep(
+            "send",
+            where,
+            name,
+            data=SendFrame(
+                frame.id,
+                data,
+                frame.extended,
+                fd=frame.fd,
+                brs=frame.fd and (bus.brs if frame.brs is None else frame.brs),
+            ),
+        )
     if isinstance(step, InjectStep):
         inject = step.inject
         msg = c._restbus_message((*path, "inject", "message"), inject.message)

@@ -38,6 +38,7 @@ __all__ = [
     "ACTIONS",
     "FORMAT",
     "STEP_MODELS",
+    "BusSpec",
     "Case",
     "CheckSpec",
     "DbcSource",
@@ -200,6 +201,10 @@ class RawFrame(Strict):
     id: CanId
     data: str = Field(default="", pattern=r"^[0-9A-Fa-f ]*$", description="hex bytes")
     extended: bool = False
+    fd: bool = Field(default=False, description="a CAN FD frame (the bus must be FD)")
+    brs: bool | None = Field(
+        default=None, description="FD bit rate switch (default: the bus's brs)"
+    )
 
 
 class SendStep(StepBase):
@@ -389,6 +394,39 @@ class Case(Strict):
     checks: list[CheckSpec] = Field(default_factory=list, description="checks over the whole case")
 
 
+class BusSpec(Strict):
+    """The CAN bus the part is on: classic CAN or CAN FD, with its bit rates."""
+
+    fd: bool = Field(default=False, description="CAN FD: messages of up to 64 bytes (classic: 8)")
+    bitrate: int = Field(default=500000, gt=0, le=1_000_000, description="nominal bit rate")
+    data_bitrate: int | None = Field(
+        default=None,
+        gt=0,
+        le=16_000_000,
+        description="CAN FD data-phase bit rate (FD only; default: the nominal bit rate)",
+    )
+    brs: bool = Field(
+        default=True,
+        description="CAN FD frames the harness sends switch to the data bit rate (BRS)",
+    )
+
+    @model_validator(mode="after")
+    def _rates(self) -> BusSpec:
+        if not self.fd and self.data_bitrate is not None:
+            raise ValueError("data_bitrate is for a CAN FD bus: add fd: true, or drop it")
+        if self.data_bitrate is not None and self.data_bitrate < self.bitrate:
+            raise ValueError(
+                f"expected a data_bitrate at or above the nominal bitrate {self.bitrate}, "
+                f"but got {self.data_bitrate}"
+            )
+        return self
+
+    @property
+    def fast_bitrate(self) -> int:
+        """The data-phase bit rate (the nominal one on a classic bus or without BRS)."""
+        return self.data_bitrate or self.bitrate
+
+
 class Profile(Strict):
     format: Literal["cc-harness-profile/1"]
     profile: Meta
@@ -396,6 +434,11 @@ class Profile(Strict):
         description="DBC file, relative to the profile; or {path, encoding, lenient}"
     )
     bitrate: int = Field(default=500000, gt=0, le=1_000_000)
+    bus: BusSpec | None = Field(
+        default=None,
+        description="the bus: {fd, bitrate, data_bitrate, brs}; without it a classic bus at "
+        "`bitrate`",
+    )
     dut: DutSpec
     e2e: dict[str, E2ESpec] = Field(default_factory=dict)
     restbus: dict[str, RestbusMessage] = Field(default_factory=dict)
@@ -417,3 +460,7 @@ class Profile(Strict):
         default_factory=list, description="steps run at the start of every case"
     )
     cases: list[Case] = Field(min_length=1)
+
+    def bus_spec(self) -> BusSpec:
+        """The bus as declared (``bus:``), or a classic bus at ``bitrate``."""
+        return self.bus if self.bus is not None else BusSpec(bitrate=self.bitrate)
