@@ -65,6 +65,7 @@ __all__ = [
     "CanConfig",
     "DutConfig",
     "check_references",
+    "fd_options",
     "interface_options",
     "load_bench",
     "open_bus",
@@ -321,6 +322,18 @@ def check_references(bench: Bench, *, broker: bool = True) -> None:
     if broker and bench.mqtt.broker is not None:
         base = Path(bench.source).parent if bench.source else None
         BrokerAddress.from_config(bench.mqtt.broker, base)
+
+
+def fd_options(plan: Any, config: CanConfig) -> dict[str, Any]:
+    """python-can's FD keyword arguments for a profile on a CAN FD bus (``plan.fd``): ``fd``,
+    and on a real interface the profile's ``data_bitrate``; what the bench's can.options
+    give wins."""
+    if not getattr(plan, "fd", False):
+        return {}
+    found: dict[str, Any] = {"fd": True}
+    if config.interface not in ("virtual", "udp_multicast") and plan.data_bitrate:
+        found["data_bitrate"] = plan.data_bitrate
+    return {k: v for k, v in found.items() if k not in config.options}
 
 
 def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:

@@ -25,7 +25,7 @@ from typing import Any
 
 import can
 
-from harness.bench import ECHOING_INTERFACES, Bench, open_bus
+from harness.bench import ECHOING_INTERFACES, Bench, fd_options, open_bus
 from harness.can.ingest import (
     DEFAULT_RECEIVE_BUFFER,
     ThreadedBus,
@@ -278,7 +278,7 @@ class Session:
             echoes = False
         else:
             clock = RealClock()
-            inner = open_bus(self.bench.can)
+            inner = open_bus(self.bench.can, **fd_options(self.plan, self.bench.can))
             # A reader thread of its own, so evaluation never leaves the interface's buffer
             # to overflow; and every overrun counter the interface has (run.json "receive").
             want = self.bench.can.receive_buffer or DEFAULT_RECEIVE_BUFFER

@@ -322,6 +322,7 @@ class _Compiler:
         )
         resolver.mqtt = getattr(self, "mqtt", None)
         resolver.diagnostics = self.p.diagnostics
+        resolver.fd = getattr(self, "fd", False)
         return resolver
 
     def _restbus(self, name: str) -> RestbusPlan:
