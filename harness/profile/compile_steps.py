@@ -8,7 +8,7 @@ their own compilers (:mod:`compile_diag`, :mod:`compile_mqtt`);
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.can.dbc import MessageCodec, SignalCodec
 from harness.can.e2e import Protection
@@ -190,6 +190,7 @@ def compile_can_step(
             load_percent=noise.load_percent,
             duration=noise.duration,
             seed=noise.seed,
+            **_fd_fuzz(c, path, "noise", noise.fd),
         )
         return PlannedStep("noise", where, name, duration=noise.duration, data=plan)
     if isinstance(step, FuzzCanStep):
@@ -214,6 +215,7 @@ def compile_can_step(
             duration=fz.duration,
             seed=fz.seed,
             watch=watch,
+            **_fd_fuzz(c, path, "fuzz_can", fz.fd),
         )
         checks = tuple(
             c._check(spec, (*path, "checks", k), markers, later)
@@ -223,6 +225,22 @@ def compile_can_step(
             "fuzz_can", where, name, duration=fz.duration or 0.0, data=plan, checks=checks
         )
     raise c.err(path, expected="a known step", got=type(step).__name__)
+
+
+def _fd_fuzz(c: CanStepCompiler, path: Sequence[str | int], key: str, fd: bool) -> dict[str, Any]:
+    """The CAN FD settings of a noise or fuzz_can step (fd: true needs an FD bus)."""
+    if not fd:
+        return {}
+    bus = c.p.bus_spec()
+    if not bus.fd:
+        raise c.err(
+            (*path, key, "fd"),
+            "the profile's bus is classic CAN: declare `bus: {fd: true, ...}` to fuzz with "
+            "CAN FD frames",
+            expected="false",
+            got="true",
+        )
+    return {"fd": True, "brs": bus.brs, "fast_ratio": bus.bitrate / bus.fast_bitrate}
 
 
 def _fuzz_ids(

@@ -249,10 +249,26 @@ class CanFrameSet(Strict):
     id_ranges: list[Annotated[list[CanId], Field(min_length=2, max_length=2)]] = Field(
         default_factory=list, description="[low, high] identifier ranges, inclusive"
     )
-    dlc: list[Annotated[int, Field(ge=0, le=8)]] = Field(
-        default_factory=lambda: list(range(9)), min_length=1
+    dlc: list[Annotated[int, Field(ge=0, le=15)]] = Field(
+        default_factory=lambda: list(range(9)),
+        min_length=1,
+        description="DLC codes: 0..8 bytes; with fd: true also 9..15 (12, 16, 20, 24, 32, 48, "
+        "64 bytes)",
     )
     payload: Literal["random", "zeros", "ones"] = "random"
+    fd: bool = Field(
+        default=False, description="send CAN FD frames (the profile's bus must be CAN FD)"
+    )
+
+    @model_validator(mode="after")
+    def _classic_dlcs(self) -> CanFrameSet:
+        long = sorted(d for d in self.dlc if d > 8)
+        if long and not self.fd:
+            raise ValueError(
+                f"DLC codes {long} are CAN FD lengths: add fd: true (on a CAN FD bus), or "
+                "keep to 0..8"
+            )
+        return self
 
 
 class NoiseSpec(CanFrameSet):

@@ -25,12 +25,13 @@ from harness.errors import ProfileError
 from harness.observe import FLAG_BRS, FLAG_EXTENDED, FLAG_FD
 from harness.offline import evaluate_evidence, load_evidence, read_trace
 from harness.plan import Plan
-from harness.profile.compile import load_profile
+from harness.profile.compile import load_profile, load_profile_text
 from harness.record import Verdict
 from harness.session import DutChoice, Session
 from tests.can.helpers import protection
 from tests.report.conftest import assert_agrees
 
+ROOT = Path(__file__).resolve().parents[2]
 DBC = Path(__file__).resolve().parent / "data" / "fd-part.dbc"
 STATUS_ID = 0x18FF1020
 COMMAND_ID = 0x120
@@ -266,6 +267,7 @@ def test_each_faulty_fd_part_fails_its_requirement_only(
     assert_agrees(evaluate_evidence(load_evidence(out, profile)))
 
 
+@pytest.mark.realtime
 def test_fd_part_passes_in_real_time_over_a_python_can_virtual_bus(
     profile: Path, tmp_path: Path
 ) -> None:
@@ -277,3 +279,49 @@ def test_fd_part_passes_in_real_time_over_a_python_can_virtual_bus(
     verdicts = _run(plan, "sim:fd-part", out, realtime=True, bench=bench)
     assert verdicts == {"TC-FD-001": Verdict.PASS, "TC-FD-002": Verdict.PASS}
     assert_agrees(evaluate_evidence(load_evidence(out, profile)))
+
+
+FUZZ_CASE = """
+  - id: TC-FD-003
+    title: The part keeps its status cycle under CAN FD fuzzing
+    requirements: [FD-001]
+    steps:
+      - fuzz_can:
+          id_ranges: [[0x300, 0x30F]]
+          dlc: [8, 9, 15]
+          fd: true
+          order: sweep
+          load_percent: 20
+          seed: 3
+          watch: {message: FD_Status, silence: 200 ms}
+        checks:
+          - {kind: cycle_time, message: FD_Status, min: 45 ms, max: 55 ms}
+"""
+
+
+def test_fuzzing_sends_fd_frames_of_every_fd_length_with_brs(profile: Path, tmp_path: Path) -> None:
+    profile.write_text(PROFILE + FUZZ_CASE, encoding="utf-8")
+    plan = load_profile(profile)
+    out = tmp_path / "run"
+    verdicts = _run(plan, "sim:fd-part", out)
+    assert set(verdicts.values()) == {Verdict.PASS}, verdicts
+    with can.BLFReader(str(out / "trace.blf")) as reader:
+        fuzz = [m for m in reader if 0x300 <= m.arbitration_id <= 0x30F]
+    assert len(fuzz) == 16 * 3  # one sweep over every (identifier, DLC) pair
+    assert {len(m.data) for m in fuzz} == {8, 12, 64}
+    assert all(m.is_fd and m.bitrate_switch and not m.is_extended_id for m in fuzz)
+    assert_agrees(evaluate_evidence(load_evidence(out, profile)))
+
+
+def test_fd_fuzzing_needs_fd_frames(profile: Path) -> None:
+    profile.write_text((PROFILE + FUZZ_CASE).replace("          fd: true\n", ""))
+    with pytest.raises(ProfileError, match=r"DLC codes \[9, 15\] are CAN FD lengths"):
+        load_profile(profile)
+
+
+def test_fd_fuzzing_on_a_classic_bus_is_refused() -> None:
+    tcu = ROOT / "profiles" / "cc-tcu-1.yaml"
+    text = tcu.read_text(encoding="utf-8")
+    text = text.replace("      - fuzz_can:\n", "      - fuzz_can:\n          fd: true\n", 1)
+    with pytest.raises(ProfileError, match=r"fuzz_can.fd: the profile's bus is classic CAN"):
+        load_profile_text(text, "tcu.yaml", tcu.parent)
