@@ -159,14 +159,16 @@ class FrameLog:
         self.rx_all = Column()  # every DUT frame; data unused, ids kept in rx_ids
         self.rx_ids: list[int] = []
         self.rx_bits: list[int] = []  # worst-case stuffed length of each frame (nominal rate)
-        self.rx_fast_bits: list[int] = []  # its bits at the data rate (CAN FD with BRS), or 0
+        # each frame's bits at the data rate (CAN FD with BRS), or 0; None until an FD frame
+        self.rx_fast_bits: list[int] | None = None
         self.rx_flags: list[int] = []  # its FLAG_* bits, as the frame had them
-        self.fast_frames = 0  # how many frames had FD bits (0: rx_fast_bits all zero)
 
     def add_rx(self, ts: float, can_id: int, data: bytes, flags: int | None = None) -> float:
         """Record a DUT frame; returns its timestamp on the 1 µs grid. ``flags`` are the
         frame's :data:`FLAG_EXTENDED` .. :data:`FLAG_ESI` bits; None (callers without a
         frame) takes an id above 0x7FF as 29-bit and the frame as classic."""
+        # The hot path of every run (bench/ingest_throughput.py): classic frames append to
+        # the data-phase column only once there is one (the first FD frame makes it).
         ts = round(ts, 6)
         col = self.rx.get(can_id)
         if col is None:
@@ -176,27 +178,26 @@ class FrameLog:
         self.rx_all.ts.append(ts)
         self.rx_ids.append(can_id)
         if flags is None:
-            flags = FLAG_EXTENDED if can_id > 0x7FF else 0
+            flags = 1 if can_id > 0x7FF else 0  # FLAG_EXTENDED
         self.rx_flags.append(flags)
-        if flags & FLAG_FD:
-            nominal, fast = fd_frame_bits(
-                len(data), extended=bool(flags & FLAG_EXTENDED), brs=bool(flags & FLAG_BRS)
-            )
+        fast_bits = self.rx_fast_bits
+        if flags & 2:  # FLAG_FD
+            nominal, fast = fd_frame_bits(len(data), extended=bool(flags & 1), brs=bool(flags & 4))
+            if fast_bits is None:
+                fast_bits = self.rx_fast_bits = [0] * len(self.rx_bits)
             self.rx_bits.append(nominal)
-            self.rx_fast_bits.append(fast)
-            self.fast_frames += 1
-        else:
-            self.rx_bits.append(
-                _EXT_BITS[len(data)] if flags & FLAG_EXTENDED else _STD_BITS[len(data)]
-            )
-            self.rx_fast_bits.append(0)
+            fast_bits.append(fast)
+            return ts
+        self.rx_bits.append(_EXT_BITS[len(data)] if flags & 1 else _STD_BITS[len(data)])
+        if fast_bits is not None:
+            fast_bits.append(0)
         return ts
 
     def frame_time_bits(self, i: int, j: int, ratio: float) -> list[float] | list[int]:
         """Each DUT frame's length in [i, j) in nominal bit times: nominal bits plus data-phase
         bits times ``ratio`` (nominal / data bit rate)."""
         bits = self.rx_bits[i:j]
-        if not self.fast_frames:
+        if self.rx_fast_bits is None:
             return bits
         fast = self.rx_fast_bits[i:j]
         return [b + f * ratio for b, f in zip(bits, fast, strict=True)]

@@ -16,7 +16,7 @@ import can
 
 from harness.clock import EventLoop
 from harness.errors import InterfaceError
-from harness.observe import FLAG_BRS, FLAG_ESI, FLAG_EXTENDED, FLAG_FD, FrameLog
+from harness.observe import FLAG_BRS, FLAG_ESI, FLAG_FD, FrameLog
 from harness.trace import TraceWriter
 
 __all__ = ["CanPort"]
@@ -93,8 +93,9 @@ class CanPort:
                     for _ in range(k + 1):
                         echoes.popleft()
                     return
-        flags = FLAG_EXTENDED if msg.is_extended_id else 0
-        if msg.is_fd:  # the frame's own flags, never guessed from the identifier
+        # the frame's own flags (harness.observe FLAG_*), never guessed from the identifier
+        flags = 1 if msg.is_extended_id else 0
+        if msg.is_fd:
             flags |= FLAG_FD | (FLAG_BRS if msg.bitrate_switch else 0)
             flags |= FLAG_ESI if msg.error_state_indicator else 0
         ts = self.log.add_rx(msg.timestamp or self.loop.now(), can_id, data, flags)
