@@ -65,10 +65,10 @@ __all__ = [
     "CanConfig",
     "DutConfig",
     "check_references",
-    "fd_options",
     "interface_options",
     "load_bench",
     "open_bus",
+    "with_fd",
 ]
 
 SIM_INTERFACE = "harness_sim"
@@ -324,16 +324,20 @@ def check_references(bench: Bench, *, broker: bool = True) -> None:
         BrokerAddress.from_config(bench.mqtt.broker, base)
 
 
-def fd_options(plan: Any, config: CanConfig) -> dict[str, Any]:
-    """python-can's FD keyword arguments for a profile on a CAN FD bus (``plan.fd``): ``fd``,
-    and on a real interface the profile's ``data_bitrate``; what the bench's can.options
-    give wins."""
+def with_fd(bench: Bench, plan: Any) -> Bench:
+    """``bench`` with python-can's FD keyword arguments added to can.options for a profile on
+    a CAN FD bus (``plan.fd``): ``fd: true``, and on a real interface the profile's
+    ``data_bitrate``; what the bench's can.options give wins. Both ends opened from it (the
+    harness's and a simulated part's, in a thread or its own process) can carry FD frames."""
     if not getattr(plan, "fd", False):
-        return {}
-    found: dict[str, Any] = {"fd": True}
-    if config.interface not in ("virtual", "udp_multicast") and plan.data_bitrate:
+        return bench
+    found: dict[str, OptionValue] = {"fd": True}
+    if bench.can.interface not in ("virtual", "udp_multicast") and plan.data_bitrate:
         found["data_bitrate"] = plan.data_bitrate
-    return {k: v for k, v in found.items() if k not in config.options}
+    options = {**found, **bench.can.options}
+    if options == bench.can.options:
+        return bench
+    return bench.model_copy(update={"can": bench.can.model_copy(update={"options": options})})
 
 
 def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:

@@ -17,7 +17,7 @@ from pathlib import Path
 import can
 import pytest
 
-from harness.bench import Bench
+from harness.bench import Bench, with_fd
 from harness.can.dbc import CanDatabase
 from harness.clock import EventLoop, PeriodicTask
 from harness.dut import DUTS, DutProvider, DutSetup, Variant
@@ -29,6 +29,7 @@ from harness.profile.compile import load_profile, load_profile_text
 from harness.record import Verdict
 from harness.session import DutChoice, Session
 from tests.can.helpers import protection
+from tests.ports import free_udp_port
 from tests.report.conftest import assert_agrees
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,6 +197,9 @@ def _run(
     chosen = bench if bench is not None else Bench()
     with Session(plan, chosen, DutChoice.parse(dut), out_dir=out, realtime=realtime) as s:
         s.run_all()
+    for case in s.record.cases:  # shown by pytest when a verdict is not the one expected
+        for check in case.checks:
+            print(case.case_id, check.kind, check.verdict.value, check.summary)
     return {case.case_id: case.verdict for case in s.record.cases}
 
 
@@ -268,16 +272,23 @@ def test_each_faulty_fd_part_fails_its_requirement_only(
 
 
 @pytest.mark.realtime
-def test_fd_part_passes_in_real_time_over_a_python_can_virtual_bus(
-    profile: Path, tmp_path: Path
+@pytest.mark.parametrize("interface", ["virtual", "udp_multicast"])
+def test_fd_part_passes_in_real_time_over_python_can(
+    profile: Path, tmp_path: Path, interface: str
 ) -> None:
+    """The bench names no fd option: the session adds python-can's fd=True to the bench it
+    opens both ends from, because the profile's bus is FD."""
     plan = load_profile(profile)
-    bench = Bench.model_validate(
-        {"can": {"interface": "virtual", "channel": f"fd-{uuid.uuid4().hex[:8]}"}}
-    )
+    if interface == "virtual":
+        can_config: dict[str, object] = {"channel": f"fd-{uuid.uuid4().hex[:8]}"}
+    else:
+        can_config = {"channel": "239.74.163.2", "options": {"port": free_udp_port()}}
+    bench = Bench.model_validate({"can": {"interface": interface, **can_config}})
     out = tmp_path / "run"
     verdicts = _run(plan, "sim:fd-part", out, realtime=True, bench=bench)
     assert verdicts == {"TC-FD-001": Verdict.PASS, "TC-FD-002": Verdict.PASS}
+    assert with_fd(bench, plan).can.options["fd"] is True
+    assert with_fd(bench, load_profile(ROOT / "profiles" / "cc-tcu-1.yaml")) is bench
     assert_agrees(evaluate_evidence(load_evidence(out, profile)))
 
 
