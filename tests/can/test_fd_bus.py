@@ -19,15 +19,18 @@ import pytest
 
 from harness.bench import Bench, with_fd
 from harness.can.dbc import CanDatabase
-from harness.clock import EventLoop, PeriodicTask
+from harness.can.port import CanPort
+from harness.can.simbus import SimBus
+from harness.clock import EventLoop, PeriodicTask, VirtualClock
 from harness.dut import DUTS, DutProvider, DutSetup, Variant
 from harness.errors import ProfileError
-from harness.observe import FLAG_BRS, FLAG_EXTENDED, FLAG_FD
+from harness.observe import FLAG_BRS, FLAG_EXTENDED, FLAG_FD, FrameLog, frame_flags
 from harness.offline import evaluate_evidence, load_evidence, read_trace
 from harness.plan import Plan
 from harness.profile.compile import load_profile, load_profile_text
 from harness.record import Verdict
 from harness.session import DutChoice, Session
+from harness.trace import TraceWriter
 from tests.can.helpers import protection
 from tests.ports import free_udp_port
 from tests.report.conftest import assert_agrees
@@ -336,3 +339,47 @@ def test_fd_fuzzing_on_a_classic_bus_is_refused() -> None:
     text = text.replace("      - fuzz_can:\n", "      - fuzz_can:\n          fd: true\n", 1)
     with pytest.raises(ProfileError, match=r"fuzz_can.fd: the profile's bus is classic CAN"):
         load_profile_text(text, "tcu.yaml", tcu.parent)
+
+
+@pytest.mark.parametrize(
+    ("extended", "fd", "brs", "esi"),
+    [
+        (False, False, False, False),
+        (True, False, False, False),
+        (False, True, False, True),
+        (True, True, True, True),
+        (False, True, True, False),
+    ],
+)
+def test_each_frame_flag_goes_through_the_port_and_the_trace_as_the_frame_had_it(
+    tmp_path: Path, extended: bool, fd: bool, brs: bool, esi: bool
+) -> None:
+    """A low identifier (0x100) with the 29-bit flag stays 29-bit: the flag decides, not the
+    value; ESI (set by the sender's controller) is recorded as received."""
+    clock = VirtualClock()
+    loop = EventLoop(clock)
+    channel = f"flags-{uuid.uuid4().hex[:8]}"
+    harness_bus = SimBus(channel, clock=clock)
+    part_bus = SimBus(channel)
+    log = FrameLog()
+    with TraceWriter(tmp_path / "trace.blf") as trace:
+        CanPort(loop, harness_bus, log, trace)
+        size = 20 if fd else 8
+        clock.advance_to(1.0)
+        part_bus.send(
+            can.Message(
+                arbitration_id=0x100,
+                is_extended_id=extended,
+                is_fd=fd,
+                bitrate_switch=brs,
+                error_state_indicator=esi,
+                data=bytes(range(size)),
+            )
+        )
+        loop.run_until(1.5)
+    part_bus.shutdown()
+    harness_bus.shutdown()
+    flags = frame_flags(extended=extended, fd=fd, brs=brs, esi=esi)
+    assert log.rx_flags == [flags] and log.rx_of(0x100).data == [bytes(range(size))]
+    back, frames = read_trace(tmp_path / "trace.blf", None)
+    assert frames == 1 and back.rx_flags == [flags] and back.rx_bits == log.rx_bits
