@@ -68,6 +68,7 @@ __all__ = [
     "interface_options",
     "load_bench",
     "open_bus",
+    "with_fd",
 ]
 
 SIM_INTERFACE = "harness_sim"
@@ -321,6 +322,22 @@ def check_references(bench: Bench, *, broker: bool = True) -> None:
     if broker and bench.mqtt.broker is not None:
         base = Path(bench.source).parent if bench.source else None
         BrokerAddress.from_config(bench.mqtt.broker, base)
+
+
+def with_fd(bench: Bench, plan: Any) -> Bench:
+    """``bench`` with python-can's FD keyword arguments added to can.options for a profile on
+    a CAN FD bus (``plan.fd``): ``fd: true``, and on a real interface the profile's
+    ``data_bitrate``; what the bench's can.options give wins. Both ends opened from it (the
+    harness's and a simulated part's, in a thread or its own process) can carry FD frames."""
+    if not getattr(plan, "fd", False):
+        return bench
+    found: dict[str, OptionValue] = {"fd": True}
+    if bench.can.interface not in ("virtual", "udp_multicast") and plan.data_bitrate:
+        found["data_bitrate"] = plan.data_bitrate
+    options = {**found, **bench.can.options}
+    if options == bench.can.options:
+        return bench
+    return bench.model_copy(update={"can": bench.can.model_copy(update={"options": options})})
 
 
 def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:

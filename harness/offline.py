@@ -139,6 +139,7 @@ class Evidence:
             self.plan.bitrate,
             mqtt=self.mqtt,
             prompts=self.prompts,
+            data_bitrate=self.plan.data_bitrate,
         )
 
 

@@ -182,6 +182,7 @@ class CaseRunner:
             markers=dict(markers),
             bitrate=self.plan.bitrate,
             streams=streams,
+            data_bitrate=self.plan.data_bitrate,
         )
 
     def _settle(self) -> float:

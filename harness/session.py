@@ -25,7 +25,7 @@ from typing import Any
 
 import can
 
-from harness.bench import ECHOING_INTERFACES, Bench, open_bus
+from harness.bench import ECHOING_INTERFACES, Bench, open_bus, with_fd
 from harness.can.ingest import (
     DEFAULT_RECEIVE_BUFFER,
     ThreadedBus,
@@ -183,7 +183,7 @@ class Session:
         self.dut = dut
         self.fuzz = FuzzContext(seed)  # the run seed of fuzz steps without their own
         self.simulated = dut.kind == "sim" and not realtime
-        self.bench = bench if self.simulated else bench.with_channel_default()
+        self.bench = bench if self.simulated else with_fd(bench.with_channel_default(), plan)
         if dut.kind == "external":
             require_external_broker(plan, self.bench)
         self.out_dir = out_dir

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import InputError
-from harness.observe import FrameLog
+from harness.observe import FLAG_BRS, FLAG_ESI, FLAG_EXTENDED, FLAG_FD, FrameLog
 from harness.safeio import EVIDENCE_LOG, open_input
 
 if TYPE_CHECKING:
@@ -249,7 +249,11 @@ def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
                 ts = origin + (offset - first) if origin is not None else offset
                 data = bytes(msg.data)
                 if msg.is_rx:
-                    log.add_rx(ts, msg.arbitration_id, data)
+                    flags = FLAG_EXTENDED if msg.is_extended_id else 0
+                    if msg.is_fd:
+                        flags |= FLAG_FD | (FLAG_BRS if msg.bitrate_switch else 0)
+                        flags |= FLAG_ESI if msg.error_state_indicator else 0
+                    log.add_rx(ts, msg.arbitration_id, data, flags)
                 else:
                     log.add_tx(ts, msg.arbitration_id, data)
                 frames += 1

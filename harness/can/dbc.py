@@ -257,8 +257,9 @@ def classic_misfit(msg: MessageCodec) -> str | None:
         return None
     return (
         f"message {msg.name} (0x{msg.frame_id:03X}) is a CAN FD frame of {msg.length} data "
-        "bytes, which the bench cannot carry: the harness drives classic CAN buses only "
-        f"(at most {CLASSIC_MAX_DATA} data bytes per frame, no FD format); expected a classic "
+        "bytes, which the profile's classic CAN bus cannot carry (at most "
+        f"{CLASSIC_MAX_DATA} data bytes per frame, no FD format; declare a CAN FD bus with "
+        "`bus: {fd: true, bitrate: ..., data_bitrate: ...}`); expected a classic "
         f"CAN message, but got {msg.name} with {msg.length} bytes"
         + (" (VFrameFormat CAN FD)" if fd else "")
     )

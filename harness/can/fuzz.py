@@ -30,7 +30,7 @@ from harness.can.port import CanPort
 from harness.clock import EventLoop, Timer
 from harness.errors import InterfaceError
 from harness.fuzz import FuzzRecord
-from harness.observe import frame_bits
+from harness.observe import FD_LENGTHS, fd_frame_bits, frame_bits
 
 __all__ = ["CanFuzzPlan", "CanFuzzer", "FuzzWatchPlan"]
 
@@ -60,6 +60,20 @@ class CanFuzzPlan:
     duration: float | None  # None: one pass over every pair (sweep and shuffled)
     seed: int | None  # None: derived from the run seed
     watch: FuzzWatchPlan | None = None
+    fd: bool = False  # CAN FD frames; dlcs are DLC codes (9..15: 12..64 bytes)
+    brs: bool = False  # with the bit rate switch
+    fast_ratio: float = 1.0  # nominal over data bit rate (a data-phase bit in nominal bits)
+
+    def length(self, dlc: int) -> int:
+        """Data bytes of a frame with DLC code ``dlc``."""
+        return FD_LENGTHS[dlc] if self.fd else dlc
+
+    def bits(self, can_id: int, dlc: int) -> float:
+        """Worst-case length of a fuzz frame in nominal bit times (harness.observe model)."""
+        if not self.fd:
+            return frame_bits(can_id, dlc)
+        nominal, fast = fd_frame_bits(self.length(dlc), extended=can_id > 0x7FF, brs=self.brs)
+        return nominal + fast * self.fast_ratio
 
     @property
     def pairs(self) -> int:
@@ -72,7 +86,7 @@ class CanFuzzPlan:
         if self.rate is not None:
             return self.pairs / self.rate
         assert self.load_percent is not None
-        mean_bits = sum(frame_bits(0x7FF, d) for d in self.dlcs) / len(self.dlcs)
+        mean_bits = sum(self.bits(0x7FF, d) for d in self.dlcs) / len(self.dlcs)
         return self.pairs * mean_bits / (bitrate * self.load_percent / 100.0)
 
 
@@ -140,16 +154,22 @@ class CanFuzzer:
             self._last_watch()
             return
         can_id, dlc = pair
+        size = self.plan.length(dlc)
         if self.plan.payload == "zeros":
-            data = bytes(dlc)
+            data = bytes(size)
         elif self.plan.payload == "ones":
-            data = b"\xff" * dlc
+            data = b"\xff" * size
         else:
-            data = self.rng.randbytes(dlc)
+            data = self.rng.randbytes(size)
         try:
             ts = self.port.send(
                 can.Message(
-                    arbitration_id=can_id, data=data, dlc=dlc, is_extended_id=can_id > 0x7FF
+                    arbitration_id=can_id,
+                    data=data,
+                    dlc=size,
+                    is_extended_id=can_id > 0x7FF,
+                    is_fd=self.plan.fd,
+                    bitrate_switch=self.plan.brs,
                 )
             )
             self._history.append((self.sent, ts, can_id, data))
@@ -160,7 +180,7 @@ class CanFuzzer:
             gap = 1.0 / self.plan.rate
         else:
             assert self.plan.load_percent is not None
-            gap = frame_bits(can_id, dlc) / (self.bitrate * self.plan.load_percent / 100.0)
+            gap = self.plan.bits(can_id, dlc) / (self.bitrate * self.plan.load_percent / 100.0)
         # On a schedule, not "gap after this send": in real time the sending itself takes
         # time, and a sweep would stretch. A loop that fell far behind drops the backlog
         # rather than burst it out.

@@ -16,7 +16,7 @@ import can
 
 from harness.clock import EventLoop
 from harness.errors import InterfaceError
-from harness.observe import FrameLog
+from harness.observe import FLAG_BRS, FLAG_ESI, FLAG_FD, FrameLog
 from harness.trace import TraceWriter
 
 __all__ = ["CanPort"]
@@ -56,9 +56,25 @@ class CanPort:
             self._echoes.append((msg.arbitration_id, data))
         ts = self.log.add_tx(now, msg.arbitration_id, data)
         if self.trace is not None:
-            self.trace.write_frame(
-                ts, msg.arbitration_id, data, rx=False, extended=msg.is_extended_id
-            )
+            if msg.is_fd:
+                self.trace.write(
+                    can.Message(
+                        timestamp=ts,
+                        arbitration_id=msg.arbitration_id,
+                        is_extended_id=msg.is_extended_id,
+                        is_fd=True,
+                        bitrate_switch=msg.bitrate_switch,
+                        error_state_indicator=msg.error_state_indicator,
+                        data=data,
+                        dlc=len(data),
+                        is_rx=False,
+                        check=False,
+                    )
+                )
+            else:
+                self.trace.write_frame(
+                    ts, msg.arbitration_id, data, rx=False, extended=msg.is_extended_id
+                )
         return ts
 
     def _on_frame(self, msg: can.Message) -> None:
@@ -77,7 +93,12 @@ class CanPort:
                     for _ in range(k + 1):
                         echoes.popleft()
                     return
-        ts = self.log.add_rx(msg.timestamp or self.loop.now(), can_id, data)
+        # the frame's own flags (harness.observe FLAG_*), never guessed from the identifier
+        flags = 1 if msg.is_extended_id else 0
+        if msg.is_fd:
+            flags |= FLAG_FD | (FLAG_BRS if msg.bitrate_switch else 0)
+            flags |= FLAG_ESI if msg.error_state_indicator else 0
+        ts = self.log.add_rx(msg.timestamp or self.loop.now(), can_id, data, flags)
         trace = self.trace
         if trace is not None:
             if msg.is_fd:

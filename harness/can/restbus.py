@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import can
 
 from harness.clock import EventLoop, PeriodicTask
+from harness.observe import FD_LENGTHS, fd_length
 from harness.plan import RestbusPlan
 
 __all__ = ["RestBus", "RestbusEntry"]
@@ -51,7 +52,11 @@ class RestbusEntry:
         self.last_sent: float | None = None
         self.listeners: list[SentListener] = []
         self._message = can.Message(
-            arbitration_id=self.msg.frame_id, is_extended_id=self.msg.is_extended, check=False
+            arbitration_id=self.msg.frame_id,
+            is_extended_id=self.msg.is_extended,
+            is_fd=plan.fd,
+            bitrate_switch=plan.brs,
+            check=False,
         )
 
     @property
@@ -109,6 +114,8 @@ class RestbusEntry:
                 data = e2e.corrupt(data)
         if fault is not None and fault.kind == "dlc" and fault.dlc is not None:
             data = data[: fault.dlc].ljust(fault.dlc, b"\x00")
+        elif self.plan.fd and len(data) not in FD_LENGTHS:
+            data = data.ljust(fd_length(len(data)), b"\x00")  # FD lengths jump: pad up
         msg = self._message
         msg.data = bytearray(data)
         msg.dlc = len(data)

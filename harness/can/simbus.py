@@ -93,6 +93,7 @@ class SimBus(can.BusABC):
                 is_error_frame=msg.is_error_frame,
                 is_fd=msg.is_fd,
                 bitrate_switch=msg.bitrate_switch,
+                error_state_indicator=msg.error_state_indicator,
                 dlc=msg.dlc,
                 data=bytes(msg.data),
                 channel=endpoint.channel_info,

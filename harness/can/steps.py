@@ -69,6 +69,8 @@ class SendFrame:
     frame_id: int
     data: bytes
     extended: bool = False
+    fd: bool = False
+    brs: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,8 @@ def _send(ctx: StepContext, step: PlannedStep) -> StepOutcome:
             data=frame.data,
             dlc=len(frame.data),
             is_extended_id=frame.extended,
+            is_fd=frame.fd,
+            bitrate_switch=frame.brs,
         )
     )
     return StepOutcome(moment)

@@ -71,6 +71,7 @@ class Resolver:
     mqtt: Any = None  # the profile's compiled mqtt section (harness.mqtt.plan.MqttPlan)
     diagnostics: Any = None  # its diagnostics section (harness.profile.diag_model)
     diag_oracle: Any = None  # the oracle its diagnostics section declares (a UdsOracle) or None
+    fd: bool = False  # the profile's bus is CAN FD: FD messages of the DBC are in reach
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class Resolver:
 
     def message(self, field: str, name: str) -> MessageCodec:
         if name in self.db.messages:
-            misfit = classic_misfit(self.db.messages[name])
+            misfit = None if self.fd else classic_misfit(self.db.messages[name])
             if misfit is not None:
                 raise self.error(field, misfit)
             return self.db.messages[name]

@@ -164,23 +164,23 @@ class BusLoadCheck(Check):
         log = window.log
         i, j = log.rx_all.span(window.t0, window.t1)
         ts = log.rx_all.ts
-        bits = log.rx_bits
+        bits = log.frame_time_bits(i, j, window.fast_ratio)  # nominal bit times, from i
         width = min(self.p.window, window.duration) or self.p.window
         capacity = width * window.bitrate
-        total = 0
-        worst = 0
+        total: float = 0
+        worst: float = 0
         worst_end = window.t0
         left = i
         for k in range(i, j):
-            total += bits[k]
+            total += bits[k - i]
             edge = ts[k] - width
             while ts[left] <= edge:
-                total -= bits[left]
+                total -= bits[left - i]
                 left += 1
             if total > worst:
                 worst, worst_end = total, ts[k]
         peak = 100.0 * worst / capacity
-        overall = 100.0 * sum(bits[i:j]) / (max(window.duration, 1e-9) * window.bitrate)
+        overall = 100.0 * sum(bits) / (max(window.duration, 1e-9) * window.bitrate)
         ok = peak < self.p.max_percent
         meas = {"peak_percent": peak, "mean_percent": overall, "frames": j - i, "window": width}
         offender = None if ok else Offender(worst_end, f"window ending here carries {peak:.2f} %")

@@ -27,7 +27,6 @@ __all__ = [
 ]
 
 
-
 def station_topic(template: str, identity: Mapping[str, str]) -> str:
     """The template with each ``{NAME}`` replaced by the part's identity item NAME."""
     return fill(template, identity)

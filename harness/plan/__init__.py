@@ -83,6 +83,8 @@ class RestbusPlan:
     cycle: float
     enabled: bool
     e2e: Protection | None
+    fd: bool = False  # sent as a CAN FD frame (an FD message of the DBC on an FD bus)
+    brs: bool = False  # with the bit rate switch
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class Plan:
     extra: dict[str, Any] = field(default_factory=dict)
     ready_lost_after: float = 5.0  # dut.ready.lost_after (CaseRunner.check_dut_alive)
     diag_config: DiagConfig | None = None  # the diagnostics section, resolved (harness.uds)
+    fd: bool = False  # the bus is CAN FD (profile bus.fd): FD messages of the DBC are sent as such
+    data_bitrate: int = 0  # CAN FD data-phase bit rate (0: the nominal bitrate)
+    brs: bool = False  # the harness's FD frames switch to the data bit rate
     identity_dids: tuple[IdentityDid, ...] = ()  # the identity items read over UDS, in order
 
     @property

@@ -190,6 +190,15 @@ class _Compiler:
         dbc_path = self.dbc_override or (self.base_dir / p.dbc.path).resolve()
         db = self._load_dbc(dbc_path)
         self.db = db
+        if p.bus is not None and "bitrate" in p.model_fields_set:
+            raise self.err(
+                ("bitrate",),
+                "the bit rate is given twice: with a bus section, give it as bus.bitrate",
+                expected="bus.bitrate only",
+                got=str(p.bitrate),
+            )
+        bus = p.bus_spec()
+        self.fd = bus.fd
         e2e = {name: compile_e2e(self, name, spec) for name, spec in p.e2e.items()}
         self.e2e = e2e
         self.mqtt: MqttPlan | None = None
@@ -238,7 +247,10 @@ class _Compiler:
             dbc=db,
             dbc_path=dbc_path,
             dbc_digest=hashlib.sha256(db.text).hexdigest(),
-            bitrate=p.bitrate,
+            bitrate=bus.bitrate,
+            fd=bus.fd,
+            data_bitrate=bus.fast_bitrate if bus.fd else 0,
+            brs=bus.fd and bus.brs,
             e2e=e2e,
             restbus=restbus,
             dut_messages=dut_messages,
@@ -286,7 +298,7 @@ class _Compiler:
                 got=name,
                 choices=sorted(self.db.messages),
             )
-        misfit = classic_misfit(self.db.messages[name])
+        misfit = None if self.fd else classic_misfit(self.db.messages[name])
         if misfit is not None:  # refused before any run, not found as a send error mid-run
             raise self.err(path, misfit)
         return self.db.messages[name]
@@ -320,6 +332,7 @@ class _Compiler:
         resolver.mqtt = getattr(self, "mqtt", None)
         resolver.diagnostics = self.p.diagnostics
         resolver.diag_oracle = self.diag_oracle()
+        resolver.fd = getattr(self, "fd", False)
         return resolver
 
     def _restbus(self, name: str) -> RestbusPlan:
@@ -343,7 +356,11 @@ class _Compiler:
                 f"{name} has no GenMsgCycleTime in {self.db.source}: "
                 "give the rest-bus message a cycle, e.g. 'cycle: 100 ms'",
             )
-        return RestbusPlan(msg, values, cycle, spec.enabled, self.e2e.get(name))
+        fd = self.fd and (msg.is_fd or msg.length > 8)  # the DBC's frame format, on an FD bus
+        bus = self.p.bus_spec()
+        return RestbusPlan(
+            msg, values, cycle, spec.enabled, self.e2e.get(name), fd=fd, brs=fd and bus.brs
+        )
 
     def _restbus_message(self, path: Sequence[str | int], name: str) -> MessageCodec:
         msg = self._message(path, name)

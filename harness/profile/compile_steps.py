@@ -8,7 +8,7 @@ their own compilers (:mod:`compile_diag`, :mod:`compile_mqtt`);
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.can.dbc import MessageCodec, SignalCodec
 from harness.can.e2e import Protection
@@ -21,6 +21,7 @@ from harness.can.steps import (
     SignalSet,
     WaitFrames,
 )
+from harness.observe import FD_LENGTHS
 from harness.profile.compile_diag import DiagCompiler
 from harness.profile.model import (
     FuzzCanStep,
@@ -104,10 +105,28 @@ def compile_can_step(
                 expected="whole hex bytes such as '01 02 FF'",
                 got=frame.data,
             ) from None
-        if len(data) > 8:
+        bus = c.p.bus_spec()
+        if frame.fd and not bus.fd:
+            raise c.err(
+                (*path, "send", "fd"),
+                "the profile's bus is classic CAN: declare `bus: {fd: true, ...}` to send "
+                "CAN FD frames",
+                expected="false",
+                got="true",
+            )
+        if not frame.fd and frame.brs is not None:
+            raise c.err((*path, "send", "brs"), "brs is for a CAN FD frame: add fd: true")
+        if frame.fd and len(data) not in FD_LENGTHS:
             raise c.err(
                 (*path, "send", "data"),
-                f"expected at most 8 data bytes (classic CAN), but got {len(data)}",
+                f"expected a CAN FD data length ({', '.join(map(str, FD_LENGTHS))} bytes), "
+                f"but got {len(data)}",
+            )
+        if not frame.fd and len(data) > 8:
+            raise c.err(
+                (*path, "send", "data"),
+                f"expected at most 8 data bytes (classic CAN; fd: true on a CAN FD bus for "
+                f"more), but got {len(data)}",
             )
         if not frame.extended and frame.id > 0x7FF:
             raise c.err(
@@ -115,7 +134,18 @@ def compile_can_step(
                 expected="an 11-bit identifier (or extended: true)",
                 got=hex(frame.id),
             )
-        return PlannedStep("send", where, name, data=SendFrame(frame.id, data, frame.extended))
+        return PlannedStep(
+            "send",
+            where,
+            name,
+            data=SendFrame(
+                frame.id,
+                data,
+                frame.extended,
+                fd=frame.fd,
+                brs=frame.fd and (bus.brs if frame.brs is None else frame.brs),
+            ),
+        )
     if isinstance(step, InjectStep):
         inject = step.inject
         msg = c._restbus_message((*path, "inject", "message"), inject.message)
@@ -160,6 +190,7 @@ def compile_can_step(
             load_percent=noise.load_percent,
             duration=noise.duration,
             seed=noise.seed,
+            **_fd_fuzz(c, path, "noise", noise.fd),
         )
         return PlannedStep("noise", where, name, duration=noise.duration, data=plan)
     if isinstance(step, FuzzCanStep):
@@ -184,6 +215,7 @@ def compile_can_step(
             duration=fz.duration,
             seed=fz.seed,
             watch=watch,
+            **_fd_fuzz(c, path, "fuzz_can", fz.fd),
         )
         checks = tuple(
             c._check(spec, (*path, "checks", k), markers, later)
@@ -193,6 +225,22 @@ def compile_can_step(
             "fuzz_can", where, name, duration=fz.duration or 0.0, data=plan, checks=checks
         )
     raise c.err(path, expected="a known step", got=type(step).__name__)
+
+
+def _fd_fuzz(c: CanStepCompiler, path: Sequence[str | int], key: str, fd: bool) -> dict[str, Any]:
+    """The CAN FD settings of a noise or fuzz_can step (fd: true needs an FD bus)."""
+    if not fd:
+        return {}
+    bus = c.p.bus_spec()
+    if not bus.fd:
+        raise c.err(
+            (*path, key, "fd"),
+            "the profile's bus is classic CAN: declare `bus: {fd: true, ...}` to fuzz with "
+            "CAN FD frames",
+            expected="false",
+            got="true",
+        )
+    return {"fd": True, "brs": bus.brs, "fast_ratio": bus.bitrate / bus.fast_bitrate}
 
 
 def _fuzz_ids(

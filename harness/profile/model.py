@@ -38,6 +38,7 @@ __all__ = [
     "ACTIONS",
     "FORMAT",
     "STEP_MODELS",
+    "BusSpec",
     "Case",
     "CheckSpec",
     "DbcSource",
@@ -200,6 +201,10 @@ class RawFrame(Strict):
     id: CanId
     data: str = Field(default="", pattern=r"^[0-9A-Fa-f ]*$", description="hex bytes")
     extended: bool = False
+    fd: bool = Field(default=False, description="a CAN FD frame (the bus must be FD)")
+    brs: bool | None = Field(
+        default=None, description="FD bit rate switch (default: the bus's brs)"
+    )
 
 
 class SendStep(StepBase):
@@ -244,10 +249,26 @@ class CanFrameSet(Strict):
     id_ranges: list[Annotated[list[CanId], Field(min_length=2, max_length=2)]] = Field(
         default_factory=list, description="[low, high] identifier ranges, inclusive"
     )
-    dlc: list[Annotated[int, Field(ge=0, le=8)]] = Field(
-        default_factory=lambda: list(range(9)), min_length=1
+    dlc: list[Annotated[int, Field(ge=0, le=15)]] = Field(
+        default_factory=lambda: list(range(9)),
+        min_length=1,
+        description="DLC codes: 0..8 bytes; with fd: true also 9..15 (12, 16, 20, 24, 32, 48, "
+        "64 bytes)",
     )
     payload: Literal["random", "zeros", "ones"] = "random"
+    fd: bool = Field(
+        default=False, description="send CAN FD frames (the profile's bus must be CAN FD)"
+    )
+
+    @model_validator(mode="after")
+    def _classic_dlcs(self) -> CanFrameSet:
+        long = sorted(d for d in self.dlc if d > 8)
+        if long and not self.fd:
+            raise ValueError(
+                f"DLC codes {long} are CAN FD lengths: add fd: true (on a CAN FD bus), or "
+                "keep to 0..8"
+            )
+        return self
 
 
 class NoiseSpec(CanFrameSet):
@@ -389,6 +410,39 @@ class Case(Strict):
     checks: list[CheckSpec] = Field(default_factory=list, description="checks over the whole case")
 
 
+class BusSpec(Strict):
+    """The CAN bus the part is on: classic CAN or CAN FD, with its bit rates."""
+
+    fd: bool = Field(default=False, description="CAN FD: messages of up to 64 bytes (classic: 8)")
+    bitrate: int = Field(default=500000, gt=0, le=1_000_000, description="nominal bit rate")
+    data_bitrate: int | None = Field(
+        default=None,
+        gt=0,
+        le=16_000_000,
+        description="CAN FD data-phase bit rate (FD only; default: the nominal bit rate)",
+    )
+    brs: bool = Field(
+        default=True,
+        description="CAN FD frames the harness sends switch to the data bit rate (BRS)",
+    )
+
+    @model_validator(mode="after")
+    def _rates(self) -> BusSpec:
+        if not self.fd and self.data_bitrate is not None:
+            raise ValueError("data_bitrate is for a CAN FD bus: add fd: true, or drop it")
+        if self.data_bitrate is not None and self.data_bitrate < self.bitrate:
+            raise ValueError(
+                f"expected a data_bitrate at or above the nominal bitrate {self.bitrate}, "
+                f"but got {self.data_bitrate}"
+            )
+        return self
+
+    @property
+    def fast_bitrate(self) -> int:
+        """The data-phase bit rate (the nominal one on a classic bus or without BRS)."""
+        return self.data_bitrate or self.bitrate
+
+
 class Profile(Strict):
     format: Literal["cc-harness-profile/1"]
     profile: Meta
@@ -396,6 +450,11 @@ class Profile(Strict):
         description="DBC file, relative to the profile; or {path, encoding, lenient}"
     )
     bitrate: int = Field(default=500000, gt=0, le=1_000_000)
+    bus: BusSpec | None = Field(
+        default=None,
+        description="the bus: {fd, bitrate, data_bitrate, brs}; without it a classic bus at "
+        "`bitrate`",
+    )
     dut: DutSpec
     e2e: dict[str, E2ESpec] = Field(default_factory=dict)
     restbus: dict[str, RestbusMessage] = Field(default_factory=dict)
@@ -417,3 +476,7 @@ class Profile(Strict):
         default_factory=list, description="steps run at the start of every case"
     )
     cases: list[Case] = Field(min_length=1)
+
+    def bus_spec(self) -> BusSpec:
+        """The bus as declared (``bus:``), or a classic bus at ``bitrate``."""
+        return self.bus if self.bus is not None else BusSpec(bitrate=self.bitrate)

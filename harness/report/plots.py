@@ -103,8 +103,10 @@ def _bus_load(
     w0, w1 = result.window
     width = min(check.p.window, w1 - w0) or check.p.window
     ts = log.rx_all.ts
-    bits = log.rx_bits
     i, j = log.rx_all.span(w0, w1)
+    # CAN FD data-phase bits drawn at the nominal rate (an upper bound; the check uses the
+    # profile's data bit rate)
+    bits = log.frame_time_bits(i, j, 1.0)
     samples = 300
     xs: list[float] = []
     ys: list[float] = []
@@ -113,7 +115,7 @@ def _bus_load(
         a = bisect_right(ts, t - width, i, j)
         b = bisect_right(ts, t, i, j)
         xs.append(t - t0)
-        ys.append(100.0 * sum(bits[a:b]) / (width * bitrate))
+        ys.append(100.0 * sum(bits[a - i : b - i]) / (width * bitrate))
     limit = check.p.max_percent
     peak = result.measurements.get("peak_percent")
     top = max([limit * 1.25, *ys, *([peak * 1.1] if isinstance(peak, (int, float)) else [])])

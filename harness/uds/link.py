@@ -196,6 +196,8 @@ class IsoTpLink:
                 data=bytes(msg.data),
                 dlc=len(msg.data),
                 is_extended_id=msg.is_extended_id,
+                is_fd=msg.is_fd,  # the frame can-isotp made, flags as it set them
+                bitrate_switch=msg.bitrate_switch,
             )
         )
 
