@@ -94,17 +94,32 @@ def _certify(
     return result, received, out, keys.with_suffix(".pub")
 
 
+def _said(out: Path) -> str:
+    """What the run's checks that did not pass said (for an assertion's message)."""
+    path = out / "run.json"
+    if not path.exists():
+        return "\n(no run.json)"
+    record = json.loads(path.read_text())
+    said = [
+        f"{c['id']} {k['label']}: {k['verdict']} {k['summary']} {k['offender']}"
+        for c in record["cases"]
+        for k in c["checks"]
+        if k["verdict"] != "PASS"
+    ]
+    return "\n".join([f"\nstatus {record['status']} {record['error'] or ''}", *said])
+
+
 def _verdicts(out: Path) -> dict[str, str]:
     record = json.loads((out / "run.json").read_text())
-    assert record["status"] == "COMPLETED"
+    assert record["status"] == "COMPLETED", _said(out)
     return {c["id"]: c["verdict"] for c in record["cases"]}
 
 
 def test_the_suppliers_part_is_certified_and_takes_the_rest_bus_frames(tmp_path: Path) -> None:
     result, received, out, pub = _certify(tmp_path, fault=None)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr + _said(out)
     verdicts = _verdicts(out)
-    assert len(verdicts) == 6 and set(verdicts.values()) == {"PASS"}, verdicts
+    assert len(verdicts) == 6 and set(verdicts.values()) == {"PASS"}, _said(out)
     # the part took the rest-bus's frames: the case injects 20 wrong checksums and 20
     # repeated counters into LKAS11 and the part ignored exactly those, took the others
     # (LKAS11 runs at 20 ms through the whole run) and shows the last request sent
@@ -135,9 +150,9 @@ def test_a_faulty_build_fails_its_requirement_and_gets_no_certificate(
     tmp_path: Path, fault: str, case: str
 ) -> None:
     result, _, out, _ = _certify(tmp_path, fault=fault)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr + _said(out)
     verdicts = _verdicts(out)
-    assert {c for c, v in verdicts.items() if v != "PASS"} == {case}, verdicts
-    assert verdicts[case] == "FAIL"
+    assert {c for c, v in verdicts.items() if v != "PASS"} == {case}, _said(out)
+    assert verdicts[case] == "FAIL", _said(out)
     assert not (out / "certificate.dsse.json").exists()
     assert "no certificate" in result.stdout + result.stderr
