@@ -277,11 +277,12 @@ def _e2e(w: _Writer, sent: list[MessageCodec], received: list[MessageCodec]) -> 
         w.comment("E2E: no signal of these messages is named like a counter or a checksum.")
         w("")
         return
-    w.comment("E2E suggestions, from signal names only: check each against the part's scheme.")
-    w.comment("This profile format takes CC-TCU-1's scheme today (CRC-8/SAE-J1850 over a Data ID")
-    w.comment("and the payload, an 8-bit CRC in a whole byte, a counter anywhere). Declare a")
-    w.comment("message here only if it uses that scheme; then alive_counter and e2e_crc checks")
-    w.comment("(messages the part sends) and inject faults (rest-bus messages) can use it.")
+    w.comment("E2E suggestions, from signal names only: the scheme is the part's, so check each")
+    w.comment("against its specification (README: E2E protection, counters and checksums). The")
+    w.comment("schemes: cc_tcu_1 (the default: CRC-8 over a Data ID and the payload), autosar_p01,")
+    w.comment("p02, p04, p05, p06, p07, p11 (with their data_id), byte_sum, xor, nibble_sum and")
+    w.comment("counter_only (any bit position). A declared message gets alive_counter and e2e_crc")
+    w.comment("checks (messages the part sends) and inject faults through its scheme (rest-bus).")
     w.comment("e2e:")
     for msg, role, counters, checksums in found:
         note = f"{msg.name} ({_hex(msg)}), the part {role} it"
@@ -295,8 +296,21 @@ def _e2e(w: _Writer, sent: list[MessageCodec], received: list[MessageCodec]) -> 
         crc = msg.signals[checksums[0]]
         if classic_misfit(msg) is None and crc.length == 8 and crc.start % 8 == 0:
             w.comment(f"  {msg.name}: {{counter: {counters[0]}, crc: {checksums[0]}}}")
+            w.comment(
+                f"    (or scheme: byte_sum, xor or autosar_p01 with checksum: {checksums[0]}, "
+                "if that is the part's)"
+            )
+        elif crc.length == 4:
+            w.comment(
+                f"  {msg.name}: {{scheme: nibble_sum, checksum: {checksums[0]}, "
+                f"counter: {counters[0]}}}"
+            )
         else:
-            w.comment(f"    (not in the e2e section: {crc.name} is not a whole CRC-8 byte)")
+            w.comment(
+                f"  {msg.name}: {{scheme: byte_sum, checksum: {checksums[0]}, "
+                f"counter: {counters[0]}}}"
+            )
+            w.comment(f"    ({crc.name} is {crc.length} bits: check the part's scheme)")
     w("")
 
 
@@ -393,10 +407,14 @@ def _message_case(body: _Writer, msg: MessageCodec, used: set[str]) -> list[str]
 def _fd_case(body: _Writer, msg: MessageCodec, used: set[str]) -> None:
     body.comment(
         f"{msg.name} ({_hex(msg)}) is a CAN FD frame of {msg.length} bytes: the harness "
-        "drives classic CAN only for now,",
+        "writes classic-bus profiles only for now,",
         "  ",
     )
-    body.comment("so this case stays commented out until CAN FD is supported.", "  ")
+    body.comment(
+        "so this case stays commented out; for an FD bus declare bus: {fd: true, bitrate: ..., "
+        "data_bitrate: ...} (README: CAN FD) and uncomment it.",
+        "  ",
+    )
     if msg.cycle_time:
         cycle = msg.cycle_time
         body.comment(f"- id: {_case_id('TC-', msg.name, set(used))}", "  ")
