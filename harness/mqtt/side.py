@@ -291,8 +291,11 @@ class MqttSide:
             self._need_connection(where)
             t = self.plan.topics[step.topic]
             assert self.transport is not None
+            # The moment is taken before SUBSCRIBE leaves: the broker may send the retained
+            # message back before subscribe() returns, and it must not precede its stimulus.
+            moment = self.loop.now()
             self.transport.subscribe(subscription_filter(t.template), t.qos)
-            return self.loop.now()
+            return moment
         if step.kind == "publish":
             assert step.topic is not None
             return self._publish(where, step.topic, step.payload, step.qos, step.retain, None)

@@ -40,6 +40,8 @@ from harness.units import format_duration
 
 __all__ = ["DIAG_STEP_KINDS", "DiagDriver", "open_diagnostics"]
 
+IDENTITY_ATTEMPTS = 3  # requests per identity DID before the run ends INCOMPLETE
+
 
 class DiagDriver:
     """The tester's diagnostics for one run: identity read and diagnostic steps.
@@ -90,12 +92,19 @@ class DiagDriver:
 
     # -- identity ----------------------------------------------------------------------------
     def read_identity(self) -> dict[str, str]:
-        """Read every identity DID of the profile; RunIncomplete when one cannot be read."""
+        """Read every identity DID of the profile; RunIncomplete when one cannot be read (no
+        answer to IDENTITY_ATTEMPTS requests, a negative answer, or a value unlike the
+        profile's declaration)."""
         out: dict[str, str] = {}
         for item in self.dids:
             assert item.did is not None  # identity_dids: the items with a DID
             request = ReadDataByIdentifier.make_request([item.did], None).get_payload()
-            outcome = self.client.exchange(request, note=f"identity {item.name}")
+            # A lost frame (a flooded bus, a receiver that dropped) must not end the run:
+            # a request without any answer is asked again, at most IDENTITY_ATTEMPTS times.
+            for _ in range(IDENTITY_ATTEMPTS):
+                outcome = self.client.exchange(request, note=f"identity {item.name}")
+                if outcome.final is not None:
+                    break
             final = outcome.final
             what = f"identity {item.name} (DID 0x{item.did:04X})"
             if final is None:
