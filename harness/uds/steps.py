@@ -110,7 +110,8 @@ class DiagDriver:
             if final is None:
                 why = outcome.error or (
                     f"no response to {describe_request(request, False)} within "
-                    f"{format_duration(self.config.timeout)} with {self.config.ids.describe()}: "
+                    f"{format_duration(self.config.timeout)} (asked {IDENTITY_ATTEMPTS} "
+                    f"times) with {self.config.ids.describe()}: "
                     "check diagnostics.addressing"
                 )
                 raise DutNotResponding(f"could not read the DUT's {what}: {why}")

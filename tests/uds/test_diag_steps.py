@@ -164,8 +164,15 @@ def test_an_unreadable_identity_is_exit_3_naming_the_did_and_timeout(tmp_path: P
         "could not read the DUT's identity vin (DID 0xF190): no response to 22 F1 90 "
         "(ReadDataByIdentifier), physical within 800.000 ms" in " ".join(result.stderr.split())
     )
+    assert "(asked 3 times)" in result.stderr
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "INCOMPLETE" and record["passed"] is False
+    # A request without any answer is asked again (a frame lost on a flooded bus must not
+    # end the run), and each attempt is in the evidence.
+    tries = [json.loads(line) for line in (out / "diag.jsonl").read_text().splitlines()]
+    assert [(t["request"], t["step"], t["responses"]) for t in tries] == [
+        ("22 F1 90", "identity vin", [])
+    ] * 3
 
 
 def test_an_unreadable_identity_in_process_raises_dut_not_responding(tmp_path: Path) -> None:
