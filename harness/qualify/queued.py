@@ -14,7 +14,7 @@ bench as here.
 
 Order as in the local path: the simulated runs first (all queued at once, as many at a time
 as there are free workers), then the real-time runs, each on a bench that meets its needs,
-one at a time per bench (a worker takes one run at a time).
+one at a time per bench unless its worker was started with a ``--concurrency`` above 1.
 
 Delivery is the queue's (:mod:`harness.queue.app`): acknowledged late, so a worker that dies
 mid-run puts its job back on its queue and another attempt runs it from the start; the dead
@@ -85,10 +85,11 @@ class QueuedRun:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_json(self) -> dict[str, Any]:
+        """The message: its kind and id on top, the run under ``qualify`` (so that a worker
+        of a harness without this job kind fails on it, rather than taking it for a
+        certification run)."""
         s = self.spec
-        return {
-            "kind": QUALIFY_JOB,
-            "request_id": self.request_id,
+        job = {
             "run": {
                 "name": s.name,
                 "kind": s.kind,
@@ -103,9 +104,11 @@ class QueuedRun:
             "keep_evidence": self.keep_evidence,
             "needs": self.needs.to_json(),
         }
+        return {"kind": QUALIFY_JOB, "request_id": self.request_id, QUALIFY_JOB: job}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> QueuedRun:
+    def from_json(cls, message: dict[str, Any]) -> QueuedRun:
+        data = message[QUALIFY_JOB]
         run = data["run"]
         variant, seed, statement = run.get("variant"), data.get("seed"), data.get("conformance")
         spec = RunSpec(
@@ -127,7 +130,7 @@ class QueuedRun:
             conformance=conformance,
             keep_evidence=bool(data.get("keep_evidence", False)),
             needs=Needs.from_json(data["needs"]),
-            request_id=str(data["request_id"]),
+            request_id=str(message["request_id"]),
         )
 
 

@@ -20,7 +20,7 @@ from harness.qualify.queued import QUALIFY_JOB, QueuedRun, realtime_needs
 from harness.qualify.runs import run_one
 from harness.queue.app import JOBS, TASK_NAME, make_app, serve_station
 from harness.queue.execute import Station
-from harness.queue.model import MAX_BUSES, Needs
+from harness.queue.model import MAX_BUSES, Needs, RunRequest
 from harness.runjson import record_from_json
 from tests.conftest import ROOT
 from tests.ports import free_tcp_port
@@ -57,6 +57,8 @@ def test_a_queued_run_survives_its_json_form(
     data = job.to_json()
     assert data["kind"] == QUALIFY_JOB
     assert QueuedRun.from_json(data) == job
+    with pytest.raises(KeyError):  # a worker that knows only certify runs fails on it
+        RunRequest.from_json(data)
 
 
 def test_the_queue_knows_the_qualify_job_kind_from_its_entry_point() -> None:
