@@ -21,8 +21,9 @@ mid-run puts its job back on its queue and another attempt runs it from the star
 attempt never reports, so it is never counted, let alone as a pass. A job a bench refuses
 (its profile differs from the one pinned, a needs mismatch, a harness without this job kind)
 is a run that could not be carried out: the qualification is INCOMPLETE. Ctrl-C (or SIGTERM)
-stops waiting; the jobs not finished are revoked (best effort: a run already on a bench
-finishes there, its result unused) and count as not run.
+stops waiting; the jobs not finished are revoked (best effort: Celery's revocations live in
+the workers up at that moment, and a run already on a bench finishes there, its result
+unused) and count as not run.
 
 Evidence stays on the bench that ran a run, under its worker's evidence root
 (``<root>/<request id>/<bench>-<attempt>``), and the report names it: a real-time run always

@@ -21,8 +21,11 @@ from typing import Any
 
 import pytest
 
+from harness.errors import RunAborted
 from harness.profile.compile import load_profile
+from harness.qualify import queued as queued_runs
 from harness.qualify import traced_requirements
+from harness.qualify.runs import QualifyOptions, plan_specs
 from harness.queue.app import make_app
 from harness.sim.variants import VARIANTS
 from tests.conftest import ROOT, default_signals, harness_cmd, run_harness
@@ -173,3 +176,27 @@ def test_ctrl_c_while_a_run_waits_on_the_queue_exits_3_with_the_report_written(
     }
     assert report["options"]["needs"] == {"interface": "socketcan", "fd": False, "buses": 1}
     assert "INCOMPLETE" in (tmp_path / "q" / "qualification.html").read_text()
+
+
+def test_runs_no_bench_takes_are_named_with_their_queue(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker at all: the runs wait on the queue any bench would serve, and the waiting is
+    said with that queue's name; stopping then (RunAborted, as SIGTERM raises it) leaves
+    nothing carried out and says why."""
+    monkeypatch.setattr(queued_runs, "QUIET", 0.5)
+    said: list[str] = []
+
+    def say(text: str) -> None:
+        said.append(text)
+        raise RunAborted("enough waiting")
+
+    plan = load_profile(SHORT)
+    specs = plan_specs(QualifyOptions(runs=2, realtime_runs=0, variants=("slow-cycle",)))
+    app = queued_runs.connect(redis_url)
+    execution = queued_runs.execute_queued(plan, specs, app, seed=1, say=say)
+    assert said == [
+        "3 run(s) still waiting on queue cc-harness.any.classic.1bus: is a bench that meets it up?"
+    ]
+    assert execution.runs == [] and execution.incomplete_reason is not None
+    assert "interrupted" in execution.incomplete_reason
