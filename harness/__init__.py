@@ -8,9 +8,11 @@ Imports point down only; ``lint-imports`` (the contract in ``pyproject.toml``, r
 1. ``cli``, then ``pytest_plugin`` (over ``pytest_fixtures``, then ``pytest_state`` beside
    ``lab``, the Python API a lab's own tests use): the entry points.
 2. ``server`` and ``certificate`` (one layer: ``harness certificate upload`` talks to the
-   server's client, the server issues and verifies certificates), then ``queue`` and
-   ``qualify`` and ``init_cli`` (independent of each other), then ``report``, then
-   ``offline``: the outputs and the tools built on a run.
+   server's client, the server issues and verifies certificates), then ``qualify`` (over
+   ``queue``: ``qualify --queue`` spreads its runs over the queue's bench workers, whose job
+   kinds are a registry the qualification job joins by entry point), then ``queue`` and
+   ``init_cli`` (independent of each other), then ``report``, then ``offline``: the outputs
+   and the tools built on a run.
 3. ``session`` (opens buses, broker, DUT and evidence for a run), then ``run_outputs`` (the
    outputs registry the session runs on every way out), then ``session_mqtt`` (its
    MQTT wiring, including the simulated TCU's MQTT backend).

@@ -181,6 +181,7 @@ def _run_json(spec: RunSpec, run: QualificationRun | None, q: Qualification) -> 
         "seconds": round(run.seconds, 3),
         "run_id": rec.run_id,
         "evidence": run.evidence,
+        **({"worker": run.worker} if run.worker is not None else {}),  # run over the queue
     }
 
 

@@ -4,15 +4,20 @@ Runs the reference simulator ``--runs`` times simulated and ``--realtime-runs`` 
 time, then every faulty variant (simulated), judges the criteria of :mod:`harness.qualify`
 and writes ``qualification.json`` and ``qualification.html`` into the output folder.
 
+With ``--queue BROKER`` the runs go to the bench workers of ``harness queue worker`` instead
+(:mod:`harness.qualify.queued`) and are judged the same way.
+
 Exit codes: 0 every criterion holds (qualified), 1 a criterion fails, 2 bad input, 3 the
 qualification could not complete (interrupted by Ctrl-C or SIGTERM, a reference run that
-could not complete, a worker process that died); its report then says INCOMPLETE.
+could not complete, a worker process that died, a queued run a bench refused); its report
+then says INCOMPLETE. An unreachable ``--queue`` broker is exit 3 before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import secrets
 import signal
 import time
@@ -24,7 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.bench import check_references, load_bench
+from harness.bench import Bench, check_references, load_bench
 from harness.dut import DEFAULT_DUT, DutProvider, Variant, get_provider
 from harness.errors import InputError, RunAborted
 from harness.outputs import check_out_folder
@@ -41,6 +46,7 @@ from harness.qualify import (
 )
 from harness.qualify.options import register
 from harness.qualify.runs import (
+    Execution,
     QualifyObserver,
     QualifyOptions,
     default_jobs,
@@ -126,8 +132,10 @@ class _ConsoleObserver(QualifyObserver):
             else:
                 what = f"[bold red]FAIL[/] ({failed} of {len(rec.cases)} cases did not pass)"
             label = spec.describe()
+        where = f" [dim]on {escape(run.worker)}[/]" if run.worker else ""
         self.console.print(
-            f"[{done:>{len(str(total))}}/{total}] {label}: {what} [dim]{run.seconds:.1f} s[/]",
+            f"[{done:>{len(str(total))}}/{total}] {label}: {what} [dim]{run.seconds:.1f} s[/]"
+            + where,
             soft_wrap=True,
         )
 
@@ -164,10 +172,51 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise RunAborted("terminated by SIGTERM")
 
 
+def _queue_broker(args: argparse.Namespace) -> str | None:
+    """The ``--queue`` broker (``--queue`` alone: ``$CC_HARNESS_BROKER``); None: run here.
+    The options that only mean something one way or the other are refused the other way."""
+    from harness.queue.cli import BROKER_ENV
+
+    broker: str | None = args.queue
+    if broker == "":
+        broker = os.environ.get(BROKER_ENV) or None
+        if broker is None:
+            raise InputError(
+                "--queue without a broker URL",
+                expected=f"--queue redis://HOST:PORT/DB or ${BROKER_ENV}",
+            )
+    if broker is None:
+        if args.needs is not None:
+            raise InputError("--needs", expected="--queue BROKER too (needs route queued runs)")
+        return None
+    if args.bench is not None:
+        raise InputError(
+            "--bench with --queue: a queued real-time run uses the bench of the worker that "
+            "takes it",
+            expected="--needs to say what that bench must have, --ics for the part's statement",
+        )
+    if args.jobs is not None:
+        raise InputError(
+            "--jobs with --queue: the bench workers carry out the runs",
+            expected="no --jobs (start more 'harness queue worker's instead)",
+        )
+    return broker
+
+
+def _realtime_bench(args: argparse.Namespace, bench: Bench, queued: dict[str, Any]) -> Any:
+    """The report's ``realtime_bench``: the bench (as data), the default's name, or whose."""
+    if queued:
+        return f"the bench of the queue worker that took each run (needs: {args.needs or 'any'})"
+    if args.bench:
+        return bench.with_channel_default().describe()
+    return "default: python-can virtual CAN, embedded MQTT broker"
+
+
 def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     plan = load_profile(args.profile)
+    broker = _queue_broker(args)
     bench = load_bench(args.bench)
-    check_references(bench, broker=args.realtime_runs > 0)
+    check_references(bench, broker=args.realtime_runs > 0 and broker is None)
     simulator = _simulator(args.dut)
     from harness.conformance import conformance_for
 
@@ -194,6 +243,14 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
         seed=args.seed if args.seed is not None else secrets.randbits(32),
     )
     specs = plan_specs(options)
+    queued: dict[str, Any] = {}
+    if broker is not None:
+        from harness.qualify.queued import connect, realtime_needs
+        from harness.queue.app import where
+
+        needs = realtime_needs(plan, args.needs)
+        app = connect(broker)  # unreachable: exit 3, nothing written yet
+        queued = {"queue": where(broker), "needs": needs.to_json()}
     started, clock = _now(), time.monotonic()
     meta: dict[str, Any] = {
         "harness_version": harness_version(),
@@ -206,15 +263,12 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
             "runs": options.runs,
             "realtime_runs": options.realtime_runs,
             "variants": list(args.variant) if args.variant else "all",
-            "jobs": options.jobs,
+            "jobs": None if queued else options.jobs,
             "keep_evidence": options.keep_evidence,
             "seed": options.seed,
+            **queued,
         },
-        "realtime_bench": (
-            bench.with_channel_default().describe()
-            if args.bench
-            else "default: python-can virtual CAN, embedded MQTT broker"
-        ),
+        "realtime_bench": _realtime_bench(args, bench, queued),
         "bench_file": str(args.bench) if args.bench else None,
         "out": str(out_dir),
     }
@@ -231,26 +285,47 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     write_qualification(out_dir, running, meta)
     n_sim = options.runs + len(variants)
+    where_to = (
+        f"over the queue {queued['queue']}"
+        if queued
+        else f"in {min(options.jobs, n_sim)} processes"
+    )
     err.print(
         f"qualifying harness {meta['harness_version']} for {plan.profile_id} {plan.version}: "
         f"{options.runs} simulated + {options.realtime_runs} real-time reference runs, "
-        f"{len(variants)} variants ({n_sim} simulated runs in {min(options.jobs, n_sim)} "
-        f"processes), fuzz run seed {options.seed}; report in {out_dir}",
+        f"{len(variants)} variants ({n_sim} simulated runs {where_to}), "
+        f"fuzz run seed {options.seed}; report in {out_dir}",
         soft_wrap=True,
     )
     old = signal.signal(signal.SIGTERM, _on_sigterm)
+    execution: Execution
     try:
-        execution = execute(
-            plan,
-            specs,
-            bench,
-            out_dir,
-            jobs=options.jobs,
-            seed=options.seed,
-            keep_evidence=options.keep_evidence,
-            observer=_ConsoleObserver(err, plan),
-            conformance=conformance,
-        )
+        if broker is not None:
+            from harness.qualify.queued import execute_queued
+
+            execution = execute_queued(
+                plan,
+                specs,
+                app,
+                seed=options.seed,
+                keep_evidence=options.keep_evidence,
+                conformance=conformance,
+                needs=needs,
+                observer=_ConsoleObserver(err, plan),
+                say=lambda text: err.print(escape(text), soft_wrap=True),
+            )
+        else:
+            execution = execute(
+                plan,
+                specs,
+                bench,
+                out_dir,
+                jobs=options.jobs,
+                seed=options.seed,
+                keep_evidence=options.keep_evidence,
+                observer=_ConsoleObserver(err, plan),
+                conformance=conformance,
+            )
     finally:
         signal.signal(signal.SIGTERM, old)
     q = assess(

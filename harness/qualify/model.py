@@ -78,6 +78,7 @@ class QualificationRun:
     record: RunRecord
     seconds: float
     evidence: str | None = None  # evidence folder, when kept
+    worker: str | None = None  # the queue worker (bench) that ran it; None: this process's
 
 
 @dataclass(frozen=True)

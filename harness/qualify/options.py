@@ -53,7 +53,9 @@ def register(sub: Any) -> None:
         "stops. Variants whose requirement no case traces are listed as out of scope.",
         epilog="exit codes: 0 qualified (every criterion holds), 1 a criterion fails, "
         "2 bad input, 3 the qualification could not complete (Ctrl-C, SIGTERM, a reference "
-        "run that could not complete); the report is written in every case",
+        "run that could not complete, a queued run a bench refused; the report is written "
+        "in these cases) or the --queue broker cannot be reached (before anything is "
+        "written)",
     )
     q.add_argument("profile", type=Path, help="profile YAML file")
     q.add_argument(
@@ -115,6 +117,26 @@ def register(sub: Any) -> None:
         metavar="K",
         help=f"worker processes for the simulated runs (default: one per CPU, at most "
         f"{MAX_DEFAULT_JOBS}); the results do not depend on it",
+    )
+    q.add_argument(
+        "--queue",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="BROKER",
+        help="spread the runs over the bench workers of 'harness queue worker' on this "
+        "Celery broker (redis://host:6379/0; without a value: $CC_HARNESS_BROKER) instead "
+        "of running them here: simulated runs on any bench, real-time runs on a bench that "
+        "meets --needs, each on the worker's own bench file; the verdicts are those of a "
+        "local qualification with the same --seed, and evidence stays on the bench that ran "
+        "the run (default: no queue, every run in this machine)",
+    )
+    q.add_argument(
+        "--needs",
+        metavar="SPEC",
+        help="with --queue: what the bench of a real-time run must have, comma-separated "
+        "interface=NAME, fd, buses=N (default: any bench; fd whenever the profile's bus is "
+        "CAN FD)",
     )
     q.add_argument(
         "--keep-evidence",

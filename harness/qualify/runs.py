@@ -377,13 +377,14 @@ def misbehaving_runs(q: Qualification) -> set[str]:
 
 def prune_evidence(q: Qualification, out_dir: Path, *, keep_all: bool) -> None:
     """Remove the evidence folders of runs that behaved (all are kept with ``keep_all``),
-    and update the runs' ``evidence`` to what is left."""
+    and update the runs' ``evidence`` to what is left. A run carried out by a queue worker
+    keeps its evidence where it is, on that worker's bench, and its path in the report."""
     keep = {r.spec.name for r in q.runs} if keep_all else misbehaving_runs(q)
     root = out_dir / "runs"
     runs = []
     for run in q.runs:
         folder = root / run.spec.name
-        if run.spec.name in keep:
+        if run.spec.name in keep or run.worker is not None:
             runs.append(run)
             continue
         shutil.rmtree(folder, ignore_errors=True)

@@ -16,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from harness.errors import InputError, InterfaceError
+from harness.errors import InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -120,17 +119,15 @@ def register(sub: Any) -> None:
 
 
 def _where(broker: str) -> str:
-    """The broker without credentials, for messages."""
-    parts = urlsplit(broker)
-    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+    from harness.queue.app import where
+
+    return where(broker)
 
 
 def _check_broker(app: Any, broker: str) -> None:
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5)
-    except Exception as exc:
-        raise InterfaceError(f"cannot reach the queue broker {_where(broker)}: {exc}") from None
+    from harness.queue.app import check_broker
+
+    check_broker(app, broker)
 
 
 def _exit_code(outcome: dict[str, Any]) -> int:

@@ -273,7 +273,9 @@ def render_qualification_html(report: Mapping[str, Any]) -> str:
         seconds = f"{run['seconds']:.1f} s" if run.get("seconds") is not None else "—"
         bad = run["verdict"] not in ("PASS", "caught", "out of scope")
         rrows.append(
-            f"<tr class='{'FAIL' if bad else ''}'><td>{escape(run['name'])}</td>"
+            f"<tr class='{'FAIL' if bad else ''}'><td>{escape(run['name'])}"
+            + (f"<br><small>on {escape(run['worker'])}</small>" if run.get("worker") else "")
+            + "</td>"
             f"<td>{escape(run['kind'])}</td><td>{escape(run['mode'])}</td>"
             f"<td>{escape(run['verdict'])}</td><td>{escape(counts)}</td><td>{seconds}</td>"
             f"<td>{escape(run.get('error') or '')}</td>"
