@@ -68,6 +68,11 @@ def run_script(name: str, *args: str) -> str:
             ["SSE client (baseline)", "dashboard page:", "ratio page/SSE median"],
         ),
         (
+            "gc_pause.py",
+            ("--passes", "1"),
+            ["(baseline)", "ratio baseline/frozen pause"],
+        ),
+        (
             "startup.py",
             ("--runs", "1"),
             ["baseline: import can, cantools", "ratio --help/baseline", "ratio validate/baseline"],
