@@ -320,8 +320,9 @@ def test_real_time_runs_certify_the_simulator_in_a_process_of_its_own(tmp_path: 
     can = run.record.bench["can"]
     assert can["interface"] == "udp_multicast" and can["options"]["port"] > 0
     sims = [c for c in watch.children if "harness.cli sim tcu --bench" in c]
+    brokers = [c for c in watch.children if "harness.mqtt.broker_process" in c]
     assert sims  # the simulator, a child process of the harness's
-    assert all(c in sims for c in watch.children if "harness" in c)  # and no other of ours
+    assert all(c in sims + brokers for c in watch.children if "harness" in c)  # no other
     assert "reference-tcu" not in watch.threads  # no simulator thread in this process
     assert not [c for c in _children() if "sim tcu" in c]  # stopped with its run
 
@@ -336,6 +337,10 @@ def test_the_simulator_process_meets_the_harness_on_an_embedded_broker_through_a
     cases = ["TC-CMD-001", "TC-V2X-001-WILL", "TC-V2X-008-RESTART"]
     with SimProcessLane(plan, Bench()) as lane:
         assert lane.bench.mqtt.relay is not None and lane.embedded is not None
+        # the broker in a process of its own too: no BSM waits for the harness's GIL there
+        assert any(
+            f"harness.mqtt.broker_process --port {lane.embedded.port}" in c for c in _children()
+        )
         with Session(plan, lane.bench, DutChoice("external"), realtime=True) as session:
             record = session.run_all([plan.case(c) for c in cases])
         assert lane.alive()

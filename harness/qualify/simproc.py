@@ -12,9 +12,11 @@ simulator reads. They meet on
 * CAN: the bench's bus, except that python-can's ``virtual`` interface (one process only)
   becomes ``udp_multicast``, and a ``udp_multicast`` bus gets a free port of its own for
   every run (every process on one group and port shares one bus);
-* MQTT: the bench's broker, or (without one) an embedded amqtt broker started on a free port
-  for the run, with a relay (``mqtt.relay``, :mod:`harness.mqtt.relay`) on a free port as the
-  simulator's address, so the will and outage cases run as on any lab broker.
+* MQTT: the bench's broker, or (without one) the embedded amqtt broker started on a free port
+  for the run in a process of its own (:mod:`harness.mqtt.broker_process`: in the harness's
+  process it shared the interpreter lock with the rest-bus and delayed BSMs), with a relay
+  (``mqtt.relay``, :mod:`harness.mqtt.relay`) on a free port as the simulator's address, so
+  the will and outage cases run as on any lab broker.
 
 Secrets go to the simulator through its environment (the bench file names the variables),
 never into the file. The simulator's output is kept, and a simulator that does not come up is
@@ -39,6 +41,7 @@ from harness.bench import Bench, CanConfig
 from harness.dut import DEFAULT_DUT
 from harness.errors import RunIncomplete
 from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
+from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
 from harness.plan import Plan
 from harness.session_mqtt import mqtt_plan
@@ -92,7 +95,7 @@ class SimProcessLane:
         self.psk = bench.mqtt.resolve_psk()  # a bad key is the bench's error, before anything
         can = _can_for_processes(bench.can)
         mqtt = bench.mqtt
-        self.embedded: EmbeddedBroker | None = None
+        self.embedded: BrokerProcess | None = None
         self._embedded_port: int | None = None
         self.needs_mqtt = mqtt_plan(plan) is not None  # else the simulator runs without V2X
         if self.needs_mqtt and mqtt.broker is None:
@@ -152,7 +155,7 @@ class SimProcessLane:
 
     def _start(self) -> None:
         if self._embedded_port is not None:
-            self.embedded = EmbeddedBroker(self._embedded_port).__enter__()
+            self.embedded = BrokerProcess(self._embedded_port).__enter__()
         self._dir = tempfile.TemporaryDirectory(prefix="cc-harness-sim-")
         path = Path(self._dir.name) / "bench.yaml"
         data, secrets = self._sim_bench()

@@ -1,0 +1,143 @@
+"""The embedded MQTT broker in a process of its own, for real-time runs that judge timing.
+
+:class:`~harness.mqtt.broker.EmbeddedBroker` runs amqtt on a thread of the harness's own
+process. In a simulated run that costs nothing; in a real-time qualification the harness's
+process already carries the rest-bus, the bus reader, the evidence writer, the relay and its
+MQTT client, and every message a pure-Python broker handles then waits for the one
+interpreter lock they share. On a busy machine that delayed a BSM by 100 ms at the broker and
+failed V2X-002 for a part that had sent it on time. :class:`BrokerProcess` runs the same
+amqtt broker as ``python -m harness.mqtt.broker_process --port N`` instead, with the
+priority the harness has (a child inherits its nice value), so only the relay's bytes cross
+the harness's interpreter.
+
+The child binds ``127.0.0.1`` only, prints one ready line, and stops on SIGTERM or SIGINT
+(or when its parent's pipe closes); it takes no secrets (anonymous, loopback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import IO
+
+from harness.errors import InterfaceError
+from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
+
+__all__ = ["BrokerProcess", "main"]
+
+START_TIMEOUT = 20.0  # seconds for the broker process to say it listens
+STOP_TIMEOUT = 5.0
+READY = "mqtt broker listening on "
+
+
+class BrokerProcess:
+    """amqtt on ``127.0.0.1:<port>`` in a child process; use as a context manager."""
+
+    host = EmbeddedBroker.host
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_tcp_port(self.host)
+        self.output: list[str] = []  # what the child printed, for an error that names it
+        self._proc: subprocess.Popen[str] | None = None
+        self._listening = False
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def __enter__(self) -> BrokerProcess:
+        argv = [sys.executable, "-m", "harness.mqtt.broker_process", "--port", str(self.port)]
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,  # closed by us (or by our death): the child then ends
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # default dispositions, whatever this process ignores (a job started in the
+            # background ignores SIGINT): the child must stop when told
+            restore_signals=True,
+        )
+        ready = threading.Event()
+        assert self._proc.stdout is not None
+        threading.Thread(
+            target=self._read, args=(self._proc.stdout, ready), name="broker-output", daemon=True
+        ).start()
+        ready.wait(START_TIMEOUT)  # set by the ready line, or by the child's end of output
+        if not self._listening or self._proc.poll() is not None:
+            said = " | ".join(self.output[-5:]) or "nothing"
+            code = self._proc.poll()
+            self.__exit__()
+            raise InterfaceError(
+                f"the MQTT broker process on {self.address} did not start within "
+                f"{START_TIMEOUT:g} s (exit {code}); it said: {said}"
+            )
+        return self
+
+    def _read(self, stream: IO[str], ready: threading.Event) -> None:
+        for line in stream:
+            self.output.append(line.rstrip("\n"))
+            if READY in line:
+                self._listening = True
+                ready.set()
+        ready.set()  # the child ended without listening: no need to wait any longer
+        with contextlib.suppress(OSError):
+            stream.close()
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the embedded broker in the foreground until SIGTERM, SIGINT or stdin closes."""
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.mqtt.broker_process",
+        description="The harness's embedded MQTT broker (amqtt) on 127.0.0.1, in the "
+        "foreground, until SIGTERM, SIGINT or the end of stdin.",
+    )
+    parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def parent_gone() -> None:  # the pipe closes when the harness ends, however it ends
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=parent_gone, name="parent-watch", daemon=True).start()
+    try:
+        with EmbeddedBroker(args.port) as broker:
+            if broker.port != args.port:  # the asked port was taken: say so, do not move
+                print(f"error: port {args.port} on 127.0.0.1 is in use", flush=True)
+                return 2
+            print(f"{READY}{broker.address} (pid {os.getpid()})", flush=True)
+            while not stop.wait(0.5):
+                pass
+    except InterfaceError as exc:
+        print(f"error: {exc}", flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
