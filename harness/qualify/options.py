@@ -99,7 +99,8 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="bench YAML file for the real-time runs, which certify the simulator in a "
         "process of its own as --dut external (default: udp_multicast on a free port per run "
-        "and an embedded MQTT broker with a relay; a virtual bus becomes udp_multicast); "
+        "and the embedded MQTT broker in a process of its own with a relay; a virtual bus "
+        "becomes udp_multicast); "
         "simulated runs always use the in-memory bus and broker",
     )
     q.add_argument(
