@@ -71,6 +71,7 @@ class SendFrame:
     extended: bool = False
     fd: bool = False
     brs: bool = False
+    bus: str = "can"  # the named bus it is sent on (harness.plan.DEFAULT_BUS: the only one)
 
 
 @dataclass(frozen=True)
