@@ -23,7 +23,6 @@ from harness.spill import COLUMN_AT, COLUMN_CHUNK, spill_if_large
 
 __all__ = [
     "CAN_STREAM",
-    "BusView",
     "FD_LENGTHS",
     "FLAG_BRS",
     "FLAG_ESI",
@@ -31,14 +30,15 @@ __all__ = [
     "FLAG_FD",
     "MQTT_STREAM",
     "PROMPTS_STREAM",
+    "BusView",
     "Column",
     "FrameLog",
     "Window",
+    "bus_stream",
     "fd_frame_bits",
     "fd_length",
     "frame_bits",
     "frame_flags",
-    "bus_stream",
     "quantize",
 ]
 

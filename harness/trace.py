@@ -137,16 +137,20 @@ class TraceWriter:
         if not self.frames & 63:
             self.maybe_flush()
 
-    def write_frame(self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool) -> None:
+    def write_frame(
+        self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool, bus: int = 0
+    ) -> None:
         """Append a classic frame without building a ``can.Message`` (the hot path): the same
-        BLF object python-can's writer makes of one."""
+        BLF object python-can's writer makes of one. ``bus`` is the named bus's index in the
+        plan: BLF channel ``bus + 1`` (python-can's reader gives ``msg.channel == bus``)."""
         if len(data) <= 8:
             from can.io.blf import CAN_MESSAGE, CAN_MSG_EXT, CAN_MSG_STRUCT, DIR
 
             if self.first_timestamp is None:
                 self.first_timestamp = ts
             arb = can_id | CAN_MSG_EXT if extended else can_id
-            packed = CAN_MSG_STRUCT.pack(self._channel, 0 if rx else DIR, len(data), arb, data)
+            channel = self._channel + bus
+            packed = CAN_MSG_STRUCT.pack(channel, 0 if rx else DIR, len(data), arb, data)
             self._writer._add_object(CAN_MESSAGE, packed, ts)  # what on_message_received does
             self.frames += 1
             if not self.frames & 63:
@@ -162,6 +166,7 @@ class TraceWriter:
                 data=data,
                 dlc=len(data),
                 is_rx=rx,
+                channel=bus if bus else None,
                 check=False,
             )
         )

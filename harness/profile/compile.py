@@ -296,6 +296,14 @@ class _Compiler:
         markers: Sequence[str],
         later: Mapping[str, str] | None = None,
     ) -> Resolver:
+        return self._case_resolver(base, markers, later)
+
+    def _case_resolver(
+        self,
+        base: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
+    ) -> _CaseResolver:
         resolver = _CaseResolver(
             self.db,
             self.e2e,
@@ -430,7 +438,7 @@ class _Compiler:
                     choices=list(self.p.profile.requirements.ids),
                 )
         cls = CHECKS.get(kind)
-        resolver = self._resolver(path, markers, later)
+        resolver = self._case_resolver(path, markers, later)
         named = getattr(spec, "bus", None)
         if named is not None:
             resolver.pin(pick_bus(self, path, named, "a check"), by_name=True)
@@ -498,12 +506,12 @@ class _CaseResolver(Resolver):
             if on:
                 self.pin(on[0])
         elif name not in self.pinned.dbc.messages:
-            on = [b.name for b in self.buses.values() if name in b.dbc.messages]
-            if on:
+            elsewhere = [b.name for b in self.buses.values() if name in b.dbc.messages]
+            if elsewhere:
                 why = "named by its bus:" if self._named else "of its other messages"
                 raise self.error(
                     field,
-                    f"message {name} is on bus {', '.join(on)}, but this check reads bus "
+                    f"message {name} is on bus {', '.join(elsewhere)}, but this check reads bus "
                     f"{self.pinned.name} ({why}); one check reads one bus",
                     expected=f"a message of bus {self.pinned.name}",
                     got=name,

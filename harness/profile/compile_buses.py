@@ -41,7 +41,6 @@ class BusCompiler(Protocol):
     """What bus resolution needs of the profile compiler."""
 
     p: Profile
-    doc: YamlDocument
     buses: dict[str, PlannedBus]
 
     def err(
@@ -49,9 +48,11 @@ class BusCompiler(Protocol):
     ) -> ProfileError: ...
 
 
-def compile_buses(
-    c: BusCompiler, base_dir: Path, dbc_override: Path | None
-) -> dict[str, PlannedBus]:
+class _Loading(BusCompiler, Protocol):
+    doc: YamlDocument
+
+
+def compile_buses(c: _Loading, base_dir: Path, dbc_override: Path | None) -> dict[str, PlannedBus]:
     """Every bus of the profile with its DBC loaded, in the profile's order.
 
     ``dbc_override`` (an evidence folder's copies): a file is the DBC of a single-bus
@@ -66,14 +67,14 @@ def compile_buses(
             got=p.dbc.path,
         )
     if p.buses:
-        for key in ("bitrate", "bus"):
-            if key in p.model_fields_set:
+        for top in ("bitrate", "bus"):
+            if top in p.model_fields_set:
                 raise c.err(
-                    (key,),
-                    f"top-level {key} is for the single-bus form: with a buses section give "
+                    (top,),
+                    f"top-level {top} is for the single-bus form: with a buses section give "
                     "each bus its bitrate, fd, data_bitrate and brs",
-                    expected=f"buses.NAME.{'bitrate' if key == 'bitrate' else 'fd ...'}",
-                    got=key,
+                    expected=f"buses.NAME.{'bitrate' if top == 'bitrate' else 'fd ...'}",
+                    got=top,
                 )
     named = p.named_buses()
     if not named:
@@ -85,7 +86,7 @@ def compile_buses(
         )
     out: dict[str, PlannedBus] = {}
     for name, (source, spec) in named.items():
-        key: tuple[str, ...] = ("dbc",) if not p.buses else ("buses", name, "dbc")
+        key: tuple[str, ...] = ("dbc",) if not p.buses else ("buses", str(name), "dbc")
         if dbc_override is not None and dbc_override.is_dir():
             path = dbc_override / name / Path(source.path).name
         elif dbc_override is not None:
@@ -113,9 +114,7 @@ def compile_buses(
     return out
 
 
-def _load_dbc(
-    c: BusCompiler, source: DbcSource, key: tuple[str, ...], dbc_path: Path
-) -> CanDatabase:
+def _load_dbc(c: _Loading, source: DbcSource, key: tuple[str, ...], dbc_path: Path) -> CanDatabase:
     """A bus's DBC; a missing or broken one is an error at that bus's dbc key."""
     shown = source.path
     if (*key, "path") in c.doc.marks:
@@ -147,9 +146,7 @@ def _load_dbc(
         raise c.err(key, text, choices=exc.choices) from None
 
 
-def pick_bus(
-    c: BusCompiler, path: Sequence[str | int], bus: str | None, what: str
-) -> PlannedBus:
+def pick_bus(c: BusCompiler, path: Sequence[str | int], bus: str | None, what: str) -> PlannedBus:
     """The bus ``bus`` names; without a name, the sole bus, or an error (``what`` says what
     needs a bus: raw frames have no DBC to find one by)."""
     names = list(c.buses)
@@ -227,4 +224,3 @@ def buses_digest(buses: Sequence[PlannedBus], digest: Any) -> str:
         return str(digest(buses[0].dbc.text).hexdigest())
     parts = "".join(f"{b.name}\0{digest(b.dbc.text).hexdigest()}\n" for b in buses)
     return str(digest(parts.encode()).hexdigest())
-

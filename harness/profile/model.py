@@ -36,12 +36,12 @@ from harness.units import CanId, Duration, Percent, SignalValue
 
 __all__ = [
     "ACTIONS",
+    "DEFAULT_BUS",
     "FORMAT",
     "STEP_MODELS",
     "BusSpec",
     "Case",
     "CheckSpec",
-    "DEFAULT_BUS",
     "DbcSource",
     "NamedBus",
     "Profile",
@@ -55,7 +55,6 @@ _BUS_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
 DEFAULT_BUS = "can"
 """The name of the one bus of a profile in the single-bus form (top-level ``dbc``,
 ``bitrate``, ``bus``): steps, rest-bus entries, checks and benches may call it so."""
-
 
 
 def _bus_field() -> Any:
