@@ -178,6 +178,7 @@ class Bench(_Strict):
                         f"no bus '{name}' in the profile",
                         expected="a bus the profile declares",
                         choices=names,
+                        got=name,
                     )
             missing = [n for n in names if n not in self.can_buses]
             if missing:
@@ -207,7 +208,12 @@ class Bench(_Strict):
         }
 
     def _error(
-        self, name: str | None, message: str, expected: str, choices: Sequence[str]
+        self,
+        name: str | None,
+        message: str,
+        expected: str,
+        choices: Sequence[str],
+        got: str | None = None,
     ) -> BenchError:
         mark = self.can_marks.get(name or "")
         return BenchError(
@@ -217,6 +223,7 @@ class Bench(_Strict):
             col=mark[1] if mark else None,
             path="can" + (f".{name}" if name else ""),
             expected=expected,
+            got=got,
             choices=choices,
         )
 
@@ -343,7 +350,11 @@ def bench_from_document(doc: YamlDocument) -> Bench:
     places = {n: ("can", n) for n in buses} if buses else {"": ("can",)}
     for name, place in places.items():
         _check_can(buses.get(name, bench.can), doc, place)
-    marks = {n: (m.line, m.col) for n in buses if (m := doc.mark_for(("can", n)))}
+    marks = {
+        n: (m.line, m.col)
+        for n in buses
+        if (m := doc.key_marks.get(("can", n)) or doc.mark_for(("can", n)))
+    }
     if (m := doc.mark_for(("can",))) is not None:
         marks[""] = (m.line, m.col)
     return bench.model_copy(

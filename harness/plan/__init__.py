@@ -24,7 +24,32 @@ if TYPE_CHECKING:
 
 D = TypeVar("D")
 
-__all__ = ["DEFAULT_BUS", "Plan", "PlannedBus", "PlannedCase", "PlannedStep", "RestbusPlan"]
+__all__ = [
+    "BUSES_DIGEST_FILE",
+    "DEFAULT_BUS",
+    "Plan",
+    "PlannedBus",
+    "PlannedCase",
+    "PlannedStep",
+    "RestbusPlan",
+    "buses_manifest",
+]
+
+BUSES_DIGEST_FILE = "buses.sha256"
+"""In an evidence folder's ``dbc/`` of a several-bus run: each bus's DBC digest, in
+``sha256sum`` form; its own sha256 is the run's ``dbc_digest``."""
+
+
+def buses_manifest(buses: Sequence[PlannedBus]) -> bytes:
+    """The ``buses.sha256`` of a several-bus run: ``HEX  BUS/FILE`` per bus, in order (the
+    DBCs as an evidence folder keeps them: ``dbc/BUS/FILE``)."""
+    import hashlib
+
+    return "".join(
+        f"{hashlib.sha256(b.dbc.text).hexdigest()}  {b.name}/{Path(b.dbc_path).name}\n"
+        for b in buses
+    ).encode()
+
 
 DEFAULT_BUS = "can"
 """The name of the one bus of a single-bus profile (top-level ``dbc``, ``bitrate``, ``bus``)."""
@@ -145,6 +170,12 @@ class Plan:
     # fields above; see bus_list); the fields above are the first bus's
     buses: tuple[PlannedBus, ...] = ()
     ready_bus: str = DEFAULT_BUS  # the bus the ready message comes on
+
+    @property
+    def dbc_name(self) -> str:
+        """The file in an evidence folder's ``dbc/`` whose sha256 is ``dbc_digest``: the DBC
+        of a one-bus run, the :data:`BUSES_DIGEST_FILE` of a several-bus one."""
+        return BUSES_DIGEST_FILE if len(self.buses) > 1 else Path(self.dbc_path).name
 
     def bus_list(self) -> tuple[PlannedBus, ...]:
         """The plan's buses; a hand-built plan without any has one, named ``can``."""

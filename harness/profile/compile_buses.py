@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.can.dbc import CanDatabase, MessageCodec, classic_misfit, load_dbc
 from harness.errors import DbcError, ProfileError
-from harness.plan import PlannedBus
+from harness.plan import PlannedBus, buses_manifest
 from harness.profile.errors import describe_value
 from harness.profile.model import DbcSource, Profile
 
@@ -219,8 +219,7 @@ def locate_message(
 
 def buses_digest(buses: Sequence[PlannedBus], digest: Any) -> str:
     """The DBC digest a run records: the one DBC's sha256 with one bus (as before named
-    buses); with several, the sha256 over each bus's name and DBC digest, in order."""
+    buses); with several, the sha256 of their :func:`~harness.plan.buses_manifest`."""
     if len(buses) == 1:
         return str(digest(buses[0].dbc.text).hexdigest())
-    parts = "".join(f"{b.name}\0{digest(b.dbc.text).hexdigest()}\n" for b in buses)
-    return str(digest(parts.encode()).hexdigest())
+    return str(digest(buses_manifest(buses)).hexdigest())
