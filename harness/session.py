@@ -25,7 +25,6 @@ from typing import Any
 
 from harness.bench import Bench, with_fd
 from harness.can.ingest import ThreadedBus
-from harness.can.port import CanPort
 from harness.can.restbus import RestBus
 from harness.clock import EventLoop, RealClock, VirtualClock
 from harness.conformance import Conformance, conformance_for
@@ -300,16 +299,7 @@ class Session:
                 )
         self.buses = buses
         # one port per named bus, each with its own frame log; the first is the run's `can`
-        self.ports: dict[str, CanPort] = {}
-        for i, planned in enumerate(self.plan.bus_list()):
-            self.ports[planned.name] = CanPort(
-                self.loop,
-                buses.harness[planned.name],
-                self.log if i == 0 else FrameLog(),
-                self.trace,
-                echoes=buses.echoes[planned.name],
-                channel=i,
-            )
+        self.ports = buses.ports(self.loop, self.plan, self.log, self.trace)
         self.port = self.ports[buses.first]
         if self.trace is not None:  # quiet stretches of a real-time run still flush on time
             self.loop.idle_hooks.append(self.trace.maybe_flush)
@@ -326,10 +316,15 @@ class Session:
             self.restbus,
             [*self.observers, *self.outputs],
             fuzz=self.fuzz,
-            buses=self._runner_buses(),
+            buses=buses.runner_buses(self.ports, self.plan),
         )
         self.diag = open_diagnostics(
-            self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
+            self.loop,
+            self.ports.get(self.plan.diag_bus, self.port),
+            self.plan,
+            self.out_dir,
+            stack,
+            self.bench.diagnostics,
         )
         self.runner.attach(self.diag)
         if len(buses.ingests) > 1:  # any bus's lost frames spoil a window
@@ -352,12 +347,6 @@ class Session:
             self.mqtt.wait_for_dut()
         read = self.diag.read_identity()  # RunIncomplete if unreadable
         self._set_identity(read)
-
-    def _runner_buses(self) -> dict[str, tuple[CanPort, int]] | None:
-        """Every named bus's port and bit rate for the runner (None: the one bus)."""
-        if len(self.ports) == 1:
-            return None
-        return {b.name: (self.ports[b.name], b.bitrate) for b in self.plan.bus_list()}
 
     def _set_identity(self, read: dict[str, str]) -> None:
         """The part's identity, in the profile's order: what was read from it, and for items

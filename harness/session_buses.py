@@ -31,10 +31,13 @@ from harness.can.ingest import (
     overrun_counters,
     set_receive_buffer,
 )
+from harness.can.port import CanPort
 from harness.can.simbus import SimBus
-from harness.clock import VirtualClock
+from harness.clock import EventLoop, VirtualClock
+from harness.observe import FrameLog
 from harness.plan import Plan
 from harness.record import FrameLoss
+from harness.trace import TraceWriter
 
 __all__ = ["SessionBuses", "live_configs", "open_live_buses", "open_sim_buses"]
 
@@ -59,6 +62,32 @@ class SessionBuses:
     def caught_up(self, t: float) -> bool:
         """Whether every bus's reader has read every frame stamped up to ``t``."""
         return all(ingest.caught_up(t) for ingest in self.ingests.values())
+
+    def ports(
+        self, loop: EventLoop, plan: Plan, first_log: FrameLog, trace: TraceWriter | None
+    ) -> dict[str, CanPort]:
+        """The harness's port on each bus, with its own frame log (the first bus's is
+        ``first_log``), writing the trace on the bus's channel."""
+        out: dict[str, CanPort] = {}
+        for i, bus in enumerate(plan.bus_list()):
+            out[bus.name] = CanPort(
+                loop,
+                self.harness[bus.name],
+                first_log if i == 0 else FrameLog(),
+                trace,
+                echoes=self.echoes[bus.name],
+                channel=i,
+            )
+        return out
+
+    @staticmethod
+    def runner_buses(
+        ports: dict[str, CanPort], plan: Plan
+    ) -> dict[str, tuple[CanPort, int]] | None:
+        """Every named bus's port and bit rate for the runner (None: the one bus)."""
+        if len(ports) == 1:
+            return None
+        return {b.name: (ports[b.name], b.bitrate) for b in plan.bus_list()}
 
 
 def open_sim_buses(

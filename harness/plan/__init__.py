@@ -170,6 +170,7 @@ class Plan:
     # fields above; see bus_list); the fields above are the first bus's
     buses: tuple[PlannedBus, ...] = ()
     ready_bus: str = DEFAULT_BUS  # the bus the ready message comes on
+    diag_bus: str = DEFAULT_BUS  # the bus diagnostics run on (diagnostics.bus; the first's)
 
     @property
     def dbc_name(self) -> str:

@@ -24,8 +24,9 @@ from harness.checks import CHECKS, Check, Resolver
 from harness.checks.spec import check_params_models
 from harness.errors import ProfileError
 from harness.mqtt.plan import MqttPlan
-from harness.plan import Plan, PlannedBus, PlannedCase, PlannedStep, RestbusPlan
+from harness.plan import Plan, PlannedCase, PlannedStep, RestbusPlan
 from harness.profile.compile_buses import (
+    BusResolver,
     buses_digest,
     compile_buses,
     locate_message,
@@ -249,6 +250,9 @@ class _Compiler:
             identity_dids=identity_dids(p),
             buses=tuple(self.buses.values()),
             ready_bus=ready_bus.name,
+            diag_bus=pick_bus(self, ("diagnostics",), p.diagnostics.bus, "").name
+            if p.diagnostics.bus is not None
+            else first.name,
         )
 
     def diag_oracle(self) -> UdsOracle | None:
@@ -471,62 +475,12 @@ def _hint(name: str, choices: Sequence[str] | Mapping[str, object]) -> str:
     return f"; did you mean {' or '.join(folded[c] for c in close)}?" if close else ""
 
 
-class _CaseResolver(Resolver):
+class _CaseResolver(BusResolver):
     """A resolver that also knows the case's later steps, to say so when a check names one."""
 
     def __init__(self, *args: Any, later: Mapping[str, str]) -> None:
         super().__init__(*args)
         self.later = dict(later)
-        self.buses: dict[str, PlannedBus] = {}
-        self.pinned: PlannedBus | None = None  # the bus the check reads (several buses)
-        self._named = False
-
-    def pin(self, bus: PlannedBus, *, by_name: bool = False) -> None:
-        """The check reads ``bus``: its messages resolve in that bus's DBC."""
-        self.pinned = bus
-        self._named = by_name
-        self.db = bus.dbc
-        self.fd = bus.fd
-
-    def message(self, field: str, name: str) -> MessageCodec:
-        if len(self.buses) <= 1:
-            return super().message(field, name)
-        if self.pinned is None:
-            on = [b for b in self.buses.values() if name in b.dbc.messages]
-            if len(on) > 1:
-                names = [b.name for b in on]
-                raise self.error(
-                    field,
-                    f"message {name} is on several buses ({', '.join(names)}): say which "
-                    "with bus: NAME on the check",
-                    expected=f"bus: one of {', '.join(names)}",
-                    got=name,
-                    choices=names,
-                )
-            if on:
-                self.pin(on[0])
-        elif name not in self.pinned.dbc.messages:
-            elsewhere = [b.name for b in self.buses.values() if name in b.dbc.messages]
-            if elsewhere:
-                why = "named by its bus:" if self._named else "of its other messages"
-                raise self.error(
-                    field,
-                    f"message {name} is on bus {', '.join(elsewhere)}, but this check reads bus "
-                    f"{self.pinned.name} ({why}); one check reads one bus",
-                    expected=f"a message of bus {self.pinned.name}",
-                    got=name,
-                    choices=sorted(self.pinned.dbc.messages),
-                )
-        if self.pinned is None:  # on no bus at all: name every bus's messages
-            raise self.error(
-                field,
-                "unknown message in "
-                + ", ".join(f"{b.dbc.source} (bus {b.name})" for b in self.buses.values()),
-                expected="a message of a bus's DBC",
-                got=name,
-                choices=sorted(m for b in self.buses.values() for m in b.dbc.messages),
-            )
-        return super().message(field, name)
 
     def marker(self, field: str, name: str) -> str:
         if name not in self.markers and name in self.later:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.can.dbc import CanDatabase, MessageCodec, classic_misfit, load_dbc
+from harness.checks import Resolver
 from harness.errors import DbcError, ProfileError
 from harness.plan import PlannedBus, buses_manifest
 from harness.profile.errors import describe_value
@@ -34,7 +35,14 @@ from harness.profile.model import DbcSource, Profile
 if TYPE_CHECKING:
     from harness.yamlsafe import YamlDocument
 
-__all__ = ["BusCompiler", "buses_digest", "compile_buses", "locate_message", "pick_bus"]
+__all__ = [
+    "BusCompiler",
+    "BusResolver",
+    "buses_digest",
+    "compile_buses",
+    "locate_message",
+    "pick_bus",
+]
 
 
 class BusCompiler(Protocol):
@@ -215,6 +223,65 @@ def locate_message(
     if misfit is not None:  # refused before any run, not found as a send error mid-run
         raise c.err(path, misfit)
     return found, msg
+
+
+class BusResolver(Resolver):
+    """A check's resolver on a profile of several buses: the check's messages pin the one bus
+    it reads (``bus:`` on the check pins it first); a message of another bus, or one on
+    several buses with none named, is an error at its place."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.buses: dict[str, PlannedBus] = {}
+        self.pinned: PlannedBus | None = None  # the bus the check reads (several buses)
+        self._named = False
+
+    def pin(self, bus: PlannedBus, *, by_name: bool = False) -> None:
+        """The check reads ``bus``: its messages resolve in that bus's DBC."""
+        self.pinned = bus
+        self._named = by_name
+        self.db = bus.dbc
+        self.fd = bus.fd
+
+    def message(self, field: str, name: str) -> MessageCodec:
+        if len(self.buses) <= 1:
+            return super().message(field, name)
+        if self.pinned is None:
+            on = [b for b in self.buses.values() if name in b.dbc.messages]
+            if len(on) > 1:
+                names = [b.name for b in on]
+                raise self.error(
+                    field,
+                    f"message {name} is on several buses ({', '.join(names)}): say which "
+                    "with bus: NAME on the check",
+                    expected=f"bus: one of {', '.join(names)}",
+                    got=name,
+                    choices=names,
+                )
+            if on:
+                self.pin(on[0])
+        elif name not in self.pinned.dbc.messages:
+            elsewhere = [b.name for b in self.buses.values() if name in b.dbc.messages]
+            if elsewhere:
+                why = "named by its bus:" if self._named else "of its other messages"
+                raise self.error(
+                    field,
+                    f"message {name} is on bus {', '.join(elsewhere)}, but this check reads bus "
+                    f"{self.pinned.name} ({why}); one check reads one bus",
+                    expected=f"a message of bus {self.pinned.name}",
+                    got=name,
+                    choices=sorted(self.pinned.dbc.messages),
+                )
+        if self.pinned is None:  # on no bus at all: name every bus's messages
+            raise self.error(
+                field,
+                "unknown message in "
+                + ", ".join(f"{b.dbc.source} (bus {b.name})" for b in self.buses.values()),
+                expected="a message of a bus's DBC",
+                got=name,
+                choices=sorted(m for b in self.buses.values() for m in b.dbc.messages),
+            )
+        return super().message(field, name)
 
 
 def buses_digest(buses: Sequence[PlannedBus], digest: Any) -> str:

@@ -82,6 +82,10 @@ def test_a_profile_declares_named_buses_each_with_its_dbc_and_rates(profile: Pat
     assert checks[("TC-RL-001", "cycle_time")] == BusView("front", 500000, 2000000)  # by message
     assert checks[("TC-RL-002", "cycle_time")] == BusView("rear", 250000)
     assert checks[("TC-RL-002", "bus_load")] == BusView("rear", 250000)  # by bus:
+    assert plan.diag_bus == "front"  # diagnostics: the first bus unless diagnostics.bus
+    text = profile.read_text(encoding="utf-8")
+    profile.write_text(text.replace("cases:\n", "diagnostics: {bus: rear}\ncases:\n", 1))
+    assert load_profile(profile).diag_bus == "rear"
     # the single-bus form is one bus named can, and its checks read the can stream as before
     tcu = load_profile(HERE.parents[1] / "profiles" / "cc-tcu-1.yaml")
     assert [b.name for b in tcu.bus_list()] == ["can"] and not tcu.buses[1:]
@@ -196,6 +200,7 @@ PROFILE_EDITS = [
     ("buses:\n", "dbc: data/front.dbc\nbuses:\n", "dbc", "both dbc and buses"),
     ("buses:\n", "bitrate: 500000\nbuses:\n", "bitrate", "single-bus form"),
     ("  front: {dbc:", "  1front: {dbc:", "buses", "1front"),
+    ("cases:\n", "diagnostics: {bus: middle}\ncases:\n", "diagnostics.bus", "no bus of this"),
 ]
 
 
