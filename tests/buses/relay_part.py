@@ -14,7 +14,7 @@ its own process in real time on two ``udp_multicast`` buses::
     python relay_part.py --front-port P1 --rear-port P2 [--fault NAME]
 
 Faulty builds (``--fault``, or the provider's variants): ``slow-alive`` (RELAY_Alive every
-60 ms: the front bus's requirement RL-001), ``leak-to-rear`` (FRONT_Cmd copied onto the rear
+75 ms: the front bus's requirement RL-001), ``leak-to-rear`` (FRONT_Cmd copied onto the rear
 bus: RL-002), ``no-follow`` (REAR_Echo keeps the first Level: RL-003).
 """
 
@@ -41,7 +41,7 @@ ECHO_ID = 0x110  # on the rear bus: the same identifier, another bus
 VARIANTS = {
     v.name: v
     for v in (
-        Variant("slow-alive", "RL-001", "RELAY_Alive every 60 ms on the front bus"),
+        Variant("slow-alive", "RL-001", "RELAY_Alive every 75 ms on the front bus"),
         Variant("leak-to-rear", "RL-002", "copies FRONT_Cmd onto the rear bus"),
         Variant("no-follow", "RL-003", "REAR_Echo keeps the first Level it saw"),
     )
@@ -75,7 +75,7 @@ class Relay:
             self.loop.add_reader(self.rear, lambda msg: None)  # drain what the rear bus carries
             self._reading = True
         now = self.loop.now()
-        alive = 0.060 if self.fault == "slow-alive" else 0.050
+        alive = 0.075 if self.fault == "slow-alive" else 0.050
         self.tasks = [
             self.loop.every(alive, self.send_alive, first=now),
             self.loop.every(0.020, self.send_echo, first=now + 0.005),
