@@ -180,7 +180,7 @@ PROFILE_EDITS = [
         "no bus of this name",
     ),
     (
-        "{kind: cycle_time, message: RELAY_Alive, min: 45 ms, max: 55 ms}",
+        "{kind: cycle_time, message: RELAY_Alive, min: 40 ms, max: 60 ms}",
         "{kind: cycle_time, message: RELAY_Alive, min: 40 ms, max: 60 ms, bus: rear}",
         "cases[0].steps[0].checks[0].message",
         "on bus front, but this check reads bus rear",
