@@ -219,6 +219,9 @@ class Session:
     def _bench_description(self) -> dict[str, Any]:
         if self.simulated:
             return {"name": "simulated", "can": {"interface": "harness_sim", "channel": None}}
+        if len(self.bus_configs) > 1:  # every named bus as opened
+            buses = {n: c for n, c in self.bus_configs.items()}
+            return self.bench.model_copy(update={"can_buses": buses}).describe()
         return self.bench.describe()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -274,13 +277,6 @@ class Session:
             self.tcu = self.sim_dut.part
         else:
             clock = RealClock()
-            if self.dut.kind == "sim" and len(self.bus_configs) > 1:
-                raise InputError(
-                    "a simulated part on a profile of several buses runs on the virtual clock "
-                    "(without --realtime), or in its own process as --dut external",
-                    expected="no --realtime, or --dut external",
-                    got="--realtime",
-                )
             buses = open_live_buses(self.bus_configs, stack)
             self.ingest = buses.ingests[buses.first]
             self.loop = EventLoop(clock)
@@ -295,6 +291,9 @@ class Session:
                         self.dut.variant,
                         mqtt=broker,
                         diag=_sim_addressing(self.plan),
+                        # a part on several buses gets its end of each (the same configs)
+                        buses=self.bus_configs if len(self.bus_configs) > 1 else None,
+                        dbs={b.name: b.dbc for b in self.plan.bus_list()},
                     )
                 )
         self.buses = buses

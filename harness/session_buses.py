@@ -112,6 +112,8 @@ def live_configs(plan: Plan, bench: Bench) -> dict[str, CanConfig]:
     misses or one the profile lacks), a unique ``virtual`` channel where none is given,
     and each bus's CAN FD options."""
     buses = plan.bus_list()
+    if not bench.can_buses:  # the single form: a unique virtual channel to derive them from
+        bench = bench.with_channel_default()
     configs = bench.bus_configs([b.name for b in buses])
     out: dict[str, CanConfig] = {}
     for bus in buses:

@@ -16,13 +16,13 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
 import can
 
-from harness.bench import Bench, open_bus
+from harness.bench import Bench, CanConfig, open_bus
 from harness.can.dbc import CanDatabase
 from harness.clock import EventLoop, RealClock
 from harness.dut import DutProvider, DutSetup, RunningDut
@@ -58,8 +58,16 @@ class SimThread:
         *,
         mqtt: BrokerAddress | None = None,
         diag: DiagIds | None = None,
+        buses: Mapping[str, CanConfig] | None = None,
+        dbs: Mapping[str, CanDatabase] | None = None,
     ) -> None:
+        """``buses``: a part on several named buses, each opened from its config (the
+        harness's, :func:`harness.session_buses.live_configs`), with each bus's DBC in
+        ``dbs``; without, the one bus of ``bench.can``."""
         self.provider = provider
+        self.bus_configs = dict(buses or {})
+        self.dbs = dict(dbs or {})
+        self.buses: dict[str, can.BusABC] = {}
         self.diag = diag  # the profile's diagnostic addressing (None: the part's default)
         self.bench = bench
         self.mqtt = mqtt  # the broker the part's V2X side connects to (None: no V2X)
@@ -79,14 +87,19 @@ class SimThread:
         # The harness and the simulator share one interpreter here: switch threads every
         # 0.5 ms (default 5 ms) so the simulator's 100 ms cycle is not held up by the GIL.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        self.bus = open_bus(self.bench.can)
         try:
+            for name, config in (self.bus_configs or {"": self.bench.can}).items():
+                self.buses[name] = open_bus(config)
+            self.bus = next(iter(self.buses.values()))
             setup = _setup(
                 self.loop, self.bus, self.bench, self.db, self.variant, self.mqtt, self.diag
             )
+            if self.bus_configs:
+                setup = dataclasses.replace(setup, buses=dict(self.buses), dbs=self.dbs)
             self.dut = self.provider.build(setup)
         except BaseException:
-            self.bus.shutdown()
+            for bus in self.buses.values():
+                bus.shutdown()
             raise
         self._thread = threading.Thread(
             target=self._run, name=f"sim-{self.provider.name}", daemon=True
@@ -108,8 +121,8 @@ class SimThread:
             self._thread.join(timeout=5)
         if self.dut is not None:
             self.dut.stop()
-        if self.bus is not None:
-            self.bus.shutdown()
+        for bus in self.buses.values():
+            bus.shutdown()
 
 
 def _timer_priority() -> None:

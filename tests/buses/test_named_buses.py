@@ -25,7 +25,7 @@ import pytest
 from harness.bench import Bench, load_bench
 from harness.cli import main
 from harness.dut import DUTS
-from harness.errors import BenchError, InputError, ProfileError
+from harness.errors import BenchError, ProfileError
 from harness.observe import BusView
 from harness.offline import evaluate_evidence, load_evidence, read_trace_channels
 from harness.plan import Plan
@@ -361,8 +361,24 @@ def test_the_relay_in_its_own_process_on_two_udp_multicast_buses(
     assert_agrees(evaluate_evidence(load_evidence(out)))
 
 
-def test_a_simulated_part_on_several_buses_is_not_yet_run_in_real_time(profile: Path) -> None:
-    """Its simulator thread opens one bus: refused with a clear error, nothing opened."""
-    session = Session(load_profile(profile), Bench(), DutChoice.parse("sim:relay"), realtime=True)
-    with pytest.raises(InputError, match="several buses runs on the virtual clock"), session:
-        pass
+@pytest.mark.realtime
+@pytest.mark.parametrize("variant", [None, "leak-to-rear"])
+def test_the_relay_in_real_time_beside_the_harness_on_two_virtual_buses(
+    profile: Path, tmp_path: Path, variant: str | None
+) -> None:
+    """--realtime with a simulated part on several buses: the part's thread opens its end of
+    each bus from the same configs (no bench: python-can virtual, a channel per bus)."""
+    plan = load_profile(profile)
+    out = tmp_path / "rt"
+    dut = "sim:relay" + (f":{variant}" if variant else "")
+    with Session(plan, Bench(), DutChoice.parse(dut), out_dir=out, realtime=True) as s:
+        s.run_all()
+    said = [(c.case_id, k.kind, k.summary) for c in s.record.cases for k in c.checks]
+    failing = {c.case_id for c in s.record.cases if c.verdict is not Verdict.PASS}
+    expected = set() if variant is None else {CASES[VARIANTS[variant].requirement]}
+    assert failing == expected, said
+    buses = s.record.bench["can_buses"]  # each bus as opened: a virtual channel of its own
+    assert list(buses) == ["front", "rear"]
+    assert buses["rear"]["channel"] == f"{buses['front']['channel']}.rear"
+    assert buses["front"]["options"] == {"fd": True} and buses["rear"]["options"] == {}
+    assert_agrees(evaluate_evidence(load_evidence(out)))
