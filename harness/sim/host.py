@@ -146,10 +146,23 @@ def serve(
     variant: str | None,
     announce: Callable[[str], None] = print,
 ) -> int:
-    """Run a provider's part in this process until SIGINT/SIGTERM; returns an exit code."""
+    """Run a provider's part in this process until SIGINT/SIGTERM; returns an exit code.
+
+    A bench whose ``can`` maps bus names (a part on several buses) opens each of them: the
+    part gets its end of every one (``DutSetup.buses``; CAN FD options as the bench gives
+    them), ``bus`` being the first.
+    """
     _timer_priority()
     loop = EventLoop(RealClock())
-    bus = open_bus(bench.can)
+    buses: dict[str, can.BusABC] = {}
+    try:
+        for name, config in (bench.can_buses or {"": bench.can}).items():
+            buses[name] = open_bus(config)
+    except BaseException:
+        for opened in buses.values():
+            opened.shutdown()
+        raise
+    bus = next(iter(buses.values()))
 
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stop()
@@ -171,18 +184,26 @@ def serve(
         where = f"V2X on the {address.label}"
     dut: RunningDut | None = None
     try:
-        dut = provider.build(_setup(loop, bus, bench, db, variant, address))
+        setup = _setup(loop, bus, bench, db, variant, address)
+        if bench.can_buses:
+            setup = dataclasses.replace(setup, buses=dict(buses))
+        dut = provider.build(setup)
         dut.start()
         what = "reference TCU" if provider.name == "cc-tcu-1" else f"simulated {provider.name}"
+        on = ", ".join(
+            f"{name + ': ' if name else ''}{c.interface} {c.channel}"
+            for name, c in (bench.can_buses or {"": bench.can}).items()
+        )
         announce(
             f"{what}{' variant ' + variant if variant else ''} running on "
-            f"{bench.can.interface} {bench.can.channel}; {where} (Ctrl-C stops it)"
+            f"{on}; {where} (Ctrl-C stops it)"
         )
         loop.run_until(float("inf"))
     finally:
         if dut is not None:
             dut.stop()
-        bus.shutdown()
+        for opened in buses.values():
+            opened.shutdown()
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return 0

@@ -299,45 +299,63 @@ def test_a_bench_maps_each_bus_to_its_interface(tmp_path: Path) -> None:
     assert single.bus_configs(["can"]) == {"can": single.can}
 
 
-def _relay_process(front: int, rear: int, fault: str | None) -> subprocess.Popen[str]:
-    argv = [sys.executable, str(PART), "--front-port", str(front), "--rear-port", str(rear)]
-    if fault is not None:
-        argv += ["--fault", fault]
+_SIM_RUN = """import sys
+from harness.cli import main
+from harness.dut import DUTS
+from tests.buses.relay_part import RelayProvider
+DUTS.add("relay", RelayProvider(), origin="test")  # as a lab's package would register it
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _relay_process(
+    how: str, front: int, rear: int, fault: str | None, bench: Path
+) -> subprocess.Popen[str]:
+    """The relay in a process of its own: the plain program, or ``harness sim run relay``
+    (its provider registered first, as a lab's package would) from the two-bus bench."""
+    if how == "program":
+        argv = [sys.executable, str(PART), "--front-port", str(front), "--rear-port", str(rear)]
+        argv += ["--fault", fault] if fault is not None else []
+    else:
+        name = "relay" + (f":{fault}" if fault else "")
+        argv = [sys.executable, "-c", _SIM_RUN, "sim", "run", name, "--bench", str(bench)]
+        argv += ["--dbc", str(HERE / "data" / "front.dbc")]
     return subprocess.Popen(
         argv,
         preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=HERE.parents[1],
     )
 
 
 @pytest.mark.realtime
-@pytest.mark.parametrize("fault", [None, "slow-alive"])
+@pytest.mark.parametrize(
+    ("how", "fault"), [("program", None), ("program", "slow-alive"), ("sim-run", "no-follow")]
+)
 def test_the_relay_in_its_own_process_on_two_udp_multicast_buses(
-    profile: Path, tmp_path: Path, fault: str | None
+    profile: Path, tmp_path: Path, how: str, fault: str | None
 ) -> None:
-    """Real time, the part a process of its own on two python-can buses (a port each); the
-    harness reads both on one clock. The faulty build fails on its bus only."""
+    """Real time, the part a process of its own on two python-can buses (a port each): a
+    supplier's program, or a DUT provider under ``harness sim run`` with a bench mapping both
+    buses; the harness reads both on one clock. A faulty build fails on its bus only."""
     front, rear = free_udp_port(), free_udp_port()
-    group = "{interface: udp_multicast, channel: 239.74.163.2, options: {port: %d}}"
-    bench = _bench(tmp_path, f"  front: {group % front}\n  rear: {group % rear}\n")
-    part = _relay_process(front, rear, fault)
+    group = "{interface: udp_multicast, channel: 239.74.163.2, options: {port: %d%s}}"
+    bench = _bench(
+        tmp_path, f"  front: {group % (front, ', fd: true')}\n  rear: {group % (rear, '')}\n"
+    )
+    part = _relay_process(how, front, rear, fault, bench)
     out = tmp_path / "rt"
     try:
         assert part.stdout is not None
-        assert "relay running" in part.stdout.readline()
+        first = part.stdout.readline()
+        expected = "relay running" if how == "program" else "front: udp_multicast 239.74.163.2"
+        assert expected in first, first
         result = run_harness(
             [
-                "certify",
-                str(profile),
-                "--dut",
-                "external",
-                "--bench",
-                str(bench),
-                "--out",
-                str(out),
-                "--quiet",
+                *("certify", str(profile), "--dut", "external", "--bench", str(bench)),
+                *("--out", str(out), "--quiet"),
             ],
             timeout=120,
         )
@@ -345,10 +363,11 @@ def test_the_relay_in_its_own_process_on_two_udp_multicast_buses(
         part.send_signal(signal.SIGTERM)
         rest, err = part.communicate(timeout=10)
     assert part.returncode == 0, err
-    assert json.loads(rest.strip().splitlines()[-1])["commands"] > 0  # it heard the front bus
+    if how == "program":
+        assert json.loads(rest.strip().splitlines()[-1])["commands"] > 0  # it heard the front
     record = json.loads((out / "run.json").read_text())
     verdicts = {c["id"]: c["verdict"] for c in record["cases"]}
-    expected = set() if fault is None else {CASES[VARIANTS[fault].requirement]}
+    failed = set() if fault is None else {CASES[VARIANTS[fault].requirement]}
     failing = {c for c, v in verdicts.items() if v != "PASS"}
     said = [
         (c["id"], k["kind"], k["summary"])
@@ -356,7 +375,7 @@ def test_the_relay_in_its_own_process_on_two_udp_multicast_buses(
         for k in c["checks"]
         if k["verdict"] != "PASS"
     ]
-    assert failing == expected, (said, result.stderr)
+    assert failing == failed, (said, result.stderr)
     assert record["bench"]["can_buses"]["rear"]["options"] == {"port": rear}
     assert_agrees(evaluate_evidence(load_evidence(out)))
 
