@@ -220,8 +220,7 @@ class Session:
         if self.simulated:
             return {"name": "simulated", "can": {"interface": "harness_sim", "channel": None}}
         if len(self.bus_configs) > 1:  # every named bus as opened
-            buses = {n: c for n, c in self.bus_configs.items()}
-            return self.bench.model_copy(update={"can_buses": buses}).describe()
+            return self.bench.model_copy(update={"can_buses": self.bus_configs}).describe()
         return self.bench.describe()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -388,6 +387,7 @@ class Session:
             self.bench,
             self.log,
             exc,
+            {name: port.log for name, port in getattr(self, "ports", {}).items()},
         )
         for output in self.outputs:
             try:

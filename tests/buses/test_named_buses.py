@@ -27,10 +27,16 @@ from harness.cli import main
 from harness.dut import DUTS
 from harness.errors import BenchError, ProfileError
 from harness.observe import BusView
-from harness.offline import evaluate_evidence, load_evidence, read_trace_channels
+from harness.offline import (
+    evaluate_evidence,
+    load_evidence,
+    matched_checks,
+    read_trace_channels,
+)
 from harness.plan import Plan
 from harness.profile.compile import load_profile
 from harness.record import Verdict
+from harness.report.plots import check_plots
 from harness.session import DutChoice, Session
 from tests.buses.relay_part import ALIVE_ID, CMD_ID, VARIANTS, RelayProvider
 from tests.conftest import default_signals, run_harness
@@ -113,9 +119,17 @@ def test_the_relay_passes_and_each_frame_keeps_its_bus(profile: Path, tmp_path: 
         "dbc/rear",
         "dbc/rear/rear.dbc",
     ]
-    evaluation = evaluate_evidence(load_evidence(out))  # the folder's own profile and DBCs
+    ev = load_evidence(out)  # the folder's own profile and DBCs
+    evaluation = evaluate_evidence(ev)
     assert_agrees(evaluation)
     assert [c.recorded for c in evaluation.cases] == [Verdict.PASS] * 3
+    # the report draws a check from its own bus's frames, never from another bus's
+    case = ev.record.cases[1]
+    echo_cycle = matched_checks(ev.plan, case)[0]
+    assert echo_cycle is not None and echo_cycle.kind == "cycle_time"
+    drawn = check_plots(echo_cycle, case.checks[0], case, ev.log, 500000, ev.logs)
+    assert drawn and "REAR_Echo" in drawn[0]
+    assert check_plots(echo_cycle, case.checks[0], case, ev.log, 500000) == []
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
