@@ -144,6 +144,24 @@ def test_each_faulty_relay_fails_on_its_bus_only(
     assert_agrees(evaluate_evidence(load_evidence(out)))
 
 
+def test_a_two_bus_run_is_certified_and_the_certificate_verifies(
+    profile: Path, tmp_path: Path
+) -> None:
+    """The certificate names the run's DBCs by dbc/buses.sha256, whose sha256 is the run's
+    DBC digest and which lists each bus's DBC by its own; verify checks them all."""
+    keys = tmp_path / "lab"
+    assert main(["keys", "generate", "--out", str(keys)]) == 0
+    out = tmp_path / "cert"
+    argv = ["certify", str(profile), "--dut", "sim:relay", "--identity", "serial=RELAY001"]
+    assert main([*argv, "--key", f"{keys}.key", "--out", str(out), "--quiet"]) == 0
+    cert = out / "certificate.dsse.json"
+    assert main(["verify", str(cert), "--key", f"{keys}.pub", "--evidence", str(out)]) == 0
+    listed = (out / "dbc" / "buses.sha256").read_text().splitlines()
+    assert [line.split("  ")[1] for line in listed] == ["front/front.dbc", "rear/rear.dbc"]
+    (out / "dbc" / "rear" / "rear.dbc").write_text("BO_ tampered\n")
+    assert main(["verify", str(cert), "--key", f"{keys}.pub", "--evidence", str(out)]) != 0
+
+
 def test_the_cli_certifies_and_evaluates_a_two_bus_run(profile: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli"
     assert (
