@@ -433,3 +433,38 @@ def test_the_relay_in_real_time_beside_the_harness_on_two_virtual_buses(
     assert buses["rear"]["channel"] == f"{buses['front']['channel']}.rear"
     assert buses["front"]["options"] == {"fd": True} and buses["rear"]["options"] == {}
     assert_agrees(evaluate_evidence(load_evidence(out)))
+
+
+def test_the_single_bus_form_is_one_bus_named_can(tmp_path: Path) -> None:
+    """Its steps and checks may name it; another name is an error naming it; a buses
+    section of one bus is the same part under its own name."""
+    root = HERE.parents[1]
+    text = (root / "profiles" / "cc-tcu-1.yaml").read_text(encoding="utf-8")
+    text = text.replace("../dbc/", f"{root / 'dbc'}/")  # its DBC and ASN.1 module
+    named = tmp_path / "named.yaml"
+    named.write_text(
+        text.replace(
+            "  VEH_Dynamics:\n    signals:", "  VEH_Dynamics:\n    bus: can\n    signals:", 1
+        )
+    )
+    assert load_profile(named).restbus[0].bus == "can"
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        text.replace(
+            "  VEH_Dynamics:\n    signals:", "  VEH_Dynamics:\n    bus: body\n    signals:", 1
+        )
+    )
+    with pytest.raises(
+        ProfileError, match=r"restbus.VEH_Dynamics.bus: no bus of this name.*'body' \(valid: can\)"
+    ):
+        load_profile(wrong)
+    one = tmp_path / "one.yaml"
+    one.write_text(
+        text.replace(
+            f"dbc: {root / 'dbc' / 'cc-tcu-1.dbc'}\nbitrate: 500000",
+            f"buses:\n  vehicle: {{dbc: {root / 'dbc' / 'cc-tcu-1.dbc'}}}",
+        )
+    )
+    plan = load_profile(one)
+    assert [b.name for b in plan.buses] == ["vehicle"]
+    assert plan.dbc_digest == load_profile(named).dbc_digest  # one bus: the DBC's own digest
