@@ -24,6 +24,18 @@ simulator's own identity; an external part's identity is never taken from them.
 
 Without a bench file the harness uses python-can's ``virtual`` interface in real time, and
 its own in-memory bus on the virtual clock in simulated mode.
+
+A profile with several named buses (its ``buses`` section) needs each bus mapped to its
+interface and channel: ``can`` is then a mapping of bus names, all on one clock::
+
+    can:
+      backbone: {interface: socketcan, channel: can0, options: {fd: true}}
+      body: {interface: socketcan, channel: can1}
+
+The single form (``can: {interface, channel, ...}``) maps to the sole bus of a one-bus
+profile; with ``virtual`` (and without a bench file) each bus of a several-bus profile gets
+a channel of its own (``CHANNEL.NAME``). A bus name the profile does not declare, or a bus of
+the profile missing here, is an error naming the place (exit 2).
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -65,6 +77,7 @@ __all__ = [
     "CanConfig",
     "DutConfig",
     "check_references",
+    "fd_config",
     "interface_options",
     "load_bench",
     "open_bus",
@@ -146,20 +159,85 @@ class Bench(_Strict):
         "features of the profile it has (harness.conformance; --ics FILE wins)",
     )
     source: str | None = Field(default=None, exclude=True)
+    # ``can`` as a mapping of bus names (``can`` is then the first's), and where each name is
+    can_buses: dict[str, CanConfig] = Field(default_factory=dict, exclude=True)
+    can_marks: dict[str, tuple[int, int]] = Field(default_factory=dict, exclude=True)
+
+    def bus_configs(self, buses: Sequence[str]) -> dict[str, CanConfig]:
+        """The interface of each of the profile's ``buses`` (names, first is the primary).
+
+        A mapped bench must name exactly those buses; the single form serves one bus, or
+        several on ``virtual`` (a channel each); anything else is a :class:`BenchError`.
+        """
+        names = list(buses)
+        if self.can_buses:
+            for name in self.can_buses:
+                if name not in names:
+                    raise self._error(
+                        name,
+                        f"no bus '{name}' in the profile",
+                        expected="a bus the profile declares",
+                        choices=names,
+                        got=name,
+                    )
+            missing = [n for n in names if n not in self.can_buses]
+            if missing:
+                raise self._error(
+                    None,
+                    f"no interface for the profile's bus(es) {', '.join(missing)}",
+                    expected=f"can: a mapping of every bus of the profile ({', '.join(names)}) "
+                    "to {interface, channel, ...}",
+                    choices=names,
+                )
+            return {n: self.can_buses[n] for n in names}
+        if len(names) == 1:
+            return {names[0]: self.can}
+        if self.can.interface != "virtual":
+            raise self._error(
+                None,
+                f"the profile has {len(names)} buses ({', '.join(names)}) and this bench one "
+                f"{self.can.interface} interface",
+                expected=f"can: a mapping of every bus ({', '.join(names)}) to "
+                "{interface, channel, ...}",
+                choices=names,
+            )
+        base = self.can.channel if self.can.channel is not None else "cc-harness"
+        return {
+            n: self.can.model_copy(update={"channel": f"{base}.{n}"}) if i else self.can
+            for i, n in enumerate(names)
+        }
+
+    def _error(
+        self,
+        name: str | None,
+        message: str,
+        expected: str,
+        choices: Sequence[str],
+        got: str | None = None,
+    ) -> BenchError:
+        mark = self.can_marks.get(name or "")
+        return BenchError(
+            message,
+            source=self.source or "bench",
+            line=mark[0] if mark else None,
+            col=mark[1] if mark else None,
+            path="can" + (f".{name}" if name else ""),
+            expected=expected,
+            got=got,
+            choices=choices,
+        )
 
     def describe(self) -> dict[str, Any]:
         """The bench as it goes into records and reports (no secrets live here)."""
-        return {
+        out = {
             "name": self.name,
             "source": self.source,
-            "can": {
-                "interface": self.can.interface,
-                "channel": self.can.channel,
-                "bitrate": self.can.bitrate,
-                "options": dict(self.can.options),
-            },
+            "can": _describe_can(self.can),
             "mqtt": self._describe_mqtt(),
         }
+        if self.can_buses:  # a bench of several named buses
+            out["can_buses"] = {n: _describe_can(c) for n, c in self.can_buses.items()}
+        return out
 
     def _describe_mqtt(self) -> dict[str, Any]:
         # An allow-list: the password, the PSK and their variables' values never appear.
@@ -191,6 +269,31 @@ class Bench(_Strict):
         else:
             return self
         return self.model_copy(update={"can": self.can.model_copy(update={"channel": chan})})
+
+
+def _describe_can(can: CanConfig) -> dict[str, Any]:
+    return {
+        "interface": can.interface,
+        "channel": can.channel,
+        "bitrate": can.bitrate,
+        "options": dict(can.options),
+    }
+
+
+class _CanBuses(_Strict):
+    """The ``can`` mapping of a bench for several named buses (validated on its own)."""
+
+    can: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")], CanConfig]
+
+
+def _bus_map(value: object) -> bool:
+    """Whether ``can:`` is a mapping of bus names (no key of its own, every value a mapping)."""
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and not any(k in CanConfig.model_fields for k in value)
+        and all(isinstance(v, dict) for v in value.values())
+    )
 
 
 def _interfaces() -> list[str]:
@@ -229,23 +332,50 @@ def bench_from_document(doc: YamlDocument) -> Bench:
             expected="format: cc-harness-bench/1 (the bench format version)",
             got=doc.data.get("format"),
         )
+    for key in ("can_buses", "can_marks"):
+        if key in doc.data:
+            raise doc.error(BenchError, (key,), message=f"unknown key '{key}'")
+    data = dict(doc.data)
+    buses: dict[str, CanConfig] = {}
+    if _bus_map(data.get("can")):
+        try:
+            buses = _CanBuses.model_validate({"can": data["can"]}).can
+        except ValidationError as exc:
+            raise located_error(exc, doc, _CanBuses, {}, BenchError) from None
+        data["can"] = data["can"][next(iter(buses))]
     try:
-        bench = Bench.model_validate(doc.data)
+        bench = Bench.model_validate(data)
     except ValidationError as exc:
         raise located_error(exc, doc, Bench, {}, BenchError) from None
-    if bench.can.interface not in _interfaces():
+    places = {n: ("can", n) for n in buses} if buses else {"": ("can",)}
+    for name, place in places.items():
+        _check_can(buses.get(name, bench.can), doc, place)
+    marks = {
+        n: (m.line, m.col)
+        for n in buses
+        if (m := doc.key_marks.get(("can", n)) or doc.mark_for(("can", n)))
+    }
+    if (m := doc.mark_for(("can",))) is not None:
+        marks[""] = (m.line, m.col)
+    return bench.model_copy(
+        update={"source": str(Path(doc.source)), "can_buses": buses, "can_marks": marks}
+    )
+
+
+def _check_can(config: CanConfig, doc: YamlDocument, place: tuple[str, ...]) -> None:
+    """The interface is python-can's and takes every option given."""
+    if config.interface not in _interfaces():
         names = _interfaces()
-        close = difflib.get_close_matches(bench.can.interface, names, n=2)
+        close = difflib.get_close_matches(config.interface, names, n=2)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
         # Every name, not the first 20 the choices list shows: 'virtual' sorts last.
         raise doc.error(
             BenchError,
-            ("can", "interface"),
-            message=f"unknown interface '{bench.can.interface}'; {hint}"
+            (*place, "interface"),
+            message=f"unknown interface '{config.interface}'; {hint}"
             f"expected a python-can interface: {', '.join(names)}",
         )
-    _check_options(bench, doc)
-    return bench.model_copy(update={"source": str(Path(doc.source))})
+    _check_options(config, doc, place)
 
 
 # Keyword arguments python-can itself handles for every interface (can.Bus, BusABC).
@@ -293,21 +423,20 @@ def _timing_options() -> set[str]:
     return names | {"f_clock_mhz", "auto_reset"}
 
 
-def _check_options(bench: Bench, doc: YamlDocument) -> None:
+def _check_options(config: CanConfig, doc: YamlDocument, place: tuple[str, ...]) -> None:
     """A bench option the interface does not take is an error naming it (python-can would
     silently ignore it, and the lab would run on a bus configured otherwise than written)."""
-    known = interface_options(bench.can.interface)
+    known = interface_options(config.interface)
     if known is None:
         return
-    for name in bench.can.options:
+    for name in config.options:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=2)
             hint = f"; did you mean {' or '.join(close)}?" if close else ""
             raise doc.error(
                 BenchError,
-                ("can", "options", name),
-                message=f"python-can interface {bench.can.interface} takes no option "
-                f"'{name}'{hint}",
+                (*place, "options", name),
+                message=f"python-can interface {config.interface} takes no option '{name}'{hint}",
                 choices=sorted(known),
             )
 
@@ -329,15 +458,24 @@ def with_fd(bench: Bench, plan: Any) -> Bench:
     a CAN FD bus (``plan.fd``): ``fd: true``, and on a real interface the profile's
     ``data_bitrate``; what the bench's can.options give wins. Both ends opened from it (the
     harness's and a simulated part's, in a thread or its own process) can carry FD frames."""
-    if not getattr(plan, "fd", False):
+    config = fd_config(bench.can, getattr(plan, "fd", False), getattr(plan, "data_bitrate", 0))
+    if config is bench.can:
         return bench
+    return bench.model_copy(update={"can": config})
+
+
+def fd_config(config: CanConfig, fd: bool, data_bitrate: int) -> CanConfig:
+    """``config`` with ``fd: true`` (and on a real interface ``data_bitrate``) added to its
+    options for a CAN FD bus; its own options win; unchanged (the same object) otherwise."""
+    if not fd:
+        return config
     found: dict[str, OptionValue] = {"fd": True}
-    if bench.can.interface not in ("virtual", "udp_multicast") and plan.data_bitrate:
-        found["data_bitrate"] = plan.data_bitrate
-    options = {**found, **bench.can.options}
-    if options == bench.can.options:
-        return bench
-    return bench.model_copy(update={"can": bench.can.model_copy(update={"options": options})})
+    if config.interface not in ("virtual", "udp_multicast") and data_bitrate:
+        found["data_bitrate"] = data_bitrate
+    options = {**found, **config.options}
+    if options == config.options:
+        return config
+    return config.model_copy(update={"options": options})
 
 
 def open_bus(config: CanConfig, **extra: Any) -> can.BusABC:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -106,6 +106,10 @@ class DutSetup:
     psk: bytes = b""
     asn1: Any = None
     diag: DiagIds | None = None  # the profile's diagnostic addressing (None: the part's own)
+    # every named bus of the profile: the part's end of each and its DBC (``bus`` and ``db``
+    # are the first's); a part on several buses reads these
+    buses: Mapping[str, can.BusABC] = field(default_factory=dict)
+    dbs: Mapping[str, CanDatabase] = field(default_factory=dict)
 
 
 class RunningDut(Protocol):

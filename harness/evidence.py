@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.canonical import JsonRejected, strict_loads
 from harness.errors import EvidenceIncomplete, InputError, VerificationError
+from harness.plan import BUSES_DIGEST_FILE, buses_manifest
 from harness.safeio import (
     EVIDENCE_LOG,
     EVIDENCE_RECORD,
@@ -117,12 +118,20 @@ def copy_inputs(out_dir: Path, plan: Plan) -> None:
             got=hashlib.sha256(raw).hexdigest(),
         )
     write_bytes_atomic(out_dir / PROFILE_FILE, raw)
+    if len(plan.buses) > 1:  # dbc/BUS/FILE each, and the digests of them all
+        for bus in plan.buses:
+            write_bytes_atomic(out_dir / DBC_DIR / bus.name / Path(bus.dbc_path).name, bus.dbc.text)
+        write_bytes_atomic(out_dir / DBC_DIR / BUSES_DIGEST_FILE, buses_manifest(plan.buses))
+        return
     write_bytes_atomic(out_dir / DBC_DIR / Path(plan.dbc_path).name, plan.dbc.text)
 
 
 def bundle_inputs(out_dir: Path) -> tuple[Path, Path]:
-    """The profile and DBC kept in an evidence folder (for ``load_profile(dbc_override=)``)."""
+    """The profile and DBC kept in an evidence folder (for ``load_profile(dbc_override=)``);
+    of a several-bus run, the ``dbc/`` folder (``dbc/BUS/FILE`` each)."""
     profile = out_dir / PROFILE_FILE
+    if profile.is_file() and (out_dir / DBC_DIR / BUSES_DIGEST_FILE).is_file():
+        return profile, out_dir / DBC_DIR
     dbcs = sorted((out_dir / DBC_DIR).glob("*")) if (out_dir / DBC_DIR).is_dir() else []
     if not profile.is_file() or len(dbcs) != 1 or not dbcs[0].is_file():
         raise InputError(

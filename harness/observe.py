@@ -30,9 +30,11 @@ __all__ = [
     "FLAG_FD",
     "MQTT_STREAM",
     "PROMPTS_STREAM",
+    "BusView",
     "Column",
     "FrameLog",
     "Window",
+    "bus_stream",
     "fd_frame_bits",
     "fd_length",
     "frame_bits",
@@ -238,6 +240,20 @@ PROMPTS_STREAM = "prompts"  # the operator's answers (harness.operator.OperatorA
 S = TypeVar("S")
 
 
+def bus_stream(bus: str) -> str:
+    """The stream name of one named bus's frames (``can.NAME``); ``can`` is the first bus's."""
+    return f"{CAN_STREAM}.{bus}"
+
+
+@dataclass(frozen=True)
+class BusView:
+    """A named bus as a check sees it: which stream holds its frames, and its bit rates."""
+
+    name: str
+    bitrate: int
+    data_bitrate: int = 0  # CAN FD data-phase rate (0: the nominal bitrate)
+
+
 @dataclass(frozen=True, init=False)
 class Window:
     """What a check evaluates: a time span, the case's stimulus markers, and the observation
@@ -292,6 +308,21 @@ class Window:
         if not isinstance(found, kind):
             raise TypeError(f"stream {name!r} is a {type(found).__name__}, not {kind.__name__}")
         return found
+
+    def on_bus(self, bus: BusView) -> Window:
+        """This window as a check of bus ``bus`` sees it: that bus's frames (stream
+        :func:`bus_stream`) as the ``can`` stream, at that bus's bit rates. KeyError when the
+        run recorded no such bus."""
+        frames = self.stream(bus_stream(bus.name), FrameLog)
+        return Window(
+            self.t0,
+            self.t1,
+            frames,
+            self.markers,
+            bus.bitrate,
+            streams=self.streams,
+            data_bitrate=bus.data_bitrate,
+        )
 
     @property
     def log(self) -> FrameLog:

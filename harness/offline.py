@@ -33,9 +33,9 @@ from harness.checks.evaluate import evaluate_checks
 from harness.conformance import Conformance
 from harness.errors import HarnessError, InputError
 from harness.evidence import file_sha256
-from harness.observe import FrameLog, Window
+from harness.observe import FrameLog, Window, bus_stream
 from harness.operator import read_prompt_log
-from harness.plan import Plan, PlannedCase
+from harness.plan import BUSES_DIGEST_FILE, Plan, PlannedCase
 from harness.profile.compile import load_profile
 from harness.record import (
     CaseRecord,
@@ -48,7 +48,7 @@ from harness.record import (
     lost_between,
 )
 from harness.runjson import read_run, record_from_json
-from harness.trace import read_trace
+from harness.trace import read_trace, read_trace_channels
 
 __all__ = [
     "CaseComparison",
@@ -62,6 +62,7 @@ __all__ = [
     "planned_checks",
     "read_run",
     "read_trace",
+    "read_trace_channels",
     "record_from_json",
 ]
 
@@ -72,8 +73,9 @@ def locate_profile(
 ) -> tuple[Path, Path | None]:
     """The profile and DBC to re-evaluate with: given ones first, then the folder's copies.
 
-    The folder's copies are ``profile.yaml`` and the one ``dbc/*.dbc``; with no DBC found the
-    profile's own ``dbc:`` path is used (``None``).
+    The folder's copies are ``profile.yaml`` and the one ``dbc/*.dbc`` (of a several-bus
+    run, the ``dbc/`` folder: ``dbc/BUS/FILE`` each); with no DBC found the profile's own
+    ``dbc:`` path is used (``None``).
     """
     chosen = profile
     if chosen is None:
@@ -84,6 +86,8 @@ def locate_profile(
                 expected="--profile PATH, the profile this run used",
             )
         chosen = copy
+    if dbc is None and (folder / "dbc" / BUSES_DIGEST_FILE).is_file():
+        dbc = folder / "dbc"
     if dbc is None:
         copies = sorted((folder / "dbc").glob("*.dbc"))
         if len(copies) > 1:
@@ -127,10 +131,13 @@ class Evidence:
     problems: list[str] = field(default_factory=list)  # the evidence disagrees with the record
     mqtt: Any = None  # the MQTT log rebuilt from mqtt.jsonl, when there is one and a reader
     prompts: Any = None  # the operator's answers from prompts.jsonl (harness.operator)
+    # each named bus's frames (the trace's channel per bus); the first bus's is ``log``
+    logs: dict[str, FrameLog] = field(default_factory=dict)
 
     def window(self, t0: float, t1: float, markers: Mapping[str, float]) -> Window:
         """What a check evaluates, as the live run gave it (frames, markers, MQTT log)."""
         assert self.plan is not None
+        logs = self.logs or {self.plan.bus_list()[0].name: self.log}
         return Window(
             t0,
             t1,
@@ -140,6 +147,7 @@ class Evidence:
             mqtt=self.mqtt,
             prompts=self.prompts,
             data_bitrate=self.plan.data_bitrate,
+            streams={bus_stream(name): log for name, log in logs.items()},
         )
 
 
@@ -210,6 +218,11 @@ def load_evidence(
             raise
         ev.notes.append("no profile found: plots that need it are left out (give --profile)")
         return ev
+    buses = ev.plan.bus_list()
+    if len(buses) > 1:  # each bus's frames from its BLF channel
+        by_channel, ev.frames = read_trace_channels(folder / "trace.blf", record.trace_origin)
+        ev.logs = {b.name: by_channel.get(i, FrameLog()) for i, b in enumerate(buses)}
+        ev.log = ev.logs[buses[0].name]
     ev.mqtt = _read_mqtt(ev)
     ev.prompts = read_prompt_log(folder)
     digest = _sha256(ev.profile_path)

@@ -35,7 +35,7 @@ distribution's own entry points, so they are listed and loaded exactly like a la
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +112,7 @@ class RunEnd:
     bench: Bench
     log: FrameLog
     error: BaseException | None = None
+    logs: Mapping[str, FrameLog] = field(default_factory=dict)  # each named bus's frames
 
     @property
     def status(self) -> RunStatus:

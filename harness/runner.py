@@ -73,7 +73,10 @@ class CaseRunner:
         restbus: RestBus,
         observers: Sequence[RunObserver] = (),
         fuzz: FuzzContext | None = None,
+        buses: Mapping[str, tuple[CanPort, int]] | None = None,
     ) -> None:
+        """``buses``: every named bus's port and bit rate, on a profile of several (``port``
+        is the first's)."""
         self.plan = plan
         self.loop = loop
         self.port = port
@@ -83,7 +86,9 @@ class CaseRunner:
         self.fuzz = fuzz if fuzz is not None else FuzzContext()
         # The transports of the run, by name (harness.adapter): CAN here; the session
         # attaches the others (MQTT, diagnostics, the operator), a lab its own.
-        self.can = CanAdapter(loop, port, restbus, plan.bitrate, self.fuzz)
+        self.can = CanAdapter(loop, port, restbus, plan.bitrate, self.fuzz, buses)
+        # the ready message's bus (harness.plan.Plan.ready_bus), watched before every case
+        self.ready_port = self.can.buses.get(plan.ready_bus, (port, 0))[0]
         self.adapters: dict[str, Adapter] = {self.can.name: self.can}
         self._step_path = ""
         # Live runs: the receiver's frame losses so far (harness.can.ingest); a check whose
@@ -99,12 +104,13 @@ class CaseRunner:
         start = self.loop.now()
         seen = self.loop.run_for(
             self.plan.ready_timeout,
-            until=lambda: bool(self.port.log.rx_of(msg.frame_id).ts),
+            until=lambda: bool(self.ready_port.log.rx_of(msg.frame_id).ts),
         )
         if not seen:
             raise DutNotResponding(
                 f"the DUT sent no {msg.name} (0x{msg.frame_id:03X}) within "
-                f"{self.plan.ready_timeout:g} s of the start on {self.port.bus.channel_info}; "
+                f"{self.plan.ready_timeout:g} s of the start on "
+                f"{self.ready_port.bus.channel_info}; "
                 "is it powered, on this bus and at this bitrate?"
             )
         return self.loop.now() - start
@@ -120,17 +126,18 @@ class CaseRunner:
         """
         msg = self.plan.ready_message
         limit = self.plan.ready_lost_after
-        seen = self.port.log.rx_of(msg.frame_id).ts
+        log = self.ready_port.log
+        seen = log.rx_of(msg.frame_id).ts
         if not seen:  # never up: wait_ready's business (a runner driven without it)
             return
 
         def fresh() -> bool:  # frames still queued in the bus are drained by run_for
-            return self.loop.now() - self.port.log.rx_of(msg.frame_id).ts[-1] <= limit
+            return self.loop.now() - log.rx_of(msg.frame_id).ts[-1] <= limit
 
         if fresh() or self.loop.run_for(limit, until=fresh):
             return
-        last = self.port.log.rx_of(msg.frame_id).ts[-1]
-        info = self.port.bus.channel_info
+        last = log.rx_of(msg.frame_id).ts[-1]
+        info = self.ready_port.bus.channel_info
         where = f" on {info}" if info and info != "unknown" else ""
         raise DutNotResponding(
             f"the DUT went silent: no {msg.name} (0x{msg.frame_id:03X}) since t={last:.6f} "

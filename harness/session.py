@@ -23,18 +23,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import can
-
-from harness.bench import ECHOING_INTERFACES, Bench, open_bus, with_fd
-from harness.can.ingest import (
-    DEFAULT_RECEIVE_BUFFER,
-    ThreadedBus,
-    overrun_counters,
-    set_receive_buffer,
-)
-from harness.can.port import CanPort
+from harness.bench import Bench, with_fd
+from harness.can.ingest import ThreadedBus
 from harness.can.restbus import RestBus
-from harness.can.simbus import SimBus
 from harness.clock import EventLoop, RealClock, VirtualClock, freeze_collector
 from harness.conformance import Conformance, conformance_for
 from harness.dut import DEFAULT_DUT, DUTS, DutProvider, DutSetup, RunningDut, get_provider
@@ -55,6 +46,7 @@ from harness.profile.compile_diag import identity_fields
 from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
 from harness.run_outputs import Output, RunEnd, RunStart
 from harness.runner import CaseRunner, RunObserver
+from harness.session_buses import live_configs, open_live_buses, open_sim_buses
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
 from harness.sim.host import SimThread
 from harness.sim.provider import PROVIDER as _REFERENCE_TCU  # registers cc-tcu-1
@@ -184,6 +176,13 @@ class Session:
         self.fuzz = FuzzContext(seed)  # the run seed of fuzz steps without their own
         self.simulated = dut.kind == "sim" and not realtime
         self.bench = bench if self.simulated else with_fd(bench.with_channel_default(), plan)
+        # real time: the interface of every named bus (harness.session_buses); a bench that
+        # maps buses the profile lacks, or misses one, is an error before anything is written
+        first = plan.bus_list()[0].name
+        self.bus_configs = {first: self.bench.can}
+        if not self.simulated and (bench.can_buses or len(plan.bus_list()) > 1):
+            self.bus_configs = live_configs(plan, bench)
+            self.bench = bench.model_copy(update={"can": self.bus_configs[first]})
         if dut.kind == "external":
             require_external_broker(plan, self.bench)
         self.out_dir = out_dir
@@ -220,6 +219,8 @@ class Session:
     def _bench_description(self) -> dict[str, Any]:
         if self.simulated:
             return {"name": "simulated", "can": {"interface": "harness_sim", "channel": None}}
+        if len(self.bus_configs) > 1:  # every named bus as opened
+            return self.bench.model_copy(update={"can_buses": self.bus_configs}).describe()
         return self.bench.describe()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -253,17 +254,13 @@ class Session:
             self._write_record()
         if self.simulated:
             clock = VirtualClock()
-            channel = f"sim-{self.run_id}"
-            bus: can.BusABC = SimBus(channel, clock=clock)
-            stack.callback(bus.shutdown)
-            dut_bus = SimBus(channel)
-            stack.callback(dut_bus.shutdown)
+            buses = open_sim_buses(self.plan, self.run_id, clock, stack)
             self.loop = EventLoop(clock)
             self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack)
             mplan = mqtt_plan(self.plan)
             setup = DutSetup(
                 self.loop,
-                dut_bus,
+                buses.dut[buses.first],
                 self.plan.dbc,
                 self.bench,
                 self.dut.variant,
@@ -271,24 +268,17 @@ class Session:
                 psk=self.bench.mqtt.resolve_psk() if self.mqtt is not None else b"",
                 asn1=mplan.asn1 if mplan is not None else None,
                 diag=_sim_addressing(self.plan),
+                buses=dict(buses.dut),
+                dbs={b.name: b.dbc for b in self.plan.bus_list()},
             )
             self.sim_dut = self.dut.simulator.build(setup)
             stack.callback(self.sim_dut.stop)
             self.tcu = self.sim_dut.part
-            echoes = False
         else:
             clock = RealClock()
-            inner = open_bus(self.bench.can)
-            # A reader thread of its own, so evaluation never leaves the interface's buffer
-            # to overflow; and every overrun counter the interface has (run.json "receive").
-            want = self.bench.can.receive_buffer or DEFAULT_RECEIVE_BUFFER
-            granted = set_receive_buffer(inner, want)
-            counters = overrun_counters(inner, self.bench.can.interface, self.bench.can.channel)
-            self.ingest = ThreadedBus(inner, counters, receive_buffer=granted)
-            bus = self.ingest
-            stack.callback(bus.shutdown)
+            buses = open_live_buses(self.bus_configs, stack)
+            self.ingest = buses.ingests[buses.first]
             self.loop = EventLoop(clock)
-            echoes = self.bench.can.interface in ECHOING_INTERFACES
             self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack)
             if self.dut.kind == "sim":
                 broker = self.mqtt.dut_address if self.mqtt is not None else None
@@ -300,15 +290,22 @@ class Session:
                         self.dut.variant,
                         mqtt=broker,
                         diag=_sim_addressing(self.plan),
+                        # a part on several buses gets its end of each (the same configs)
+                        buses=self.bus_configs if len(self.bus_configs) > 1 else None,
+                        dbs={b.name: b.dbc for b in self.plan.bus_list()},
                     )
                 )
-        self.port = CanPort(self.loop, bus, self.log, self.trace, echoes=echoes)
+        self.buses = buses
+        # one port per named bus, each with its own frame log; the first is the run's `can`
+        self.ports = buses.ports(self.loop, self.plan, self.log, self.trace)
+        self.port = self.ports[buses.first]
         if self.trace is not None:  # quiet stretches of a real-time run still flush on time
             self.loop.idle_hooks.append(self.trace.maybe_flush)
         # Long runs keep their older observations on disk (harness.spill): bounded memory.
         self._spiller = self.loop.every(SPILL_PERIOD, self._spill_large, first=SPILL_PERIOD)
         stack.callback(self._spiller.cancel)
-        self.restbus = RestBus(self.loop, self.port.send, self.plan.restbus)
+        senders = {name: port.send for name, port in self.ports.items()}
+        self.restbus = RestBus(self.loop, senders, self.plan.restbus)
         stack.callback(self.restbus.stop)
         self.runner = CaseRunner(
             self.plan,
@@ -317,12 +314,21 @@ class Session:
             self.restbus,
             [*self.observers, *self.outputs],
             fuzz=self.fuzz,
+            buses=buses.runner_buses(self.ports, self.plan),
         )
         self.diag = open_diagnostics(
-            self.loop, self.port, self.plan, self.out_dir, stack, self.bench.diagnostics
+            self.loop,
+            self.ports.get(self.plan.diag_bus, self.port),
+            self.plan,
+            self.out_dir,
+            stack,
+            self.bench.diagnostics,
         )
         self.runner.attach(self.diag)
-        if self.ingest is not None:
+        if len(buses.ingests) > 1:  # any bus's lost frames spoil a window
+            self.runner.frame_losses = buses.losses
+            self.runner.caught_up = buses.caught_up
+        elif self.ingest is not None:
             self.runner.frame_losses = self.ingest.losses
             self.runner.caught_up = self.ingest.caught_up
         self.diag.fuzz = self.fuzz  # fuzz_diag steps: the run seed and the case's records
@@ -383,6 +389,7 @@ class Session:
             self.bench,
             self.log,
             exc,
+            {name: port.log for name, port in getattr(self, "ports", {}).items()},
         )
         for output in self.outputs:
             try:
@@ -485,7 +492,8 @@ class Session:
         self._write_record()
 
     def _spill_large(self) -> None:
-        self.log.spill_large()
+        for port in self.ports.values():
+            port.log.spill_large()
         if self.mqtt is not None:
             self.mqtt.log.spill_large()
 

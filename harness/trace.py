@@ -35,6 +35,7 @@ __all__ = [
     "BackgroundSync",
     "TraceWriter",
     "read_trace",
+    "read_trace_channels",
     "write_bytes_atomic",
     "write_json_atomic",
 ]
@@ -137,16 +138,20 @@ class TraceWriter:
         if not self.frames & 63:
             self.maybe_flush()
 
-    def write_frame(self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool) -> None:
+    def write_frame(
+        self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool, bus: int = 0
+    ) -> None:
         """Append a classic frame without building a ``can.Message`` (the hot path): the same
-        BLF object python-can's writer makes of one."""
+        BLF object python-can's writer makes of one. ``bus`` is the named bus's index in the
+        plan: BLF channel ``bus + 1`` (python-can's reader gives ``msg.channel == bus``)."""
         if len(data) <= 8:
             from can.io.blf import CAN_MESSAGE, CAN_MSG_EXT, CAN_MSG_STRUCT, DIR
 
             if self.first_timestamp is None:
                 self.first_timestamp = ts
             arb = can_id | CAN_MSG_EXT if extended else can_id
-            packed = CAN_MSG_STRUCT.pack(self._channel, 0 if rx else DIR, len(data), arb, data)
+            channel = self._channel + bus
+            packed = CAN_MSG_STRUCT.pack(channel, 0 if rx else DIR, len(data), arb, data)
             self._writer._add_object(CAN_MESSAGE, packed, ts)  # what on_message_received does
             self.frames += 1
             if not self.frames & 63:
@@ -162,6 +167,7 @@ class TraceWriter:
                 data=data,
                 dlc=len(data),
                 is_rx=rx,
+                channel=bus if bus else None,
                 check=False,
             )
         )
@@ -222,11 +228,22 @@ def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
     ``origin`` is the run's ``trace_origin``. Without it, the BLF's own (ms-accurate) start
     time is used, which may move frames by a microsecond against the live run.
     """
+    logs, frames = _read(path, origin, split=False)
+    return logs.get(0, FrameLog()), frames
+
+
+def read_trace_channels(path: Path, origin: float | None) -> tuple[dict[int, FrameLog], int]:
+    """As :func:`read_trace`, one FrameLog per channel: a several-bus run's bus ``i`` is
+    python-can's ``msg.channel == i`` (BLF channel ``i + 1``); also the frame count."""
+    return _read(path, origin, split=True)
+
+
+def _read(path: Path, origin: float | None, *, split: bool) -> tuple[dict[int, FrameLog], int]:
     import can  # here, not at import: writing JSON must not pay for python-can
 
     if not path.exists():
         raise InputError(f"no trace at {path}", expected="the run's trace.blf")
-    log = FrameLog()
+    logs: dict[int, FrameLog] = {0: FrameLog()}
     frames = 0
     handle = open_input(path, EVIDENCE_LOG)  # a regular file: a FIFO must not hang the reader
     try:
@@ -248,6 +265,10 @@ def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
                     first = offset
                 ts = origin + (offset - first) if origin is not None else offset
                 data = bytes(msg.data)
+                channel = msg.channel if split and isinstance(msg.channel, int) else 0
+                log = logs.get(channel)
+                if log is None:
+                    log = logs[channel] = FrameLog()
                 if msg.is_rx:
                     flags = FLAG_EXTENDED if msg.is_extended_id else 0
                     if msg.is_fd:
@@ -258,7 +279,8 @@ def read_trace(path: Path, origin: float | None) -> tuple[FrameLog, int]:
                     log.add_tx(ts, msg.arbitration_id, data)
                 frames += 1
                 if not frames & 0x3FFF:
-                    log.spill_large()  # hours of trace in bounded memory (harness.spill)
+                    for each in logs.values():  # hours of trace in bounded memory
+                        each.spill_large()
         except Exception as exc:
             raise InputError(f"{path}: trace unreadable after {frames} frames ({exc})") from None
-    return log, frames
+    return logs, frames

@@ -63,6 +63,7 @@ class CanFuzzPlan:
     fd: bool = False  # CAN FD frames; dlcs are DLC codes (9..15: 12..64 bytes)
     brs: bool = False  # with the bit rate switch
     fast_ratio: float = 1.0  # nominal over data bit rate (a data-phase bit in nominal bits)
+    bus: str = "can"  # the named bus it is sent on (harness.plan.DEFAULT_BUS: the only one)
 
     def length(self, dlc: int) -> int:
         """Data bytes of a frame with DLC code ``dlc``."""

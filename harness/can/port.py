@@ -33,8 +33,11 @@ class CanPort:
         trace: TraceWriter | None = None,
         *,
         echoes: bool = False,
+        channel: int = 0,
     ) -> None:
         self.loop = loop
+        # the named bus's index in the plan: the trace's BLF channel is channel + 1
+        self.channel = channel
         self.bus = bus
         self.log = log
         self.trace = trace
@@ -68,12 +71,18 @@ class CanPort:
                         data=data,
                         dlc=len(data),
                         is_rx=False,
+                        channel=self.channel if self.channel else None,
                         check=False,
                     )
                 )
             else:
                 self.trace.write_frame(
-                    ts, msg.arbitration_id, data, rx=False, extended=msg.is_extended_id
+                    ts,
+                    msg.arbitration_id,
+                    data,
+                    rx=False,
+                    extended=msg.is_extended_id,
+                    bus=self.channel,
                 )
         return ts
 
@@ -103,10 +112,13 @@ class CanPort:
         if trace is not None:
             if msg.is_fd:
                 msg.timestamp = ts
-                msg.channel = None  # BLF takes a channel name's trailing digits: may overflow
+                # BLF takes a channel name's trailing digits (may overflow): the bus's index
+                msg.channel = self.channel if self.channel else None
                 trace.write(msg)
             else:
-                trace.write_frame(ts, can_id, data, rx=True, extended=msg.is_extended_id)
+                trace.write_frame(
+                    ts, can_id, data, rx=True, extended=msg.is_extended_id, bus=self.channel
+                )
         if self.rx_listeners:
             for listener in self.rx_listeners:
                 listener(ts, can_id, data)

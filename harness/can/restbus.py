@@ -11,7 +11,7 @@ next N frames" and how it learns the exact moment a stimulus went out.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import can
@@ -127,14 +127,18 @@ class RestbusEntry:
 
 
 class RestBus:
-    """All rest-bus messages of a profile, sent on one port."""
+    """All rest-bus messages of a profile, each sent on its bus's port."""
 
-    def __init__(self, loop: EventLoop, send: Sender, plans: Iterable[RestbusPlan]) -> None:
+    def __init__(
+        self, loop: EventLoop, send: Sender | Mapping[str, Sender], plans: Iterable[RestbusPlan]
+    ) -> None:
+        """``send`` sends on the one bus, or is a sender per named bus (each entry's
+        ``plan.bus``)."""
         self.loop = loop
         # A small fixed stagger keeps messages with equal cycles from sharing one instant,
         # the way a real vehicle's ECUs are never phase-locked; it is the same every run.
         self.entries = {
-            plan.message.name: RestbusEntry(plan, loop, send, offset=0.001 * (i + 1))
+            plan.message.name: RestbusEntry(plan, loop, _sender(send, plan), offset=0.001 * (i + 1))
             for i, plan in enumerate(plans)
         }
 
@@ -158,3 +162,12 @@ class RestBus:
 
     def __getitem__(self, name: str) -> RestbusEntry:
         return self.entries[name]
+
+
+def _sender(send: Sender | Mapping[str, Sender], plan: RestbusPlan) -> Sender:
+    """The sender of ``plan``'s bus (a plan naming a bus there is no port for: KeyError)."""
+    if not isinstance(send, Mapping):
+        return send
+    if plan.bus not in send:
+        raise KeyError(f"rest-bus message {plan.message.name}: no port for bus {plan.bus!r}")
+    return send[plan.bus]

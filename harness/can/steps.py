@@ -33,8 +33,8 @@ from harness.can.restbus import RestBus, RestbusEntry
 from harness.clock import EventLoop
 from harness.errors import StepFailed
 from harness.fuzz import FuzzContext
-from harness.observe import CAN_STREAM
-from harness.plan import PlannedStep
+from harness.observe import CAN_STREAM, bus_stream
+from harness.plan import DEFAULT_BUS, PlannedStep
 
 __all__ = [
     "CanAdapter",
@@ -71,6 +71,7 @@ class SendFrame:
     extended: bool = False
     fd: bool = False
     brs: bool = False
+    bus: str = DEFAULT_BUS  # the named bus it is sent on
 
 
 @dataclass(frozen=True)
@@ -94,17 +95,38 @@ class CanAdapter:
     name = "can"
 
     def __init__(
-        self, loop: EventLoop, port: CanPort, restbus: RestBus, bitrate: int, fuzz: FuzzContext
+        self,
+        loop: EventLoop,
+        port: CanPort,
+        restbus: RestBus,
+        bitrate: int,
+        fuzz: FuzzContext,
+        buses: Mapping[str, tuple[CanPort, int]] | None = None,
     ) -> None:
         self.loop = loop
-        self.port = port
+        self.port = port  # the first (primary) bus's
         self.restbus = restbus
         self.bitrate = bitrate
         self.fuzz = fuzz
         self.noise: list[CanFuzzer] = []  # background CAN traffic of noise and fuzz steps
+        # every named bus: its port and nominal bit rate (one bus: the port, named can)
+        self.buses: dict[str, tuple[CanPort, int]] = (
+            dict(buses) if buses else {DEFAULT_BUS: (port, bitrate)}
+        )
+
+    def port_of(self, bus: str) -> tuple[CanPort, int]:
+        """The port and bit rate of named bus ``bus``; StepFailed when the run has none."""
+        found = self.buses.get(bus)
+        if found is None:
+            raise StepFailed(f"this run has no CAN bus {bus!r} (it has {', '.join(self.buses)})")
+        return found
 
     def streams(self) -> Mapping[str, object]:
-        return {CAN_STREAM: self.port.log}
+        """``can``: the first bus's frames; ``can.NAME``: each named bus's."""
+        out: dict[str, object] = {CAN_STREAM: self.port.log}
+        for name, (port, _) in self.buses.items():
+            out[bus_stream(name)] = port.log
+        return out
 
     def begin_case(self) -> None:
         self.restbus.reset()
@@ -135,10 +157,11 @@ class CanAdapter:
         """Run a fuzz_can step to its end (a pass over every pair, or its 'for')."""
         seed = self.fuzz.seed_for(step.path, plan.seed)
         record = self.fuzz.start(step.path, "can", seed, self.loop.now())
-        gen = CanFuzzer(self.loop, self.port, plan, self.bitrate, seed, record)
+        port, bitrate = self.port_of(plan.bus)
+        gen = CanFuzzer(self.loop, port, plan, bitrate, seed, record)
         self.noise.append(gen)  # cancelled with the case, whatever happens
         gen.start()
-        budget = plan.expected_duration(self.bitrate) * 1.5 + 1.0
+        budget = plan.expected_duration(bitrate) * 1.5 + 1.0
         if plan.watch is not None:  # the watch stays on for one silence after the last frame
             budget += plan.watch.silence
         if not self.loop.run_for(budget, until=lambda: gen.done):
@@ -189,7 +212,8 @@ def _start(ctx: StepContext, step: PlannedStep) -> StepOutcome:
 @step_kind("send", "can", SendFrame)
 def _send(ctx: StepContext, step: PlannedStep) -> StepOutcome:
     frame = step.data_as(SendFrame)
-    moment = _can(ctx).port.send(
+    port, _ = _can(ctx).port_of(frame.bus)
+    moment = port.send(
         can.Message(
             arbitration_id=frame.frame_id,
             data=frame.data,
@@ -226,7 +250,8 @@ def _noise(ctx: StepContext, step: PlannedStep) -> StepOutcome:
     adapter = _can(ctx)
     plan = step.data_as(CanFuzzPlan)
     assert plan.seed is not None  # the compiler gives noise a seed
-    gen = CanFuzzer(ctx.loop, adapter.port, plan, adapter.bitrate, plan.seed)
+    port, bitrate = adapter.port_of(plan.bus)
+    gen = CanFuzzer(ctx.loop, port, plan, bitrate, plan.seed)
     adapter.noise.append(gen)
     gen.start()
     return StepOutcome()

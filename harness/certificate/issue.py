@@ -199,7 +199,7 @@ def issue_certificate(
     statement = build_statement(
         record,
         bench,
-        dbc_name=Path(plan.dbc_path).name,
+        dbc_name=plan.dbc_name,
         requirement_set={"id": requirements.id, "version": requirements.version},
         manifest_sha256=manifest_sha256,
         issuer_level=issuer.level,

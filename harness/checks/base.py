@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit
 from harness.can.e2e import Protection
 from harness.errors import InputError, ProfileError
-from harness.observe import Window
+from harness.observe import BusView, Window
 from harness.record import CheckResult, Offender, Verdict
 from harness.registry import Registry
 from harness.units import SignalValue
@@ -48,6 +48,12 @@ class CheckParams(BaseModel):
     requirements: list[str] | None = Field(
         default=None,
         description="requirement IDs this check shows, when not all of the case's",
+    )
+    bus: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
+        description="the bus whose frames the check reads (a name of the profile's buses): "
+        "optional with one bus or where its messages name the bus",
     )
 
 
@@ -240,10 +246,15 @@ class RawCondition:
 
 
 class Check(ABC):
-    """A pure evaluator over a window of observations."""
+    """A pure evaluator over a window of observations.
+
+    ``bus`` is set by the profile compiler on a profile with several buses: the check then
+    reads that bus's frames as the window's ``can`` stream (:meth:`Window.on_bus`).
+    """
 
     kind: ClassVar[str]
     Params: ClassVar[type[CheckParams]]
+    bus: BusView | None = None
 
     def __init__(self, params: CheckParams, resolver: Resolver) -> None:
         self.params = params

@@ -20,7 +20,9 @@ def evaluate_checks(checks: Sequence[object], window: Window) -> list[CheckResul
     out = []
     for check in checks:
         try:
-            result = check.evaluate(window)  # type: ignore[attr-defined]
+            bus = getattr(check, "bus", None)  # its bus's frames, on a profile of several
+            seen = window.on_bus(bus) if bus is not None else window
+            result = check.evaluate(seen)  # type: ignore[attr-defined]
             out.append(dataclasses.replace(result, window=(window.t0, window.t1)))
         except Exception as exc:  # a bug in a check must not pass a case
             out.append(

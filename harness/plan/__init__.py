@@ -18,12 +18,63 @@ if TYPE_CHECKING:
     from harness.can.dbc import CanDatabase, MessageCodec
     from harness.can.e2e import Protection
     from harness.checks.base import Check
+    from harness.observe import BusView
     from harness.profile.model import Profile
     from harness.uds.config import DiagConfig, IdentityDid
 
 D = TypeVar("D")
 
-__all__ = ["Plan", "PlannedCase", "PlannedStep", "RestbusPlan"]
+__all__ = [
+    "BUSES_DIGEST_FILE",
+    "DEFAULT_BUS",
+    "Plan",
+    "PlannedBus",
+    "PlannedCase",
+    "PlannedStep",
+    "RestbusPlan",
+    "buses_manifest",
+]
+
+BUSES_DIGEST_FILE = "buses.sha256"
+"""In an evidence folder's ``dbc/`` of a several-bus run: each bus's DBC digest, in
+``sha256sum`` form; its own sha256 is the run's ``dbc_digest``."""
+
+
+def buses_manifest(buses: Sequence[PlannedBus]) -> bytes:
+    """The ``buses.sha256`` of a several-bus run: ``HEX  BUS/FILE`` per bus, in order (the
+    DBCs as an evidence folder keeps them: ``dbc/BUS/FILE``)."""
+    import hashlib
+
+    return "".join(
+        f"{hashlib.sha256(b.dbc.text).hexdigest()}  {b.name}/{Path(b.dbc_path).name}\n"
+        for b in buses
+    ).encode()
+
+
+DEFAULT_BUS = "can"
+"""The name of the one bus of a single-bus profile (top-level ``dbc``, ``bitrate``, ``bus``)."""
+
+
+@dataclass(frozen=True)
+class PlannedBus:
+    """One named bus of the profile: its DBC and its bit rates. Buses keep the profile's
+    order; the first is the run's primary bus (the ``can`` stream, diagnostics, the trace's
+    channel 1), bus ``i`` is the trace's BLF channel ``i + 1``."""
+
+    name: str
+    dbc: CanDatabase
+    dbc_path: Path
+    bitrate: int
+    fd: bool = False
+    data_bitrate: int = 0  # CAN FD data-phase bit rate (0: the nominal bitrate)
+    brs: bool = False
+
+    @property
+    def view(self) -> BusView:
+        """The bus as a check sees it (:class:`harness.observe.BusView`)."""
+        from harness.observe import BusView
+
+        return BusView(self.name, self.bitrate, self.data_bitrate)
 
 
 @dataclass(frozen=True)
@@ -85,6 +136,7 @@ class RestbusPlan:
     e2e: Protection | None
     fd: bool = False  # sent as a CAN FD frame (an FD message of the DBC on an FD bus)
     brs: bool = False  # with the bit rate switch
+    bus: str = DEFAULT_BUS  # the named bus it is sent on
 
 
 @dataclass(frozen=True)
@@ -114,6 +166,33 @@ class Plan:
     data_bitrate: int = 0  # CAN FD data-phase bit rate (0: the nominal bitrate)
     brs: bool = False  # the harness's FD frames switch to the data bit rate
     identity_dids: tuple[IdentityDid, ...] = ()  # the identity items read over UDS, in order
+    # every named bus in the profile's order (empty: a plan built by hand, one bus from the
+    # fields above; see bus_list); the fields above are the first bus's
+    buses: tuple[PlannedBus, ...] = ()
+    ready_bus: str = DEFAULT_BUS  # the bus the ready message comes on
+    diag_bus: str = DEFAULT_BUS  # the bus diagnostics run on (diagnostics.bus; the first's)
+
+    @property
+    def dbc_name(self) -> str:
+        """The file in an evidence folder's ``dbc/`` whose sha256 is ``dbc_digest``: the DBC
+        of a one-bus run, the :data:`BUSES_DIGEST_FILE` of a several-bus one."""
+        return BUSES_DIGEST_FILE if len(self.buses) > 1 else Path(self.dbc_path).name
+
+    def bus_list(self) -> tuple[PlannedBus, ...]:
+        """The plan's buses; a hand-built plan without any has one, named ``can``."""
+        if self.buses:
+            return self.buses
+        return (
+            PlannedBus(
+                DEFAULT_BUS,
+                self.dbc,
+                self.dbc_path,
+                self.bitrate,
+                self.fd,
+                self.data_bitrate,
+                self.brs,
+            ),
+        )
 
     @property
     def profile_id(self) -> str:

@@ -12,20 +12,26 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from harness.can.dbc import CanDatabase, MessageCodec, SignalCodec, classic_misfit, load_dbc
+from harness.can.dbc import MessageCodec, SignalCodec
 from harness.can.steps import SignalSet
 from harness.checks import CHECKS, Check, Resolver
 from harness.checks.spec import check_params_models
-from harness.errors import DbcError, ProfileError
+from harness.errors import ProfileError
 from harness.mqtt.plan import MqttPlan
 from harness.plan import Plan, PlannedCase, PlannedStep, RestbusPlan
+from harness.profile.compile_buses import (
+    BusResolver,
+    buses_digest,
+    compile_buses,
+    locate_message,
+    pick_bus,
+)
 from harness.profile.compile_diag import (
     DIAG_STEPS,
     compile_diag_step,
@@ -37,7 +43,7 @@ from harness.profile.compile_identity import check_identity
 from harness.profile.compile_mqtt import compile_mqtt_section, compile_mqtt_step
 from harness.profile.compile_prompt import compile_prompt_step
 from harness.profile.compile_steps import compile_can_step
-from harness.profile.errors import TaggedUnions, describe_shape, describe_value, located_error
+from harness.profile.errors import TaggedUnions, describe_shape, located_error
 from harness.profile.model import (
     STEP_MODELS,
     Case,
@@ -152,43 +158,12 @@ class _Compiler:
     def err(self, path: Sequence[str | int], message: str | None = None, **kw: Any) -> ProfileError:
         return self.doc.error(ProfileError, path, message=message, **kw)
 
-    def _load_dbc(self, dbc_path: Path) -> CanDatabase:
-        """The profile's DBC; a missing or broken one is an error at the profile's dbc key."""
-        source = self.p.dbc
-        shown = source.path
-        key: tuple[str, ...] = ("dbc", "path") if ("dbc", "path") in self.doc.marks else ("dbc",)
-        if not dbc_path.exists() or dbc_path.is_dir():
-            try:
-                looked = os.path.relpath(dbc_path)
-            except ValueError:  # another drive (Windows)
-                looked = str(dbc_path)
-            what = f"{looked} is a directory" if dbc_path.is_dir() else f"looked for {looked}"
-            raise self.err(
-                key,
-                f"DBC file not found: {what} (the path is relative to the profile's folder); "
-                f"expected an existing .dbc file, but got '{shown}'",
-            )
-        try:
-            return load_dbc(
-                dbc_path, display=shown, encoding=source.encoding, lenient=source.lenient
-            )
-        except DbcError as exc:
-            detail = re.sub(r'^(not a valid DBC: )DBC: "(.*)"$', r"\1\2", exc.detail or "")
-            at = f" line {exc.line}, column {exc.col}" if exc.col is not None else ""
-            at = f" line {exc.line}" if exc.line is not None and not at else at
-            text = f"DBC file {shown}{at}: {detail or 'cannot be used'}"
-            if exc.expected:
-                text += f"; expected {exc.expected}"
-                if exc.got is not None:
-                    text += f", but got {describe_value(exc.got)}"
-            if "encoding" in detail and source.encoding != "auto":
-                key = ("dbc", "encoding")
-            raise self.err(key, text, choices=exc.choices) from None
-
     def plan(self) -> Plan:
         p = self.p
-        dbc_path = self.dbc_override or (self.base_dir / p.dbc.path).resolve()
-        db = self._load_dbc(dbc_path)
+        self.buses = compile_buses(self, self.base_dir, self.dbc_override)
+        first = next(iter(self.buses.values()))
+        db = first.dbc
+        dbc_path = first.dbc_path
         self.db = db
         if p.bus is not None and "bitrate" in p.model_fields_set:
             raise self.err(
@@ -208,16 +183,26 @@ class _Compiler:
         check_identity(p, self.err)
         self.oracle = profile_oracle(p, self.err)  # the part's diagnostic facts, if declared
         node = p.dut.node
-        if node not in db.nodes():
+        nodes = list(dict.fromkeys(n for b in self.buses.values() for n in b.dbc.nodes()))
+        if node not in nodes:
+            sources = ", ".join(b.dbc.source for b in self.buses.values())
             raise self.err(
                 ("dut", "node"),
-                f"no node {node} in {db.source}{_hint(node, db.nodes())}",
+                f"no node {node} in {sources}{_hint(node, nodes)}",
                 expected="a node (BU_) of the DBC",
                 got=node,
-                choices=db.nodes(),
+                choices=nodes,
             )
-        dut_messages = tuple(m for m in db.messages.values() if node in m.senders)
-        ready = self._message(("dut", "ready", "message"), p.dut.ready.message)
+        dut_messages = tuple(
+            m for b in self.buses.values() for m in b.dbc.messages.values() if node in m.senders
+        )
+        ready_bus, ready = locate_message(
+            self,
+            ("dut", "ready", "message"),
+            p.dut.ready.message,
+            p.dut.ready.bus,
+            ("dut", "ready"),
+        )
         self.dut_names = [m.name for m in dut_messages]
         restbus = tuple(self._restbus(name) for name in p.restbus)
         self.restbus_names = [r.message.name for r in restbus]
@@ -246,7 +231,7 @@ class _Compiler:
             digest=hashlib.sha256(self.raw).hexdigest(),
             dbc=db,
             dbc_path=dbc_path,
-            dbc_digest=hashlib.sha256(db.text).hexdigest(),
+            dbc_digest=buses_digest(tuple(self.buses.values()), hashlib.sha256),
             bitrate=bus.bitrate,
             fd=bus.fd,
             data_bitrate=bus.fast_bitrate if bus.fd else 0,
@@ -263,6 +248,11 @@ class _Compiler:
             extra={"mqtt": self.mqtt} if self.mqtt is not None else {},
             diag_config=diag_config(p.diagnostics),
             identity_dids=identity_dids(p),
+            buses=tuple(self.buses.values()),
+            ready_bus=ready_bus.name,
+            diag_bus=pick_bus(self, ("diagnostics",), p.diagnostics.bus, "").name
+            if p.diagnostics.bus is not None
+            else first.name,
         )
 
     def diag_oracle(self) -> UdsOracle | None:
@@ -287,21 +277,11 @@ class _Compiler:
         names[planned.name] = format_path(path)
 
     # -- references ---------------------------------------------------------------------------
-    def _message(self, path: Sequence[str | int], name: str) -> MessageCodec:
-        if name not in self.db.messages:
-            close = self.db.suggest_message(name)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise self.err(
-                path,
-                f"unknown message in {self.db.source}{hint}",
-                expected="a message of the DBC",
-                got=name,
-                choices=sorted(self.db.messages),
-            )
-        misfit = None if self.fd else classic_misfit(self.db.messages[name])
-        if misfit is not None:  # refused before any run, not found as a send error mid-run
-            raise self.err(path, misfit)
-        return self.db.messages[name]
+    def _message(
+        self, path: Sequence[str | int], name: str, bus: str | None = None
+    ) -> MessageCodec:
+        """A message of the profile's DBCs, on bus ``bus`` or the one bus that has it."""
+        return locate_message(self, path, name, bus)[1]
 
     def _signal(self, path: Sequence[str | int], msg: MessageCodec, name: str) -> SignalCodec:
         if name not in msg.signals:
@@ -320,6 +300,14 @@ class _Compiler:
         markers: Sequence[str],
         later: Mapping[str, str] | None = None,
     ) -> Resolver:
+        return self._case_resolver(base, markers, later)
+
+    def _case_resolver(
+        self,
+        base: tuple[str | int, ...],
+        markers: Sequence[str],
+        later: Mapping[str, str] | None = None,
+    ) -> _CaseResolver:
         resolver = _CaseResolver(
             self.db,
             self.e2e,
@@ -333,16 +321,17 @@ class _Compiler:
         resolver.diagnostics = self.p.diagnostics
         resolver.diag_oracle = self.diag_oracle()
         resolver.fd = getattr(self, "fd", False)
+        resolver.buses = getattr(self, "buses", {})
         return resolver
 
     def _restbus(self, name: str) -> RestbusPlan:
         spec = self.p.restbus[name]
-        msg = self._message(("restbus", name), name)
+        bus, msg = locate_message(self, ("restbus", name), name, spec.bus)
         if msg.outside:  # a lenient reading kept them; no frame of msg.length can carry them
             raise self.err(
                 ("restbus", name),
                 f"the harness cannot send {name}: signal(s) {', '.join(sorted(msg.outside))} "
-                f"lie beyond its {msg.length} data bytes in {self.db.source}",
+                f"lie beyond its {msg.length} data bytes in {bus.dbc.source}",
             )
         resolver = self._resolver(("restbus", name), [])
         values = {sig: 0 for sig in msg.signals}
@@ -353,13 +342,19 @@ class _Compiler:
         if not cycle:
             raise self.err(
                 ("restbus", name),
-                f"{name} has no GenMsgCycleTime in {self.db.source}: "
+                f"{name} has no GenMsgCycleTime in {bus.dbc.source}: "
                 "give the rest-bus message a cycle, e.g. 'cycle: 100 ms'",
             )
-        fd = self.fd and (msg.is_fd or msg.length > 8)  # the DBC's frame format, on an FD bus
-        bus = self.p.bus_spec()
+        fd = bus.fd and (msg.is_fd or msg.length > 8)  # the DBC's frame format, on an FD bus
         return RestbusPlan(
-            msg, values, cycle, spec.enabled, self.e2e.get(name), fd=fd, brs=fd and bus.brs
+            msg,
+            values,
+            cycle,
+            spec.enabled,
+            self.e2e.get(name),
+            fd=fd,
+            brs=fd and bus.brs,
+            bus=bus.name,
         )
 
     def _restbus_message(self, path: Sequence[str | int], name: str) -> MessageCodec:
@@ -447,7 +442,14 @@ class _Compiler:
                     choices=list(self.p.profile.requirements.ids),
                 )
         cls = CHECKS.get(kind)
-        return cls(spec, self._resolver(path, markers, later))  # type: ignore[arg-type]
+        resolver = self._case_resolver(path, markers, later)
+        named = getattr(spec, "bus", None)
+        if named is not None:
+            resolver.pin(pick_bus(self, path, named, "a check"), by_name=True)
+        check = cls(spec, resolver)  # type: ignore[arg-type]
+        if len(self.buses) > 1:  # the check reads its bus's frames (Window.on_bus)
+            check.bus = (resolver.pinned or next(iter(self.buses.values()))).view
+        return check
 
     def _step(
         self,
@@ -473,7 +475,7 @@ def _hint(name: str, choices: Sequence[str] | Mapping[str, object]) -> str:
     return f"; did you mean {' or '.join(folded[c] for c in close)}?" if close else ""
 
 
-class _CaseResolver(Resolver):
+class _CaseResolver(BusResolver):
     """A resolver that also knows the case's later steps, to say so when a check names one."""
 
     def __init__(self, *args: Any, later: Mapping[str, str]) -> None:

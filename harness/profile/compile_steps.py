@@ -22,6 +22,7 @@ from harness.can.steps import (
     WaitFrames,
 )
 from harness.observe import FD_LENGTHS
+from harness.profile.compile_buses import pick_bus
 from harness.profile.compile_diag import DiagCompiler
 from harness.profile.model import (
     FuzzCanStep,
@@ -39,7 +40,7 @@ from harness.profile.model import (
 from harness.yamlsafe import format_path
 
 if TYPE_CHECKING:
-    from harness.plan import PlannedStep
+    from harness.plan import PlannedBus, PlannedStep
 
 __all__ = ["compile_can_step"]
 
@@ -49,7 +50,11 @@ class CanStepCompiler(DiagCompiler, Protocol):
 
     e2e: dict[str, Protection]
 
-    def _message(self, path: Sequence[str | int], name: str) -> MessageCodec: ...
+    buses: dict[str, PlannedBus]
+
+    def _message(
+        self, path: Sequence[str | int], name: str, bus: str | None = None
+    ) -> MessageCodec: ...
 
     def _restbus_message(self, path: Sequence[str | int], name: str) -> MessageCodec: ...
 
@@ -105,12 +110,11 @@ def compile_can_step(
                 expected="whole hex bytes such as '01 02 FF'",
                 got=frame.data,
             ) from None
-        bus = c.p.bus_spec()
+        bus = pick_bus(c, (*path, "send"), frame.bus, "a raw frame")
         if frame.fd and not bus.fd:
             raise c.err(
                 (*path, "send", "fd"),
-                "the profile's bus is classic CAN: declare `bus: {fd: true, ...}` to send "
-                "CAN FD frames",
+                _classic(c, bus, "to send CAN FD frames"),
                 expected="false",
                 got="true",
             )
@@ -144,6 +148,7 @@ def compile_can_step(
                 frame.extended,
                 fd=frame.fd,
                 brs=frame.fd and (bus.brs if frame.brs is None else frame.brs),
+                bus=bus.name,
             ),
         )
     if isinstance(step, InjectStep):
@@ -181,6 +186,7 @@ def compile_can_step(
         return PlannedStep("wait_frames", where, name, data=WaitFrames(msg, step.wait_frames.count))
     if isinstance(step, NoiseStep):
         noise = step.noise
+        bus = pick_bus(c, (*path, "noise"), noise.bus, "a noise step (raw frames)")
         plan = CanFuzzPlan(
             ids=_fuzz_ids(c, path, "noise", noise.ids, noise.id_ranges),
             dlcs=tuple(noise.dlc),
@@ -190,14 +196,16 @@ def compile_can_step(
             load_percent=noise.load_percent,
             duration=noise.duration,
             seed=noise.seed,
-            **_fd_fuzz(c, path, "noise", noise.fd),
+            bus=bus.name,
+            **_fd_fuzz(c, path, "noise", noise.fd, bus),
         )
         return PlannedStep("noise", where, name, duration=noise.duration, data=plan)
     if isinstance(step, FuzzCanStep):
         fz = step.fuzz_can
+        bus = pick_bus(c, (*path, "fuzz_can"), fz.bus, "a fuzz_can step (raw frames)")
         watch = None
         if fz.watch is not None:
-            msg = c._message((*path, "fuzz_can", "watch", "message"), fz.watch.message)
+            msg = c._message((*path, "fuzz_can", "watch", "message"), fz.watch.message, bus.name)
             watch = FuzzWatchPlan(msg.name, msg.frame_id, fz.watch.silence)
         if fz.load_percent is not None and fz.load_percent <= 0:
             raise c.err(
@@ -215,7 +223,8 @@ def compile_can_step(
             duration=fz.duration,
             seed=fz.seed,
             watch=watch,
-            **_fd_fuzz(c, path, "fuzz_can", fz.fd),
+            bus=bus.name,
+            **_fd_fuzz(c, path, "fuzz_can", fz.fd, bus),
         )
         checks = tuple(
             c._check(spec, (*path, "checks", k), markers, later)
@@ -227,20 +236,28 @@ def compile_can_step(
     raise c.err(path, expected="a known step", got=type(step).__name__)
 
 
-def _fd_fuzz(c: CanStepCompiler, path: Sequence[str | int], key: str, fd: bool) -> dict[str, Any]:
+def _fd_fuzz(
+    c: CanStepCompiler, path: Sequence[str | int], key: str, fd: bool, bus: PlannedBus
+) -> dict[str, Any]:
     """The CAN FD settings of a noise or fuzz_can step (fd: true needs an FD bus)."""
     if not fd:
         return {}
-    bus = c.p.bus_spec()
     if not bus.fd:
         raise c.err(
             (*path, key, "fd"),
-            "the profile's bus is classic CAN: declare `bus: {fd: true, ...}` to fuzz with "
-            "CAN FD frames",
+            _classic(c, bus, "to fuzz with CAN FD frames"),
             expected="false",
             got="true",
         )
-    return {"fd": True, "brs": bus.brs, "fast_ratio": bus.bitrate / bus.fast_bitrate}
+    fast = bus.data_bitrate or bus.bitrate
+    return {"fd": True, "brs": bus.brs, "fast_ratio": bus.bitrate / fast}
+
+
+def _classic(c: CanStepCompiler, bus: PlannedBus, why: str) -> str:
+    """The error for FD frames on a classic bus, naming how to declare it FD."""
+    if c.p.buses:
+        return f"bus {bus.name} is classic CAN: declare it with fd: true under buses {why}"
+    return f"the profile's bus is classic CAN: declare `bus: {{fd: true, ...}}` {why}"
 
 
 def _fuzz_ids(

@@ -75,6 +75,11 @@ class _Strict(BaseModel):
 
 
 class DiagnosticsSection(_Strict):
+    bus: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
+        description="the named bus diagnostics run on (default: the profile's first bus)",
+    )
     request_id: CanId = Field(default=0x7E0, description="physical request identifier")
     functional_id: CanId = Field(default=0x7DF, description="functional request identifier")
     response_id: CanId = Field(default=0x7E8, description="response identifier")

@@ -36,18 +36,35 @@ from harness.units import CanId, Duration, Percent, SignalValue
 
 __all__ = [
     "ACTIONS",
+    "DEFAULT_BUS",
     "FORMAT",
     "STEP_MODELS",
     "BusSpec",
     "Case",
     "CheckSpec",
     "DbcSource",
+    "NamedBus",
     "Profile",
     "Step",
 ]
 
 FORMAT = "cc-harness-profile/1"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_BUS_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
+
+DEFAULT_BUS = "can"
+"""The name of the one bus of a profile in the single-bus form (top-level ``dbc``,
+``bitrate``, ``bus``): steps, rest-bus entries, checks and benches may call it so."""
+
+
+def _bus_field() -> Any:
+    return Field(
+        default=None,
+        pattern=_BUS_NAME,
+        description="the bus (a name of the profile's buses section): optional with one bus; "
+        "with several, needed where a message name is on more than one bus or the frames are "
+        "raw",
+    )
 
 
 class Strict(BaseModel):
@@ -146,6 +163,7 @@ class E2ESpec(BaseModel):
 
 
 class RestbusMessage(Strict):
+    bus: str | None = _bus_field()
     signals: dict[str, SignalValue] = Field(default_factory=dict)
     cycle: Duration | None = Field(default=None, description="defaults to GenMsgCycleTime")
     enabled: bool = True
@@ -153,6 +171,7 @@ class RestbusMessage(Strict):
 
 class ReadySpec(Strict):
     message: str = Field(description="a message the DUT sends once it is up")
+    bus: str | None = _bus_field()
     timeout: Duration = 2.0
     lost_after: Duration = Field(
         default=5.0,
@@ -198,6 +217,7 @@ class StartStep(StepBase):
 
 
 class RawFrame(Strict):
+    bus: str | None = _bus_field()
     id: CanId
     data: str = Field(default="", pattern=r"^[0-9A-Fa-f ]*$", description="hex bytes")
     extended: bool = False
@@ -256,6 +276,7 @@ class CanFrameSet(Strict):
         "64 bytes)",
     )
     payload: Literal["random", "zeros", "ones"] = "random"
+    bus: str | None = _bus_field()
     fd: bool = Field(
         default=False, description="send CAN FD frames (the profile's bus must be CAN FD)"
     )
@@ -443,11 +464,21 @@ class BusSpec(Strict):
         return self.data_bitrate or self.bitrate
 
 
+class NamedBus(BusSpec):
+    """One bus of a ``buses:`` section: its DBC (as ``dbc:`` is written) and its bit rates."""
+
+    dbc: Annotated[DbcSource, BeforeValidator(_dbc_long_form), _DBC_SCHEMA] = Field(
+        description="the bus's DBC file, relative to the profile; or {path, encoding, lenient}"
+    )
+
+
 class Profile(Strict):
     format: Literal["cc-harness-profile/1"]
     profile: Meta
-    dbc: Annotated[DbcSource, BeforeValidator(_dbc_long_form), _DBC_SCHEMA] = Field(
-        description="DBC file, relative to the profile; or {path, encoding, lenient}"
+    dbc: Annotated[DbcSource | None, BeforeValidator(_dbc_long_form), _DBC_SCHEMA] = Field(
+        default=None,
+        description="DBC file, relative to the profile; or {path, encoding, lenient} (the "
+        "single-bus form: one bus named 'can'; or declare buses)",
     )
     bitrate: int = Field(default=500000, gt=0, le=1_000_000)
     bus: BusSpec | None = Field(
@@ -472,11 +503,30 @@ class Profile(Strict):
         description="the optional features a part may have: name -> what it means; a "
         "supplier's conformance statement (bench conformance, --ics FILE) says which it has",
     )
+    buses: dict[Annotated[str, Field(pattern=_BUS_NAME)], NamedBus] | None = Field(
+        default=None,
+        min_length=1,
+        description="the part's buses by name: {dbc, fd, bitrate, data_bitrate, brs} each, "
+        "instead of top-level dbc, bitrate and bus",
+    )
     before_each: list[Step] = Field(
         default_factory=list, description="steps run at the start of every case"
     )
     cases: list[Case] = Field(min_length=1)
 
     def bus_spec(self) -> BusSpec:
-        """The bus as declared (``bus:``), or a classic bus at ``bitrate``."""
+        """The bus as declared (``bus:``), or a classic bus at ``bitrate``; with a ``buses``
+        section, the first of them."""
+        if self.buses:
+            return next(iter(self.buses.values()))
         return self.bus if self.bus is not None else BusSpec(bitrate=self.bitrate)
+
+    def named_buses(self) -> dict[str, tuple[DbcSource, BusSpec]]:
+        """Every bus by name with its DBC: the ``buses`` section, or the single-bus form as
+        one bus named :data:`DEFAULT_BUS`. Empty when neither ``dbc`` nor ``buses`` is given
+        (the compiler says so, at its place)."""
+        if self.buses:
+            return {name: (bus.dbc, bus) for name, bus in self.buses.items()}
+        if self.dbc is None:
+            return {}
+        return {DEFAULT_BUS: (self.dbc, self.bus_spec())}

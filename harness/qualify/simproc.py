@@ -44,6 +44,7 @@ from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
 from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
 from harness.plan import Plan
+from harness.session_buses import live_configs
 from harness.session_mqtt import mqtt_plan
 
 __all__ = ["SimProcessLane", "free_udp_port"]
@@ -66,11 +67,12 @@ def free_udp_port() -> int:
 
 def _can_for_processes(can: CanConfig) -> CanConfig:
     if can.interface == "virtual":
+        fd: dict[str, Any] = {"fd": True} if can.options.get("fd") is True else {}
         return CanConfig(
             interface="udp_multicast",
             channel=MULTICAST_GROUP,
             bitrate=can.bitrate,
-            options={"port": free_udp_port()},
+            options={"port": free_udp_port(), **fd},
         )
     if can.interface == "udp_multicast":
         options = {**can.options, "port": free_udp_port()}
@@ -104,7 +106,11 @@ class SimProcessLane:
             mqtt = MqttBenchConfig(broker=broker, psk=mqtt.psk, psk_env=mqtt.psk_env)
         if self.needs_mqtt and mqtt.relay is None:
             mqtt = mqtt.model_copy(update={"relay": RelayConfig(port=free_tcp_port())})
-        self.bench = bench.model_copy(update={"can": can, "mqtt": mqtt})
+        buses: dict[str, CanConfig] = {}
+        if len(plan.bus_list()) > 1:  # a part on several buses: a bus of its own for each
+            buses = {n: _can_for_processes(c) for n, c in live_configs(plan, bench).items()}
+            can = next(iter(buses.values()))
+        self.bench = bench.model_copy(update={"can": can, "mqtt": mqtt, "can_buses": buses})
         self.output: list[str] = []  # what the simulator printed (stdout and stderr)
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[str] | None = None
@@ -117,7 +123,9 @@ class SimProcessLane:
         data: dict[str, Any] = {
             "format": "cc-harness-bench/1",
             "name": "qualification real-time run: the simulator's side",
-            "can": b.can.model_dump(exclude_none=True),
+            "can": {n: c.model_dump(exclude_none=True) for n, c in b.can_buses.items()}
+            if b.can_buses
+            else b.can.model_dump(exclude_none=True),
             "dut": b.dut.model_dump(exclude_none=True),
         }
         env = {PSK_VAR: self.psk.hex()}

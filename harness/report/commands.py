@@ -22,6 +22,7 @@ import functools
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,7 @@ def write_reports(
     *,
     plan: Plan | None,
     log: FrameLog | None,
+    logs: Mapping[str, FrameLog] | None = None,
     html: Path | None = None,
     junit: Path | None = None,
     extra_junit: Path | None = None,
@@ -78,7 +80,13 @@ def write_reports(
     html_path = html or html_path
     junit_path = junit or junit_path
     page = render_html(
-        record, plan=plan, log=log, evidence=str(folder), notes=notes or [], evaluation=evaluation
+        record,
+        plan=plan,
+        log=log,
+        logs=logs,
+        evidence=str(folder),
+        notes=notes or [],
+        evaluation=evaluation,
     )
     xml = junit_xml(record, plan.cases if plan is not None else ())
     written = [html_path, junit_path]
@@ -198,6 +206,7 @@ def cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
         ev.record,
         plan=ev.plan,
         log=ev.log,
+        logs=ev.logs,
         html=args.out,
         junit=args.junit,
         notes=ev.notes,

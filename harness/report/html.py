@@ -144,7 +144,12 @@ def _offender(result: CheckResult, case: CaseRecord) -> str:
 
 
 def _check(
-    result: CheckResult, check: Check | None, case: CaseRecord, log: FrameLog | None, bitrate: int
+    result: CheckResult,
+    check: Check | None,
+    case: CaseRecord,
+    log: FrameLog | None,
+    bitrate: int,
+    logs: Mapping[str, FrameLog] | None = None,
 ) -> str:
     v = result.verdict.value
     window = ""
@@ -152,7 +157,7 @@ def _check(
         a, b = result.window
         window = f" · window +{a - case.started:.3f} s .. +{b - case.started:.3f} s"
     reqs = ", ".join(result.requirements or case.requirements)
-    plots = check_plots(check, result, case, log, bitrate)
+    plots = check_plots(check, result, case, log, bitrate, logs)
     return (
         f"<div class='check {v}'><h4>{_badge(result.verdict)} {escape(result.label)}</h4>"
         f"<div class='meta'><code>{escape(result.kind)}</code> · shows {escape(reqs)}{window}</div>"
@@ -165,7 +170,11 @@ def _check(
 
 
 def _case(
-    case: CaseRecord, checks: Sequence[Check | None], log: FrameLog | None, bitrate: int
+    case: CaseRecord,
+    checks: Sequence[Check | None],
+    log: FrameLog | None,
+    bitrate: int,
+    logs: Mapping[str, FrameLog] | None = None,
 ) -> str:
     v = case.verdict.value
     reqs = ", ".join(f"<a href='#req-{escape(r)}'>{escape(r)}</a>" for r in case.requirements)
@@ -191,7 +200,7 @@ def _case(
     for fuzz in case.fuzz:
         parts.append(_fuzz(fuzz))
     for result, check in zip(case.checks, checks, strict=True):
-        parts.append(_check(result, check, case, log, bitrate))
+        parts.append(_check(result, check, case, log, bitrate, logs))
     parts.append("</section>")
     return "".join(parts)
 
@@ -227,7 +236,12 @@ def _fuzz(fuzz: FuzzRecord) -> str:
 
 
 def _glance(
-    record: RunRecord, failed: Sequence[str], plan: Plan | None, log: FrameLog | None, bitrate: int
+    record: RunRecord,
+    failed: Sequence[str],
+    plan: Plan | None,
+    log: FrameLog | None,
+    bitrate: int,
+    logs: Mapping[str, FrameLog] | None = None,
 ) -> str:
     """The first plot of the first failing check of each failed requirement, side by side."""
     shown: set[tuple[str, int]] = set()
@@ -248,7 +262,7 @@ def _glance(
                 continue
             if (case.case_id, k) not in shown:
                 shown.add((case.case_id, k))
-                plots = check_plots(checks[k], case.checks[k], case, log, bitrate)
+                plots = check_plots(checks[k], case.checks[k], case, log, bitrate, logs)
                 if plots:
                     figures.append(
                         f"<figure>{plots[0]}<figcaption><b>{escape(req)}</b> in "
@@ -315,12 +329,14 @@ def render_html(
     *,
     plan: Plan | None = None,
     log: FrameLog | None = None,
+    logs: Mapping[str, FrameLog] | None = None,
     title: str | None = None,
     evidence: str | None = None,
     notes: Sequence[str] = (),
     evaluation: Evaluation | None = None,
 ) -> str:
-    """The report of ``record``; ``plan`` and ``log`` add the plots drawn from the frames."""
+    """The report of ``record``; ``plan`` and ``log`` add the plots drawn from the frames
+    (``logs``: each named bus's, for the checks of a profile of several buses)."""
     css, word, sentence = _outcome(record)
     bitrate = plan.bitrate if plan is not None else 500_000
     reqs = record.requirement_verdicts()
@@ -350,9 +366,10 @@ def render_html(
                 f"<li><a href='#req-{escape(req)}'><b>{escape(req)}</b></a> "
                 f"{_badge(reqs[req])} — {links}</li>"
             )
+        glance = _glance(record, failed, plan, log, bitrate, logs)
         out.append(
             f"<div class='alert' id='failed-requirements'><b>{len(failed)} requirement(s) not "
-            f"met</b><ul>{''.join(items)}</ul>{_glance(record, failed, plan, log, bitrate)}</div>"
+            f"met</b><ul>{''.join(items)}</ul>{glance}</div>"
         )
     all_notes = list(notes)
     if evaluation is not None:
@@ -444,7 +461,7 @@ def render_html(
         f"<th>requirements</th><th>bus time</th></tr>{index}</table>"
     )
     for case in record.cases:
-        out.append(_case(case, matched_checks(plan, case), log, bitrate))
+        out.append(_case(case, matched_checks(plan, case), log, bitrate, logs))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     out.append(
         f"<footer>cc-harness {escape(record.harness_version)} · report written {stamp} · "

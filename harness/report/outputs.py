@@ -26,7 +26,9 @@ class HtmlOutput(Output):
 
         path = report_paths(end.evidence)[0]
         try:
-            page = render_html(end.record, plan=end.plan, log=end.log, evidence=str(end.evidence))
+            page = render_html(
+                end.record, plan=end.plan, log=end.log, logs=end.logs, evidence=str(end.evidence)
+            )
             write_text(path, page)
         except Exception as exc:  # the run's evidence matters more than its report
             self.settings.warn(f"could not write the report: {escape(str(exc))}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import islice, pairwise
 
 from harness.checks import Check
@@ -354,9 +354,21 @@ def _allowed(check: AllowedIdsCheck, result: CheckResult, log: FrameLog) -> str:
 
 
 def check_plots(
-    check: Check | None, result: CheckResult, case: CaseRecord, log: FrameLog | None, bitrate: int
+    check: Check | None,
+    result: CheckResult,
+    case: CaseRecord,
+    log: FrameLog | None,
+    bitrate: int,
+    logs: Mapping[str, FrameLog] | None = None,
 ) -> list[str]:
-    """The SVG plots for one recorded check result (none when the data is not at hand)."""
+    """The SVG plots for one recorded check result (none when the data is not at hand).
+
+    A check of one named bus (a profile of several) is drawn from that bus's frames in
+    ``logs`` at its bit rate; without them, not drawn (never from another bus's frames)."""
+    bus = getattr(check, "bus", None)
+    if bus is not None:
+        log = (logs or {}).get(bus.name)
+        bitrate = bus.bitrate
     if result.kind in ("latency",) and result.measurements:
         rows = latency_rows(case, result)
         plots = [latency_chart(rows, "latency against its limits")] if rows else []

@@ -16,13 +16,13 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
 import can
 
-from harness.bench import Bench, open_bus
+from harness.bench import Bench, CanConfig, open_bus
 from harness.can.dbc import CanDatabase
 from harness.clock import EventLoop, RealClock, freeze_collector
 from harness.dut import DutProvider, DutSetup, RunningDut
@@ -58,8 +58,16 @@ class SimThread:
         *,
         mqtt: BrokerAddress | None = None,
         diag: DiagIds | None = None,
+        buses: Mapping[str, CanConfig] | None = None,
+        dbs: Mapping[str, CanDatabase] | None = None,
     ) -> None:
+        """``buses``: a part on several named buses, each opened from its config (the
+        harness's, :func:`harness.session_buses.live_configs`), with each bus's DBC in
+        ``dbs``; without, the one bus of ``bench.can``."""
         self.provider = provider
+        self.bus_configs = dict(buses or {})
+        self.dbs = dict(dbs or {})
+        self.buses: dict[str, can.BusABC] = {}
         self.diag = diag  # the profile's diagnostic addressing (None: the part's default)
         self.bench = bench
         self.mqtt = mqtt  # the broker the part's V2X side connects to (None: no V2X)
@@ -79,14 +87,19 @@ class SimThread:
         # The harness and the simulator share one interpreter here: switch threads every
         # 0.5 ms (default 5 ms) so the simulator's 100 ms cycle is not held up by the GIL.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        self.bus = open_bus(self.bench.can)
         try:
+            for name, config in (self.bus_configs or {"": self.bench.can}).items():
+                self.buses[name] = open_bus(config)
+            self.bus = next(iter(self.buses.values()))
             setup = _setup(
                 self.loop, self.bus, self.bench, self.db, self.variant, self.mqtt, self.diag
             )
+            if self.bus_configs:
+                setup = dataclasses.replace(setup, buses=dict(self.buses), dbs=self.dbs)
             self.dut = self.provider.build(setup)
         except BaseException:
-            self.bus.shutdown()
+            for bus in self.buses.values():
+                bus.shutdown()
             raise
         self._thread = threading.Thread(
             target=self._run, name=f"sim-{self.provider.name}", daemon=True
@@ -108,8 +121,8 @@ class SimThread:
             self._thread.join(timeout=5)
         if self.dut is not None:
             self.dut.stop()
-        if self.bus is not None:
-            self.bus.shutdown()
+        for bus in self.buses.values():
+            bus.shutdown()
 
 
 def _timer_priority() -> None:
@@ -133,10 +146,23 @@ def serve(
     variant: str | None,
     announce: Callable[[str], None] = print,
 ) -> int:
-    """Run a provider's part in this process until SIGINT/SIGTERM; returns an exit code."""
+    """Run a provider's part in this process until SIGINT/SIGTERM; returns an exit code.
+
+    A bench whose ``can`` maps bus names (a part on several buses) opens each of them: the
+    part gets its end of every one (``DutSetup.buses``; CAN FD options as the bench gives
+    them), ``bus`` being the first.
+    """
     _timer_priority()
     loop = EventLoop(RealClock())
-    bus = open_bus(bench.can)
+    buses: dict[str, can.BusABC] = {}
+    try:
+        for name, config in (bench.can_buses or {"": bench.can}).items():
+            buses[name] = open_bus(config)
+    except BaseException:
+        for opened in buses.values():
+            opened.shutdown()
+        raise
+    bus = next(iter(buses.values()))
 
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stop()
@@ -159,13 +185,20 @@ def serve(
     dut: RunningDut | None = None
     thaw: Callable[[], None] | None = None
     try:
-        dut = provider.build(_setup(loop, bus, bench, db, variant, address))
+        setup = _setup(loop, bus, bench, db, variant, address)
+        if bench.can_buses:
+            setup = dataclasses.replace(setup, buses=dict(buses))
+        dut = provider.build(setup)
         thaw = freeze_collector()  # no full-collection pause of ~100 ms in its timing
         dut.start()
         what = "reference TCU" if provider.name == "cc-tcu-1" else f"simulated {provider.name}"
+        on = ", ".join(
+            f"{name + ': ' if name else ''}{c.interface} {c.channel}"
+            for name, c in (bench.can_buses or {"": bench.can}).items()
+        )
         announce(
             f"{what}{' variant ' + variant if variant else ''} running on "
-            f"{bench.can.interface} {bench.can.channel}; {where} (Ctrl-C stops it)"
+            f"{on}; {where} (Ctrl-C stops it)"
         )
         loop.run_until(float("inf"))
     finally:
@@ -173,7 +206,8 @@ def serve(
             dut.stop()
         if thaw is not None:
             thaw()
-        bus.shutdown()
+        for opened in buses.values():
+            opened.shutdown()
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return 0
