@@ -213,6 +213,12 @@ def test_any_corrupted_byte_in_protected_data_is_seen(
     candidates = [i for i in prot.covers() if i not in crc_bytes]
     if not isinstance(prot, ChecksumProtection):
         candidates += sorted(crc_bytes)
+    if cfg.scheme == "autosar_p02" and alive is not None:
+        # P02 picks its Data ID by the counter: a corrupted counter changes two inputs of the
+        # CRC-8 at once, which then collide once in 256 (hypothesis found one: counter 1 to
+        # 13 in an all-zero frame). AUTOSAR accepts that; the law holds for the other bytes.
+        counter_bytes = set(alive.field.bytes_touched())
+        candidates = [i for i in candidates if i not in counter_bytes]
     index = data.draw(st.sampled_from(candidates))
     corrupted = bytearray(sealed)
     corrupted[index] ^= data.draw(st.integers(1, 255))
