@@ -104,9 +104,12 @@ class EventLoop:
 
     def __init__(self, clock: VirtualClock | RealClock) -> None:
         self.clock = clock
-        self._timers: list[Timer] = []
+        # (when, seq, timer): the heap orders by tuple comparison (in C), as Timer orders
+        self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._readers: list[tuple[can.BusABC, list[FrameHandler]]] = []
+        # per reader: how to take its next queued frame without waiting (see _drain)
+        self._pollers: list[tuple[Callable[[], can.Message | None], list[FrameHandler]]] = []
         self._stopping = False
         self.recv_errors = 0
         self.idle_hooks: list[Callable[[], None]] = []
@@ -120,8 +123,9 @@ class EventLoop:
         return self.clock.now()
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
-        timer = Timer(when, next(self._seq), callback)
-        heapq.heappush(self._timers, timer)
+        seq = next(self._seq)
+        timer = Timer(when, seq, callback)
+        heapq.heappush(self._timers, (when, seq, timer))
         return timer
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
@@ -142,9 +146,19 @@ class EventLoop:
                 handlers.append(handler)
                 return
         self._readers.append((bus, [handler]))
+        self._pollers = [(self._poller(b), h) for b, h in self._readers]
 
     def remove_bus(self, bus: can.BusABC) -> None:
         self._readers = [(b, h) for b, h in self._readers if b is not bus]
+        self._pollers = [(self._poller(b), h) for b, h in self._readers]
+
+    def _poller(self, bus: can.BusABC) -> Callable[[], can.Message | None]:
+        # A bus that can say "nothing queued" cheaply (the simulated one) is not asked
+        # through python-can's recv(0) several times per frame.
+        poll: Callable[[], can.Message | None] | None = getattr(bus, "poll_nowait", None)
+        if poll is not None:
+            return poll
+        return lambda: self._recv(bus, 0.0)
 
     def _recv(self, bus: can.BusABC, timeout: float) -> can.Message | None:
         try:
@@ -163,11 +177,8 @@ class EventLoop:
         left = limit
         while progress:
             progress = False
-            for bus, handlers in self._readers:
-                # A bus that can say "nothing queued" cheaply (the simulated one) is not
-                # asked through python-can's recv(0) several times per frame.
-                poll = getattr(bus, "poll_nowait", None)
-                msg = poll() if poll is not None else self._recv(bus, 0.0)
+            for poll, handlers in self._pollers:
+                msg = poll()
                 while msg is not None:
                     got = progress = True
                     for handler in handlers:
@@ -176,7 +187,7 @@ class EventLoop:
                         left -= 1
                         if left <= 0:
                             return True
-                    msg = poll() if poll is not None else self._recv(bus, 0.0)
+                    msg = poll()
         return got
 
     def drain(self) -> bool:
@@ -196,10 +207,10 @@ class EventLoop:
 
     def _pop_due(self, limit: float) -> Timer | None:
         timers = self._timers
-        while timers and timers[0].cancelled:
+        while timers and timers[0][2].cancelled:
             heapq.heappop(timers)
-        if timers and timers[0].when <= limit:
-            return heapq.heappop(timers)
+        if timers and timers[0][0] <= limit:
+            return heapq.heappop(timers)[2]
         return None
 
     def run_until(self, t: float, until: Callable[[], bool] | None = None) -> bool:
@@ -243,7 +254,7 @@ class EventLoop:
                 continue
             if now >= t:
                 break
-            next_due = self._timers[0].when if self._timers else t
+            next_due = self._timers[0][0] if self._timers else t
             wait = max(0.0, min(t, next_due) - now)
             wait = min(wait, self.max_wait)  # stay responsive to stop(), until(), hooks
             for hook in self.idle_hooks:

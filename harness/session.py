@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from harness.conformance import Conformance, conformance_for
 from harness.dut import DEFAULT_DUT, DUTS, DutProvider, DutSetup, RunningDut, get_provider
 from harness.errors import HarnessError, InputError, RunAborted, RunIncomplete
 from harness.evidence import (
+    FLUSH_INTERVAL,
     TraceWriter,
     copy_inputs,
     write_json_atomic,
@@ -197,6 +199,7 @@ class Session:
         self.run_id = uuid.uuid4().hex
         self._stack = contextlib.ExitStack()
         self.claimed = False  # whether out_dir is this run's (claimed atomically on entry)
+        self._kept_at = float("-inf")  # when run.json last took a finished case (monotonic)
         self.trace: TraceWriter | None = None
         self.sim_dut: RunningDut | None = None  # a simulated part on the session's loop
         self.tcu: Any = None  # that part itself (a ReferenceTcu for cc-tcu-1), for lab tests
@@ -420,6 +423,14 @@ class Session:
 
     def _keep(self, record: CaseRecord) -> CaseRecord:
         self.record.cases.append(record)
+        # On the virtual clock a case takes milliseconds: there the trace and run.json are
+        # brought up to date at most every FLUSH_INTERVAL of wall time (what a killed run
+        # may lose of its trace anyway), not after every case; the final record always is.
+        # In real time, after every case as it ends.
+        now = time.monotonic()
+        if self.loop.clock.simulated and now - self._kept_at < FLUSH_INTERVAL:
+            return record
+        self._kept_at = now
         if self.trace is not None:
             self.trace.flush()
         self._write_record(compact=True)  # the final record (finish, close) is indented

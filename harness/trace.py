@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import queue
+import struct
 import tempfile
 import threading
 import time
@@ -40,6 +41,15 @@ __all__ = [
 ]
 
 FLUSH_INTERVAL = 0.25
+
+# A classic frame's BLF object as python-can writes it (can.io.blf: OBJ_HEADER_BASE_STRUCT,
+# OBJ_HEADER_V1_STRUCT, CAN_MSG_STRUCT and their constants), packed in one go.
+_CLASSIC_OBJECT = struct.Struct("<4sHHLL" + "LHHQ" + "HBBL8s")
+_OBJ_HEADERS = 32  # base header + V1 header
+_CAN_MESSAGE = 1
+_TIME_ONE_NANS = 0x00000002
+_DIR = 0x1
+_CAN_MSG_EXT = 0x80000000
 _CONTAINER = 4096  # bytes of frames per BLF container; small keeps a killed run's loss small
 
 
@@ -139,15 +149,41 @@ class TraceWriter:
 
     def write_frame(self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool) -> None:
         """Append a classic frame without building a ``can.Message`` (the hot path): the same
-        BLF object python-can's writer makes of one."""
-        if len(data) <= 8:
-            from can.io.blf import CAN_MESSAGE, CAN_MSG_EXT, CAN_MSG_STRUCT, DIR
-
+        bytes python-can's writer makes of one (``on_message_received`` then ``_add_object``:
+        object header, V1 header and CAN message in one pack; tests/can/test_trace_fast.py
+        holds the two equal)."""
+        n = len(data)
+        if n <= 8:
             if self.first_timestamp is None:
                 self.first_timestamp = ts
-            arb = can_id | CAN_MSG_EXT if extended else can_id
-            packed = CAN_MSG_STRUCT.pack(self._channel, 0 if rx else DIR, len(data), arb, data)
-            self._writer._add_object(CAN_MESSAGE, packed, ts)  # what on_message_received does
+            w = self._writer
+            start = w.start_timestamp
+            if start is None:  # python-can keeps the start to the ms, as BLF does
+                start = w.start_timestamp = int(ts * 1000) / 1000
+            w.stop_timestamp = ts
+            ns = int((ts - start) * 1e9)
+            w._buffer.append(
+                _CLASSIC_OBJECT.pack(
+                    b"LOBJ",
+                    _OBJ_HEADERS,
+                    1,
+                    _CLASSIC_OBJECT.size,
+                    _CAN_MESSAGE,
+                    _TIME_ONE_NANS,
+                    0,
+                    0,
+                    ns if ns > 0 else 0,
+                    self._channel,
+                    0 if rx else _DIR,
+                    n,
+                    can_id | _CAN_MSG_EXT if extended else can_id,
+                    data,
+                )
+            )
+            w._buffer_size += _CLASSIC_OBJECT.size
+            w.object_count += 1
+            if w._buffer_size >= w.max_container_size:
+                w._flush()
             self.frames += 1
             if not self.frames & 63:
                 self.maybe_flush()
