@@ -19,7 +19,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -69,7 +69,7 @@ class RealClock:
         return time.time()
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class Timer:
     """A callback due at ``when``; :meth:`cancel` keeps it from firing."""
 
@@ -83,6 +83,12 @@ class Timer:
 
 
 FrameHandler = Callable[[can.Message], None]
+
+
+def _queue_of(bus: can.BusABC) -> Sized | None:
+    """The frames a bus has queued, when it shows them (``pending_queue``), else None."""
+    queue: Sized | None = getattr(bus, "pending_queue", None)
+    return queue
 
 
 class EventLoop:
@@ -108,8 +114,11 @@ class EventLoop:
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._readers: list[tuple[can.BusABC, list[FrameHandler]]] = []
-        # per reader: how to take its next queued frame without waiting (see _drain)
-        self._pollers: list[tuple[Callable[[], can.Message | None], list[FrameHandler]]] = []
+        # per reader: how to take its next queued frame without waiting, and the queue that
+        # says "none" without a call when the bus shows it (the simulated one; see _drain)
+        self._pollers: list[
+            tuple[Callable[[], can.Message | None], list[FrameHandler], Sized | None]
+        ] = []
         self._stopping = False
         self.recv_errors = 0
         self.idle_hooks: list[Callable[[], None]] = []
@@ -146,11 +155,11 @@ class EventLoop:
                 handlers.append(handler)
                 return
         self._readers.append((bus, [handler]))
-        self._pollers = [(self._poller(b), h) for b, h in self._readers]
+        self._pollers = [(self._poller(b), h, _queue_of(b)) for b, h in self._readers]
 
     def remove_bus(self, bus: can.BusABC) -> None:
         self._readers = [(b, h) for b, h in self._readers if b is not bus]
-        self._pollers = [(self._poller(b), h) for b, h in self._readers]
+        self._pollers = [(self._poller(b), h, _queue_of(b)) for b, h in self._readers]
 
     def _poller(self, bus: can.BusABC) -> Callable[[], can.Message | None]:
         # A bus that can say "nothing queued" cheaply (the simulated one) is not asked
@@ -177,7 +186,9 @@ class EventLoop:
         left = limit
         while progress:
             progress = False
-            for poll, handlers in self._pollers:
+            for poll, handlers, queue in self._pollers:
+                if queue is not None and not queue:
+                    continue  # nothing queued: poll() would say None
                 msg = poll()
                 while msg is not None:
                     got = progress = True

@@ -137,9 +137,12 @@ class TraceWriter:
         self.frames = 0
         self.first_timestamp: float | None = None  # BLF keeps the start only to the ms
         self._closed = False
+        self._pending: list[tuple[float, int, bytes, bool, bool]] = []  # see write_frame
 
     def write(self, msg: can.Message) -> None:
         """Append a frame; flushes when the last flush is 250 ms old (checked every 64)."""
+        if self._pending:
+            self._pack_pending()  # the frames before it first: the trace keeps their order
         if self.first_timestamp is None:
             self.first_timestamp = msg.timestamp
         self._writer.on_message_received(msg)
@@ -148,42 +151,17 @@ class TraceWriter:
             self.maybe_flush()
 
     def write_frame(self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool) -> None:
-        """Append a classic frame without building a ``can.Message`` (the hot path): the same
-        bytes python-can's writer makes of one (``on_message_received`` then ``_add_object``:
-        object header, V1 header and CAN message in one pack; tests/can/test_trace_fast.py
-        holds the two equal)."""
-        n = len(data)
-        if n <= 8:
+        """Append a classic frame without building a ``can.Message`` (the hot path).
+
+        The frame is only noted here; it is packed into BLF objects with those noted before
+        it when the trace is next flushed (at most 250 ms of wall time later, which is when
+        it would reach the file anyway), in one tight loop: the same bytes python-can's
+        writer makes of the frames one by one (tests/can/test_trace_fast.py holds them equal).
+        """
+        if len(data) <= 8:
             if self.first_timestamp is None:
                 self.first_timestamp = ts
-            w = self._writer
-            start = w.start_timestamp
-            if start is None:  # python-can keeps the start to the ms, as BLF does
-                start = w.start_timestamp = int(ts * 1000) / 1000
-            w.stop_timestamp = ts
-            ns = int((ts - start) * 1e9)
-            w._buffer.append(
-                _CLASSIC_OBJECT.pack(
-                    b"LOBJ",
-                    _OBJ_HEADERS,
-                    1,
-                    _CLASSIC_OBJECT.size,
-                    _CAN_MESSAGE,
-                    _TIME_ONE_NANS,
-                    0,
-                    0,
-                    ns if ns > 0 else 0,
-                    self._channel,
-                    0 if rx else _DIR,
-                    n,
-                    can_id | _CAN_MSG_EXT if extended else can_id,
-                    data,
-                )
-            )
-            w._buffer_size += _CLASSIC_OBJECT.size
-            w.object_count += 1
-            if w._buffer_size >= w.max_container_size:
-                w._flush()
+            self._pending.append((ts, can_id, data, rx, extended))
             self.frames += 1
             if not self.frames & 63:
                 self.maybe_flush()
@@ -202,6 +180,53 @@ class TraceWriter:
             )
         )
 
+    def _pack_pending(self) -> None:
+        """Pack the noted classic frames into the writer's buffer, as python-can would have
+        one at a time (``on_message_received`` then ``_add_object``: object header, V1 header
+        and CAN message, here in one struct), cutting containers at the same bytes."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        w = self._writer
+        start = w.start_timestamp
+        if start is None:  # python-can keeps the start to the ms, as BLF does
+            start = w.start_timestamp = int(pending[0][0] * 1000) / 1000
+        pack = _CLASSIC_OBJECT.pack
+        size = _CLASSIC_OBJECT.size
+        channel = self._channel
+        limit = w.max_container_size
+        buffer = w._buffer
+        filled = w._buffer_size
+        for ts, can_id, data, rx, extended in pending:
+            ns = int((ts - start) * 1e9)
+            buffer.append(
+                pack(
+                    b"LOBJ",
+                    _OBJ_HEADERS,
+                    1,
+                    size,
+                    _CAN_MESSAGE,
+                    _TIME_ONE_NANS,
+                    0,
+                    0,
+                    ns if ns > 0 else 0,
+                    channel,
+                    0 if rx else _DIR,
+                    len(data),
+                    can_id | _CAN_MSG_EXT if extended else can_id,
+                    data,
+                )
+            )
+            filled += size
+            if filled >= limit:  # where python-can's _add_object flushes a container
+                w._buffer_size = filled
+                w._flush()
+                buffer = w._buffer
+                filled = w._buffer_size
+        w._buffer_size = filled
+        w.object_count += len(pending)
+        w.stop_timestamp = pending[-1][0]
+
     def maybe_flush(self) -> None:
         """Flush when the last flush is 250 ms of wall time old (cheap to call often)."""
         now = time.monotonic()
@@ -211,6 +236,7 @@ class TraceWriter:
     def flush(self) -> None:
         if self._closed:
             return
+        self._pack_pending()
         self._writer._flush()  # BLFWriter has no public flush: write the pending container
         fh = self._writer.file
         fh.flush()
@@ -219,6 +245,7 @@ class TraceWriter:
 
     def close(self) -> None:
         if not self._closed:
+            self._pack_pending()
             self._closed = True
             self._sync.close()
             self._writer.stop()

@@ -22,13 +22,21 @@ START = 1_767_225_600.1234567
 
 
 @settings(max_examples=40, deadline=None)
-@given(frames=st.lists(FRAME, min_size=1, max_size=300))
-def test_fast_path_bytes_equal_python_cans(tmp_path_factory: object, frames: list) -> None:
+@given(
+    frames=st.lists(FRAME, min_size=1, max_size=300),
+    flushes=st.sets(st.integers(min_value=0, max_value=300), max_size=4),
+)
+def test_fast_path_bytes_equal_python_cans(
+    tmp_path_factory: object, frames: list, flushes: set[int]
+) -> None:
     folder = tmp_path_factory.mktemp("trace")  # type: ignore[attr-defined]
     frames = sorted(frames, key=lambda f: f[0])
     ours = TraceWriter(folder / "ours.blf")
     theirs = can.BLFWriter(str(folder / "theirs.blf"), channel=1, max_container_size=4096)
-    for offset, extended, can_id, data, rx in frames:
+    for k, (offset, extended, can_id, data, rx) in enumerate(frames):
+        if k in flushes:  # a flush mid-container (after a case, or 250 ms of wall time)
+            ours.flush()
+            theirs._flush()
         can_id = can_id if extended else can_id & 0x7FF
         ts = START + offset
         ours.write_frame(ts, can_id, data, rx=rx, extended=extended)
