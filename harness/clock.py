@@ -126,6 +126,7 @@ class EventLoop:
         # the buses (MQTT messages queued by paho's thread for an idle hook) waits this long
         # at worst, so the MQTT client lowers it (harness.mqtt.client).
         self.max_wait = 0.05
+        self._virtual_run: tuple[float, Callable[[], bool] | None] | None = None  # see run_inline
 
     # -- timers ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -236,19 +237,58 @@ class EventLoop:
     def run_for(self, duration: float, until: Callable[[], bool] | None = None) -> bool:
         return self.run_until(self.clock.now() + duration, until)
 
+    def run_inline(self, when: float) -> bool:
+        """May a callback that would now schedule itself at ``when`` run that turn at once?
+
+        Only on the virtual clock, inside :meth:`run_until`, and only when the loop would do
+        exactly that next: the frames queued are delivered first (as after any callback),
+        ``until`` is still false, ``when`` is within the run, and no other timer is due at or
+        before ``when``. Then the clock moves to ``when`` and True is returned: the caller
+        does its next turn in its own loop, without a timer (a fuzzer's frames). Otherwise
+        False, and the caller schedules itself as usual. In real time always False.
+        """
+        run = self._virtual_run
+        if run is None or self._stopping:
+            return False
+        t, until = run
+        if when > t:
+            return False
+        self._drain()
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        if timers and timers[0][0] <= when:
+            return False
+        if until is not None and until():
+            return False
+        clock = self.clock
+        assert isinstance(clock, VirtualClock)
+        if when > clock._now:
+            clock._now = when
+        return True
+
     def _run_virtual(self, t: float, until: Callable[[], bool] | None) -> bool:
         clock = self.clock
         assert isinstance(clock, VirtualClock)
-        self._drain()
-        while not self._stopping:
-            if until is not None and until():
-                return True
-            timer = self._pop_due(t)
-            if timer is None:
-                break
-            clock.advance_to(timer.when)
-            timer.callback()
+        timers = self._timers
+        pop = heapq.heappop
+        outer, self._virtual_run = self._virtual_run, (t, until)
+        try:
             self._drain()
+            while not self._stopping:  # _pop_due and advance_to inline: every frame's loop
+                if until is not None and until():
+                    return True
+                while timers and timers[0][2].cancelled:
+                    pop(timers)
+                if not timers or timers[0][0] > t:
+                    break
+                when, _, timer = pop(timers)
+                if when > clock._now:
+                    clock._now = when
+                timer.callback()
+                self._drain()
+        finally:
+            self._virtual_run = outer
         clock.advance_to(t)
         return until is not None and until()
 

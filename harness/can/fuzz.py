@@ -165,13 +165,21 @@ class CanFuzzer:
         return gap
 
     def _next(self) -> None:
+        # Each turn sends one frame and schedules the next. On the virtual clock, when the
+        # loop would run nothing else before the next frame, the turn is taken at once
+        # (EventLoop.run_inline): the same frames at the same instants, without a timer each.
+        while self._turn() and not self.done:  # done: cancelled by what a frame set off
+            pass
+
+    def _turn(self) -> bool:
+        """One frame; True when the next turn is due now (taken inline), else scheduled."""
         now = self.loop.now()
         if self.plan.watch is not None:
             self._watch(now)
         pair = None if self._until is not None and now >= self._until else self._pick()
         if pair is None:
             self._last_watch()
-            return
+            return False
         can_id, dlc = pair
         plan = self.plan
         size = FD_LENGTHS[dlc] if plan.fd else dlc
@@ -200,7 +208,10 @@ class CanFuzzer:
         if due < now - _MAX_LAG:
             due = now + gap
         self._due = due
+        if self.loop.run_inline(due):
+            return True
         self._timer = self.loop.call_at(due, self._next)
+        return False
 
     def _last_watch(self) -> None:
         """After the last frame, watch one more ``silence``: the last frames may trip it."""
