@@ -201,6 +201,7 @@ class Session:
         self._stack = contextlib.ExitStack()
         self.claimed = False  # whether out_dir is this run's (claimed atomically on entry)
         self._kept_at = float("-inf")  # when run.json last took a finished case (monotonic)
+        self._written: tuple[bool, str] | None = None  # what run.json holds (see _write_record)
         self.trace: TraceWriter | None = None
         self.sim_dut: RunningDut | None = None  # a simulated part on the session's loop
         self.tcu: Any = None  # that part itself (a ReferenceTcu for cc-tcu-1), for lab tests
@@ -510,7 +511,15 @@ class Session:
         if self.ingest is not None:
             self.record.receive = self.ingest.report()
         if self.out_dir is not None and self.claimed:  # never into a folder not ours
-            write_json_atomic(self.out_dir / "run.json", self.record.to_json(), compact=compact)
+            data = self.record.to_json()
+            # The record as it stands, in the C encoder's compact form (a fraction of the
+            # indented dump's cost): the same as last written in the same form, nothing to do
+            # (the final record is written when the run finishes and again when it closes).
+            key = (compact, json.dumps(data, separators=(",", ":")))
+            if key == self._written:
+                return
+            write_json_atomic(self.out_dir / "run.json", data, compact=compact)
+            self._written = key
 
     def _record_bytes(self) -> bytes:
         return (json.dumps(self.record.to_json(), indent=2) + "\n").encode("utf-8")
