@@ -110,6 +110,8 @@ class EventLoop:
 
     def __init__(self, clock: VirtualClock | RealClock) -> None:
         self.clock = clock
+        # loop.now() is the clock's own now(), without a call in between (asked per frame)
+        self.now: Callable[[], float] = clock.now
         # (when, seq, timer): the heap orders by tuple comparison (in C), as Timer orders
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
@@ -129,9 +131,6 @@ class EventLoop:
         self._virtual_run: tuple[float, Callable[[], bool] | None] | None = None  # see run_inline
 
     # -- timers ------------------------------------------------------------------------------
-    def now(self) -> float:
-        return self.clock.now()
-
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
         seq = next(self._seq)
         timer = Timer(when, seq, callback)

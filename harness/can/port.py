@@ -46,7 +46,8 @@ class CanPort:
     def send(self, msg: can.Message) -> float:
         """Send a frame; record it as the harness's; return its (1 µs grid) timestamp."""
         now = self.loop.now()
-        data = bytes(msg.data[: msg.dlc])
+        raw = msg.data
+        data = bytes(raw) if len(raw) == msg.dlc else bytes(raw[: msg.dlc])
         try:
             self.bus.send(msg)
         except can.CanError as exc:
