@@ -158,6 +158,10 @@ class TraceWriter:
         it would reach the file anyway), in one tight loop: the same bytes python-can's
         writer makes of the frames one by one (tests/can/test_trace_fast.py holds them equal).
         """
+        self.frame(ts, can_id, data, rx, extended)
+
+    def frame(self, ts: float, can_id: int, data: bytes, rx: bool, extended: bool) -> None:
+        """:meth:`write_frame` with positional arguments (the CAN port's call per frame)."""
         if len(data) <= 8:
             if self.first_timestamp is None:
                 self.first_timestamp = ts

@@ -73,9 +73,7 @@ class CanPort:
                     )
                 )
             else:
-                self.trace.write_frame(
-                    ts, msg.arbitration_id, data, rx=False, extended=msg.is_extended_id
-                )
+                self.trace.frame(ts, msg.arbitration_id, data, False, msg.is_extended_id)
         return ts
 
     def _on_frame(self, msg: can.Message) -> None:
@@ -107,7 +105,7 @@ class CanPort:
                 msg.channel = None  # BLF takes a channel name's trailing digits: may overflow
                 trace.write(msg)
             else:
-                trace.write_frame(ts, can_id, data, rx=True, extended=msg.is_extended_id)
+                trace.frame(ts, can_id, data, True, msg.is_extended_id)
         if self.rx_listeners:
             for listener in self.rx_listeners:
                 listener(ts, can_id, data)
