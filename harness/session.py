@@ -61,6 +61,7 @@ from harness.runner import CaseRunner, RunObserver
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
 from harness.sim.host import SimThread
 from harness.sim.provider import PROVIDER as _REFERENCE_TCU  # registers cc-tcu-1
+from harness.trace import BackgroundWriter
 from harness.uds.exchange import DiagIds
 from harness.uds.steps import open_diagnostics
 
@@ -202,6 +203,7 @@ class Session:
         self.claimed = False  # whether out_dir is this run's (claimed atomically on entry)
         self._kept_at = float("-inf")  # when run.json last took a finished case (monotonic)
         self._written: tuple[bool, str] | None = None  # what run.json holds (see _write_record)
+        self._background: BackgroundWriter | None = None  # run.json after a case, simulated
         self.trace: TraceWriter | None = None
         self.sim_dut: RunningDut | None = None  # a simulated part on the session's loop
         self.tcu: Any = None  # that part itself (a ReferenceTcu for cc-tcu-1), for lab tests
@@ -256,6 +258,9 @@ class Session:
             stack.callback(self._write_record)
             self.trace = stack.enter_context(TraceWriter(self.out_dir / "trace.blf"))
             self._write_record()
+            if self.simulated:  # closed (every write done) before the final record
+                self._background = BackgroundWriter()
+                stack.callback(self._background.close)
         if self.simulated:
             # What exists now (modules, the plan, its DBC) lives through the run: the
             # collector's full passes during a simulated run (which allocates fast) need not
@@ -440,7 +445,8 @@ class Session:
         self._kept_at = now
         if self.trace is not None:
             self.trace.flush()
-        self._write_record(compact=True)  # the final record (finish, close) is indented
+        # the final record (finish, close) is indented, and written before they return
+        self._write_record(compact=True, background=True)
         return record
 
     def _not_applicable(self, case: PlannedCase, reason: str, index: int, total: int) -> CaseRecord:
@@ -505,7 +511,9 @@ class Session:
         if self.mqtt is not None:
             self.mqtt.log.spill_large()
 
-    def _write_record(self, *, compact: bool = False) -> None:
+    def _write_record(self, *, compact: bool = False, background: bool = False) -> None:
+        """run.json as the record stands; ``background``: on the simulated run's writer
+        thread (the run goes on meanwhile), else now, after whatever that thread has left."""
         if self.trace is not None and self.record.trace_origin is None:
             self.record.trace_origin = self.trace.first_timestamp
         if self.ingest is not None:
@@ -518,7 +526,13 @@ class Session:
             key = (compact, json.dumps(data, separators=(",", ":")))
             if key == self._written:
                 return
-            write_json_atomic(self.out_dir / "run.json", data, compact=compact)
+            writer = self._background
+            if background and writer is not None:
+                writer.submit(self.out_dir / "run.json", key[1])  # the compact text itself
+            else:
+                if writer is not None:
+                    writer.wait()  # what it has left lands first
+                write_json_atomic(self.out_dir / "run.json", data, compact=compact)
             self._written = key
 
     def _record_bytes(self) -> bytes:

@@ -34,10 +34,12 @@ if TYPE_CHECKING:
 __all__ = [
     "FLUSH_INTERVAL",
     "BackgroundSync",
+    "BackgroundWriter",
     "TraceWriter",
     "read_trace",
     "write_bytes_atomic",
     "write_json_atomic",
+    "write_text_atomic",
 ]
 
 FLUSH_INTERVAL = 0.25
@@ -60,6 +62,11 @@ def write_json_atomic(path: Path, data: Any, *, compact: bool = False) -> None:
     time) for a file rewritten often, such as ``run.json`` after every case.
     """
     text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` and a newline to ``path`` atomically (temp file, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -78,6 +85,69 @@ def write_json_atomic(path: Path, data: Any, *, compact: bool = False) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class BackgroundWriter:
+    """:func:`write_text_atomic` on a thread of its own, so that the run does not wait for
+    the disk (its fsyncs) after every case of a simulated run.
+
+    ``submit(path, text)`` returns at once; the files are written in the order submitted,
+    and a file submitted again before its turn is written once, with the newest text (what
+    a reader would have seen replaced within moments anyway). ``wait()`` returns when all
+    that was submitted is written, and raises what writing raised; ``close()`` waits and
+    ends the thread.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Path, int] | None] = queue.Queue()
+        self._latest: dict[Path, tuple[int, str]] = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, path: Path, text: str) -> None:
+        with self._lock:
+            self._seq += 1
+            self._latest[path] = (self._seq, text)
+            seq = self._seq
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="evidence-json", daemon=True)
+            self._thread.start()
+        self._queue.put((path, seq))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                path, seq = item
+                with self._lock:
+                    latest = self._latest.get(path)
+                if latest is None or latest[0] != seq or self._error is not None:
+                    continue  # a newer text of the file comes later in the queue
+                write_text_atomic(path, latest[1])
+            except BaseException as exc:  # handed to the run at wait()
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+                self._thread = None
 
 
 class BackgroundSync:
