@@ -20,7 +20,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -70,7 +70,7 @@ class RealClock:
         return time.time()
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class Timer:
     """A callback due at ``when``; :meth:`cancel` keeps it from firing."""
 
@@ -84,6 +84,12 @@ class Timer:
 
 
 FrameHandler = Callable[[can.Message], None]
+
+
+def _queue_of(bus: can.BusABC) -> Sized | None:
+    """The frames a bus has queued, when it shows them (``pending_queue``), else None."""
+    queue: Sized | None = getattr(bus, "pending_queue", None)
+    return queue
 
 
 class EventLoop:
@@ -105,9 +111,17 @@ class EventLoop:
 
     def __init__(self, clock: VirtualClock | RealClock) -> None:
         self.clock = clock
-        self._timers: list[Timer] = []
+        # loop.now() is the clock's own now(), without a call in between (asked per frame)
+        self.now: Callable[[], float] = clock.now
+        # (when, seq, timer): the heap orders by tuple comparison (in C), as Timer orders
+        self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._readers: list[tuple[can.BusABC, list[FrameHandler]]] = []
+        # per reader: how to take its next queued frame without waiting, and the queue that
+        # says "none" without a call when the bus shows it (the simulated one; see _drain)
+        self._pollers: list[
+            tuple[Callable[[], can.Message | None], list[FrameHandler], Sized | None]
+        ] = []
         self._stopping = False
         self.recv_errors = 0
         self.idle_hooks: list[Callable[[], None]] = []
@@ -115,14 +129,13 @@ class EventLoop:
         # the buses (MQTT messages queued by paho's thread for an idle hook) waits this long
         # at worst, so the MQTT client lowers it (harness.mqtt.client).
         self.max_wait = 0.05
+        self._virtual_run: tuple[float, Callable[[], bool] | None] | None = None  # see run_inline
 
     # -- timers ------------------------------------------------------------------------------
-    def now(self) -> float:
-        return self.clock.now()
-
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
-        timer = Timer(when, next(self._seq), callback)
-        heapq.heappush(self._timers, timer)
+        seq = next(self._seq)
+        timer = Timer(when, seq, callback)
+        heapq.heappush(self._timers, (when, seq, timer))
         return timer
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
@@ -143,9 +156,19 @@ class EventLoop:
                 handlers.append(handler)
                 return
         self._readers.append((bus, [handler]))
+        self._pollers = [(self._poller(b), h, _queue_of(b)) for b, h in self._readers]
 
     def remove_bus(self, bus: can.BusABC) -> None:
         self._readers = [(b, h) for b, h in self._readers if b is not bus]
+        self._pollers = [(self._poller(b), h, _queue_of(b)) for b, h in self._readers]
+
+    def _poller(self, bus: can.BusABC) -> Callable[[], can.Message | None]:
+        # A bus that can say "nothing queued" cheaply (the simulated one) is not asked
+        # through python-can's recv(0) several times per frame.
+        poll: Callable[[], can.Message | None] | None = getattr(bus, "poll_nowait", None)
+        if poll is not None:
+            return poll
+        return lambda: self._recv(bus, 0.0)
 
     def _recv(self, bus: can.BusABC, timeout: float) -> can.Message | None:
         try:
@@ -164,11 +187,10 @@ class EventLoop:
         left = limit
         while progress:
             progress = False
-            for bus, handlers in self._readers:
-                # A bus that can say "nothing queued" cheaply (the simulated one) is not
-                # asked through python-can's recv(0) several times per frame.
-                poll = getattr(bus, "poll_nowait", None)
-                msg = poll() if poll is not None else self._recv(bus, 0.0)
+            for poll, handlers, queue in self._pollers:
+                if queue is not None and not queue:
+                    continue  # nothing queued: poll() would say None
+                msg = poll()
                 while msg is not None:
                     got = progress = True
                     for handler in handlers:
@@ -177,7 +199,7 @@ class EventLoop:
                         left -= 1
                         if left <= 0:
                             return True
-                    msg = poll() if poll is not None else self._recv(bus, 0.0)
+                    msg = poll()
         return got
 
     def drain(self) -> bool:
@@ -197,10 +219,10 @@ class EventLoop:
 
     def _pop_due(self, limit: float) -> Timer | None:
         timers = self._timers
-        while timers and timers[0].cancelled:
+        while timers and timers[0][2].cancelled:
             heapq.heappop(timers)
-        if timers and timers[0].when <= limit:
-            return heapq.heappop(timers)
+        if timers and timers[0][0] <= limit:
+            return heapq.heappop(timers)[2]
         return None
 
     def run_until(self, t: float, until: Callable[[], bool] | None = None) -> bool:
@@ -215,19 +237,58 @@ class EventLoop:
     def run_for(self, duration: float, until: Callable[[], bool] | None = None) -> bool:
         return self.run_until(self.clock.now() + duration, until)
 
+    def run_inline(self, when: float) -> bool:
+        """May a callback that would now schedule itself at ``when`` run that turn at once?
+
+        Only on the virtual clock, inside :meth:`run_until`, and only when the loop would do
+        exactly that next: the frames queued are delivered first (as after any callback),
+        ``until`` is still false, ``when`` is within the run, and no other timer is due at or
+        before ``when``. Then the clock moves to ``when`` and True is returned: the caller
+        does its next turn in its own loop, without a timer (a fuzzer's frames). Otherwise
+        False, and the caller schedules itself as usual. In real time always False.
+        """
+        run = self._virtual_run
+        if run is None or self._stopping:
+            return False
+        t, until = run
+        if when > t:
+            return False
+        self._drain()
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        if timers and timers[0][0] <= when:
+            return False
+        if until is not None and until():
+            return False
+        clock = self.clock
+        assert isinstance(clock, VirtualClock)
+        if when > clock._now:
+            clock._now = when
+        return True
+
     def _run_virtual(self, t: float, until: Callable[[], bool] | None) -> bool:
         clock = self.clock
         assert isinstance(clock, VirtualClock)
-        self._drain()
-        while not self._stopping:
-            if until is not None and until():
-                return True
-            timer = self._pop_due(t)
-            if timer is None:
-                break
-            clock.advance_to(timer.when)
-            timer.callback()
+        timers = self._timers
+        pop = heapq.heappop
+        outer, self._virtual_run = self._virtual_run, (t, until)
+        try:
             self._drain()
+            while not self._stopping:  # _pop_due and advance_to inline: every frame's loop
+                if until is not None and until():
+                    return True
+                while timers and timers[0][2].cancelled:
+                    pop(timers)
+                if not timers or timers[0][0] > t:
+                    break
+                when, _, timer = pop(timers)
+                if when > clock._now:
+                    clock._now = when
+                timer.callback()
+                self._drain()
+        finally:
+            self._virtual_run = outer
         clock.advance_to(t)
         return until is not None and until()
 
@@ -244,7 +305,7 @@ class EventLoop:
                 continue
             if now >= t:
                 break
-            next_due = self._timers[0].when if self._timers else t
+            next_due = self._timers[0][0] if self._timers else t
             wait = max(0.0, min(t, next_due) - now)
             wait = min(wait, self.max_wait)  # stay responsive to stop(), until(), hooks
             for hook in self.idle_hooks:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from harness.conformance import Conformance, conformance_for
 from harness.dut import DEFAULT_DUT, DUTS, DutProvider, DutSetup, RunningDut, get_provider
 from harness.errors import HarnessError, InputError, RunAborted, RunIncomplete
 from harness.evidence import (
+    FLUSH_INTERVAL,
     TraceWriter,
     copy_inputs,
     write_json_atomic,
@@ -50,6 +53,7 @@ from harness.session_buses import live_configs, open_live_buses, open_sim_buses
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
 from harness.sim.host import SimThread
 from harness.sim.provider import PROVIDER as _REFERENCE_TCU  # registers cc-tcu-1
+from harness.trace import BackgroundWriter
 from harness.uds.exchange import DiagIds
 from harness.uds.steps import open_diagnostics
 
@@ -196,6 +200,9 @@ class Session:
         self.run_id = uuid.uuid4().hex
         self._stack = contextlib.ExitStack()
         self.claimed = False  # whether out_dir is this run's (claimed atomically on entry)
+        self._kept_at = float("-inf")  # when run.json last took a finished case (monotonic)
+        self._written: tuple[bool, str] | None = None  # what run.json holds (see _write_record)
+        self._background: BackgroundWriter | None = None  # run.json after a case, simulated
         self.trace: TraceWriter | None = None
         self.sim_dut: RunningDut | None = None  # a simulated part on the session's loop
         self.tcu: Any = None  # that part itself (a ReferenceTcu for cc-tcu-1), for lab tests
@@ -252,7 +259,15 @@ class Session:
             stack.callback(self._write_record)
             self.trace = stack.enter_context(TraceWriter(self.out_dir / "trace.blf"))
             self._write_record()
+            if self.simulated:  # closed (every write done) before the final record
+                self._background = BackgroundWriter()
+                stack.callback(self._background.close)
         if self.simulated:
+            # What exists now (modules, the plan, its DBC) lives through the run: the
+            # collector's full passes during a simulated run (which allocates fast) need not
+            # walk it again each time. Unfrozen when the session closes.
+            gc.freeze()
+            stack.callback(gc.unfreeze)
             clock = VirtualClock()
             buses = open_sim_buses(self.plan, self.run_id, clock, stack)
             self.loop = EventLoop(clock)
@@ -429,9 +444,18 @@ class Session:
 
     def _keep(self, record: CaseRecord) -> CaseRecord:
         self.record.cases.append(record)
+        # On the virtual clock a case takes milliseconds: there the trace and run.json are
+        # brought up to date at most every FLUSH_INTERVAL of wall time (what a killed run
+        # may lose of its trace anyway), not after every case; the final record always is.
+        # In real time, after every case as it ends.
+        now = time.monotonic()
+        if self.loop.clock.simulated and now - self._kept_at < FLUSH_INTERVAL:
+            return record
+        self._kept_at = now
         if self.trace is not None:
             self.trace.flush()
-        self._write_record(compact=True)  # the final record (finish, close) is indented
+        # the final record (finish, close) is indented, and written before they return
+        self._write_record(compact=True, background=True)
         return record
 
     def _not_applicable(self, case: PlannedCase, reason: str, index: int, total: int) -> CaseRecord:
@@ -497,13 +521,29 @@ class Session:
         if self.mqtt is not None:
             self.mqtt.log.spill_large()
 
-    def _write_record(self, *, compact: bool = False) -> None:
+    def _write_record(self, *, compact: bool = False, background: bool = False) -> None:
+        """run.json as the record stands; ``background``: on the simulated run's writer
+        thread (the run goes on meanwhile), else now, after whatever that thread has left."""
         if self.trace is not None and self.record.trace_origin is None:
             self.record.trace_origin = self.trace.first_timestamp
         if self.ingest is not None:
             self.record.receive = self.ingest.report()
         if self.out_dir is not None and self.claimed:  # never into a folder not ours
-            write_json_atomic(self.out_dir / "run.json", self.record.to_json(), compact=compact)
+            data = self.record.to_json()
+            # The record as it stands, in the C encoder's compact form (a fraction of the
+            # indented dump's cost): the same as last written in the same form, nothing to do
+            # (the final record is written when the run finishes and again when it closes).
+            key = (compact, json.dumps(data, separators=(",", ":")))
+            if key == self._written:
+                return
+            writer = self._background
+            if background and writer is not None:
+                writer.submit(self.out_dir / "run.json", key[1])  # the compact text itself
+            else:
+                if writer is not None:
+                    writer.wait()  # what it has left lands first
+                write_json_atomic(self.out_dir / "run.json", data, compact=compact)
+            self._written = key
 
     def _record_bytes(self) -> bytes:
         return (json.dumps(self.record.to_json(), indent=2) + "\n").encode("utf-8")

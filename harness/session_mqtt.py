@@ -61,6 +61,7 @@ def open_mqtt(
     mplan = mqtt_plan(plan)
     if mplan is None:
         return None
+    mplan.ready()  # compiled now, not when the first message arrives
     # The module first: a run whose broker is unreachable still leaves evidence that
     # 'harness evaluate' can read (its profile names the module).
     if out_dir is not None and mplan.asn1_path is not None:

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import queue
+import struct
 import tempfile
 import threading
 import time
@@ -33,14 +34,25 @@ if TYPE_CHECKING:
 __all__ = [
     "FLUSH_INTERVAL",
     "BackgroundSync",
+    "BackgroundWriter",
     "TraceWriter",
     "read_trace",
     "read_trace_channels",
     "write_bytes_atomic",
     "write_json_atomic",
+    "write_text_atomic",
 ]
 
 FLUSH_INTERVAL = 0.25
+
+# A classic frame's BLF object as python-can writes it (can.io.blf: OBJ_HEADER_BASE_STRUCT,
+# OBJ_HEADER_V1_STRUCT, CAN_MSG_STRUCT and their constants), packed in one go.
+_CLASSIC_OBJECT = struct.Struct("<4sHHLL" + "LHHQ" + "HBBL8s")
+_OBJ_HEADERS = 32  # base header + V1 header
+_CAN_MESSAGE = 1
+_TIME_ONE_NANS = 0x00000002
+_DIR = 0x1
+_CAN_MSG_EXT = 0x80000000
 _CONTAINER = 4096  # bytes of frames per BLF container; small keeps a killed run's loss small
 
 
@@ -51,6 +63,11 @@ def write_json_atomic(path: Path, data: Any, *, compact: bool = False) -> None:
     time) for a file rewritten often, such as ``run.json`` after every case.
     """
     text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` and a newline to ``path`` atomically (temp file, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -69,6 +86,69 @@ def write_json_atomic(path: Path, data: Any, *, compact: bool = False) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class BackgroundWriter:
+    """:func:`write_text_atomic` on a thread of its own, so that the run does not wait for
+    the disk (its fsyncs) after every case of a simulated run.
+
+    ``submit(path, text)`` returns at once; the files are written in the order submitted,
+    and a file submitted again before its turn is written once, with the newest text (what
+    a reader would have seen replaced within moments anyway). ``wait()`` returns when all
+    that was submitted is written, and raises what writing raised; ``close()`` waits and
+    ends the thread.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Path, int] | None] = queue.Queue()
+        self._latest: dict[Path, tuple[int, str]] = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, path: Path, text: str) -> None:
+        with self._lock:
+            self._seq += 1
+            self._latest[path] = (self._seq, text)
+            seq = self._seq
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="evidence-json", daemon=True)
+            self._thread.start()
+        self._queue.put((path, seq))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                path, seq = item
+                with self._lock:
+                    latest = self._latest.get(path)
+                if latest is None or latest[0] != seq or self._error is not None:
+                    continue  # a newer text of the file comes later in the queue
+                write_text_atomic(path, latest[1])
+            except BaseException as exc:  # handed to the run at wait()
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+                self._thread = None
 
 
 class BackgroundSync:
@@ -128,9 +208,12 @@ class TraceWriter:
         self.frames = 0
         self.first_timestamp: float | None = None  # BLF keeps the start only to the ms
         self._closed = False
+        self._pending: list[tuple[float, int, bytes, bool, bool, int]] = []  # see write_frame
 
     def write(self, msg: can.Message) -> None:
         """Append a frame; flushes when the last flush is 250 ms old (checked every 64)."""
+        if self._pending:
+            self._pack_pending()  # the frames before it first: the trace keeps their order
         if self.first_timestamp is None:
             self.first_timestamp = msg.timestamp
         self._writer.on_message_received(msg)
@@ -141,18 +224,25 @@ class TraceWriter:
     def write_frame(
         self, ts: float, can_id: int, data: bytes, *, rx: bool, extended: bool, bus: int = 0
     ) -> None:
-        """Append a classic frame without building a ``can.Message`` (the hot path): the same
-        BLF object python-can's writer makes of one. ``bus`` is the named bus's index in the
-        plan: BLF channel ``bus + 1`` (python-can's reader gives ``msg.channel == bus``)."""
-        if len(data) <= 8:
-            from can.io.blf import CAN_MESSAGE, CAN_MSG_EXT, CAN_MSG_STRUCT, DIR
+        """Append a classic frame without building a ``can.Message`` (the hot path). ``bus``
+        is the named bus's index in the plan: BLF channel ``bus + 1`` (python-can's reader
+        gives ``msg.channel == bus``).
 
+        The frame is only noted here; it is packed into BLF objects with those noted before
+        it when the trace is next flushed (at most 250 ms of wall time later, which is when
+        it would reach the file anyway), in one tight loop: the same bytes python-can's
+        writer makes of the frames one by one (tests/can/test_trace_fast.py holds them equal).
+        """
+        self.frame(ts, can_id, data, rx, extended, bus)
+
+    def frame(
+        self, ts: float, can_id: int, data: bytes, rx: bool, extended: bool, bus: int = 0
+    ) -> None:
+        """:meth:`write_frame` with positional arguments (the CAN port's call per frame)."""
+        if len(data) <= 8:
             if self.first_timestamp is None:
                 self.first_timestamp = ts
-            arb = can_id | CAN_MSG_EXT if extended else can_id
-            channel = self._channel + bus
-            packed = CAN_MSG_STRUCT.pack(channel, 0 if rx else DIR, len(data), arb, data)
-            self._writer._add_object(CAN_MESSAGE, packed, ts)  # what on_message_received does
+            self._pending.append((ts, can_id, data, rx, extended, bus))
             self.frames += 1
             if not self.frames & 63:
                 self.maybe_flush()
@@ -172,6 +262,53 @@ class TraceWriter:
             )
         )
 
+    def _pack_pending(self) -> None:
+        """Pack the noted classic frames into the writer's buffer, as python-can would have
+        one at a time (``on_message_received`` then ``_add_object``: object header, V1 header
+        and CAN message, here in one struct), cutting containers at the same bytes."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        w = self._writer
+        start = w.start_timestamp
+        if start is None:  # python-can keeps the start to the ms, as BLF does
+            start = w.start_timestamp = int(pending[0][0] * 1000) / 1000
+        pack = _CLASSIC_OBJECT.pack
+        size = _CLASSIC_OBJECT.size
+        channel = self._channel
+        limit = w.max_container_size
+        buffer = w._buffer
+        filled = w._buffer_size
+        for ts, can_id, data, rx, extended, bus in pending:
+            ns = int((ts - start) * 1e9)
+            buffer.append(
+                pack(
+                    b"LOBJ",
+                    _OBJ_HEADERS,
+                    1,
+                    size,
+                    _CAN_MESSAGE,
+                    _TIME_ONE_NANS,
+                    0,
+                    0,
+                    ns if ns > 0 else 0,
+                    channel + bus,
+                    0 if rx else _DIR,
+                    len(data),
+                    can_id | _CAN_MSG_EXT if extended else can_id,
+                    data,
+                )
+            )
+            filled += size
+            if filled >= limit:  # where python-can's _add_object flushes a container
+                w._buffer_size = filled
+                w._flush()
+                buffer = w._buffer
+                filled = w._buffer_size
+        w._buffer_size = filled
+        w.object_count += len(pending)
+        w.stop_timestamp = pending[-1][0]
+
     def maybe_flush(self) -> None:
         """Flush when the last flush is 250 ms of wall time old (cheap to call often)."""
         now = time.monotonic()
@@ -181,6 +318,7 @@ class TraceWriter:
     def flush(self) -> None:
         if self._closed:
             return
+        self._pack_pending()
         self._writer._flush()  # BLFWriter has no public flush: write the pending container
         fh = self._writer.file
         fh.flush()
@@ -189,6 +327,7 @@ class TraceWriter:
 
     def close(self) -> None:
         if not self._closed:
+            self._pack_pending()
             self._closed = True
             self._sync.close()
             self._writer.stop()

@@ -49,7 +49,8 @@ class CanPort:
     def send(self, msg: can.Message) -> float:
         """Send a frame; record it as the harness's; return its (1 µs grid) timestamp."""
         now = self.loop.now()
-        data = bytes(msg.data[: msg.dlc])
+        raw = msg.data
+        data = bytes(raw) if len(raw) == msg.dlc else bytes(raw[: msg.dlc])
         try:
             self.bus.send(msg)
         except can.CanError as exc:
@@ -76,13 +77,8 @@ class CanPort:
                     )
                 )
             else:
-                self.trace.write_frame(
-                    ts,
-                    msg.arbitration_id,
-                    data,
-                    rx=False,
-                    extended=msg.is_extended_id,
-                    bus=self.channel,
+                self.trace.frame(
+                    ts, msg.arbitration_id, data, False, msg.is_extended_id, self.channel
                 )
         return ts
 
@@ -116,9 +112,7 @@ class CanPort:
                 msg.channel = self.channel if self.channel else None
                 trace.write(msg)
             else:
-                trace.write_frame(
-                    ts, can_id, data, rx=True, extended=msg.is_extended_id, bus=self.channel
-                )
+                trace.frame(ts, can_id, data, True, msg.is_extended_id, self.channel)
         if self.rx_listeners:
             for listener in self.rx_listeners:
                 listener(ts, can_id, data)

@@ -19,6 +19,8 @@ from harness.clock import VirtualClock
 
 __all__ = ["SimBus", "SimNetwork"]
 
+_new_message = can.Message.__new__
+
 
 class SimNetwork:
     """The endpoints sharing one simulated channel."""
@@ -85,21 +87,21 @@ class SimBus(can.BusABC):
         for endpoint in self._network.endpoints:
             if endpoint is self and not self._receive_own:
                 continue
-            copy = can.Message(
-                timestamp=now,
-                arbitration_id=msg.arbitration_id,
-                is_extended_id=msg.is_extended_id,
-                is_remote_frame=msg.is_remote_frame,
-                is_error_frame=msg.is_error_frame,
-                is_fd=msg.is_fd,
-                bitrate_switch=msg.bitrate_switch,
-                error_state_indicator=msg.error_state_indicator,
-                dlc=msg.dlc,
-                data=bytes(msg.data),
-                channel=endpoint.channel_info,
-                is_rx=endpoint is not self,
-                check=False,
-            )
+            # What can.Message(timestamp=now, ..., data=bytes(msg.data), check=False) makes,
+            # field by field (every slot set): a third of its cost, on every frame of a run.
+            copy = _new_message(can.Message)
+            copy.timestamp = now
+            copy.arbitration_id = msg.arbitration_id
+            copy.is_extended_id = msg.is_extended_id
+            copy.is_remote_frame = remote = msg.is_remote_frame
+            copy.is_error_frame = msg.is_error_frame
+            copy.channel = endpoint.channel_info
+            copy.is_fd = msg.is_fd
+            copy.is_rx = endpoint is not self
+            copy.bitrate_switch = msg.bitrate_switch
+            copy.error_state_indicator = msg.error_state_indicator
+            copy.data = bytearray() if remote else bytearray(msg.data)
+            copy.dlc = msg.dlc
             endpoint._queue.append(copy)
 
     def _check_open(self) -> None:
@@ -111,6 +113,11 @@ class SimBus(can.BusABC):
         if self._queue:
             return self._queue.popleft(), False
         return None, False
+
+    @property
+    def pending_queue(self) -> deque[can.Message]:
+        """The frames queued for this endpoint (empty: :meth:`poll_nowait` would say None)."""
+        return self._queue
 
     def poll_nowait(self) -> can.Message | None:
         """The next frame already queued, or None: ``recv(0)`` without python-can's

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import InputError
+from harness.mqtt import valid_cache
 from harness.mqtt.uper_fixed import FixedLayout, fixed_layout
 from harness.safeio import ASN1, ParseTimeout, decode_text, parse_deadline, read_input
 
@@ -32,9 +33,10 @@ class Codec(Protocol):
     def decode(self, payload: bytes) -> tuple[Any, str | None]: ...
 
 
+@functools.cache
 def _import_asn1tools() -> Any:
-    """asn1tools, without loading prompt_toolkit for its interactive shell (which the harness
-    never opens): that is half of asn1tools' import time, paid by every ``harness validate``.
+    """asn1tools (imported when first needed), without loading prompt_toolkit for its
+    interactive shell (which the harness never opens): that is half of asn1tools' import time.
     A ``None`` in ``sys.modules`` makes that one optional import fail, as if it were not
     installed; it is removed again at once, so prompt_toolkit stays importable for others.
     """
@@ -50,15 +52,27 @@ def _import_asn1tools() -> Any:
     return asn1tools
 
 
-asn1tools = _import_asn1tools()
+def __getattr__(name: str) -> Any:
+    if name == "asn1tools":  # the module attribute it used to be, imported on first use
+        return _import_asn1tools()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Asn1Module:
-    """A compiled ASN.1 module (UPER) and what its types' members are."""
+    """A compiled ASN.1 module (UPER) and what its types' members are.
+
+    A module whose exact text compiled before with the same asn1tools
+    (:mod:`harness.mqtt.valid_cache`) is not compiled again to be loaded: its types come from
+    the cache and :attr:`spec` is compiled when first used (:meth:`ready` compiles it now,
+    before a run's timing matters).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.spec, parsed = _compile_module(path)
+        self._spec: Any = None
+        self._text, parsed = _load_module(path)
+        if self._text is None:  # compiled just now
+            self._spec, parsed = parsed
         self.types: dict[str, dict[str, Any]] = {}
         for module in parsed.values():
             for name, t in module.get("types", {}).items():
@@ -87,6 +101,18 @@ class Asn1Module:
                 for m in members
                 if m["type"] == "BIT STRING" and m.get("named-bits")
             )
+
+    @property
+    def spec(self) -> Any:
+        """The asn1tools UPER specification (compiled on first use when loaded from cache)."""
+        if self._spec is None:
+            assert self._text is not None
+            self._spec, _ = _compile_text(self._text, str(self.path))
+        return self._spec
+
+    def ready(self) -> None:
+        """Compile the specification now, if it is not yet (a run does so before it starts)."""
+        _ = self.spec
 
     def members(self, type_name: str) -> list[str]:
         return [m["name"] for m in self.types[type_name].get("members", []) or []]
@@ -140,14 +166,26 @@ class Asn1Module:
 _SYNTAX_AT = re.compile(r"line (\d+), column (\d+)")
 
 
-def _compile_module(path: Path) -> tuple[Any, dict[str, Any]]:
-    """Read, parse and compile an ASN.1 module under :mod:`harness.safeio`'s policy (a
-    regular file of at most 1 MiB, parsed within 20 s of CPU time). A syntax error names its
-    line and column but never quotes the file; a name defined twice is an error, not a
-    warning."""
+def _load_module(path: Path) -> tuple[str | None, Any]:
+    """``(text, parsed)`` of a module whose text compiled before with this asn1tools (the
+    spec is compiled later), else ``(None, (spec, parsed))`` compiled now."""
     shown = str(path)
     raw = read_input(path, ASN1)
     text, _ = decode_text(raw, ("utf-8", "cp1252"), ASN1, source=shown)
+    library = valid_cache.library_fingerprint("asn1tools")
+    known, parsed = valid_cache.recall("asn1", text.encode("utf-8"), library)
+    if known and isinstance(parsed, dict):
+        return text, parsed
+    spec, parsed = _compile_text(text, shown)
+    valid_cache.remember("asn1", text.encode("utf-8"), library, parsed)
+    return None, (spec, parsed)
+
+
+def _compile_text(text: str, shown: str) -> tuple[Any, dict[str, Any]]:
+    """Parse and compile an ASN.1 module's text under :mod:`harness.safeio`'s policy (parsed
+    within 20 s of CPU time). A syntax error names its line and column but never quotes the
+    file; a name defined twice is an error, not a warning."""
+    asn1tools = _import_asn1tools()
     twice: list[str] = []
     catcher = _Collect(twice)
     logger = logging.getLogger("asn1tools")
@@ -215,24 +253,51 @@ class UperCodec:
 
 
 class JsonCodec:
+    """JSON, checked against a JSON Schema when one is given.
+
+    The schema is checked against its metaschema here (``jsonschema.SchemaError`` when it is
+    not valid); a schema whose exact canonical text passed before with the same jsonschema
+    (:mod:`harness.mqtt.valid_cache`) is not checked again, and its validator is built when
+    first used (:meth:`ready` builds it now, before a run's timing matters).
+    """
+
     def __init__(self, schema: dict[str, Any] | None = None) -> None:
         self.name = "json"
         self.schema = schema
-        self._validator = None
+        self._validator: Any = None
         if schema is not None:
-            import jsonschema  # only for a JSON schema: loading profiles without one stays fast
+            try:
+                canonical = json.dumps(schema, sort_keys=True, separators=(",", ":")).encode()
+            except (TypeError, ValueError):
+                canonical = None
+            library = valid_cache.library_fingerprint("jsonschema")
+            known = (
+                canonical is not None and valid_cache.recall("jsonschema", canonical, library)[0]
+            )
+            if not known:
+                self.ready()  # checks the schema: SchemaError when it is not valid
+                if canonical is not None:
+                    valid_cache.remember("jsonschema", canonical, library, True)
 
-            cls = jsonschema.validators.validator_for(schema)
-            cls.check_schema(schema)
-            self._validator = cls(schema)
-            self._best_match = jsonschema.exceptions.best_match
+    def ready(self) -> None:
+        """Check the schema and build its validator now, if not yet done."""
+        if self.schema is None or self._validator is not None:
+            return
+        import jsonschema  # only for a JSON schema: loading profiles without one stays fast
+
+        cls = jsonschema.validators.validator_for(self.schema)
+        cls.check_schema(self.schema)
+        self._validator = cls(self.schema)
+        self._best_match = jsonschema.exceptions.best_match
 
     def decode(self, payload: bytes) -> tuple[Any, str | None]:
         try:
             value = json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             return None, f"not JSON: {exc}"
-        if self._validator is not None:
+        if self.schema is not None:
+            if self._validator is None:
+                self.ready()
             error = self._best_match(self._validator.iter_errors(value))
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path) or "(top)"

@@ -54,6 +54,16 @@ class MqttPlan:
     def topic(self, name: str) -> TopicPlan:
         return self.topics[name]
 
+    def ready(self) -> None:
+        """Compile what loading left for first use (the ASN.1 specification, JSON Schema
+        validators), so that no message of a run waits for it."""
+        if self.asn1 is not None:
+            self.asn1.ready()
+        for topic in self.topics.values():
+            ready = getattr(topic.codec, "ready", None)
+            if ready is not None:
+                ready()
+
 
 @dataclass(frozen=True)
 class MqttStepPlan:

@@ -150,6 +150,7 @@ class V2xBackend(TransportHandler):
         self.loop = tcu.loop
         self.psk = psk
         self.asn1 = asn1 or load_asn1(default_asn1_path())
+        self.asn1.ready()  # compiled before the part's first message, not at it
         name = tcu.variant.name if tcu.variant is not None else None
         self.b = _BEHAVIOURS.get(name, _V2xBehaviour()) if name else _V2xBehaviour()
         sid = tcu.identity.station_id_hex
