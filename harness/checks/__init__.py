@@ -6,6 +6,7 @@ kinds come from the ``cc_harness.checks`` entry point group (see :mod:`harness.c
 
 from harness.checks import (
     can_e2e,
+    can_routing,
     can_signal,
     can_silence,
     can_timing,
@@ -27,6 +28,7 @@ __all__ = [
     "CheckSpec",
     "Resolver",
     "can_e2e",
+    "can_routing",
     "can_signal",
     "can_silence",
     "can_timing",
