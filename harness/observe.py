@@ -49,6 +49,13 @@ class Column:
 
     ts: list[float] = field(default_factory=list)
     data: list[bytes] = field(default_factory=list)
+    # each frame's FLAG_* bits, kept for the harness's frames (tx) once one is not a classic
+    # 11-bit frame (None: all are); the DUT's frames keep theirs run-wide (FrameLog.rx_flags)
+    flags: list[int] | None = None
+
+    def flag(self, k: int) -> int:
+        """Frame ``k``'s FLAG_* bits (0 where the column keeps none)."""
+        return self.flags[k] if self.flags is not None else 0
 
     def span(self, t0: float, t1: float) -> tuple[int, int]:
         """Index range [i, j) of frames with t0 <= ts <= t1."""
@@ -204,12 +211,19 @@ class FrameLog:
         fast = self.rx_fast_bits[i:j]
         return [b + f * ratio for b, f in zip(bits, fast, strict=True)]
 
-    def add_tx(self, ts: float, can_id: int, data: bytes) -> float:
-        """Record a frame the harness sent; returns its timestamp on the 1 µs grid."""
+    def add_tx(self, ts: float, can_id: int, data: bytes, flags: int | None = None) -> float:
+        """Record a frame the harness sent; returns its timestamp on the 1 µs grid. ``flags``
+        as :meth:`add_rx` (kept in the column's ``flags`` once one is not 0)."""
         ts = round(ts, 6)
         col = self.tx.get(can_id)
         if col is None:
             col = self.tx[can_id] = Column()
+        if flags is None:
+            flags = 1 if can_id > 0x7FF else 0  # FLAG_EXTENDED
+        if col.flags is not None:
+            col.flags.append(flags)
+        elif flags:
+            col.flags = [0] * len(col.ts) + [flags]
         col.ts.append(ts)
         col.data.append(data)
         return ts
@@ -218,7 +232,7 @@ class FrameLog:
         """Move the older part of every long column to disk (harness.spill): memory stays
         bounded however long the run; what checks read back is the same."""
         for col in (*self.rx.values(), *self.tx.values()):
-            spill_if_large(col, ("ts", "data"), folder, at=COLUMN_AT, chunk=COLUMN_CHUNK)
+            spill_if_large(col, ("ts", "data", "flags"), folder, at=COLUMN_AT, chunk=COLUMN_CHUNK)
         spill_if_large(self.rx_all, ("ts",), folder)
         spill_if_large(self, ("rx_ids", "rx_bits", "rx_fast_bits", "rx_flags"), folder)
 

@@ -408,14 +408,14 @@ def _read(path: Path, origin: float | None, *, split: bool) -> tuple[dict[int, F
                 log = logs.get(channel)
                 if log is None:
                     log = logs[channel] = FrameLog()
+                flags = FLAG_EXTENDED if msg.is_extended_id else 0
+                if msg.is_fd:
+                    flags |= FLAG_FD | (FLAG_BRS if msg.bitrate_switch else 0)
+                    flags |= FLAG_ESI if msg.error_state_indicator else 0
                 if msg.is_rx:
-                    flags = FLAG_EXTENDED if msg.is_extended_id else 0
-                    if msg.is_fd:
-                        flags |= FLAG_FD | (FLAG_BRS if msg.bitrate_switch else 0)
-                        flags |= FLAG_ESI if msg.error_state_indicator else 0
                     log.add_rx(ts, msg.arbitration_id, data, flags)
                 else:
-                    log.add_tx(ts, msg.arbitration_id, data)
+                    log.add_tx(ts, msg.arbitration_id, data, flags)
                 frames += 1
                 if not frames & 0x3FFF:
                     for each in logs.values():  # hours of trace in bounded memory

@@ -16,7 +16,7 @@ import can
 
 from harness.clock import EventLoop
 from harness.errors import InterfaceError
-from harness.observe import FLAG_BRS, FLAG_ESI, FLAG_FD, FrameLog
+from harness.observe import FLAG_BRS, FLAG_ESI, FLAG_FD, FrameLog, frame_flags
 from harness.trace import TraceWriter
 
 __all__ = ["CanPort"]
@@ -58,7 +58,13 @@ class CanPort:
             raise InterfaceError(f"sending on {self.bus.channel_info} failed: {exc}") from exc
         if self._echoes is not None:
             self._echoes.append((msg.arbitration_id, data))
-        ts = self.log.add_tx(now, msg.arbitration_id, data)
+        flags = frame_flags(
+            extended=msg.is_extended_id,
+            fd=msg.is_fd,
+            brs=msg.is_fd and msg.bitrate_switch,
+            esi=msg.is_fd and msg.error_state_indicator,
+        )
+        ts = self.log.add_tx(now, msg.arbitration_id, data, flags)
         if self.trace is not None:
             if msg.is_fd:
                 self.trace.write(

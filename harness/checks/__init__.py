@@ -18,6 +18,12 @@ from harness.checks import (
     v2x_stimuli,
 )
 from harness.checks.base import CHECKS, Check, CheckParams, Resolver, register
+
+# isort: off
+# registered after the one-bus kinds, so that "valid:" hints keep listing those first
+from harness.checks import can_routing
+
+# isort: on
 from harness.checks.spec import CheckSpec
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "CheckSpec",
     "Resolver",
     "can_e2e",
+    "can_routing",
     "can_signal",
     "can_silence",
     "can_timing",

@@ -16,6 +16,11 @@ its own process in real time on two ``udp_multicast`` buses::
 Faulty builds (``--fault``, or the provider's variants): ``slow-alive`` (RELAY_Alive every
 75 ms: the front bus's requirement RL-001), ``leak-to-rear`` (FRONT_Cmd copied onto the rear
 bus: RL-002), ``no-follow`` (REAR_Echo keeps the first Level: RL-003).
+
+Like a gateway, it also routes every classic 11-bit frame of 0x300..0x30F from the front bus
+onto the rear bus unchanged, at once (``relay_routing.yaml``, the provider
+``relay-routing``); its faulty builds there: ``route-late`` (each copy 6 ms late: RL-004)
+and ``leak-fd`` (FD frames of those identifiers cross too, cut to 8 bytes: RL-005).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ DATA = Path(__file__).resolve().parent / "data"
 CMD_ID = 0x100
 ALIVE_ID = 0x110  # on the front bus
 ECHO_ID = 0x110  # on the rear bus: the same identifier, another bus
+ROUTED = range(0x300, 0x310)  # classic 11-bit frames routed front -> rear
 
 VARIANTS = {
     v.name: v
@@ -44,6 +50,13 @@ VARIANTS = {
         Variant("slow-alive", "RL-001", "RELAY_Alive every 75 ms on the front bus"),
         Variant("leak-to-rear", "RL-002", "copies FRONT_Cmd onto the rear bus"),
         Variant("no-follow", "RL-003", "REAR_Echo keeps the first Level it saw"),
+    )
+}
+ROUTING_VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("route-late", "RL-004", "routes each frame 6 ms late"),
+        Variant("leak-fd", "RL-005", "routes FD frames of the routed identifiers too"),
     )
 }
 
@@ -87,6 +100,9 @@ class Relay:
         self.tasks = []
 
     def on_front(self, msg: can.Message) -> None:
+        if msg.arbitration_id in ROUTED and not msg.is_extended_id:
+            self.route(msg)
+            return
         if msg.arbitration_id != CMD_ID or msg.is_extended_id or not msg.is_fd:
             return
         data = bytes(msg.data)
@@ -98,6 +114,20 @@ class Relay:
             self.mode = data[1] & 0x03
         if self.fault == "leak-to-rear":
             self._send(self.rear, CMD_ID, data[:8])
+
+    def route(self, msg: can.Message) -> None:
+        if msg.is_fd and self.fault != "leak-fd":
+            return  # FD frames are not routed
+        data = bytes(msg.data[: min(msg.dlc, 8)])
+        copy = can.Message(arbitration_id=msg.arbitration_id, is_extended_id=False, data=data)
+        if self.fault == "route-late":
+            self.loop.call_later(0.006, lambda: self._forward(copy))
+        else:
+            self._forward(copy)
+
+    def _forward(self, msg: can.Message) -> None:
+        with contextlib.suppress(can.CanError):
+            self.rear.send(msg)
 
     def send_alive(self) -> None:
         self._send(self.front, ALIVE_ID, bytes([self.counter, 0, 0, 0, 0, 0, 0, 0]))
@@ -127,6 +157,14 @@ class RelayProvider(DutProvider):
         return Relay(setup.loop, setup.buses["front"], setup.buses["rear"], setup.variant)
 
 
+class RoutingRelayProvider(RelayProvider):
+    """The relay under ``relay_routing.yaml``: its faulty builds are the routing ones."""
+
+    name = "relay-routing"
+    description = "test part: routes 0x300..0x30F from the front bus to the rear bus"
+    variants: Mapping[str, Variant] = ROUTING_VARIANTS
+
+
 def _udp(port: int) -> can.BusABC:
     return can.Bus(interface="udp_multicast", channel="239.74.163.2", port=port, fd=True)
 
@@ -135,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--front-port", type=int, required=True)
     parser.add_argument("--rear-port", type=int, required=True)
-    parser.add_argument("--fault", choices=sorted(VARIANTS))
+    parser.add_argument("--fault", choices=sorted({**VARIANTS, **ROUTING_VARIANTS}))
     args = parser.parse_args(argv)
     # every process hears its own udp_multicast frames back: the relay ignores all but
     # FRONT_Cmd, which it never sends

@@ -11,7 +11,7 @@ from harness.can.dbc import CanDatabase, load_dbc
 from harness.can.e2e import E2EProtection
 from harness.checks import CHECKS, Check, Resolver
 from harness.errors import ProfileError
-from harness.observe import FrameLog, Window
+from harness.observe import FLAG_FD, FrameLog, Window
 from harness.record import Verdict
 
 DBC = Path(__file__).resolve().parents[2] / "dbc" / "cc-tcu-1.dbc"
@@ -262,3 +262,53 @@ def test_every_registered_check_kind_has_a_test_here() -> None:
             or f"kind: {kind}}}" in source
             or f'kind == "{kind}"' in source
         ), kind
+
+
+def two_buses() -> tuple[FrameLog, FrameLog]:
+    """0x301 sent on front (and an FD 0x301, which the rule does not route); rear carries an
+    own frame, the routed copy (1 ms later, its last byte altered when asked) and a leak."""
+    front, rear = FrameLog(), FrameLog()
+    front.add_tx(0.010, 0x301, b"\x01\x02")
+    front.add_tx(0.012, 0x301, b"\x05", FLAG_FD)
+    rear.add_rx(0.005, 0x110, b"\x00")
+    rear.add_rx(0.011, 0x301, b"\x01\x02")
+    rear.add_rx(0.013, 0x301, b"\x05")  # the FD frame, crossed as a classic one
+    return front, rear
+
+
+ROUTE = {"from": "front", "to": "rear", "first": 0x300, "last": 0x30F, "format": "classic"}
+
+
+def test_routed_judges_each_copy_and_names_an_altered_one(db: CanDatabase) -> None:
+    spec = {"kind": "routed", **ROUTE, "max_latency": "5 ms"}
+    front, rear = two_buses()
+    result = make(db, spec).evaluate(
+        Window(0.0, 0.05, streams={"can.front": front, "can.rear": rear})
+    )
+    assert result.verdict is Verdict.PASS, result.summary
+    assert result.measurements["count"] == 1 and result.measurements[
+        "latency_max"
+    ] == pytest.approx(0.001)
+    rear = FrameLog()
+    rear.add_rx(0.011, 0x301, b"\x01\x03")
+    result = make(db, spec).evaluate(
+        Window(0.0, 0.05, streams={"can.front": front, "can.rear": rear})
+    )
+    assert result.verdict is Verdict.FAIL and result.measurements["altered"] == 1
+    assert result.offender is not None
+    said = result.offender.describe()
+    assert "altered: 0x301 [01 02] at 0.010000 s on front" in said, said
+    assert "copy 0x301 [01 03] at 0.011000 s on rear" in said, said
+
+
+def test_firewall_names_the_frame_that_crossed(db: CanDatabase) -> None:
+    spec = {"kind": "firewall", **ROUTE, "allowed": [0x110]}
+    front, rear = two_buses()
+    result = make(db, spec).evaluate(
+        Window(0.0, 0.05, streams={"can.front": front, "can.rear": rear})
+    )
+    assert result.verdict is Verdict.FAIL
+    assert result.measurements == {"frames": 3, "own": 1, "crossed": 1, "returned": 0, "routed": 1}
+    assert result.offender is not None and result.offender.timestamp == 0.013
+    assert "crossed: 0x305" not in result.offender.detail
+    assert "0x301 [05] at 0.013000 s on rear" in result.offender.detail
