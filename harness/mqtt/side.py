@@ -193,9 +193,13 @@ class MqttSide:
         """With a relay: give the DUT up to one capped retry delay (V2X-008: 30 s) plus a
         second to connect through it. A part started before the harness found no relay and
         is between retries; cases that need its connection must not start before it is back.
-        A part that never comes is not waited for again (its MQTT cases fail)."""
+        A part that never comes is not waited for again (its MQTT cases fail). Either way
+        mqtt.jsonl records it: connected (after how long), or did not connect."""
         relay = self.relay
-        if relay is None or relay.open_connections:
+        if relay is None:
+            return
+        if relay.open_connections:  # it came while the harness waited for the bus's ready
+            self.log.event(self.loop.now(), f"DUT connected through the {relay.label} (0.0 s)")
             return
         start = self.loop.now()
         came = self.loop.run_for(DUT_RELAY_WAIT, until=lambda: relay.open_connections > 0)
