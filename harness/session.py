@@ -20,7 +20,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from harness.can.ingest import ThreadedBus
 from harness.can.restbus import RestBus
 from harness.clock import EventLoop, RealClock, VirtualClock, freeze_collector
 from harness.conformance import Conformance, conformance_for
-from harness.dut import DEFAULT_DUT, DUTS, DutProvider, DutSetup, RunningDut, get_provider
+from harness.dut import DutSetup, RunningDut
 from harness.errors import HarnessError, InputError, RunAborted, RunIncomplete
 from harness.evidence import (
     FLUSH_INTERVAL,
@@ -51,8 +50,8 @@ from harness.run_outputs import Output, RunEnd, RunStart
 from harness.runner import CaseRunner, RunObserver
 from harness.session_buses import live_configs, open_live_buses, open_sim_buses
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
+from harness.sim.choice import DutChoice
 from harness.sim.host import SimThread
-from harness.sim.provider import PROVIDER as _REFERENCE_TCU  # registers cc-tcu-1
 from harness.trace import BackgroundWriter
 from harness.uds.exchange import DiagIds
 from harness.uds.steps import open_diagnostics
@@ -68,71 +67,6 @@ def harness_version() -> str:
         return metadata.version("cc-harness")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
-
-
-DUT_SPELLINGS = "sim, sim:NAME, sim:NAME:VARIANT, sim:VARIANT (of cc-tcu-1) or external"
-
-
-@dataclass(frozen=True)
-class DutChoice:
-    """What ``--dut`` chose: ``sim:NAME[:VARIANT]`` (a registered DUT provider, see
-    :mod:`harness.dut`) or ``external``.
-
-    ``sim`` is ``sim:cc-tcu-1`` and ``sim:VARIANT`` is ``sim:cc-tcu-1:VARIANT``, the spellings
-    from before providers; they are also how such a choice prints (run.json keeps them).
-    """
-
-    kind: str
-    variant: str | None = None
-    provider: str = DEFAULT_DUT
-
-    @classmethod
-    def parse(cls, text: str) -> DutChoice:
-        kind, _, rest = text.partition(":")
-        if kind == "external" and not rest:
-            return cls("external")
-        if kind != "sim":
-            raise InputError(
-                "--dut",
-                expected=DUT_SPELLINGS,
-                got=text,
-                choices=["sim", "sim:NAME", "sim:NAME:VARIANT", "external"],
-            )
-        if not rest:
-            return cls("sim")
-        name, colon, variant = rest.partition(":")
-        default_variant = name in _REFERENCE_TCU.variants
-        if name in DUTS:
-            if not colon and default_variant and name != DEFAULT_DUT:
-                raise InputError(
-                    f"--dut {text} is ambiguous: {name} is a DUT provider and a variant of "
-                    f"{DEFAULT_DUT}",
-                    expected=f"sim:{name}: for the provider or sim:{DEFAULT_DUT}:{name} for "
-                    "the variant",
-                    got=text,
-                )
-            if variant:
-                get_provider(name).variant(variant)  # InputError with the provider's names
-            return cls("sim", variant or None, name)
-        if default_variant and not colon:
-            return cls("sim", name)
-        raise InputError(
-            "--dut: unknown simulator variant or simulated DUT",
-            expected=f"the name of a faulty variant of {DEFAULT_DUT} (sim:VARIANT) or of a "
-            "simulated DUT (sim:NAME[:VARIANT]); 'harness sim list' lists them",
-            got=text,
-            choices=[f"sim:{n}" for n in DUTS.names()] + sorted(_REFERENCE_TCU.variants),
-        )
-
-    @property
-    def simulator(self) -> DutProvider:
-        """The provider of a ``sim`` choice."""
-        return get_provider(self.provider)
-
-    def __str__(self) -> str:
-        if self.kind != "sim" or self.provider == DEFAULT_DUT:
-            return self.kind + (f":{self.variant}" if self.variant else "")
-        return f"sim:{self.provider}" + (f":{self.variant}" if self.variant else "")
 
 
 def _now_iso() -> str:
