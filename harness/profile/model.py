@@ -22,14 +22,22 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
-from harness.can.dbc import AUTO, check_encoding
 from harness.checks.spec import CheckSpec
 from harness.profile.diag_model import DIAG_STEP_MODELS, DiagnosticsSection, IdentityItem
+from harness.profile.model_bus import (
+    BUS_NAME_PATTERN,
+    DBC_SCHEMA,
+    DEFAULT_BUS,
+    BusSpec,
+    DbcSource,
+    NamedBus,
+    Strict,
+    bus_field,
+    dbc_long_form,
+)
 from harness.profile.mqtt_model import MQTT_STEP_MODELS, MqttSection
 from harness.profile.prompt_model import PromptStep
 from harness.units import CanId, Duration, Percent, SignalValue
@@ -50,25 +58,6 @@ __all__ = [
 
 FORMAT = "cc-harness-profile/1"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-_BUS_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
-
-DEFAULT_BUS = "can"
-"""The name of the one bus of a profile in the single-bus form (top-level ``dbc``,
-``bitrate``, ``bus``): steps, rest-bus entries, checks and benches may call it so."""
-
-
-def _bus_field() -> Any:
-    return Field(
-        default=None,
-        pattern=_BUS_NAME,
-        description="the bus (a name of the profile's buses section): optional with one bus; "
-        "with several, needed where a message name is on more than one bus or the frames are "
-        "raw",
-    )
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RequirementSet(Strict):
@@ -86,56 +75,6 @@ class Meta(Strict):
     title: str
     description: str | None = None
     requirements: RequirementSet
-
-
-class DbcSource(Strict):
-    """The DBC with how to read it (``dbc: FILE`` is ``dbc: {path: FILE}``)."""
-
-    path: str = Field(min_length=1, description="DBC file, relative to the profile")
-    encoding: str = Field(
-        default=AUTO,
-        description="text encoding of the file: auto (UTF-8, CP949 or Windows-1252, guessed) "
-        "or a name such as utf-8, cp1252, cp949, cp932",
-    )
-    lenient: bool = Field(
-        default=False,
-        description="read a DBC that cantools' strict mode refuses (overlapping signals, "
-        "signals beyond the frame, value tables or zero-length signals of no use), with a "
-        "warning for each relaxation",
-    )
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        return check_encoding(value)
-
-
-def _dbc_long_form(value: Any) -> Any:
-    """``dbc: FILE`` is ``dbc: {path: FILE}``."""
-    if isinstance(value, str):
-        return {"path": value}
-    if not isinstance(value, dict):
-        raise ValueError("expected a DBC file name, or a mapping of path, encoding and lenient")
-    return value
-
-
-_DBC_SCHEMA = WithJsonSchema(
-    {
-        "anyOf": [
-            {"type": "string", "description": "DBC file, relative to the profile"},
-            {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["path"],
-                "properties": {
-                    "path": {"type": "string", "minLength": 1},
-                    "encoding": {"type": "string", "default": AUTO},
-                    "lenient": {"type": "boolean", "default": False},
-                },
-            },
-        ]
-    }
-)
 
 
 class E2ESpec(BaseModel):
@@ -163,7 +102,7 @@ class E2ESpec(BaseModel):
 
 
 class RestbusMessage(Strict):
-    bus: str | None = _bus_field()
+    bus: str | None = bus_field()
     signals: dict[str, SignalValue] = Field(default_factory=dict)
     cycle: Duration | None = Field(default=None, description="defaults to GenMsgCycleTime")
     enabled: bool = True
@@ -171,7 +110,7 @@ class RestbusMessage(Strict):
 
 class ReadySpec(Strict):
     message: str = Field(description="a message the DUT sends once it is up")
-    bus: str | None = _bus_field()
+    bus: str | None = bus_field()
     timeout: Duration = 2.0
     lost_after: Duration = Field(
         default=5.0,
@@ -217,7 +156,7 @@ class StartStep(StepBase):
 
 
 class RawFrame(Strict):
-    bus: str | None = _bus_field()
+    bus: str | None = bus_field()
     id: CanId
     data: str = Field(default="", pattern=r"^[0-9A-Fa-f ]*$", description="hex bytes")
     extended: bool = False
@@ -276,7 +215,7 @@ class CanFrameSet(Strict):
         "64 bytes)",
     )
     payload: Literal["random", "zeros", "ones"] = "random"
-    bus: str | None = _bus_field()
+    bus: str | None = bus_field()
     fd: bool = Field(
         default=False, description="send CAN FD frames (the profile's bus must be CAN FD)"
     )
@@ -431,51 +370,10 @@ class Case(Strict):
     checks: list[CheckSpec] = Field(default_factory=list, description="checks over the whole case")
 
 
-class BusSpec(Strict):
-    """The CAN bus the part is on: classic CAN or CAN FD, with its bit rates."""
-
-    fd: bool = Field(default=False, description="CAN FD: messages of up to 64 bytes (classic: 8)")
-    bitrate: int = Field(default=500000, gt=0, le=1_000_000, description="nominal bit rate")
-    data_bitrate: int | None = Field(
-        default=None,
-        gt=0,
-        le=16_000_000,
-        description="CAN FD data-phase bit rate (FD only; default: the nominal bit rate)",
-    )
-    brs: bool = Field(
-        default=True,
-        description="CAN FD frames the harness sends switch to the data bit rate (BRS)",
-    )
-
-    @model_validator(mode="after")
-    def _rates(self) -> BusSpec:
-        if not self.fd and self.data_bitrate is not None:
-            raise ValueError("data_bitrate is for a CAN FD bus: add fd: true, or drop it")
-        if self.data_bitrate is not None and self.data_bitrate < self.bitrate:
-            raise ValueError(
-                f"expected a data_bitrate at or above the nominal bitrate {self.bitrate}, "
-                f"but got {self.data_bitrate}"
-            )
-        return self
-
-    @property
-    def fast_bitrate(self) -> int:
-        """The data-phase bit rate (the nominal one on a classic bus or without BRS)."""
-        return self.data_bitrate or self.bitrate
-
-
-class NamedBus(BusSpec):
-    """One bus of a ``buses:`` section: its DBC (as ``dbc:`` is written) and its bit rates."""
-
-    dbc: Annotated[DbcSource, BeforeValidator(_dbc_long_form), _DBC_SCHEMA] = Field(
-        description="the bus's DBC file, relative to the profile; or {path, encoding, lenient}"
-    )
-
-
 class Profile(Strict):
     format: Literal["cc-harness-profile/1"]
     profile: Meta
-    dbc: Annotated[DbcSource | None, BeforeValidator(_dbc_long_form), _DBC_SCHEMA] = Field(
+    dbc: Annotated[DbcSource | None, BeforeValidator(dbc_long_form), DBC_SCHEMA] = Field(
         default=None,
         description="DBC file, relative to the profile; or {path, encoding, lenient} (the "
         "single-bus form: one bus named 'can'; or declare buses)",
@@ -503,7 +401,7 @@ class Profile(Strict):
         description="the optional features a part may have: name -> what it means; a "
         "supplier's conformance statement (bench conformance, --ics FILE) says which it has",
     )
-    buses: dict[Annotated[str, Field(pattern=_BUS_NAME)], NamedBus] | None = Field(
+    buses: dict[Annotated[str, Field(pattern=BUS_NAME_PATTERN)], NamedBus] | None = Field(
         default=None,
         min_length=1,
         description="the part's buses by name: {dbc, fd, bitrate, data_bitrate, brs} each, "
