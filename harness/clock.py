@@ -28,7 +28,15 @@ import can
 
 from harness.errors import InterfaceError
 
-__all__ = ["SIM_UTC_EPOCH", "Clock", "EventLoop", "RealClock", "Timer", "VirtualClock"]
+__all__ = [
+    "SIM_UTC_EPOCH",
+    "Clock",
+    "EventLoop",
+    "RealClock",
+    "Timer",
+    "VirtualClock",
+    "utc_offset",
+]
 
 # On the virtual clock, UTC is this instant (2026-01-01T00:00:00Z) plus virtual time: the
 # harness's MQTT side and the simulated DUT stamp V2X messages with the same UTC.
@@ -323,6 +331,11 @@ class EventLoop:
             else:
                 time.sleep(wait)
         return until is not None and until()
+
+
+def utc_offset(loop: EventLoop) -> float:
+    """Seconds to add to the loop's time to get UTC (0 in real time)."""
+    return SIM_UTC_EPOCH if loop.clock.simulated else 0.0
 
 
 def favour_this_process(nice: int = -5) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.identity import fill
+from harness.identity import fill, placeholders
 from harness.mqtt.codec import Asn1Module, Codec
 
 if TYPE_CHECKING:
@@ -24,7 +24,14 @@ __all__ = [
     "MqttStepPlan",
     "TopicPlan",
     "station_topic",
+    "subscription_filter",
 ]
+
+
+def subscription_filter(template: str) -> str:
+    """The MQTT filter of a topic template: each level naming an identity item becomes ``+``
+    (the identity is read from the part after the harness connects)."""
+    return "/".join("+" if placeholders(level) else level for level in template.split("/"))
 
 
 def station_topic(template: str, identity: Mapping[str, str]) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.clock import SIM_UTC_EPOCH, EventLoop
+from harness.clock import SIM_UTC_EPOCH, EventLoop, utc_offset
 from harness.errors import BenchError, InterfaceError, StepFailed
 from harness.fuzz import MAX_FINDINGS, FuzzContext, FuzzRecord
 from harness.identity import fill, placeholders
@@ -41,7 +41,13 @@ from harness.mqtt.cmdfuzz import (
 from harness.mqtt.commands import CommandSigner
 from harness.mqtt.config import BrokerAddress
 from harness.mqtt.log import MQTT_LOG_FILE, MqttLog, MqttRecorder
-from harness.mqtt.plan import CommandFuzzStepPlan, MqttPlan, MqttStepPlan, TopicPlan
+from harness.mqtt.plan import (
+    CommandFuzzStepPlan,
+    MqttPlan,
+    MqttStepPlan,
+    TopicPlan,
+    subscription_filter,
+)
 from harness.mqtt.relay import TcpRelay
 from harness.mqtt.simbroker import SimBroker
 from harness.mqtt.transport import ClientOptions, Transport, TransportHandler
@@ -55,17 +61,6 @@ __all__ = ["SIM_UTC_EPOCH", "MqttSide", "utc_offset"]
 CONNECT_TIMEOUT = 5.0
 RETRY = 0.1
 DUT_RELAY_WAIT = 31.0  # the page's longest retry delay (30 s) and a second
-
-
-def utc_offset(loop: EventLoop) -> float:
-    """Seconds to add to the loop's time to get UTC (0 in real time)."""
-    return SIM_UTC_EPOCH if loop.clock.simulated else 0.0
-
-
-def subscription_filter(template: str) -> str:
-    """The MQTT filter of a topic template: each level naming an identity item becomes ``+``
-    (the identity is read from the part after the harness connects)."""
-    return "/".join("+" if placeholders(level) else level for level in template.split("/"))
 
 
 MAX_EARLY = 10_000  # messages kept from before the part's identity is known
