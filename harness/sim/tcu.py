@@ -38,7 +38,6 @@ from collections.abc import Callable
 import can
 
 from harness.can.dbc import CanDatabase, SignalCodec
-from harness.can.e2e import crc8_sae_j1850
 from harness.clock import EventLoop, PeriodicTask, Timer
 from harness.sim.tcu_config import (
     CAN_BEHAVIOURS,
@@ -56,6 +55,7 @@ from harness.sim.tcu_config import (
     TcuStats,
     V2xHooks,
 )
+from harness.sim.tcu_status import StatusFrames
 from harness.sim.uds_server import UdsServer
 from harness.sim.variants import get_variant
 from harness.uds.exchange import DiagIds
@@ -63,9 +63,6 @@ from harness.uds.exchange import DiagIds
 __all__ = ["IgnitionState", "ReferenceTcu", "TcuIdentity"]
 
 log = logging.getLogger(__name__)
-
-_StatusKey = tuple[int, int, bool, bool, bool, int]
-
 
 _DEFAULT_IDENTITY = TcuIdentity()  # frozen: safe to share
 
@@ -103,12 +100,12 @@ class ReferenceTcu:
         self.stats = TcuStats()
 
         status = db.message("TCU_Status")
-        self._status_codec = status
-        self._status_e2e = status.e2e("AliveCounter", "CRC")
+        self._status_frames = StatusFrames(
+            status, crc_with_data_id=self._behaviour.crc_with_data_id
+        )
         self._status_msg = can.Message(
             arbitration_id=status.frame_id, is_extended_id=False, data=bytes(8), check=False
         )
-        self._status_frames: dict[_StatusKey, tuple[bytearray, ...]] = {}
 
         dynamics = db.message("VEH_Dynamics")
         self._dyn_e2e = dynamics.e2e("AliveCounter", "CRC")
@@ -334,34 +331,6 @@ class ReferenceTcu:
             return
         self.stats.frames_sent += 1
 
-    def _status_payloads(self, key: _StatusKey) -> tuple[bytearray, ...]:
-        """The 16 TCU_Status payloads (one per alive counter) for these signal values."""
-        conn, bsm, timeout, invalid, backend, cmd = key
-        base = self._status_codec.encode(
-            {
-                "ConnState": conn,
-                "BsmActive": bsm,
-                "FaultVehDataTimeout": int(timeout),
-                "FaultVehDataInvalid": int(invalid),
-                "FaultBackendLost": int(backend),
-                "CmdCount": cmd & 0xFF,
-                "AliveCounter": 0,
-                "CRC": 0,
-            }
-        )
-        e2e = self._status_e2e
-        frames = []
-        for counter in range(e2e.modulus):
-            data = bytearray(e2e.protect(base, counter))
-            if not self._behaviour.crc_with_data_id:
-                data[e2e.crc_byte] = crc8_sae_j1850(data[: e2e.crc_byte])
-            frames.append(data)
-        if len(self._status_frames) >= 64:  # CmdCount alone has 256 values: stay bounded
-            self._status_frames.clear()
-        payloads = tuple(frames)
-        self._status_frames[key] = payloads
-        return payloads
-
     def _send_status(self) -> None:
         key = (
             self.conn_state,
@@ -372,8 +341,6 @@ class ReferenceTcu:
             self.cmd_count,
         )
         payloads = self._status_frames.get(key)
-        if payloads is None:
-            payloads = self._status_payloads(key)
         msg = self._status_msg
         msg.data = payloads[self._counter]
         self._counter = (self._counter + self._behaviour.counter_step) & 0x0F
