@@ -79,7 +79,7 @@ def test_a_part_with_the_documented_default_key_passes_the_command_cases(tmp_pat
 
 
 @pytest.mark.realtime
-@pytest.mark.parametrize("part_key", [secrets.token_hex(32)])
+@pytest.mark.parametrize("part_key", [secrets.token_hex(32)], ids=["a-random-key"])
 def test_a_part_with_another_key_fails_them(tmp_path: Path, part_key: str) -> None:
     code, verdicts, _ = _run(tmp_path, part_key)
     assert code == 1
