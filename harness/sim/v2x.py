@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import can
 
-from harness.clock import SIM_UTC_EPOCH, PeriodicTask, Timer
+from harness.clock import PeriodicTask, Timer, utc_offset
 from harness.mqtt.codec import Asn1Module, load_asn1
 from harness.mqtt.commands import COMMAND_IDS, MAX_PAYLOAD, verify_command
 from harness.mqtt.transport import ClientOptions, Transport, TransportHandler, Will
@@ -170,7 +170,7 @@ class V2xBackend(TransportHandler):
         cmd_msg = tcu.db.message("TCU_Command")
         self._cmd_codec = cmd_msg
         self._cmd_id = cmd_msg.frame_id
-        self._utc_offset = SIM_UTC_EPOCH if self.loop.clock.simulated else 0.0
+        self._utc_offset = utc_offset(self.loop)
         self.nonces: dict[str, float] = {}  # survives resets: the TCU's persistent memory
         self._parser_down_until = float("-inf")  # variant crash-on-non-hex-nonce
         self._bsm_task: PeriodicTask | None = None

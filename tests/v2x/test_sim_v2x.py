@@ -11,13 +11,13 @@ import can
 import pytest
 
 from harness.can.dbc import load_dbc
-from harness.clock import EventLoop, VirtualClock
+from harness.clock import SIM_UTC_EPOCH, EventLoop, VirtualClock
 from harness.mqtt.codec import load_asn1
 from harness.mqtt.commands import CommandSigner
 from harness.mqtt.simbroker import SimBroker
 from harness.mqtt.transport import ClientOptions
 from harness.sim.tcu import ReferenceTcu
-from harness.sim.v2x import SIM_UTC_EPOCH, V2xBackend
+from harness.sim.v2x import V2xBackend
 from tests.conftest import DBC, ROOT
 
 PSK = bytes(32)
