@@ -111,7 +111,7 @@ def check_diag_format(c: DiagCompiler, section: DiagnosticsSection, bus_fd: bool
             (*place, "can_fd"),
             "ISO-TP over CAN FD needs a CAN FD bus, and the diagnostics bus is classic",
             expected="can_fd: false, or a bus declared with fd: true",
-            got=True,
+            got="true",
         )
     if not section.can_fd and section.tx_data_length != 8:
         raise c.err(
@@ -125,7 +125,7 @@ def check_diag_format(c: DiagCompiler, section: DiagnosticsSection, bus_fd: bool
             (*place, "bitrate_switch"),
             "the bit rate switch is a CAN FD flag: it needs can_fd: true",
             expected="false (or can_fd: true)",
-            got=True,
+            got="true",
         )
     if section.response_format in ("fd", "fd_brs") and not bus_fd:
         raise c.err(

@@ -39,7 +39,7 @@ def fd_server(tx_dl: int = 64, *, brs: bool = True, pad: int = GW_PAD) -> dict[s
     return {"can_fd": True, "tx_data_length": tx_dl, "bitrate_switch": brs, "padding": pad}
 
 
-# -- FD tester <-> FD server, each TX_DL -------------------------------------------------------------
+# -- FD tester <-> FD server, each TX_DL -----------------------------------------------------------
 @pytest.mark.parametrize("tx_dl", [64, 8, 12, 20, 32])
 @LAW
 @given(payload=PAYLOAD)
@@ -90,7 +90,7 @@ def test_fd_payloads_over_4095_bytes_take_the_32_bit_escape(payload: bytes) -> N
         assert w.logged_answers() == [payload]
 
 
-# -- mixed formats ------------------------------------------------------------------------------------
+# -- mixed formats ---------------------------------------------------------------------------------
 @LAW
 @given(payload=PAYLOAD)
 def test_classic_tester_and_fd_server(payload: bytes) -> None:
@@ -111,7 +111,7 @@ def test_fd_tester_and_classic_server(tx_dl: int, payload: bytes) -> None:
         assert read_server_frames(w.sent, tx_dl=8, pad=GW_PAD, fd=False, brs=False, extended=True)
 
 
-# -- what the server must ignore ------------------------------------------------------------------------
+# -- what the server must ignore -------------------------------------------------------------------
 def _server(**kw: object) -> tuple[ServerIsoTp, list[bytes], list[can.Message]]:
     got: list[bytes] = []
     sent: list[can.Message] = []
@@ -217,7 +217,7 @@ def test_server_ignores_a_short_consecutive_frame_before_the_last() -> None:
     assert got == [payload]
 
 
-# -- the default is what it always was -----------------------------------------------------------------
+# -- the default is what it always was -------------------------------------------------------------
 def test_without_fd_arguments_the_server_sends_what_it_always_did() -> None:
     server, _, sent = _server()
     server.send(bytes(range(1, 21)))
