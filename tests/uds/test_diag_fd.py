@@ -170,6 +170,7 @@ def answer_uds(p: bytes, functional: bool) -> bytes | None:
         return b"\x62\xf1\x90" + VIN
     elif p[1:] == b"\xf1\xa2":
         return b"\x62\xf1\xa2" + TABLE
+    assert nrc is not None  # every request above is answered or refused
     if functional and nrc in (0x11, 0x12, 0x31):
         return None
     return bytes([0x7F, sid, nrc])
