@@ -171,7 +171,7 @@ def transfers(col: Column, t0: float, t1: float, can_id: int) -> list[Transfer]:
         if kind == 0:  # single frame (escape form for CAN FD lengths)
             n = data[0] & 0x0F
             body = data[1 : 1 + n]
-            if n == 0 and len(data) >= 2:
+            if n == 0 and len(data) > 8:  # the escape only in a frame over 8 bytes (FD)
                 n = data[1]
                 body = data[2 : 2 + n]
             if n and len(body) == n:  # a valid single frame ends any reception in progress

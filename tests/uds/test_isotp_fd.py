@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.clock import EventLoop, VirtualClock
-from harness.observe import FLAG_BRS, FLAG_EXTENDED, FLAG_FD
+from harness.observe import FLAG_BRS, FLAG_EXTENDED, FLAG_FD, Column
 from harness.sim.isotp_server import ServerIsoTp
 from harness.uds.config import DiagConfig
+from harness.uds.exchange import transfers
 from tests.uds.isotp_wire import FIXED, NORMAL, Wire, read_server_frames
 
 # lengths spread over 1..4095 (st.binary alone stays short), the bytes themselves drawn
@@ -244,3 +245,11 @@ def test_without_fd_arguments_the_server_sends_what_it_always_did() -> None:
 def test_the_server_refuses_a_format_iso_tp_does_not_have(kw: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="expected"):
         _server(**kw)
+
+
+def test_the_checks_read_the_escape_form_only_in_frames_over_8_bytes() -> None:
+    """What the log's reassembly takes as a message follows the same rule as the server."""
+    escape_8 = bytes.fromhex("00 02 7E 00 CC CC CC CC")
+    escape_12 = bytes.fromhex(_escape_sf(8, 12))
+    col = Column([0.0, 1.0], [escape_8, escape_12])
+    assert [t.payload for t in transfers(col, 0.0, 2.0, 0x7E8)] == [bytes(range(8))]
