@@ -20,7 +20,7 @@ from harness.clock import EventLoop, VirtualClock
 from harness.observe import FLAG_BRS, FLAG_EXTENDED, FLAG_FD, Column
 from harness.sim.isotp_server import ServerIsoTp
 from harness.uds.config import DiagConfig
-from harness.uds.exchange import transfers
+from harness.uds.exchange import DiagIds, transfers
 from tests.uds.isotp_wire import FIXED, NORMAL, Wire, read_server_frames
 
 # lengths spread over 1..4095 (st.binary alone stays short), the bytes themselves drawn
@@ -253,3 +253,21 @@ def test_the_checks_read_the_escape_form_only_in_frames_over_8_bytes() -> None:
     escape_12 = bytes.fromhex(_escape_sf(8, 12))
     col = Column([0.0, 1.0], [escape_8, escape_12])
     assert [t.payload for t in transfers(col, 0.0, 2.0, 0x7E8)] == [bytes(range(8))]
+
+
+EXTENDED = DiagIds(0x7E0, 0x7DF, 0x7E8, "extended", 0x10, 0x33, 0xF1)
+
+
+@pytest.mark.parametrize("tx_dl", [64, 12])
+@LAW
+@given(payload=PAYLOAD)
+def test_fd_both_ways_with_extended_addressing(tx_dl: int, payload: bytes) -> None:
+    """The address byte first in every frame: one byte less of ISO-TP, the escape limits
+    shifted by one, both sides agreeing."""
+    tester = DiagConfig(ids=EXTENDED, can_fd=True, tx_data_length=tx_dl, bitrate_switch=True)
+    with Wire(tester, **fd_server(tx_dl)) as w:
+        assert w.request(payload) == [payload]
+        assert all(d[0] == 0x10 and f == FLAG_FD | FLAG_BRS for d, f in w.tester_frames())
+        assert [t.payload for t in w.respond(payload)] == [payload]
+        assert all(m.data[0] == 0xF1 and m.is_fd for m in w.sent)
+        assert w.logged_answers() == [payload]
