@@ -29,7 +29,16 @@ from harness.checks.base import Check, CheckParams, Resolver, register
 from harness.observe import Window
 from harness.record import CheckResult, Offender, Verdict
 from harness.uds.codec import decode_response, describe_request, hexs, nrc_code, nrc_name
-from harness.uds.exchange import DiagIds, Exchange, Transfer, exchanges
+from harness.uds.exchange import (
+    FRAME_FORMATS,
+    DiagIds,
+    Exchange,
+    Transfer,
+    answer_frames,
+    exchanges,
+    format_of,
+    wrong_format,
+)
 from harness.units import CanId, Duration, format_duration
 
 __all__ = [
@@ -40,6 +49,15 @@ __all__ = [
     "expectation",
     "parse_hex",
 ]
+
+
+FRAME_FORMATS_SHOWN = {
+    "any": "any format",
+    "classic": "classic CAN",
+    "fd": "CAN FD",
+    "fd_brs": "CAN FD with BRS",
+}
+assert set(FRAME_FORMATS_SHOWN) == set(FRAME_FORMATS)
 
 
 def parse_hex(text: str) -> bytes:
@@ -155,6 +173,11 @@ class UdsParams(CheckParams):
     within: Duration = Field(default=0.050, description="P2: the longest time to a response")
     p2_star: Duration = Field(default=5.0, description="P2*: after a 'response pending'")
     timeout: Duration = Field(default=1.0, description="how long the tester waits")
+    frame_format: Literal["any", "classic", "fd", "fd_brs"] = Field(
+        default="any",
+        description="what every frame of the answer must be: any (not judged), classic, fd "
+        "(CAN FD), fd_brs (CAN FD with the bit rate switch)",
+    )
 
     @property
     def ids(self) -> DiagIds:
@@ -234,6 +257,7 @@ class Judgement:
             return
         first = responses[0]
         self.meas["response_time"] = first.first - sent
+        self._format(window, p, first.first, responses[-1].last)
         if first.first - sent > p.within + 1e-9:
             self.problems.append(
                 f"first response ({decode_response(first.payload).describe()}) after "
@@ -277,6 +301,26 @@ class Judgement:
         else:
             return
         self._blame(final, "wrong response", p.response_id)
+
+    def _format(self, window: Window, p: UdsParams, t0: float, t1: float) -> None:
+        """Every frame of the answer in the format the diagnostics declare."""
+        if p.frame_format == "any":
+            return
+        frames = answer_frames(window.log, p.ids, t0, t1)
+        bad = wrong_format(frames, p.frame_format)
+        if bad is None:
+            return
+        ts, data, flags = bad
+        wanted = FRAME_FORMATS_SHOWN[p.frame_format]
+        got = format_of(flags)
+        self.problems.append(
+            f"diagnostic frame 0x{p.response_id:X} [{hexs(data[:8])}] at t={ts:.6f} is "
+            f"{got}; diagnostics expect {wanted}"
+        )
+        if self.offender is None:
+            self.offender = Offender(
+                ts, f"diagnostic frame in {got}", p.response_id, hexs(data[:8])
+            )
 
     def _blame(self, r: Transfer, detail: str, can_id: int) -> None:
         if self.offender is None:

@@ -34,6 +34,7 @@ from harness.profile.compile_buses import (
 )
 from harness.profile.compile_diag import (
     DIAG_STEPS,
+    check_diag_format,
     compile_diag_step,
     diag_config,
     identity_dids,
@@ -206,6 +207,12 @@ class _Compiler:
         self.dut_names = [m.name for m in dut_messages]
         restbus = tuple(self._restbus(name) for name in p.restbus)
         self.restbus_names = [r.message.name for r in restbus]
+        diag_bus = (
+            pick_bus(self, ("diagnostics",), p.diagnostics.bus, "")
+            if p.diagnostics.bus is not None
+            else first
+        )
+        check_diag_format(self, p.diagnostics, diag_bus.fd)
         req_ids = tuple(p.profile.requirements.ids)
         before_names: dict[str, str] = {}
         before_steps: list[PlannedStep] = []
@@ -250,9 +257,7 @@ class _Compiler:
             identity_dids=identity_dids(p),
             buses=tuple(self.buses.values()),
             ready_bus=ready_bus.name,
-            diag_bus=pick_bus(self, ("diagnostics",), p.diagnostics.bus, "").name
-            if p.diagnostics.bus is not None
-            else first.name,
+            diag_bus=diag_bus.name,
         )
 
     def diag_oracle(self) -> UdsOracle | None:

@@ -47,10 +47,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIAG_STEPS",
+    "check_diag_format",
     "compile_diag_step",
     "diag_config",
     "identity_dids",
     "identity_fields",
+    "single_frame_room",
 ]
 
 DIAG_STEPS = (DiagStep, SecurityAccessStep, ReadDtcsStep, FuzzDiagStep)
@@ -94,7 +96,52 @@ def diag_config(section: DiagnosticsSection) -> DiagConfig:
         padding=section.padding,
         stmin=section.stmin,
         block_size=section.block_size,
+        can_fd=section.can_fd,
+        tx_data_length=section.tx_data_length,
+        bitrate_switch=section.bitrate_switch,
+        response_format=section.answer_format,
     )
+
+
+def check_diag_format(c: DiagCompiler, section: DiagnosticsSection, bus_fd: bool) -> None:
+    """The ISO-TP frame format the diagnostics declare fits itself and its bus."""
+    place = ("diagnostics",)
+    if section.can_fd and not bus_fd:
+        raise c.err(
+            (*place, "can_fd"),
+            "ISO-TP over CAN FD needs a CAN FD bus, and the diagnostics bus is classic",
+            expected="can_fd: false, or a bus declared with fd: true",
+            got="true",
+        )
+    if not section.can_fd and section.tx_data_length != 8:
+        raise c.err(
+            (*place, "tx_data_length"),
+            "classic ISO-TP frames carry 8 bytes: a longer TX_DL needs can_fd: true",
+            expected="8 (or can_fd: true)",
+            got=section.tx_data_length,
+        )
+    if not section.can_fd and section.bitrate_switch:
+        raise c.err(
+            (*place, "bitrate_switch"),
+            "the bit rate switch is a CAN FD flag: it needs can_fd: true",
+            expected="false (or can_fd: true)",
+            got="true",
+        )
+    if section.response_format in ("fd", "fd_brs") and not bus_fd:
+        raise c.err(
+            (*place, "response_format"),
+            "the part cannot answer in CAN FD frames on a classic bus",
+            expected="any or classic, or a bus declared with fd: true",
+            got=section.response_format,
+        )
+
+
+def single_frame_room(cfg: DiagConfig) -> int:
+    """The most request bytes one single frame of the tester carries (classic: 7; CAN FD
+    with TX_DL above 8: TX_DL less the escape's two bytes and any address byte)."""
+    if cfg.can_fd and cfg.tx_data_length > 8:
+        return cfg.tx_data_length - 2 - (1 if cfg.ids.prefixed else 0)
+    return _SINGLE_FRAME
 
 
 def identity_fields(profile: Profile) -> tuple[IdentityField, ...]:
@@ -151,6 +198,7 @@ def _common(
         "within": cfg.p2 if within is None else within,
         "p2_star": cfg.p2_star,
         "timeout": cfg.timeout if timeout is None else timeout,
+        "frame_format": cfg.response_format,
     }
 
 
@@ -215,10 +263,11 @@ def compile_diag_step(
                 got=spec.data_identity,
                 choices=readable or ["(the profile's identity section reads no DID)"],
             )
-        if functional and len(payload) > _SINGLE_FRAME:
+        room = single_frame_room(cfg)
+        if functional and len(payload) > room:
             raise c.err(
                 (*base, "request" if spec.request is not None else "data"),
-                f"a functional request must fit a single frame ({_SINGLE_FRAME} bytes), "
+                f"a functional request must fit a single frame ({room} bytes), "
                 f"this one has {len(payload)}",
             )
         mode = expectation(spec.expect)[0]

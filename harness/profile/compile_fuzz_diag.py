@@ -109,6 +109,8 @@ def compile_fuzz_diag_step(
         p2_star=cfg.p2_star,
         seed=spec.seed,
         facts=oracle if oracle is c.diag_oracle() else None,
+        can_fd=cfg.can_fd,
+        bitrate_switch=cfg.bitrate_switch,
     )
     if services is not None and not any(plan.allows(s) for s in services):
         raise c.err(

@@ -14,6 +14,10 @@
       stmin: 0                    # in the tester's flow control
       block_size: 0
       addressing: normal_11       # ISO-TP addressing (ISO 15765-2), see below
+      can_fd: false               # ISO-TP over CAN FD frames (the diagnostics bus must be FD)
+      tx_data_length: 8           # TX_DL: 8, 12, 16, 20, 24, 32, 48, 64 (above 8: can_fd)
+      bitrate_switch: false       # the tester's FD frames with BRS (needs can_fd)
+      response_format: any        # the part's frames: any, classic, fd, fd_brs (see below)
 
 ``addressing`` is ``normal_11`` (11-bit normal, the default), ``normal_29`` (29-bit normal:
 the three identifiers given explicitly), ``normal_fixed_29`` (ISO 15765-4 style: physical
@@ -23,6 +27,12 @@ no identifiers given) or ``extended`` (11-bit identifiers; the first byte of eac
 the target address: ``target_address`` on the tester's physical requests,
 ``functional_address`` on functional ones, ``source_address`` on the part's frames).
 Whether identifiers are 29-bit follows from the mode, never from their value.
+
+With ``can_fd`` the tester sends its ISO-TP frames as CAN FD frames of up to
+``tx_data_length`` bytes; it takes in the part's frames in either format. Every diagnostic
+step checks each frame of the part's answer against ``response_format``: by default
+``fd_brs`` when the tester uses CAN FD with ``bitrate_switch``, ``fd`` with CAN FD alone,
+and ``any`` (not judged) on classic CAN; a part that must answer classic says ``classic``.
 
     identity:                     # the part's identity items, under any names (harness.identity)
       vin: {did: 0xF190, length: 17, subject: true}   # read at the start of every run
@@ -95,6 +105,20 @@ class DiagnosticsSection(_Strict):
     addressing: Literal["normal_11", "normal_29", "normal_fixed_29", "extended"] = Field(
         default="normal_11", description="ISO-TP addressing mode (ISO 15765-2)"
     )
+    can_fd: bool = Field(
+        default=False, description="the tester's ISO-TP over CAN FD frames (an FD bus only)"
+    )
+    tx_data_length: Literal[8, 12, 16, 20, 24, 32, 48, 64] = Field(
+        default=8, description="TX_DL: the tester's longest frame (above 8 only with can_fd)"
+    )
+    bitrate_switch: bool = Field(
+        default=False, description="the tester's FD frames with the bit rate switch (can_fd)"
+    )
+    response_format: Literal["any", "classic", "fd", "fd_brs"] | None = Field(
+        default=None,
+        description="what every frame of the part's answers must be (default: fd_brs with "
+        "can_fd and bitrate_switch, fd with can_fd, any on classic CAN)",
+    )
     target_address: int | None = Field(
         default=None, ge=0, le=0xFF, description="the part's address N_TA (fixed, extended)"
     )
@@ -157,6 +181,15 @@ class DiagnosticsSection(_Strict):
                 f"(request 0x{ids.request_id:X}, functional 0x{ids.functional_id:X})"
             )
         return self
+
+    @property
+    def answer_format(self) -> str:
+        """``response_format``, or its default from the tester's own format."""
+        if self.response_format is not None:
+            return self.response_format
+        if not self.can_fd:
+            return "any"
+        return "fd_brs" if self.bitrate_switch else "fd"
 
     @property
     def ids(self) -> DiagIds:

@@ -22,6 +22,11 @@ class DiagConfig:
     ``p2`` and ``p2_star`` are the server's limits (checked on every response); ``timeout`` is
     how long the tester waits for a first response before calling the DUT silent, and
     ``listen`` how long it listens when no response is expected.
+
+    ``can_fd`` has the tester send ISO-TP over CAN FD frames of up to ``tx_data_length``
+    bytes (TX_DL), with the bit rate switch when ``bitrate_switch`` is set; classic (the
+    default) keeps 8-byte frames. ``response_format`` is what every frame of the part's
+    answers must be: ``any`` (not judged), ``classic``, ``fd`` or ``fd_brs``.
     """
 
     ids: DiagIds = field(default_factory=DiagIds)
@@ -32,6 +37,10 @@ class DiagConfig:
     padding: int | None = 0xCC
     stmin: int = 0
     block_size: int = 0
+    can_fd: bool = False
+    tx_data_length: int = 8
+    bitrate_switch: bool = False
+    response_format: str = "any"
 
 
 class DiagBenchConfig(BaseModel):

@@ -19,23 +19,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.observe import Column, FrameLog
+from harness.observe import FLAG_BRS, FLAG_FD, Column, FrameLog
 
 __all__ = [
     "ADDRESSING_MODES",
+    "FRAME_FORMATS",
     "DiagIds",
     "Exchange",
     "Transfer",
     "addressed",
+    "answer_frames",
     "exchanges",
+    "format_of",
     "normal_fixed_ids",
     "transfers",
+    "wrong_format",
 ]
 
 PENDING = 0x78  # requestCorrectlyReceived-ResponsePending
 
 
 ADDRESSING_MODES = ("normal_11", "normal_29", "normal_fixed_29", "extended")
+FRAME_FORMATS = ("any", "classic", "fd", "fd_brs")
+"""What the part's diagnostic frames must be: not judged, classic CAN, CAN FD (with or
+without BRS), CAN FD with the bit rate switch."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +171,7 @@ def transfers(col: Column, t0: float, t1: float, can_id: int) -> list[Transfer]:
         if kind == 0:  # single frame (escape form for CAN FD lengths)
             n = data[0] & 0x0F
             body = data[1 : 1 + n]
-            if n == 0 and len(data) >= 2:
+            if n == 0 and len(data) > 8:  # the escape only in a frame over 8 bytes (FD)
                 n = data[1]
                 body = data[2 : 2 + n]
             if n and len(body) == n:  # a valid single frame ends any reception in progress
@@ -241,3 +248,41 @@ def exchanges(log: FrameLog, t0: float, t1: float, ids: DiagIds) -> list[Exchang
         )
         out.append(Exchange(req, functional, mine))
     return out
+
+
+def format_of(flags: int) -> str:
+    """A frame's format in words, from its FLAG_* bits."""
+    if not flags & FLAG_FD:
+        return "classic CAN"
+    return "CAN FD with BRS" if flags & FLAG_BRS else "CAN FD without BRS"
+
+
+def answer_frames(
+    log: FrameLog, ids: DiagIds, t0: float, t1: float
+) -> list[tuple[float, bytes, int]]:
+    """The part's frames on the response identifier in [t0, t1]: (timestamp, data, FLAG_*
+    bits as the frame had them)."""
+    col = log.rx_of(ids.response_id)
+    i, j = col.span(t0, t1)
+    if i == j:
+        return []
+    a, b = log.rx_all.span(t0, t1)
+    rx_ids, rx_flags = log.rx_ids[a:b], log.rx_flags[a:b]
+    flags = [f for n, f in enumerate(rx_flags) if rx_ids[n] == ids.response_id]
+    return list(zip(col.ts[i:j], col.data[i:j], flags, strict=True))
+
+
+def wrong_format(
+    frames: list[tuple[float, bytes, int]], wanted: str
+) -> tuple[float, bytes, int] | None:
+    """The first frame that is not of format ``wanted`` (one of :data:`FRAME_FORMATS`)."""
+    if wanted == "any":
+        return None
+    for frame in frames:
+        flags = frame[2]
+        fd, brs = bool(flags & FLAG_FD), bool(flags & FLAG_BRS)
+        if (wanted == "classic" and fd) or (wanted != "classic" and not fd):
+            return frame
+        if wanted == "fd_brs" and not brs:
+            return frame
+    return None

@@ -93,6 +93,8 @@ class DiagFuzzer:
                     data=data,
                     dlc=len(data),
                     is_extended_id=self.plan.ids.extended_id,  # the declared mode's, not a guess
+                    is_fd=self.plan.can_fd,  # the tester's frame format (diagnostics.can_fd)
+                    bitrate_switch=self.plan.can_fd and self.plan.bitrate_switch,
                 )
             )
         except InterfaceError:

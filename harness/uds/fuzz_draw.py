@@ -119,6 +119,8 @@ class DiagFuzzPlan:
     p2_star: float
     seed: int | None  # None: derived from the run seed
     facts: UdsOracle | None = None  # the profile's oracle (None: the registered ``oracle``)
+    can_fd: bool = False  # the stimuli as CAN FD frames (diagnostics.can_fd)
+    bitrate_switch: bool = False  # ... with the bit rate switch
 
     @property
     def restores(self) -> bool:

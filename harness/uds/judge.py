@@ -24,8 +24,9 @@ part made of them and what it answered, and both must be recomputable from the t
 
 Each stimulus is then judged (:class:`Judged`): a request against what the oracle allows
 (:mod:`harness.uds.oracle`), with the first answer within P2 (P2* after 'response pending'),
-exactly one final answer, answers padded to 8 bytes and no flow control where no first frame
-asked for one; a stimulus that makes no request must get no answer at all.
+exactly one final answer, answers padded to 8 bytes (over CAN FD: to 8 or to a longer FD
+data length) and no flow control where no first frame asked for one; a stimulus that makes
+no request must get no answer at all.
 """
 
 from __future__ import annotations
@@ -228,20 +229,25 @@ def _answers(
         pci, low = data[0] >> 4, data[0] & 0x0F
         if need and ts - last > N_CR:
             drop(last)
-        if pci == 0 and 1 <= low <= len(data) - 1:
+        size = len(data)  # 8 padded; over CAN FD: 8 or, when longer, an FD data length
+        if pci == 0 and size <= 8 and 1 <= low <= size - 1:
             drop(last)
-            answers.append(Answer(bytes(data[1 : 1 + low]), ts, ts, 1, len(data) == 8, data))
-        elif pci == 1 and len(data) == 8 and ((low << 8) | data[1]) >= 8:
+            answers.append(Answer(bytes(data[1 : 1 + low]), ts, ts, 1, size == 8, data))
+        elif pci == 0 and size > 8 and low == 0 and 1 <= data[1] <= size - 2:  # FD escape
             drop(last)
-            need, seq, frames = (low << 8) | data[1], 1, 1
-            buf, start, last, padded, first_data = bytearray(data[2:]), ts, ts, True, data
+            answers.append(Answer(bytes(data[2 : 2 + data[1]]), ts, ts, 1, True, data))
+        elif pci == 1 and size >= 8 and (length := _ff_length(data)) >= 8:
+            drop(last)
+            need, seq, frames = length, 1, 1
+            head = 2 if low or data[1] else 6
+            buf, start, last, padded, first_data = bytearray(data[head:]), ts, ts, True, data
         elif pci == 2 and need:
             if low != seq:
                 drop(last)
                 continue
             buf.extend(data[1:])
             seq, last, frames = (seq + 1) & 0x0F, ts, frames + 1
-            padded = padded and len(data) == 8
+            padded = padded and size >= 8
             if len(buf) >= need:
                 answers.append(Answer(bytes(buf[:need]), start, ts, frames, padded, first_data))
                 drop(ts)
@@ -249,6 +255,14 @@ def _answers(
             flow.append((ts, bytes(data)))
     drop(t1)
     return answers, flow, spans
+
+
+def _ff_length(data: bytes) -> int:
+    """A first frame's FF_DL: 12 bits, or the 32-bit escape (0 when it is cut short)."""
+    length = ((data[0] & 0x0F) << 8) | data[1]
+    if length == 0 and len(data) >= 6:
+        return int.from_bytes(data[2:6], "big")
+    return length
 
 
 def _sending(spans: list[tuple[float, float]], ts: float) -> bool:

@@ -14,6 +14,12 @@ every frame) or on the virtual clock. So this link drives can-isotp's non-thread
 
 Frames that are no ISO-TP at all (an empty single frame) are dropped before the logic sees
 them: ISO 15765-2 has a receiver ignore them, while can-isotp would abort a reception.
+
+Over CAN FD (``DiagConfig.can_fd``) can-isotp gets ``can_fd``, ``tx_data_length`` and
+``bitrate_switch`` (and ``tx_data_min_length`` 8 when the tester pads, so its short frames
+are 8 bytes as on classic CAN); every frame it makes carries them to ``CanPort.send``. It
+takes in the part's frames, classic or FD, whatever its own format (RX_DL from the first
+frame), as ISO 15765-2 asks.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from harness.uds.exchange import DiagIds, Transfer
 __all__ = ["IsoTpLink", "isotp_addresses"]
 
 log = logging.getLogger(__name__)
+
+MAX_FD_TRANSFER = 0xFFFF  # longest answer taken in over CAN FD (32-bit first frame escape)
 
 
 class _ClockTimer(IsoTpTimer):
@@ -165,10 +173,16 @@ class IsoTpLink:
             "tx_padding": config.padding,
             "rx_flowcontrol_timeout": 1000,
             "rx_consecutive_frame_timeout": 1000,
-            "max_frame_size": 4095,
+            "max_frame_size": MAX_FD_TRANSFER if config.can_fd else 4095,
             "wait_func": _no_wait,
             "logger_name": "harness.uds.isotp",
+            # ISO-TP over CAN FD: TX_DL, the frame format and its BRS flag (classic: 8, off)
+            "can_fd": config.can_fd,
+            "tx_data_length": config.tx_data_length,
+            "bitrate_switch": config.can_fd and config.bitrate_switch,
         }
+        if config.can_fd and config.padding is not None:
+            params["tx_data_min_length"] = 8  # padded FD frames: at least 8 bytes, as classic
         self.layer = _LoopTransport(
             loop,
             rxfn=self._rxfn,
