@@ -17,6 +17,22 @@ later than ``max_latency`` is *late*; a copy that comes before the copy of an ea
 its identifier is *reordered*; ``p99`` bounds the 99th percentile (nearest rank) of the
 latencies.
 
+``min_spacing`` (a rate limit, CC-GW-1's GW-006): per routed identifier, a frame the rule
+routes that arrives less than ``min_spacing`` after the last *forwarded* frame of its
+identifier is dropped; one at ``min_spacing`` or more (exactly ``min_spacing`` included) is
+forwarded, and so is the first. "Forwarded" is what the rule says, not what the DUT did, so
+the expectation follows from the ``from`` frames alone: frames at 0, 3, 6 and 8 ms with 5 ms
+forward 0 and 6 and drop 3 and 8. Spacing is measured on the timestamps the harness recorded
+for its own ``from`` frames (their send times on the run's clock, to 1 µs); the part judges on
+its receive times, which differ from them only by the bus delay and its jitter, so stimuli
+meant to test the boundary keep clear of it by more than that jitter in real time (on the
+virtual clock it is exact). The limiter's state comes from every routed ``from`` frame of the
+run before the frame (the frame log keeps the whole run; a gap of ``min_spacing`` or more
+forwards whatever came before, so history matters only back to the last such gap) — a part
+that forgets its state (a reset) is judged as if it had not. A forwarded frame is judged as
+above (missing here means *wrongly dropped*); a dropped frame whose equal copy (not claimed
+by a forwarded frame) shows on ``to`` within ``max_latency`` is *wrongly forwarded*.
+
 ``firewall``: every DUT frame on ``to`` in the window is either one of the DUT's own
 identifiers (``allowed``) or the copy of a frame the rule routes, seen on ``from`` at most
 ``lookback`` before it and not already copied (each original is copied once). With
@@ -40,7 +56,15 @@ from harness.observe import FLAG_EXTENDED, FLAG_FD, FrameLog, Window, bus_stream
 from harness.record import CheckResult, Offender, Verdict
 from harness.units import CanId, Duration, format_duration
 
-__all__ = ["FirewallCheck", "Frame", "RoutedCheck", "dut_frames", "harness_frames"]
+__all__ = [
+    "FirewallCheck",
+    "Frame",
+    "RoutedCheck",
+    "dut_frames",
+    "harness_frames",
+    "rate_limit",
+    "too_close",
+]
 
 KEY_FLAGS = FLAG_EXTENDED | FLAG_FD  # what a copy keeps besides identifier and data
 _BUS = r"^[A-Za-z][A-Za-z0-9_-]*$"
@@ -172,6 +196,11 @@ class RoutedParams(RouteParams):
     p99: Duration | None = Field(
         default=None, description="bound on the 99th percentile of the latencies"
     )
+    min_spacing: Duration | None = Field(
+        default=None,
+        description="rate limit per routed identifier: a frame less than this after the last"
+        " forwarded frame of its identifier is dropped (exactly this is forwarded)",
+    )
 
 
 @register
@@ -189,10 +218,20 @@ class RoutedCheck(Check):
             raise resolver.error(
                 "p99", expected=f"at most max_latency ({params.max_latency} s)", got=params.p99
             )
+        if params.min_spacing is not None and params.min_spacing <= 0:
+            raise resolver.error(
+                "min_spacing", expected="a duration above 0", got=params.min_spacing
+            )
         super().__init__(params, resolver)
 
     def describe(self) -> str:
-        return f"routed {self.route.describe()} within {format_duration(self.p.max_latency)}"
+        limit = (
+            f", rate-limited to one per {format_duration(self.p.min_spacing)} per identifier"
+            if self.p.min_spacing is not None
+            else ""
+        )
+        within = format_duration(self.p.max_latency)
+        return f"routed {self.route.describe()} within {within}{limit}"
 
     def evaluate(self, window: Window) -> CheckResult:
         p, route = self.p, self.route
@@ -201,16 +240,21 @@ class RoutedCheck(Check):
         limits: dict[str, float] = {"max_latency": p.max_latency}
         if p.p99 is not None:
             limits["p99"] = p.p99
-        originals = [
-            f
-            for f in harness_frames(src, route.ids, window.t0, window.t1 - p.max_latency)
-            if route.routes(f)
-        ]
+        end = window.t1 - p.max_latency
+        originals = [f for f in harness_frames(src, route.ids, window.t0, end) if route.routes(f)]
+        dropped: list[Frame] = []
+        spacing: dict[Frame, float | None] = {}
+        if p.min_spacing is not None:
+            limits["min_spacing"] = p.min_spacing
+            history = [f for f in harness_frames(src, route.ids, -math.inf, end) if route.routes(f)]
+            forwarded, dropped, spacing = rate_limit(history, p.min_spacing)
+            originals = [f for f in forwarded if f.ts >= window.t0]
+            dropped = [f for f in dropped if f.ts >= window.t0]
         copies: dict[int, list[Frame]] = defaultdict(list)
         for d in dut_frames(dst, window.t0, window.t1):
             if d.can_id in route.ids:
                 copies[d.can_id].append(d)
-        outcome = judge_routed(originals, copies, p.max_latency)
+        outcome, leaked = judge_routed(originals, copies, p.max_latency, dropped)
         latencies = [lat for _, _, lat, _ in outcome if lat is not None]
         p99 = percentile99(latencies)
         counts = {w: sum(1 for o in outcome if o[3] == w) for w in _PROBLEMS}
@@ -220,7 +264,10 @@ class RoutedCheck(Check):
             "latency_p99": p99,
             **counts,
         }
-        if not originals:
+        if p.min_spacing is not None:
+            m["dropped"] = len(dropped)
+            m["wrongly_forwarded"] = len(leaked)
+        if not originals and not dropped:
             return self.result(
                 Verdict.INCONCLUSIVE,
                 f"no frame the rule routes on {route.src} in the window",
@@ -229,7 +276,7 @@ class RoutedCheck(Check):
             )
         bad = next((o for o in outcome if o[3] is not None), None)
         p99_bad = p.p99 is not None and p99 is not None and p99 > p.p99 + 1e-9
-        ok = bad is None and not p99_bad
+        ok = bad is None and not p99_bad and not leaked
         offender = None
         if bad is not None:
             f, copy, lat, what = bad
@@ -238,10 +285,33 @@ class RoutedCheck(Check):
                 where += f", {format_duration(lat)} later (max {format_duration(p.max_latency)})"
             elif what == "reordered":
                 where += ", before the copy of an earlier frame of its identifier"
+            if what == "missing" and p.min_spacing is not None:
+                what = "wrongly dropped"
+                where += f" ({_spacing(spacing.get(f), p.min_spacing)})"
             offender = Offender(
                 f.ts, f"{what}: {f.show(route.src)}: {where}", f.can_id, hexdata(f.data)
             )
+        if leaked and (offender is None or leaked[0][0].ts < offender.timestamp):
+            f, copy = leaked[0]
+            assert p.min_spacing is not None
+            offender = Offender(
+                f.ts,
+                f"wrongly forwarded: {f.show(route.src)}: copy {copy.show(route.dst)} "
+                f"({_spacing(spacing.get(f), p.min_spacing)})",
+                f.can_id,
+                hexdata(f.data),
+            )
         problems = ", ".join(f"{n} {w}" for w, n in counts.items() if n)
+        if p.min_spacing is not None:
+            problems = ", ".join(
+                x
+                for x in (
+                    problems,
+                    f"{len(dropped)} dropped by the rate limit",
+                    f"{len(leaked)} wrongly forwarded" if leaked else "",
+                )
+                if x
+            )
         summary = (
             f"{len(originals)} frame(s) routed {route.src} -> {route.dst}"
             + (f": {problems}" if problems else "")
@@ -255,18 +325,63 @@ class RoutedCheck(Check):
 _PROBLEMS = ("missing", "altered", "late", "reordered")
 
 
-def judge_routed(
-    originals: list[Frame], copies: dict[int, list[Frame]], max_latency: float
-) -> list[tuple[Frame, Frame | None, float | None, str | None]]:
-    """Each original (in time order) with its copy, latency and problem (None: routed well).
+def too_close(gap: float, min_spacing: float) -> bool:
+    """Whether a frame ``gap`` after the last forwarded one of its identifier is dropped
+    (less than ``min_spacing``; exactly ``min_spacing`` is forwarded; timestamps are on a
+    1 µs grid, 1 ns absorbs the float error of their difference)."""
+    return gap < min_spacing - 1e-9
 
-    Pass 1 gives each original the first unclaimed equal copy at or after it; pass 2 pairs
-    each original left without one with the first frame of its identifier neither claimed nor
-    paired, at or after it (its altered copy)."""
+
+def rate_limit(
+    frames: list[Frame], min_spacing: float
+) -> tuple[list[Frame], list[Frame], dict[Frame, float | None]]:
+    """``frames`` (routed, in time order) split into the forwarded and the dropped ones, in
+    time order, and each frame's time after the last forwarded frame of its identifier (None
+    for the first)."""
+    last: dict[int, float] = {}
+    forwarded: list[Frame] = []
+    dropped: list[Frame] = []
+    spacing: dict[Frame, float | None] = {}
+    for f in frames:
+        before = last.get(f.can_id)
+        gap = None if before is None else f.ts - before
+        spacing[f] = gap
+        if gap is not None and too_close(gap, min_spacing):
+            dropped.append(f)
+        else:
+            forwarded.append(f)
+            last[f.can_id] = f.ts
+    return forwarded, dropped, spacing
+
+
+def _spacing(gap: float | None, min_spacing: float) -> str:
+    if gap is None:
+        return "the first frame of its identifier, forwarded"
+    return (
+        f"{format_duration(gap)} after the last forwarded frame of its identifier, "
+        f"min_spacing {format_duration(min_spacing)}"
+    )
+
+
+def judge_routed(
+    originals: list[Frame],
+    copies: dict[int, list[Frame]],
+    max_latency: float,
+    dropped: list[Frame] | None = None,
+) -> tuple[list[tuple[Frame, Frame | None, float | None, str | None]], list[tuple[Frame, Frame]]]:
+    """Each original (in time order) with its copy, latency and problem (None: routed well),
+    and each of ``dropped`` (frames a rate limit drops) that was wrongly forwarded, with its copy.
+
+    Pass 1 gives each original the first unclaimed equal copy at or after it; then each dropped
+    frame (in time order) claims the first unclaimed equal copy at most ``max_latency`` after
+    it (it was wrongly forwarded); pass 2 pairs each original left without a copy with the
+    first frame of its identifier neither claimed nor paired, at or after it (its altered
+    copy)."""
     by_key: dict[tuple[int, int, bytes], deque[int]] = defaultdict(deque)
     for frames in copies.values():
         for k, d in enumerate(frames):
             by_key[d.key()].append(k)
+    every = {key: list(queue) for key, queue in by_key.items()} if dropped else {}
     claimed: dict[int, set[int]] = defaultdict(set)
     found: list[int | None] = []
     for f in originals:
@@ -278,6 +393,22 @@ def judge_routed(
         if took is not None:
             claimed[f.can_id].add(took)
         found.append(took)
+    leaked: list[tuple[Frame, Frame]] = []
+    for f in dropped or ():
+        frames = copies.get(f.can_id, [])
+        same = every.get(f.key(), [])  # indexes into frames, in time order
+        start = bisect_left(same, f.ts, key=lambda k: frames[k].ts)
+        hit = next(
+            (
+                k
+                for k in same[start:]
+                if k not in claimed[f.can_id] and frames[k].ts <= f.ts + max_latency + 1e-9
+            ),
+            None,
+        )
+        if hit is not None:
+            claimed[f.can_id].add(hit)
+            leaked.append((f, frames[hit]))
     free: dict[int, deque[int]] = {
         can_id: deque(k for k in range(len(frames)) if k not in claimed[can_id])
         for can_id, frames in copies.items()
@@ -304,7 +435,7 @@ def judge_routed(
             what = "late"
         highest[f.can_id] = max(n, highest.get(f.can_id, -1))
         out.append((f, copy, lat, what))
-    return out
+    return out, leaked
 
 
 class FirewallParams(RouteParams):

@@ -20,7 +20,11 @@ bus: RL-002), ``no-follow`` (REAR_Echo keeps the first Level: RL-003).
 Like a gateway, it also routes every classic 11-bit frame of 0x300..0x30F from the front bus
 onto the rear bus unchanged, at once (``relay_routing.yaml``, the provider
 ``relay-routing``); its faulty builds there: ``route-late`` (each copy 6 ms late: RL-004)
-and ``leak-fd`` (FD frames of those identifiers cross too, cut to 8 bytes: RL-005).
+and ``leak-fd`` (FD frames of those identifiers cross too, cut to 8 bytes: RL-005). It routes
+the classic 11-bit frames of 0x320..0x32F too, rate-limited as CC-GW-1's GW-006 (per
+identifier, a frame less than 5 ms after the last one it forwarded is dropped, exactly 5 ms
+forwarded); its faulty builds there: ``limit-4ms`` (the limit 1 ms short: RL-006) and
+``limit-6ms`` (the limit 1 ms long: RL-006).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ CMD_ID = 0x100
 ALIVE_ID = 0x110  # on the front bus
 ECHO_ID = 0x110  # on the rear bus: the same identifier, another bus
 ROUTED = range(0x300, 0x310)  # classic 11-bit frames routed front -> rear
+LIMITED = range(0x320, 0x330)  # the same, rate-limited to one per 5 ms per identifier
 
 VARIANTS = {
     v.name: v
@@ -57,6 +62,8 @@ ROUTING_VARIANTS = {
     for v in (
         Variant("route-late", "RL-004", "routes each frame 6 ms late"),
         Variant("leak-fd", "RL-005", "routes FD frames of the routed identifiers too"),
+        Variant("limit-4ms", "RL-006", "rate limit 4 ms instead of 5 ms"),
+        Variant("limit-6ms", "RL-006", "rate limit 6 ms instead of 5 ms"),
     )
 }
 
@@ -76,6 +83,7 @@ class Relay:
         self.counter = 0
         self.commands = 0  # FRONT_Cmd frames taken
         self.tasks: list[PeriodicTask] = []
+        self.forwarded: dict[int, float] = {}  # rate limit: last forwarded time per identifier
         self._reading = False
 
     @property
@@ -103,6 +111,9 @@ class Relay:
         if msg.arbitration_id in ROUTED and not msg.is_extended_id:
             self.route(msg)
             return
+        if msg.arbitration_id in LIMITED and not msg.is_extended_id and not msg.is_fd:
+            self.limit(msg)
+            return
         if msg.arbitration_id != CMD_ID or msg.is_extended_id or not msg.is_fd:
             return
         data = bytes(msg.data)
@@ -124,6 +135,20 @@ class Relay:
             self.loop.call_later(0.006, lambda: self._forward(copy))
         else:
             self._forward(copy)
+
+    def limit(self, msg: can.Message) -> None:
+        """Route unless less than 5 ms after the last frame of its identifier forwarded (in
+        microseconds of the loop's clock, the part's receive time; exactly 5 ms forwarded)."""
+        now = round(self.loop.now() * 1e6)
+        last = self.forwarded.get(msg.arbitration_id)
+        spacing = {"limit-4ms": 4000, "limit-6ms": 6000}.get(self.fault or "", 5000)
+        if last is not None and now - last < spacing:
+            return
+        self.forwarded[msg.arbitration_id] = now
+        data = bytes(msg.data[: min(msg.dlc, 8)])
+        self._forward(
+            can.Message(arbitration_id=msg.arbitration_id, is_extended_id=False, data=data)
+        )
 
     def _forward(self, msg: can.Message) -> None:
         with contextlib.suppress(can.CanError):
