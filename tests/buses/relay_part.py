@@ -14,7 +14,8 @@ its own process in real time on two ``udp_multicast`` buses::
     python relay_part.py --front-port P1 --rear-port P2 [--fault NAME]
 
 Faulty builds (``--fault``, or the provider's variants): ``slow-alive`` (RELAY_Alive every
-75 ms: the front bus's requirement RL-001), ``leak-to-rear`` (FRONT_Cmd copied onto the rear
+75 ms: the front bus's requirement RL-001), ``front-extra-id`` (a second identifier, 0x111,
+beside each RELAY_Alive on the front bus: RL-001's ``allowed_ids`` of that bus), ``leak-to-rear`` (FRONT_Cmd copied onto the rear
 bus: RL-002), ``no-follow`` (REAR_Echo keeps the first Level: RL-003).
 
 Like a gateway, it also routes every classic 11-bit frame of 0x300..0x30F from the front bus
@@ -46,6 +47,7 @@ DATA = Path(__file__).resolve().parent / "data"
 CMD_ID = 0x100
 ALIVE_ID = 0x110  # on the front bus
 ECHO_ID = 0x110  # on the rear bus: the same identifier, another bus
+EXTRA_ID = 0x111  # sent on the front bus by the faulty build front-extra-id only
 ROUTED = range(0x300, 0x310)  # classic 11-bit frames routed front -> rear
 LIMITED = range(0x320, 0x330)  # the same, rate-limited to one per 5 ms per identifier
 
@@ -53,6 +55,7 @@ VARIANTS = {
     v.name: v
     for v in (
         Variant("slow-alive", "RL-001", "RELAY_Alive every 75 ms on the front bus"),
+        Variant("front-extra-id", "RL-001", "sends 0x111 beside RELAY_Alive on the front bus"),
         Variant("leak-to-rear", "RL-002", "copies FRONT_Cmd onto the rear bus"),
         Variant("no-follow", "RL-003", "REAR_Echo keeps the first Level it saw"),
     )
@@ -156,6 +159,8 @@ class Relay:
 
     def send_alive(self) -> None:
         self._send(self.front, ALIVE_ID, bytes([self.counter, 0, 0, 0, 0, 0, 0, 0]))
+        if self.fault == "front-extra-id":
+            self._send(self.front, EXTRA_ID, bytes([self.counter]))
         self.counter = (self.counter + 1) & 0xFF
 
     def send_echo(self) -> None:
