@@ -15,8 +15,9 @@ its own process in real time on two ``udp_multicast`` buses::
 
 Faulty builds (``--fault``, or the provider's variants): ``slow-alive`` (RELAY_Alive every
 75 ms: the front bus's requirement RL-001), ``front-extra-id`` (a second identifier, 0x111,
-beside each RELAY_Alive on the front bus: RL-001's ``allowed_ids`` of that bus), ``leak-to-rear`` (FRONT_Cmd copied onto the rear
-bus: RL-002), ``no-follow`` (REAR_Echo keeps the first Level: RL-003).
+beside each RELAY_Alive on the front bus: RL-001's ``allowed_ids`` of that bus),
+``leak-to-rear`` (FRONT_Cmd copied onto the rear bus: RL-002), ``no-follow`` (REAR_Echo keeps
+the first Level: RL-003).
 
 Like a gateway, it also routes every classic 11-bit frame of 0x300..0x30F from the front bus
 onto the rear bus unchanged, at once (``relay_routing.yaml``, the provider
