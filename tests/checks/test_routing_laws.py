@@ -1,4 +1,5 @@
-"""The checks of two buses, ``routed`` and ``firewall`` (harness/checks/can_routing.py), as laws.
+"""The checks of two buses, ``routed`` and ``firewall`` (harness/checks/can_routing.py and
+routing_frames.py), as laws.
 
 Each check's verdict and measurements over two frame logs equal a brute-force evaluation of
 the same two frame streams (plain lists, every question answered by a scan of all frames, as
@@ -411,14 +412,14 @@ def test_the_law_catches_a_rate_limit_one_step_off(monkeypatch: Any) -> None:
     from hypothesis import HealthCheck, find
     from hypothesis import settings as with_settings
 
-    from harness.checks import can_routing
+    from harness.checks import routing_frames
 
     mutants = {
         "boundary": lambda gap, spacing: gap <= spacing + 1e-9,
         "one µs short": lambda gap, spacing: gap < spacing - 1e-6 - 1e-9,
     }
     for name, mutant in mutants.items():
-        monkeypatch.setattr(can_routing, "too_close", mutant)
+        monkeypatch.setattr(routing_frames, "too_close", mutant)
         found = find(
             limited_scenario(),
             lambda s: routed_disagrees(s) is not None,
