@@ -25,6 +25,9 @@ status is 0 unless ``--strict`` is given and a target is missed. ``--cprofile`` 
 hotspots of one harness pass.
 
     python bench/ingest_throughput.py [--frames 1000000] [--repeat 3] [--seed 1] [--strict]
+
+``--mix fd-two-buses`` measures a CAN FD bus and a classic bus instead (the harness against
+the plain loop over the same two buses: :mod:`ingest_two_buses`), target ratio >= 1.0.
 """
 
 from __future__ import annotations
@@ -430,6 +433,14 @@ def main(argv: list[str] | None = None) -> int:
         "the plain loop skips without decoding, as in TC-CAN-008)",
     )
     parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    parser.add_argument(
+        "--mix",
+        choices=["tcu", "fd-two-buses"],
+        default="tcu",
+        help="tcu: CC-TCU-1's classic bus (default); fd-two-buses: a CAN FD bus (FD frames up "
+        "to 64 bytes) and a classic bus, both decoded in one process (bench/ingest_two_buses.py,"
+        " its profile bench/data/two-buses.yaml unless --profile is given)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
         "--cprofile",
@@ -442,6 +453,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames < 100 or args.repeat < 1:
         parser.error("--frames must be at least 100 and --repeat at least 1")
 
+    if args.mix == "fd-two-buses":
+        from ingest_two_buses import PROFILE, run_mix
+
+        profile = PROFILE if args.profile == DEFAULT_PROFILE else args.profile
+        return run_mix(args, load_profile(profile))
     plan = load_profile(args.profile)
     spec = baseline_spec(plan)
     checks = all_checks(plan)

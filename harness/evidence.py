@@ -120,7 +120,7 @@ def copy_inputs(out_dir: Path, plan: Plan) -> None:
     write_bytes_atomic(out_dir / PROFILE_FILE, raw)
     if len(plan.buses) > 1:  # dbc/BUS/FILE each, and the digests of them all
         for bus in plan.buses:
-            write_bytes_atomic(out_dir / DBC_DIR / bus.name / Path(bus.dbc_path).name, bus.dbc.text)
+            write_bytes_atomic(out_dir / DBC_DIR / bus.name / bus.file_name, bus.dbc.text)
         write_bytes_atomic(out_dir / DBC_DIR / BUSES_DIGEST_FILE, buses_manifest(plan.buses))
         return
     write_bytes_atomic(out_dir / DBC_DIR / Path(plan.dbc_path).name, plan.dbc.text)

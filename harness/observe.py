@@ -128,6 +128,14 @@ def fd_frame_bits(n: int, *, extended: bool, brs: bool) -> tuple[int, int]:
     return (nominal, fast) if brs else (nominal + fast, 0)
 
 
+# fd_frame_bits of 0..64 data bytes by a frame's FLAG_EXTENDED | FLAG_BRS bits (the hot path
+# of FrameLog.add_rx looks them up; other indexes are unused)
+_FD_BITS = tuple(
+    tuple(fd_frame_bits(n, extended=bool(k & 1), brs=bool(k & 4)) for n in range(65))
+    for k in range(6)
+)
+
+
 def frame_bits(
     can_id: int, dlc: int, *, extended: bool | None = None, fd: bool = False, brs: bool = False
 ) -> int:
@@ -191,7 +199,10 @@ class FrameLog:
         self.rx_flags.append(flags)
         fast_bits = self.rx_fast_bits
         if flags & 2:  # FLAG_FD
-            nominal, fast = fd_frame_bits(len(data), extended=bool(flags & 1), brs=bool(flags & 4))
+            n = len(data)
+            if n > 64:
+                fd_frame_bits(n, extended=False, brs=False)  # the ValueError that says so
+            nominal, fast = _FD_BITS[flags & 5][n]
             if fast_bits is None:
                 fast_bits = self.rx_fast_bits = [0] * len(self.rx_bits)
             self.rx_bits.append(nominal)

@@ -37,6 +37,7 @@ from harness.observe import FrameLog, Window, bus_stream
 from harness.operator import read_prompt_log
 from harness.plan import BUSES_DIGEST_FILE, Plan, PlannedCase
 from harness.profile.compile import load_profile
+from harness.profile.compile_buses import DbcFiles
 from harness.record import (
     CaseRecord,
     CheckResult,
@@ -69,13 +70,15 @@ __all__ = [
 
 # -- the profile ---------------------------------------------------------------------------------
 def locate_profile(
-    folder: Path, profile: Path | None = None, dbc: Path | None = None
-) -> tuple[Path, Path | None]:
+    folder: Path, profile: Path | None = None, dbc: Path | Mapping[str, Path] | None = None
+) -> tuple[Path, Path | DbcFiles | None]:
     """The profile and DBC to re-evaluate with: given ones first, then the folder's copies.
 
     The folder's copies are ``profile.yaml`` and the one ``dbc/*.dbc`` (of a several-bus
     run, the ``dbc/`` folder: ``dbc/BUS/FILE`` each); with no DBC found the profile's own
-    ``dbc:`` path is used (``None``).
+    ``dbc:`` path is used (``None``). ``dbc`` as a mapping names a file per bus (``--dbc
+    BUS=PATH``); the other buses' come from the folder's ``dbc/BUS/FILE``, else the
+    profile's paths.
     """
     chosen = profile
     if chosen is None:
@@ -86,6 +89,9 @@ def locate_profile(
                 expected="--profile PATH, the profile this run used",
             )
         chosen = copy
+    if isinstance(dbc, Mapping):
+        kept = folder / "dbc" if (folder / "dbc" / BUSES_DIGEST_FILE).is_file() else None
+        return chosen, DbcFiles(dict(dbc), kept)
     if dbc is None and (folder / "dbc" / BUSES_DIGEST_FILE).is_file():
         dbc = folder / "dbc"
     if dbc is None:
@@ -126,7 +132,7 @@ class Evidence:
     frames: int
     plan: Plan | None = None
     profile_path: Path | None = None
-    dbc_path: Path | None = None
+    dbc_path: Path | DbcFiles | None = None
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # the evidence disagrees with the record
     mqtt: Any = None  # the MQTT log rebuilt from mqtt.jsonl, when there is one and a reader
@@ -192,11 +198,12 @@ def _read_mqtt(ev: Evidence) -> Any:
 def load_evidence(
     folder: Path,
     profile: Path | None = None,
-    dbc: Path | None = None,
+    dbc: Path | Mapping[str, Path] | None = None,
     *,
     need_profile: bool = True,
 ) -> Evidence:
-    """Read an evidence folder; compile its profile (``need_profile=False``: if one is found)."""
+    """Read an evidence folder; compile its profile (``need_profile=False``: if one is found).
+    ``dbc``: a DBC file in place of the folder's copy, or a file per bus name."""
     raw, record = read_run(folder)
     log, frames = read_trace(folder / "trace.blf", record.trace_origin)
     ev = Evidence(folder, raw, record, log, frames)

@@ -151,14 +151,18 @@ class FrameLoss:
     t1: float
     frames: int
     source: str
+    bus: str | None = None  # the named bus that lost them (a run of several buses)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "t0": _clean(self.t0),
             "t1": _clean(self.t1),
             "frames": self.frames,
             "source": self.source,
         }
+        if self.bus is not None:
+            out["bus"] = self.bus
+        return out
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,12 @@ class ReceiveReport:
     counters: tuple[str, ...]
     receive_buffer: int | None
     losses: tuple[FrameLoss, ...] = ()
+    # a run of several buses: each bus's own report, by name; the fields above are then the
+    # totals and ``losses`` every bus's (each naming its bus), which judge every window
+    buses: Mapping[str, ReceiveReport] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "reader": self.reader,
             "frames": self.frames,
             "lost": self.lost,
@@ -181,6 +188,36 @@ class ReceiveReport:
             "receive_buffer": self.receive_buffer,
             "losses": [loss.to_json() for loss in self.losses],
         }
+        if self.buses:
+            out["buses"] = {name: report.to_json() for name, report in self.buses.items()}
+        return out
+
+    @staticmethod
+    def of_buses(buses: Mapping[str, ReceiveReport]) -> ReceiveReport:
+        """The report of a run of several buses from each bus's: totals, every bus's losses
+        in time order (each naming its bus), and each bus's report under its name."""
+        tagged = {
+            name: dataclasses.replace(
+                report,
+                losses=tuple(dataclasses.replace(loss, bus=name) for loss in report.losses),
+            )
+            for name, report in buses.items()
+        }
+        losses = sorted(
+            (loss for report in tagged.values() for loss in report.losses),
+            key=lambda loss: (loss.t0, loss.t1),
+        )
+        counters = [f"{name}: {c}" for name, report in tagged.items() for c in report.counters]
+        sizes = {r.receive_buffer for r in tagged.values()}
+        return ReceiveReport(
+            reader=", ".join(sorted({r.reader for r in tagged.values()})),
+            frames=sum(r.frames for r in tagged.values()),
+            lost=sum(r.lost for r in tagged.values()),
+            counters=tuple(counters),
+            receive_buffer=sizes.pop() if len(sizes) == 1 else None,
+            losses=tuple(losses),
+            buses=tagged,
+        )
 
 
 def lost_between(losses: Sequence[FrameLoss], t0: float, t1: float) -> int:

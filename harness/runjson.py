@@ -202,11 +202,16 @@ def _receive(r: _Reader, data: Mapping[str, Any]) -> ReceiveReport | None:
     rec = data.get("receive")
     if rec is None:
         return None
+    return _receive_report(r, rec, "receive")
+
+
+def _receive_report(r: _Reader, rec: Any, where: str) -> ReceiveReport:
+    """One receive report at ``where``: a bus's, or a run's (with ``buses``, each bus's)."""
     if not isinstance(rec, dict):
-        raise r.fail("receive", "an object (frames read and lost) or null", json.dumps(rec))
+        raise r.fail(where, "an object (frames read and lost) or null", json.dumps(rec))
     losses = []
-    for i, item in enumerate(r.get(rec, "losses", "receive", list)):
-        path = f"receive.losses[{i}]"
+    for i, item in enumerate(r.get(rec, "losses", where, list)):
+        path = f"{where}.losses[{i}]"
         if not isinstance(item, dict):
             raise r.fail(path, "an object with t0, t1, frames, source", json.dumps(item))
         losses.append(
@@ -215,16 +220,24 @@ def _receive(r: _Reader, data: Mapping[str, Any]) -> ReceiveReport | None:
                 r.number(item, "t1", path),
                 r.get(item, "frames", path, int),
                 r.get(item, "source", path, str),
+                r.get(item, "bus", path, str) if "bus" in item else None,
             )
         )
-    buffer = r.get(rec, "receive_buffer", "receive", int, type(None))
+    buses = rec.get("buses", {})
+    if not isinstance(buses, dict):
+        raise r.fail(f"{where}.buses", "an object {bus name: receive report}", json.dumps(buses))
+    buffer = r.get(rec, "receive_buffer", where, int, type(None))
     return ReceiveReport(
-        reader=r.get(rec, "reader", "receive", str),
-        frames=r.get(rec, "frames", "receive", int),
-        lost=r.get(rec, "lost", "receive", int),
-        counters=tuple(str(c) for c in r.get(rec, "overrun_counters", "receive", list)),
+        reader=r.get(rec, "reader", where, str),
+        frames=r.get(rec, "frames", where, int),
+        lost=r.get(rec, "lost", where, int),
+        counters=tuple(str(c) for c in r.get(rec, "overrun_counters", where, list)),
         receive_buffer=buffer,
         losses=tuple(losses),
+        buses={
+            str(name): _receive_report(r, report, f"{where}.buses.{name}")
+            for name, report in buses.items()
+        },
     )
 
 

@@ -460,8 +460,8 @@ class Session:
         thread (the run goes on meanwhile), else now, after whatever that thread has left."""
         if self.trace is not None and self.record.trace_origin is None:
             self.record.trace_origin = self.trace.first_timestamp
-        if self.ingest is not None:
-            self.record.receive = self.ingest.report()
+        if self.ingest is not None:  # every bus's reader (harness.session_buses)
+            self.record.receive = self.buses.report()
         if self.out_dir is not None and self.claimed:  # never into a folder not ours
             data = self.record.to_json()
             # The record as it stands, in the C encoder's compact form (a fraction of the

@@ -36,7 +36,7 @@ from harness.can.simbus import SimBus
 from harness.clock import EventLoop, VirtualClock
 from harness.observe import FrameLog
 from harness.plan import Plan
-from harness.record import FrameLoss
+from harness.record import FrameLoss, ReceiveReport
 from harness.trace import TraceWriter
 
 __all__ = ["SessionBuses", "live_configs", "open_live_buses", "open_sim_buses"]
@@ -58,6 +58,13 @@ class SessionBuses:
     def losses(self) -> list[FrameLoss]:
         """Every receiver's frame losses so far (a lost frame on any bus spoils a window)."""
         return [loss for ingest in self.ingests.values() for loss in ingest.losses()]
+
+    def report(self) -> ReceiveReport | None:
+        """``run.json``'s ``receive``: the one reader's report, or on several buses each
+        bus's by name with the totals and every bus's losses (None: simulated)."""
+        if len(self.ingests) <= 1:
+            return next((i.report() for i in self.ingests.values()), None)
+        return ReceiveReport.of_buses({name: i.report() for name, i in self.ingests.items()})
 
     def caught_up(self, t: float) -> bool:
         """Whether every bus's reader has read every frame stamped up to ``t``."""

@@ -38,6 +38,11 @@ def run_script(name: str, *args: str) -> str:
             ["harness frames/s", "ratio harness/baseline", "ratio harness+trace/baseline"],
         ),
         (
+            "ingest_throughput.py",
+            ("--mix", "fd-two-buses", "--frames", "20000", "--repeat", "1"),
+            ["2 buses", "ratio harness/baseline (FD two-bus mix)", "ratio harness+trace/baseline"],
+        ),
+        (
             "mqtt_throughput.py",
             ("--messages", "2000", "--broker", "amqtt"),
             ["plain paho + asn1tools", "ratio harness/plain"],

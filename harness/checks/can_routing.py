@@ -17,6 +17,22 @@ later than ``max_latency`` is *late*; a copy that comes before the copy of an ea
 its identifier is *reordered*; ``p99`` bounds the 99th percentile (nearest rank) of the
 latencies.
 
+``min_spacing`` (a rate limit, CC-GW-1's GW-006): per routed identifier, a frame the rule
+routes that arrives less than ``min_spacing`` after the last *forwarded* frame of its
+identifier is dropped; one at ``min_spacing`` or more (exactly ``min_spacing`` included) is
+forwarded, and so is the first. "Forwarded" is what the rule says, not what the DUT did, so
+the expectation follows from the ``from`` frames alone: frames at 0, 3, 6 and 8 ms with 5 ms
+forward 0 and 6 and drop 3 and 8. Spacing is measured on the timestamps the harness recorded
+for its own ``from`` frames (their send times on the run's clock, to 1 µs); the part judges on
+its receive times, which differ from them only by the bus delay and its jitter, so stimuli
+meant to test the boundary keep clear of it by more than that jitter in real time (on the
+virtual clock it is exact). The limiter's state comes from every routed ``from`` frame of the
+run before the frame (the frame log keeps the whole run; a gap of ``min_spacing`` or more
+forwards whatever came before, so history matters only back to the last such gap) — a part
+that forgets its state (a reset) is judged as if it had not. A forwarded frame is judged as
+above (missing here means *wrongly dropped*); a dropped frame whose equal copy (not claimed
+by a forwarded frame) shows on ``to`` within ``max_latency`` is *wrongly forwarded*.
+
 ``firewall``: every DUT frame on ``to`` in the window is either one of the DUT's own
 identifiers (``allowed``) or the copy of a frame the rule routes, seen on ``from`` at most
 ``lookback`` before it and not already copied (each original is copied once). With
@@ -26,68 +42,44 @@ harness sent on ``to`` in the ``lookback`` before it.
 
 from __future__ import annotations
 
-import heapq
 import math
-from bisect import bisect_left, bisect_right
-from collections import defaultdict, deque
-from collections.abc import Iterator
-from typing import Literal, NamedTuple
+from collections import defaultdict
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 
 from harness.checks.base import Check, CheckParams, Resolver, fail, hexdata, register
+from harness.checks.routing_frames import (
+    PROBLEMS,
+    Frame,
+    dut_frames,
+    harness_frames,
+    judge_firewall,
+    judge_return,
+    judge_routed,
+    percentile99,
+    rate_limit,
+    spacing_text,
+    too_close,
+)
 from harness.observe import FLAG_EXTENDED, FLAG_FD, FrameLog, Window, bus_stream
 from harness.record import CheckResult, Offender, Verdict
 from harness.units import CanId, Duration, format_duration
 
-__all__ = ["FirewallCheck", "Frame", "RoutedCheck", "dut_frames", "harness_frames"]
+__all__ = [  # the frames and judges are harness.checks.routing_frames', re-exported
+    "FirewallCheck",
+    "Frame",
+    "RoutedCheck",
+    "dut_frames",
+    "harness_frames",
+    "judge_firewall",
+    "judge_return",
+    "judge_routed",
+    "rate_limit",
+    "too_close",
+]
 
-KEY_FLAGS = FLAG_EXTENDED | FLAG_FD  # what a copy keeps besides identifier and data
 _BUS = r"^[A-Za-z][A-Za-z0-9_-]*$"
-
-
-class Frame(NamedTuple):
-    ts: float
-    can_id: int
-    data: bytes
-    flags: int
-
-    def key(self) -> tuple[int, int, bytes]:
-        return (self.can_id, self.flags & KEY_FLAGS, self.data)
-
-    def show(self, bus: str) -> str:
-        kind = ("29-bit " if self.flags & FLAG_EXTENDED else "") + (
-            "FD " if self.flags & FLAG_FD else ""
-        )
-        return f"{kind}0x{self.can_id:03X} [{hexdata(self.data)}] at {self.ts:.6f} s on {bus}"
-
-
-def harness_frames(log: FrameLog, ids: frozenset[int] | None, t0: float, t1: float) -> list[Frame]:
-    """The harness's frames (tx) of ``ids`` (None: all) at ``t0 <= ts <= t1``, in time order
-    (identifier order at equal times, send order within an identifier)."""
-    runs: list[Iterator[Frame]] = []
-    for can_id in sorted(log.tx if ids is None else ids & log.tx.keys()):
-        col = log.tx[can_id]
-        i, j = col.span(t0, t1)
-        runs.append(iter([Frame(col.ts[k], can_id, col.data[k], col.flag(k)) for k in range(i, j)]))
-    return list(heapq.merge(*runs, key=lambda f: f.ts))
-
-
-def dut_frames(log: FrameLog, t0: float, t1: float) -> list[Frame]:
-    """The DUT's frames (rx) at ``t0 <= ts <= t1``, in arrival order, with their flags."""
-    every = log.rx_all.ts
-    i, j = bisect_left(every, t0), bisect_right(every, t1)
-    cursor: dict[int, int] = {}
-    out = []
-    for n in range(i, j):
-        can_id = log.rx_ids[n]
-        k = cursor.get(can_id)
-        if k is None:
-            k = bisect_left(log.rx[can_id].ts, t0)
-        col = log.rx[can_id]
-        out.append(Frame(col.ts[k], can_id, col.data[k], log.rx_flags[n]))
-        cursor[can_id] = k + 1
-    return out
 
 
 class RouteParams(CheckParams):
@@ -158,19 +150,16 @@ class _Route:
         return f"{which} {self.src} -> {self.dst}"
 
 
-def percentile99(values: list[float]) -> float | None:
-    """The 99th percentile by nearest rank (None for no values)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
-
-
 class RoutedParams(RouteParams):
     kind: Literal["routed"]
     max_latency: Duration = Field(description="longest time from a frame to its copy")
     p99: Duration | None = Field(
         default=None, description="bound on the 99th percentile of the latencies"
+    )
+    min_spacing: Duration | None = Field(
+        default=None,
+        description="rate limit per routed identifier: a frame less than this after the last"
+        " forwarded frame of its identifier is dropped (exactly this is forwarded)",
     )
 
 
@@ -189,10 +178,20 @@ class RoutedCheck(Check):
             raise resolver.error(
                 "p99", expected=f"at most max_latency ({params.max_latency} s)", got=params.p99
             )
+        if params.min_spacing is not None and params.min_spacing <= 0:
+            raise resolver.error(
+                "min_spacing", expected="a duration above 0", got=params.min_spacing
+            )
         super().__init__(params, resolver)
 
     def describe(self) -> str:
-        return f"routed {self.route.describe()} within {format_duration(self.p.max_latency)}"
+        limit = (
+            f", rate-limited to one per {format_duration(self.p.min_spacing)} per identifier"
+            if self.p.min_spacing is not None
+            else ""
+        )
+        within = format_duration(self.p.max_latency)
+        return f"routed {self.route.describe()} within {within}{limit}"
 
     def evaluate(self, window: Window) -> CheckResult:
         p, route = self.p, self.route
@@ -201,26 +200,34 @@ class RoutedCheck(Check):
         limits: dict[str, float] = {"max_latency": p.max_latency}
         if p.p99 is not None:
             limits["p99"] = p.p99
-        originals = [
-            f
-            for f in harness_frames(src, route.ids, window.t0, window.t1 - p.max_latency)
-            if route.routes(f)
-        ]
+        end = window.t1 - p.max_latency
+        originals = [f for f in harness_frames(src, route.ids, window.t0, end) if route.routes(f)]
+        dropped: list[Frame] = []
+        spacing: dict[Frame, float | None] = {}
+        if p.min_spacing is not None:
+            limits["min_spacing"] = p.min_spacing
+            history = [f for f in harness_frames(src, route.ids, -math.inf, end) if route.routes(f)]
+            forwarded, dropped, spacing = rate_limit(history, p.min_spacing)
+            originals = [f for f in forwarded if f.ts >= window.t0]
+            dropped = [f for f in dropped if f.ts >= window.t0]
         copies: dict[int, list[Frame]] = defaultdict(list)
         for d in dut_frames(dst, window.t0, window.t1):
             if d.can_id in route.ids:
                 copies[d.can_id].append(d)
-        outcome = judge_routed(originals, copies, p.max_latency)
+        outcome, leaked = judge_routed(originals, copies, p.max_latency, dropped)
         latencies = [lat for _, _, lat, _ in outcome if lat is not None]
         p99 = percentile99(latencies)
-        counts = {w: sum(1 for o in outcome if o[3] == w) for w in _PROBLEMS}
+        counts = {w: sum(1 for o in outcome if o[3] == w) for w in PROBLEMS}
         m = {
             "count": len(originals),
             "latency_max": max(latencies) if latencies else None,
             "latency_p99": p99,
             **counts,
         }
-        if not originals:
+        if p.min_spacing is not None:
+            m["dropped"] = len(dropped)
+            m["wrongly_forwarded"] = len(leaked)
+        if not originals and not dropped:
             return self.result(
                 Verdict.INCONCLUSIVE,
                 f"no frame the rule routes on {route.src} in the window",
@@ -229,7 +236,7 @@ class RoutedCheck(Check):
             )
         bad = next((o for o in outcome if o[3] is not None), None)
         p99_bad = p.p99 is not None and p99 is not None and p99 > p.p99 + 1e-9
-        ok = bad is None and not p99_bad
+        ok = bad is None and not p99_bad and not leaked
         offender = None
         if bad is not None:
             f, copy, lat, what = bad
@@ -238,10 +245,33 @@ class RoutedCheck(Check):
                 where += f", {format_duration(lat)} later (max {format_duration(p.max_latency)})"
             elif what == "reordered":
                 where += ", before the copy of an earlier frame of its identifier"
+            if what == "missing" and p.min_spacing is not None:
+                what = "wrongly dropped"
+                where += f" ({spacing_text(spacing.get(f), p.min_spacing)})"
             offender = Offender(
                 f.ts, f"{what}: {f.show(route.src)}: {where}", f.can_id, hexdata(f.data)
             )
+        if leaked and (offender is None or leaked[0][0].ts < offender.timestamp):
+            f, copy = leaked[0]
+            assert p.min_spacing is not None
+            offender = Offender(
+                f.ts,
+                f"wrongly forwarded: {f.show(route.src)}: copy {copy.show(route.dst)} "
+                f"({spacing_text(spacing.get(f), p.min_spacing)})",
+                f.can_id,
+                hexdata(f.data),
+            )
         problems = ", ".join(f"{n} {w}" for w, n in counts.items() if n)
+        if p.min_spacing is not None:
+            problems = ", ".join(
+                x
+                for x in (
+                    problems,
+                    f"{len(dropped)} dropped by the rate limit",
+                    f"{len(leaked)} wrongly forwarded" if leaked else "",
+                )
+                if x
+            )
         summary = (
             f"{len(originals)} frame(s) routed {route.src} -> {route.dst}"
             + (f": {problems}" if problems else "")
@@ -250,61 +280,6 @@ class RoutedCheck(Check):
             + (f" (bound {format_duration(p.p99)})" if p99_bad and p.p99 is not None else "")
         )
         return self.result(fail(ok), summary, m, limits, offender)
-
-
-_PROBLEMS = ("missing", "altered", "late", "reordered")
-
-
-def judge_routed(
-    originals: list[Frame], copies: dict[int, list[Frame]], max_latency: float
-) -> list[tuple[Frame, Frame | None, float | None, str | None]]:
-    """Each original (in time order) with its copy, latency and problem (None: routed well).
-
-    Pass 1 gives each original the first unclaimed equal copy at or after it; pass 2 pairs
-    each original left without one with the first frame of its identifier neither claimed nor
-    paired, at or after it (its altered copy)."""
-    by_key: dict[tuple[int, int, bytes], deque[int]] = defaultdict(deque)
-    for frames in copies.values():
-        for k, d in enumerate(frames):
-            by_key[d.key()].append(k)
-    claimed: dict[int, set[int]] = defaultdict(set)
-    found: list[int | None] = []
-    for f in originals:
-        queue = by_key.get(f.key())
-        frames = copies.get(f.can_id, [])
-        while queue and frames[queue[0]].ts < f.ts:
-            queue.popleft()
-        took = queue.popleft() if queue else None
-        if took is not None:
-            claimed[f.can_id].add(took)
-        found.append(took)
-    free: dict[int, deque[int]] = {
-        can_id: deque(k for k in range(len(frames)) if k not in claimed[can_id])
-        for can_id, frames in copies.items()
-    }
-    out: list[tuple[Frame, Frame | None, float | None, str | None]] = []
-    highest: dict[int, int] = {}
-    for f, n in zip(originals, found, strict=True):
-        frames = copies.get(f.can_id, [])
-        if n is None:
-            spare = free.get(f.can_id)
-            while spare and frames[spare[0]].ts < f.ts:
-                spare.popleft()
-            if spare:
-                out.append((f, frames[spare.popleft()], None, "altered"))
-            else:
-                out.append((f, None, None, "missing"))
-            continue
-        copy = frames[n]
-        lat = copy.ts - f.ts
-        what = None
-        if n < highest.get(f.can_id, -1):
-            what = "reordered"
-        elif lat > max_latency + 1e-9:
-            what = "late"
-        highest[f.can_id] = max(n, highest.get(f.can_id, -1))
-        out.append((f, copy, lat, what))
-    return out
 
 
 class FirewallParams(RouteParams):
@@ -384,39 +359,3 @@ class FirewallCheck(Check):
             + (f"; {m['returned']} sent back on {route.src}" if p.no_return else "")
         )
         return self.result(fail(first is None), summary, m, limits, offender)
-
-
-def judge_firewall(
-    seen: list[Frame], originals: list[Frame], allowed: frozenset[int], lookback: float
-) -> list[Frame]:
-    """The frames of ``seen`` (in time order) that are neither allowed nor a copy: each copy
-    claims the earliest unclaimed equal original in the ``lookback`` before it."""
-    by_key: dict[tuple[int, int, bytes], deque[Frame]] = defaultdict(deque)
-    pending = deque(originals)
-    out = []
-    for d in seen:
-        if d.can_id in allowed:
-            continue
-        while pending and pending[0].ts <= d.ts:
-            o = pending.popleft()
-            by_key[o.key()].append(o)
-        queue = by_key.get(d.key())
-        while queue and queue[0].ts < d.ts - lookback - 1e-9:
-            queue.popleft()
-        if queue:
-            queue.popleft()
-        else:
-            out.append(d)
-    return out
-
-
-def judge_return(seen: list[Frame], back: list[Frame], lookback: float) -> list[Frame]:
-    """The frames of ``seen`` that repeat a frame of ``back`` in the ``lookback`` before them."""
-    out = []
-    times = [b.ts for b in back]
-    for d in seen:
-        lo = bisect_left(times, d.ts - lookback - 1e-9)
-        hi = bisect_right(times, d.ts)
-        if any(b.key() == d.key() for b in back[lo:hi]):
-            out.append(d)
-    return out

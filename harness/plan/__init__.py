@@ -46,8 +46,7 @@ def buses_manifest(buses: Sequence[PlannedBus]) -> bytes:
     import hashlib
 
     return "".join(
-        f"{hashlib.sha256(b.dbc.text).hexdigest()}  {b.name}/{Path(b.dbc_path).name}\n"
-        for b in buses
+        f"{hashlib.sha256(b.dbc.text).hexdigest()}  {b.name}/{b.file_name}\n" for b in buses
     ).encode()
 
 
@@ -68,6 +67,14 @@ class PlannedBus:
     fd: bool = False
     data_bitrate: int = 0  # CAN FD data-phase bit rate (0: the nominal bitrate)
     brs: bool = False
+    # the DBC's file name as the profile declares it (a file given in its place, evaluate
+    # --dbc BUS=PATH, may be named otherwise); "" for dbc_path's own name
+    dbc_name: str = ""
+
+    @property
+    def file_name(self) -> str:
+        """The DBC's file name in an evidence folder (``dbc/BUS/FILE``) and its manifest."""
+        return self.dbc_name or Path(self.dbc_path).name
 
     @property
     def view(self) -> BusView:

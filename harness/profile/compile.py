@@ -27,6 +27,7 @@ from harness.mqtt.plan import MqttPlan
 from harness.plan import Plan, PlannedCase, PlannedStep, RestbusPlan
 from harness.profile.compile_buses import (
     BusResolver,
+    DbcFiles,
     buses_digest,
     compile_buses,
     locate_message,
@@ -82,12 +83,13 @@ def load_profile(
     path: str | os.PathLike[str],
     display: str | None = None,
     *,
-    dbc_override: str | os.PathLike[str] | None = None,
+    dbc_override: str | os.PathLike[str] | DbcFiles | None = None,
 ) -> Plan:
     """Load, validate and compile the profile at ``path``.
 
     ``dbc_override`` loads that DBC file instead of the one the profile names (an evidence
-    folder keeps the profile and its DBC side by side, not at their original paths).
+    folder keeps the profile and its DBC side by side, not at their original paths), that
+    folder's ``BUS/FILE`` for each bus, or :class:`DbcFiles` a file per bus name.
     """
     shown = display or str(path)
     raw = read_input(path, YAML, error_cls=ProfileError, display=shown)
@@ -97,7 +99,9 @@ def load_profile(
         raw,
         Path(path).resolve().parent,
         Path(path),
-        Path(dbc_override) if dbc_override is not None else None,
+        dbc_override
+        if dbc_override is None or isinstance(dbc_override, DbcFiles)
+        else Path(dbc_override),
     )
 
 
@@ -108,7 +112,11 @@ def load_profile_text(text: str, source: str, base_dir: str | os.PathLike[str]) 
 
 
 def _compile(
-    doc: YamlDocument, raw: bytes, base_dir: Path, path: Path, dbc_override: Path | None = None
+    doc: YamlDocument,
+    raw: bytes,
+    base_dir: Path,
+    path: Path,
+    dbc_override: Path | DbcFiles | None = None,
 ) -> Plan:
     if not isinstance(doc.data, dict):
         raise doc.error(
@@ -147,7 +155,7 @@ class _Compiler:
         raw: bytes,
         base_dir: Path,
         path: Path,
-        dbc_override: Path | None = None,
+        dbc_override: Path | DbcFiles | None = None,
     ) -> None:
         self.doc = doc
         self.p = profile

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BusCompiler",
     "BusResolver",
+    "DbcFiles",
     "buses_digest",
     "compile_buses",
     "locate_message",
@@ -60,11 +62,25 @@ class _Loading(BusCompiler, Protocol):
     doc: YamlDocument
 
 
-def compile_buses(c: _Loading, base_dir: Path, dbc_override: Path | None) -> dict[str, PlannedBus]:
+@dataclass(frozen=True)
+class DbcFiles:
+    """DBC files given in place of the profile's, by bus name (``harness evaluate --dbc
+    BUS=PATH``); the other buses' from ``folder`` (``NAME/FILE``: an evidence folder's
+    ``dbc/``) when given, else the profile's own paths."""
+
+    per_bus: Mapping[str, Path] = field(default_factory=dict)
+    folder: Path | None = None
+
+
+def compile_buses(
+    c: _Loading, base_dir: Path, dbc_override: Path | DbcFiles | None
+) -> dict[str, PlannedBus]:
     """Every bus of the profile with its DBC loaded, in the profile's order.
 
-    ``dbc_override`` (an evidence folder's copies): a file is the DBC of a single-bus
-    profile; a folder holds ``NAME/FILE`` for each bus ``NAME`` of a buses section.
+    ``dbc_override`` (an evidence folder's copies, or files named on the command line): a
+    file is the DBC of a profile with one bus; a folder holds ``NAME/FILE`` for each bus
+    ``NAME`` of a buses section; :class:`DbcFiles` names a file per bus (a name the profile
+    does not declare is an error naming it).
     """
     p = c.p
     if p.buses and p.dbc is not None:
@@ -92,23 +108,30 @@ def compile_buses(c: _Loading, base_dir: Path, dbc_override: Path | None) -> dic
             "bus with its DBC",
             expected="dbc: FILE, or buses: {NAME: {dbc: FILE, ...}}",
         )
+    if isinstance(dbc_override, DbcFiles):
+        for given in dbc_override.per_bus:
+            if given not in named:
+                raise c.err(
+                    ("buses",) if p.buses else ("dbc",),
+                    f"--dbc names bus '{given}', which this profile does not declare",
+                    expected="--dbc BUS=PATH with BUS one of the profile's buses",
+                    got=given,
+                    choices=list(named),
+                )
+    elif dbc_override is not None and len(named) > 1 and not dbc_override.is_dir():
+        raise c.err(
+            ("buses",),
+            f"one DBC given in place of the profile's (--dbc {dbc_override}), but this "
+            f"profile has {len(named)} buses ({', '.join(named)})",
+            expected="--dbc BUS=PATH for each bus to replace (the others: the folder's or "
+            "the profile's own)",
+            got=str(dbc_override),
+        )
     out: dict[str, PlannedBus] = {}
     for name, (source, spec) in named.items():
         key: tuple[str, ...] = ("dbc",) if not p.buses else ("buses", str(name), "dbc")
-        if dbc_override is not None and dbc_override.is_dir():
-            path = dbc_override / name / Path(source.path).name
-        elif dbc_override is not None:
-            path = dbc_override
-        else:
-            path = (base_dir / source.path).resolve()
-        if dbc_override is not None and p.buses and not dbc_override.is_dir():
-            raise c.err(
-                ("buses",),
-                "a DBC given in place of the profile's (--dbc) is for a single-bus profile; "
-                "this one has a buses section",
-                expected="the profile's own DBC paths, or an evidence folder's dbc/",
-                got=str(dbc_override),
-            )
+        declared = Path(source.path).name
+        path = _bus_dbc_path(dbc_override, name, declared) or (base_dir / source.path).resolve()
         db = _load_dbc(c, source, key, path)
         out[name] = PlannedBus(
             name,
@@ -118,8 +141,22 @@ def compile_buses(c: _Loading, base_dir: Path, dbc_override: Path | None) -> dic
             spec.fd,
             spec.fast_bitrate if spec.fd else 0,
             spec.fd and spec.brs,
+            declared if path.name != declared else "",
         )
     return out
+
+
+def _bus_dbc_path(override: Path | DbcFiles | None, name: str, declared: str) -> Path | None:
+    """Where bus ``name``'s DBC (declared as file ``declared``) is read from in place of
+    the profile's path (None: the profile's path)."""
+    if isinstance(override, DbcFiles):
+        given = override.per_bus.get(name)
+        if given is not None:
+            return given
+        return override.folder / name / declared if override.folder is not None else None
+    if override is not None and override.is_dir():
+        return override / name / declared
+    return override
 
 
 def _load_dbc(c: _Loading, source: DbcSource, key: tuple[str, ...], dbc_path: Path) -> CanDatabase:

@@ -121,6 +121,16 @@ def _say_incomplete(reason: str | None, err: Console) -> None:
         err.print(f"[bold magenta]INCOMPLETE[/]: {escape(reason)}", soft_wrap=True)
 
 
+def _shown_dbc(dbc: object) -> str:
+    """The DBC an evaluation read, as said: a file or folder, or each bus's given file."""
+    per_bus = getattr(dbc, "per_bus", None)  # harness.profile.compile_buses.DbcFiles
+    if per_bus is not None:
+        given = ", ".join(f"{bus}={path}" for bus, path in per_bus.items())
+        folder = getattr(dbc, "folder", None)
+        return given + (f" (the others from {folder})" if folder is not None else "")
+    return str(dbc or "named by the profile")
+
+
 def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.markup import escape
 
@@ -129,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     start = time.perf_counter()
     incomplete = incomplete_reason(args.folder)
     _say_incomplete(incomplete, out)  # first, before any verdict
-    ev = load_evidence(args.folder, args.profile, args.dbc)
+    ev = load_evidence(args.folder, args.profile, dbc_choice(args.dbc))
     result = evaluate_evidence(ev)
     seconds = time.perf_counter() - start
     say = functools.partial(out.print, soft_wrap=True)
@@ -141,7 +151,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     say(
         f"  profile {escape(str(ev.profile_path))}, DBC "
-        f"{escape(str(ev.dbc_path or 'named by the profile'))}; trace {ev.frames} frames "
+        f"{escape(_shown_dbc(ev.dbc_path))}; trace {ev.frames} frames "
         f"({rx} from the DUT, {ev.frames - rx} from the harness)"
     )
     for note in ev.notes:
@@ -199,7 +209,7 @@ def cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
             check_output_file(path, flag)
     incomplete = incomplete_reason(args.folder)
     _say_incomplete(incomplete, err)  # first, before the report is written
-    ev = load_evidence(args.folder, args.profile, args.dbc, need_profile=False)
+    ev = load_evidence(args.folder, args.profile, dbc_choice(args.dbc), need_profile=False)
     evaluation = evaluate_evidence(ev) if ev.plan is not None else None
     paths = write_reports(
         args.folder,
@@ -226,8 +236,44 @@ def _inputs(parser: argparse.ArgumentParser) -> None:
         help="the profile the run used (default: the folder's copy, profile.yaml)",
     )
     parser.add_argument(
-        "--dbc", type=Path, help="the DBC the run used (default: the folder's dbc/*.dbc)"
+        "--dbc",
+        action="append",
+        metavar="[BUS=]PATH",
+        help="the DBC the run used (default: the folder's dbc/*.dbc); on a profile of several "
+        "buses BUS=PATH, once per bus to replace (the others: the folder's dbc/BUS/FILE)",
     )
+
+
+def dbc_choice(values: list[str] | None) -> Path | dict[str, Path] | None:
+    """``--dbc`` as given: None, one plain PATH, or BUS=PATH per bus (a bus named twice, or
+    a plain PATH beside others, is an InputError naming it)."""
+    from harness.errors import InputError
+
+    if not values:
+        return None
+    named: dict[str, Path] = {}
+    plain: list[str] = []
+    for value in values:
+        bus, sep, path = value.partition("=")
+        if not sep or not bus or os.sep in bus or "/" in bus:  # a path, not BUS=PATH
+            plain.append(value)
+            continue
+        if not path:
+            raise InputError(
+                f"--dbc {value}: no file after '{bus}='", expected="--dbc BUS=PATH", got=value
+            )
+        if bus in named:
+            raise InputError(
+                f"--dbc names bus '{bus}' twice", expected="one --dbc BUS=PATH per bus", got=value
+            )
+        named[bus] = Path(path)
+    if plain and (named or len(plain) > 1):
+        raise InputError(
+            f"--dbc {plain[-1]} is a plain PATH beside other --dbc options",
+            expected="one --dbc PATH (one bus), or --dbc BUS=PATH for each bus",
+            got=plain[-1],
+        )
+    return Path(plain[0]) if plain else named
 
 
 def register(sub: Any) -> None:

@@ -14,13 +14,19 @@ its own process in real time on two ``udp_multicast`` buses::
     python relay_part.py --front-port P1 --rear-port P2 [--fault NAME]
 
 Faulty builds (``--fault``, or the provider's variants): ``slow-alive`` (RELAY_Alive every
-75 ms: the front bus's requirement RL-001), ``leak-to-rear`` (FRONT_Cmd copied onto the rear
-bus: RL-002), ``no-follow`` (REAR_Echo keeps the first Level: RL-003).
+75 ms: the front bus's requirement RL-001), ``front-extra-id`` (a second identifier, 0x111,
+beside each RELAY_Alive on the front bus: RL-001's ``allowed_ids`` of that bus),
+``leak-to-rear`` (FRONT_Cmd copied onto the rear bus: RL-002), ``no-follow`` (REAR_Echo keeps
+the first Level: RL-003).
 
 Like a gateway, it also routes every classic 11-bit frame of 0x300..0x30F from the front bus
 onto the rear bus unchanged, at once (``relay_routing.yaml``, the provider
 ``relay-routing``); its faulty builds there: ``route-late`` (each copy 6 ms late: RL-004)
-and ``leak-fd`` (FD frames of those identifiers cross too, cut to 8 bytes: RL-005).
+and ``leak-fd`` (FD frames of those identifiers cross too, cut to 8 bytes: RL-005). It routes
+the classic 11-bit frames of 0x320..0x32F too, rate-limited as CC-GW-1's GW-006 (per
+identifier, a frame less than 5 ms after the last one it forwarded is dropped, exactly 5 ms
+forwarded); its faulty builds there: ``limit-4ms`` (the limit 1 ms short: RL-006) and
+``limit-6ms`` (the limit 1 ms long: RL-006).
 """
 
 from __future__ import annotations
@@ -42,12 +48,15 @@ DATA = Path(__file__).resolve().parent / "data"
 CMD_ID = 0x100
 ALIVE_ID = 0x110  # on the front bus
 ECHO_ID = 0x110  # on the rear bus: the same identifier, another bus
+EXTRA_ID = 0x111  # sent on the front bus by the faulty build front-extra-id only
 ROUTED = range(0x300, 0x310)  # classic 11-bit frames routed front -> rear
+LIMITED = range(0x320, 0x330)  # the same, rate-limited to one per 5 ms per identifier
 
 VARIANTS = {
     v.name: v
     for v in (
         Variant("slow-alive", "RL-001", "RELAY_Alive every 75 ms on the front bus"),
+        Variant("front-extra-id", "RL-001", "sends 0x111 beside RELAY_Alive on the front bus"),
         Variant("leak-to-rear", "RL-002", "copies FRONT_Cmd onto the rear bus"),
         Variant("no-follow", "RL-003", "REAR_Echo keeps the first Level it saw"),
     )
@@ -57,6 +66,8 @@ ROUTING_VARIANTS = {
     for v in (
         Variant("route-late", "RL-004", "routes each frame 6 ms late"),
         Variant("leak-fd", "RL-005", "routes FD frames of the routed identifiers too"),
+        Variant("limit-4ms", "RL-006", "rate limit 4 ms instead of 5 ms"),
+        Variant("limit-6ms", "RL-006", "rate limit 6 ms instead of 5 ms"),
     )
 }
 
@@ -76,6 +87,7 @@ class Relay:
         self.counter = 0
         self.commands = 0  # FRONT_Cmd frames taken
         self.tasks: list[PeriodicTask] = []
+        self.forwarded: dict[int, float] = {}  # rate limit: last forwarded time per identifier
         self._reading = False
 
     @property
@@ -103,6 +115,9 @@ class Relay:
         if msg.arbitration_id in ROUTED and not msg.is_extended_id:
             self.route(msg)
             return
+        if msg.arbitration_id in LIMITED and not msg.is_extended_id and not msg.is_fd:
+            self.limit(msg)
+            return
         if msg.arbitration_id != CMD_ID or msg.is_extended_id or not msg.is_fd:
             return
         data = bytes(msg.data)
@@ -125,12 +140,28 @@ class Relay:
         else:
             self._forward(copy)
 
+    def limit(self, msg: can.Message) -> None:
+        """Route unless less than 5 ms after the last frame of its identifier forwarded (in
+        microseconds of the loop's clock, the part's receive time; exactly 5 ms forwarded)."""
+        now = round(self.loop.now() * 1e6)
+        last = self.forwarded.get(msg.arbitration_id)
+        spacing = {"limit-4ms": 4000, "limit-6ms": 6000}.get(self.fault or "", 5000)
+        if last is not None and now - last < spacing:
+            return
+        self.forwarded[msg.arbitration_id] = now
+        data = bytes(msg.data[: min(msg.dlc, 8)])
+        self._forward(
+            can.Message(arbitration_id=msg.arbitration_id, is_extended_id=False, data=data)
+        )
+
     def _forward(self, msg: can.Message) -> None:
         with contextlib.suppress(can.CanError):
             self.rear.send(msg)
 
     def send_alive(self) -> None:
         self._send(self.front, ALIVE_ID, bytes([self.counter, 0, 0, 0, 0, 0, 0, 0]))
+        if self.fault == "front-extra-id":
+            self._send(self.front, EXTRA_ID, bytes([self.counter]))
         self.counter = (self.counter + 1) & 0xFF
 
     def send_echo(self) -> None:

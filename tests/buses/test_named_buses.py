@@ -185,6 +185,49 @@ def test_the_cli_certifies_and_evaluates_a_two_bus_run(profile: Path, tmp_path: 
     assert main(["evaluate", str(out)]) == 0
 
 
+@pytest.mark.parametrize(
+    ("variant", "case", "bus", "leaked"),
+    [("front-extra-id", "TC-RL-001", "front", 0x111), ("leak-to-rear", "TC-RL-002", "rear", 0x100)],
+)
+def test_allowed_ids_judges_each_named_bus_live_and_offline(
+    profile: Path, tmp_path: Path, variant: str, case: str, bus: str, leaked: int
+) -> None:
+    """``allowed_ids`` with ``bus:`` reads that bus's frames, on each of the two buses: the
+    identifier a faulty build adds on one bus fails that bus's check alone (certify, exit 1),
+    and ``harness evaluate`` recomputes the same verdicts from the trace (exit 0); qualify's
+    variants (test_qualify_buses.py) are caught in the same cases."""
+    out = tmp_path / "cli"
+    argv = ["certify", str(profile), "--dut", f"sim:relay:{variant}", "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 1
+    record = json.loads((out / "run.json").read_text())
+    failed = [(c["id"], k) for c in record["cases"] for k in c["checks"] if k["verdict"] != "PASS"]
+    assert [(c, k["kind"]) for c, k in failed] == [(case, "allowed_ids")], failed
+    check = failed[0][1]
+    assert check["summary"].startswith(f"unexpected identifiers: 0x{leaked:03X} x"), check
+    assert check["offender"]["can_id"] == f"0x{leaked:03X}", check["offender"]
+    evidence = load_evidence(out)  # the folder's own profile and DBCs
+    assert evidence.plan is not None
+    allowed = [
+        k
+        for c in evidence.record.cases
+        for k in matched_checks(evidence.plan, c)
+        if k is not None and k.kind == "allowed_ids"
+    ]
+    assert [k.bus.name if k.bus else None for k in allowed] == ["front", "rear"]
+    evaluation = evaluate_evidence(evidence)
+    assert_agrees(evaluation)
+    recomputed = {
+        (c.case_id, k.kind): k.recomputed.verdict
+        for c in evaluation.cases
+        for k in c.checks
+        if k.recomputed is not None
+    }
+    assert recomputed[(case, "allowed_ids")] is Verdict.FAIL
+    other = "TC-RL-002" if case == "TC-RL-001" else "TC-RL-001"
+    assert recomputed[(other, "allowed_ids")] is Verdict.PASS
+    assert main(["evaluate", str(out)]) == 0
+
+
 PROFILE_EDITS = [
     # (old, new, the place, a phrase of the message)
     (

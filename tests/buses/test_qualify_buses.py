@@ -39,6 +39,7 @@ def test_a_two_bus_profile_qualifies_with_each_variant_caught_on_its_bus(tmp_pat
     caught = {v["name"]: (v["verdict"], v["detecting_cases"]) for v in report["variants"]}
     assert caught == {
         "slow-alive": ("caught", ["TC-RL-001"]),  # the front bus's case only
+        "front-extra-id": ("caught", ["TC-RL-001"]),  # allowed_ids of the front bus
         "leak-to-rear": ("caught", ["TC-RL-002"]),  # the rear bus's case only
         "no-follow": ("caught", ["TC-RL-003"]),
     }

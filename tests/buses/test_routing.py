@@ -5,7 +5,8 @@ frames of 0x300..0x30F that the harness sends on the CAN FD front bus onto the c
 bus, on the session's virtual clock; the harness also sends FD frames of 0x305 and classic
 frames of 0x310, which must not cross. Each faulty build is caught by exactly the new check
 of its requirement (``routed`` for a copy 6 ms late, ``firewall`` for FD frames that leak),
-its failure names the frame, and ``harness evaluate`` of the evidence (the BLF trace, where
+its failure names the frame (``routed`` with ``min_spacing`` for a rate limit 1 ms short or
+long, on 0x320..0x32F), and ``harness evaluate`` of the evidence (the BLF trace, where
 the harness's frames keep their FD flag) agrees with the live verdicts.
 """
 
@@ -30,7 +31,11 @@ from tests.report.conftest import assert_agrees
 
 HERE = Path(__file__).resolve().parent
 PROFILE = HERE / "relay_routing.yaml"
-CASES = {"RL-004": ("TC-RL-004", "routed"), "RL-005": ("TC-RL-005", "firewall")}
+CASES = {
+    "RL-004": ("TC-RL-004", "routed"),
+    "RL-005": ("TC-RL-005", "firewall"),
+    "RL-006": ("TC-RL-006", "routed"),
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,6 +72,9 @@ def test_the_routing_relay_passes_both_checks(profile: Path, tmp_path: Path) -> 
     assert routed.kind == "routed" and routed.verdict is Verdict.PASS, routed.summary
     assert routed.measurements["count"] > 20  # classic frames of the range were judged
     assert firewall.kind == "firewall" and firewall.verdict is Verdict.PASS, firewall.summary
+    limited = checks["TC-RL-006"][0]
+    assert limited.kind == "routed" and limited.verdict is Verdict.PASS, limited.summary
+    assert limited.measurements["count"] > 20 and limited.measurements["dropped"] > 20
     m = firewall.measurements
     assert m["routed"] > 20 and m["own"] > 0 and m["crossed"] == 0 and m["returned"] == 0
 
@@ -90,6 +98,12 @@ def test_each_faulty_routing_is_caught_by_exactly_its_check(
     if variant == "route-late":
         assert bad.measurements["late"] == bad.measurements["count"] > 0
         assert "late: 0x30" in said and "on front" in said and "6.000 ms later" in said, said
+    elif variant.startswith("limit-"):  # the first frame judged otherwise than the contract
+        m = bad.measurements
+        first = "wrongly forwarded" if variant == "limit-4ms" else "wrongly dropped"
+        assert m["wrongly_forwarded" if variant == "limit-4ms" else "missing"] > 0, m
+        assert f"{first}: 0x32" in said and "on front" in said, said
+        assert "after the last forwarded frame of its identifier, min_spacing 5.000 ms" in said
     else:
         assert bad.measurements["crossed"] > 0
         assert "crossed: 0x305" in said and "on rear" in said, said
@@ -111,6 +125,7 @@ def test_each_faulty_routing_is_caught_by_exactly_its_check(
             "checks[0].p99",
             "at most max_latency",
         ),
+        ("min_spacing: 5 ms", "min_spacing: 0 ms", "checks[0].min_spacing", "above 0"),
     ],
 )
 def test_a_bad_routing_check_is_exit_2_at_its_place(

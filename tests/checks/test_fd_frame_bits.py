@@ -164,3 +164,43 @@ def test_bus_load_counts_the_data_phase_at_the_data_bit_rate(
     assert result.verdict is verdict
     if verdict is Verdict.PASS:
         assert result.measurements["mean_percent"] == pytest.approx(at_2m, rel=1e-6)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=64),
+            st.sampled_from(
+                [
+                    0,
+                    FLAG_FD,
+                    FLAG_FD | FLAG_BRS,
+                    FLAG_FD | FLAG_EXTENDED,
+                    FLAG_FD | FLAG_BRS | FLAG_EXTENDED,
+                    FLAG_EXTENDED,
+                ]
+            ),
+        ),
+        max_size=20,
+    )
+)
+def test_the_frame_log_keeps_each_frame_s_bits_as_the_model_counts_them(
+    frames: list[tuple[int, int]],
+) -> None:
+    """FrameLog.add_rx looks the lengths up in a table: the same as fd_frame_bits and
+    frame_bits for every length and flag, classic frames with no data-phase bits."""
+    log = FrameLog()
+    want: list[tuple[int, int]] = []
+    for k, (n, flags) in enumerate(frames):
+        if not flags & FLAG_FD:
+            n = min(n, 8)
+        log.add_rx(k * 0.001, 0x120, bytes(n), flags)
+        ext = bool(flags & FLAG_EXTENDED)
+        if flags & FLAG_FD:
+            want.append(fd_frame_bits(n, extended=ext, brs=bool(flags & FLAG_BRS)))
+        else:
+            want.append((frame_bits(0x120, n, extended=ext), 0))
+    fast = log.rx_fast_bits or [0] * len(log.rx_bits)
+    assert list(zip(log.rx_bits, fast, strict=True)) == want
+    with pytest.raises(ValueError, match="at most 64 data bytes"):
+        log.add_rx(1.0, 0x120, bytes(65), FLAG_FD)
