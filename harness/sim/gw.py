@@ -60,6 +60,8 @@ __all__ = ["Gateway", "protection"]
 GEAR_UNKNOWN = 7
 SPEED_INVALID = 0xFFFF
 PT_LENGTH = 32
+BODY_DRAIN = 0.050  # seconds between two drains of the body bus's receive queue
+BODY_DRAIN_MAX = 10000  # frames taken per drain at most
 _ROUTED = frozenset(ROUTED_IDS)
 
 
@@ -139,6 +141,7 @@ class Gateway:
         self._tasks: list[PeriodicTask] = []
         self._timeout: Timer | None = None
         self._restart: Timer | None = None
+        self._drainer: PeriodicTask | None = None
         self._readers = False
         self.running = False
         self.silent = False
@@ -170,9 +173,12 @@ class Gateway:
             return
         self.running = True
         if not self._readers:
+            # one reader: a real-time loop then blocks on the backbone and wakes at a frame
+            # (with two it polls); the body bus carries nothing for the gateway (GW-002: no
+            # body frame crosses), so what arrives there is only drained now and then
             self.loop.add_reader(self.backbone, self.on_backbone)
-            self.loop.add_reader(self.body, lambda msg: None)  # never crosses back (GW-002)
             self._readers = True
+        self._drainer = self.loop.every(BODY_DRAIN, self._drain_body, first=self.loop.now())
         self._power_up()
 
     def stop(self) -> None:
@@ -180,6 +186,9 @@ class Gateway:
         self.running = False
         self.silent = False
         self._cancel()
+        if self._drainer is not None:
+            self._drainer.cancel()
+            self._drainer = None
         if self._restart is not None:
             self._restart.cancel()
             self._restart = None
@@ -206,6 +215,15 @@ class Gateway:
             self._timeout = None
         self.uds.stop()
 
+    def _drain_body(self) -> None:
+        """Take what waits on the body bus (nothing the gateway uses) off its queue."""
+        for _ in range(BODY_DRAIN_MAX):
+            try:
+                if self.body.recv(0.0) is None:
+                    return
+            except can.CanError:
+                return
+
     def ecu_reset(self) -> None:
         """After the positive answer to ECUReset: silent on both buses, then power-up."""
         self._cancel()
@@ -229,7 +247,11 @@ class Gateway:
     def _route(self, msg: can.Message) -> None:
         if msg.is_fd:
             return  # FD-format frames of the routed identifiers are not routed (nor counted)
+        # the frame's reception time, as CAN hardware stamps it: a late turn of this loop must
+        # not bring two frames closer together (a stamp from another clock: now)
         now = self.loop.now()
+        if -0.001 < now - msg.timestamp < 1.0:
+            now = msg.timestamp
         can_id = msg.arbitration_id
         limit = self.b.rate_limit
         last = self._last_forwarded.get(can_id)

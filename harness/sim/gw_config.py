@@ -46,7 +46,7 @@ DIAG_FUNCTIONAL_ID = 0x18DB33F1
 DIAG_RESPONSE_ID = 0x18DAF110
 DIAG_PADDING = 0xCC
 LOAD_WINDOW = 0.100  # late-under-load: routed frames counted over this window
-LOAD_THRESHOLD = 100  # ... and more than this many of them is "under load" (~27 % bus load)
+LOAD_THRESHOLD = 80  # ... and more than this many of them is "under load" (~22 % bus load)
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ _VARIANTS: tuple[tuple[Variant, GwBehaviour], ...] = (
         Variant(
             "late-under-load",
             "GW-001",
-            "routes each frame 6 ms late while more than 100 routed frames came in 100 ms",
+            "routes each frame 6 ms late while more than 80 routed frames came in 100 ms",
         ),
         GwBehaviour(late_under_load=0.006),
     ),
