@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import can
+
 from harness.bench import Bench
 from harness.can.dbc import CanDatabase, load_dbc
 from harness.dut import DUTS, DutProvider, DutSetup
@@ -51,8 +53,9 @@ def gw_identity_from_bench(bench: Bench) -> GwIdentity:
 class RunningGateway:
     """A built gateway (the provider's :class:`~harness.dut.RunningDut`)."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, owned: list[can.BusABC] | None = None) -> None:
         self.gateway = gateway
+        self.owned = list(owned or [])  # the buses of its own it was given (shut down here)
 
     @property
     def part(self) -> Gateway:
@@ -63,6 +66,9 @@ class RunningGateway:
 
     def stop(self) -> None:
         self.gateway.stop()
+        for bus in self.owned:
+            bus.shutdown()
+        self.owned.clear()
 
 
 class GwProvider(DutProvider):
@@ -76,22 +82,13 @@ class GwProvider(DutProvider):
     def build(self, setup: DutSetup) -> RunningGateway:
         if setup.variant is not None:
             self.variant(setup.variant)
-        missing = [b for b in BUSES if b not in setup.buses]
-        if missing:
-            raise InputError(
-                f"cc-gw-1 needs its two buses, {' and '.join(BUSES)}; missing "
-                + ", ".join(missing),
-                expected="a profile (or a bench's can section) naming the buses backbone and body",
-                got=sorted(setup.buses) or ["(one unnamed bus)"],
-            )
-        dbs: dict[str, CanDatabase] = {}
-        for bus, path in bus_dbcs().items():
-            given = setup.dbs.get(bus)
-            dbs[bus] = given if given is not None else load_dbc(path)
+        buses, dbs = self._buses(setup)
+        owned = [bus for bus in buses.values() if bus not in setup.buses.values()]
+        owned = [bus for bus in owned if bus is not setup.bus]
         gateway = Gateway(
             setup.loop,
-            setup.buses["backbone"],
-            setup.buses["body"],
+            buses["backbone"],
+            buses["body"],
             dbs["backbone"],
             dbs["body"],
             variant=setup.variant,
@@ -99,7 +96,36 @@ class GwProvider(DutProvider):
             diag=setup.diag,
             fd_diagnostics=FEATURES["fd_diagnostics"],
         )
-        return RunningGateway(gateway)
+        return RunningGateway(gateway, owned)
+
+    @staticmethod
+    def _buses(setup: DutSetup) -> tuple[dict[str, can.BusABC], dict[str, CanDatabase]]:
+        """The part's end of each of its buses and their DBCs. A profile of both buses names
+        them backbone and body; a profile of one of them (``harness init`` on one DBC) gives
+        one bus, known by its DBC's messages, and the other is a bus of its own that nobody
+        else is on (the gateway's frames there go nowhere)."""
+        given = {b: setup.buses[b] for b in BUSES if b in setup.buses}
+        dbs = {b: setup.dbs[b] for b in BUSES if b in setup.dbs}
+        if not given:
+            names = {m.name for m in setup.db.messages.values()}
+            if "BODY_VehInfo" in names or "GW_Status" in names:
+                given, dbs = {"body": setup.bus}, {"body": setup.db}
+            elif "PT_Status" in names or "GW_StatusFD" in names:
+                given, dbs = {"backbone": setup.bus}, {"backbone": setup.db}
+            else:
+                raise InputError(
+                    "cc-gw-1 is on a backbone and a body bus; this profile's bus carries "
+                    "neither's messages",
+                    expected="a profile naming the buses backbone and body, or one of the "
+                    "CC-GW-1 DBCs (harness/data/cc-gw-1-backbone.dbc, cc-gw-1-body.dbc)",
+                    got=sorted(setup.buses) or ["(one bus)"],
+                )
+        for bus, path in bus_dbcs().items():
+            if bus not in given:
+                given[bus] = can.Bus(interface="virtual", channel=f"cc-gw-1-{bus}-{id(setup)}")
+            if bus not in dbs:
+                dbs[bus] = load_dbc(path)
+        return given, dbs
 
     def default_dbc(self) -> Path | None:
         return bus_dbcs()["backbone"]
