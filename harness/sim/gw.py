@@ -157,8 +157,9 @@ class Gateway:
         if not self.b.counts_survive_reset or not hasattr(self, "_info_counter"):
             self.forwarded = self.dropped = self.discarded = 0
             self._info_counter = self._status_counter = self._fd_counter = 0
-        self.fault_timeout = False
-        self.fault_invalid = False
+        if not self.b.faults_survive_reset or not hasattr(self, "fault_timeout"):
+            self.fault_timeout = False
+            self.fault_invalid = False
         self._last_counter: int | None = None
         self._discards = 0
         self._valid = 0

@@ -88,6 +88,7 @@ class GwBehaviour:
     length_before_subfunction: bool = False  # GW-008: NRC 0x13 wins over 0x12
     reset_silence: float = RESET_SILENCE  # GW-009
     counts_survive_reset: bool = False  # GW-009
+    faults_survive_reset: bool = False  # GW-009
 
 
 _VARIANTS: tuple[tuple[Variant, GwBehaviour], ...] = (
@@ -198,6 +199,14 @@ _VARIANTS: tuple[tuple[Variant, GwBehaviour], ...] = (
             "keeps its status counts (and E2E counters) over an ECUReset",
         ),
         GwBehaviour(counts_survive_reset=True),
+    ),
+    (
+        Variant(
+            "faults-survive-reset",
+            "GW-009",
+            "keeps FaultPtTimeout and FaultPtInvalid set over an ECUReset",
+        ),
+        GwBehaviour(faults_survive_reset=True),
     ),
 )
 

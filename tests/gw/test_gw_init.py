@@ -37,7 +37,9 @@ def test_the_generated_body_profile_certifies_the_gateway(generated: Path, tmp_p
     assert {"TC-GW_Status", "TC-BODY_VehInfo", "TC-BUS"} <= set(verdicts)
 
 
-def test_the_generated_body_profile_fails_a_counter_out_of_range(generated: Path, tmp_path: Path) -> None:
+def test_the_generated_body_profile_fails_a_counter_out_of_range(
+    generated: Path, tmp_path: Path
+) -> None:
     """A part whose Profile 1 counters reach 15 breaks the DBC's counter range [0|14]."""
     verdicts = _verdicts(generated, "sim:cc-gw-1:p01-counter-15", tmp_path / "run")
     failing = {c for c, v in verdicts.items() if v is not Verdict.PASS}
