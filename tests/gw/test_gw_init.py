@@ -44,3 +44,14 @@ def test_the_generated_body_profile_fails_a_counter_out_of_range(
     verdicts = _verdicts(generated, "sim:cc-gw-1:p01-counter-15", tmp_path / "run")
     failing = {c for c, v in verdicts.items() if v is not Verdict.PASS}
     assert failing == {"TC-GW_Status", "TC-BODY_VehInfo"}, verdicts
+
+
+def test_a_profile_of_neither_bus_is_exit_2_naming_what_the_gateway_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tcu = Path(__file__).resolve().parents[2] / "profiles" / "cc-tcu-1.yaml"
+    out = tmp_path / "run"
+    argv = ["certify", str(tcu), "--dut", "sim:cc-gw-1", "--case", "TC-CAN-005", "--quiet"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cc-gw-1 is on a backbone and a body bus" in err and "Traceback" not in err
