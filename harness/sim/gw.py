@@ -236,6 +236,8 @@ class Gateway:
         if self.silent or not self.running:
             return
         can_id = msg.arbitration_id
+        if self.b.late_under_load:  # the late-under-load variant: how busy the backbone is
+            self._busy(msg)
         if self.uds.takes(msg):
             self.uds.on_frame(msg)
         elif msg.is_extended_id:
@@ -265,17 +267,20 @@ class Gateway:
             arbitration_id=can_id, is_extended_id=False, dlc=msg.dlc, data=bytes(msg.data)
         )
         delay = self.b.route_delay
-        if self.b.late_under_load:
-            arrivals = self._arrivals
-            arrivals.append(now)
-            while arrivals and arrivals[0] < now - LOAD_WINDOW:
-                arrivals.popleft()
-            if len(arrivals) > LOAD_THRESHOLD:
-                delay += self.b.late_under_load
+        if len(self._arrivals) > LOAD_THRESHOLD:
+            delay += self.b.late_under_load
         if delay > 0:
             self.loop.call_later(delay, lambda: self._send(self.body, copy))
         else:
             self._send(self.body, copy)
+
+    def _busy(self, msg: can.Message) -> None:
+        """Count the backbone's frames of the last LOAD_WINDOW (any identifier)."""
+        now = self.loop.now()
+        arrivals = self._arrivals
+        arrivals.append(now)
+        while arrivals and arrivals[0] < now - LOAD_WINDOW:
+            arrivals.popleft()
 
     def _on_pt(self, msg: can.Message) -> None:
         now = self.loop.now()

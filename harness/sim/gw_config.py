@@ -45,7 +45,7 @@ DIAG_REQUEST_ID = 0x18DA10F1
 DIAG_FUNCTIONAL_ID = 0x18DB33F1
 DIAG_RESPONSE_ID = 0x18DAF110
 DIAG_PADDING = 0xCC
-LOAD_WINDOW = 0.100  # late-under-load: routed frames counted over this window
+LOAD_WINDOW = 0.100  # late-under-load: backbone frames counted over this window
 LOAD_THRESHOLD = 80  # ... and more than this many of them is "under load" (~22 % bus load)
 
 
@@ -96,7 +96,7 @@ _VARIANTS: tuple[tuple[Variant, GwBehaviour], ...] = (
         Variant(
             "late-under-load",
             "GW-001",
-            "routes each frame 6 ms late while more than 80 routed frames came in 100 ms",
+            "routes each frame 6 ms late while more than 80 backbone frames came in 100 ms",
         ),
         GwBehaviour(late_under_load=0.006),
     ),
