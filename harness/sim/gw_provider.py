@@ -27,6 +27,7 @@ from harness.sim.gw_config import GW_VARIANTS, GwIdentity
 __all__ = ["FEATURES", "PROVIDER", "GwProvider", "bus_dbcs", "gw_identity_from_bench"]
 
 BUSES = ("backbone", "body")
+REALTIME_FRAMES_PER_TURN = 8
 FEATURES = {"rate_limit": True, "fd_diagnostics": False}
 """The optional features the simulated gateway has (its implementation conformance
 statement, reference-gw.md): ``fd_diagnostics`` waits for ISO-TP over CAN FD."""
@@ -83,6 +84,10 @@ class GwProvider(DutProvider):
         if setup.variant is not None:
             self.variant(setup.variant)
         buses, dbs = self._buses(setup)
+        if not setup.loop.clock.simulated:
+            # its own real-time loop (a thread or a process of its own): look at the clock
+            # every few frames, so a burst of routed frames does not hold its cycles back
+            setup.loop.MAX_FRAMES_PER_TURN = REALTIME_FRAMES_PER_TURN
         owned = [bus for bus in buses.values() if bus not in setup.buses.values()]
         owned = [bus for bus in owned if bus is not setup.bus]
         gateway = Gateway(
