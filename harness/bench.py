@@ -128,7 +128,10 @@ class DutConfig(_Strict):
         default=None, min_length=17, max_length=17, description="the simulator's VIN"
     )
     serial: str | None = Field(
-        default=None, min_length=12, max_length=12, description="the simulator's serial"
+        default=None,
+        min_length=12,
+        max_length=16,
+        description="the simulator's serial (12 characters for cc-tcu-1, 16 for cc-gw-1)",
     )
     sw_version: str | None = Field(default=None, description="the simulator's software version")
     firmware_sha256: str | None = Field(

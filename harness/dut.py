@@ -54,6 +54,7 @@ __all__ = [
     "Variant",
     "check_variant",
     "get_provider",
+    "provider_for",
 ]
 
 DEFAULT_DUT = "cc-tcu-1"
@@ -196,3 +197,12 @@ DUTS: Registry[DutProvider] = Registry("DUT provider", "cc_harness.duts", check=
 def get_provider(name: str) -> DutProvider:
     """The provider ``name``; an unknown name is an InputError listing the registered ones."""
     return DUTS.get(name)
+
+
+def provider_for(requirement_set: str) -> str:
+    """The registered provider implementing ``requirement_set`` (a profile's requirements
+    id, e.g. CC-GW-1), else :data:`DEFAULT_DUT`: what a bare ``--dut sim`` qualifies."""
+    for name in DUTS.names():
+        if DUTS.get(name).requirement_set == requirement_set:
+            return name
+    return DEFAULT_DUT

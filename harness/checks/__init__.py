@@ -22,6 +22,7 @@ from harness.checks.base import CHECKS, Check, CheckParams, Resolver, register
 # isort: off
 # registered after the one-bus kinds, so that "valid:" hints keep listing those first
 from harness.checks import can_routing
+from harness.checks import can_counts
 
 # isort: on
 from harness.checks.spec import CheckSpec
@@ -32,6 +33,7 @@ __all__ = [
     "CheckParams",
     "CheckSpec",
     "Resolver",
+    "can_counts",
     "can_e2e",
     "can_routing",
     "can_signal",

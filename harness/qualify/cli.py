@@ -30,7 +30,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.bench import Bench, check_references, load_bench
-from harness.dut import DEFAULT_DUT, DutProvider, Variant, get_provider
+from harness.dut import DutProvider, Variant, get_provider, provider_for
 from harness.errors import InputError, RunAborted
 from harness.outputs import check_out_folder
 from harness.plan import Plan
@@ -64,15 +64,16 @@ __all__ = ["register", "write_qualification"]
 JSON_NAME, HTML_NAME = "qualification.json", "qualification.html"
 
 
-def _simulator(dut: str = "sim") -> DutProvider:
+def _simulator(dut: str = "sim", requirement_set: str = "") -> DutProvider:
     """The simulated DUT qualified against (``--dut``): its variants are the faulty parts it
-    runs."""
+    runs. A bare ``sim`` is the registered part implementing the profile's requirement set
+    (``requirement_set``; cc-gw-1 for CC-GW-1), else the reference cc-tcu-1."""
     kind, _, name = dut.partition(":")
     if kind != "sim" or name.count(":"):
         raise InputError(
             "qualify --dut", expected="sim or sim:NAME (a simulated DUT, no variant)", got=dut
         )
-    return get_provider(name or DEFAULT_DUT)
+    return get_provider(name or provider_for(requirement_set))
 
 
 def _selected_variants(provider: DutProvider, names: list[str] | None) -> dict[str, Variant]:
@@ -217,7 +218,7 @@ def cmd_qualify(args: argparse.Namespace, out: Console, err: Console) -> int:
     broker = _queue_broker(args)
     bench = load_bench(args.bench)
     check_references(bench, broker=args.realtime_runs > 0 and broker is None)
-    simulator = _simulator(args.dut)
+    simulator = _simulator(args.dut, plan.profile.profile.requirements.id)
     from harness.conformance import conformance_for
 
     conformance = conformance_for(  # the part's statement: --ics, else the bench's

@@ -77,8 +77,9 @@ def register(sub: Any) -> None:
         "--dut",
         default="sim",
         metavar="sim:NAME",
-        help="the simulated DUT to qualify against, whose faulty variants run (default sim, "
-        "the reference cc-tcu-1; see 'harness sim list')",
+        help="the simulated DUT to qualify against, whose faulty variants run (default sim: "
+        "the registered part implementing the profile's requirement set, e.g. cc-gw-1 for "
+        "CC-GW-1, else the reference cc-tcu-1; see 'harness sim list')",
     )
     q.add_argument(
         "--variant",

@@ -86,3 +86,6 @@ class TcuProvider(DutProvider):
 
 
 PROVIDER = DUTS.register("cc-tcu-1", TcuProvider())
+
+# the second built-in part, CC-GW-1, registers with the first
+from harness.sim import gw_provider as _gw_provider  # noqa: E402,F401

@@ -102,7 +102,7 @@ def test_a_malformed_provider_is_refused_naming_it() -> None:
         DUTS.add("lamp", object(), origin="test")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="'cc-tcu-1' is registered twice: by harness and by"):
         DUTS.add("cc-tcu-1", _Provider("cc-tcu-1"), origin="test")
-    assert DUTS.names() == ["cc-tcu-1"]
+    assert DUTS.names() == ["cc-tcu-1", "cc-gw-1"]  # the built-in parts
 
 
 def test_sim_list_shows_every_provider_and_variant(
