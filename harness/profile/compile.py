@@ -221,6 +221,7 @@ class _Compiler:
             else first
         )
         check_diag_format(self, p.diagnostics, diag_bus.fd)
+        self.diag_bus_fd = diag_bus.fd
         req_ids = tuple(p.profile.requirements.ids)
         before_names: dict[str, str] = {}
         before_steps: list[PlannedStep] = []

@@ -63,6 +63,7 @@ class DiagCompiler(Protocol):
     """What the diagnostic step compilers need of the profile compiler."""
 
     p: Profile
+    diag_bus_fd: bool  # whether the diagnostics' bus is CAN FD
 
     def err(
         self, path: Sequence[str | int], message: str | None = None, **kw: Any
@@ -198,8 +199,28 @@ def _common(
         "within": cfg.p2 if within is None else within,
         "p2_star": cfg.p2_star,
         "timeout": cfg.timeout if timeout is None else timeout,
-        "frame_format": cfg.response_format,
+        "frame_format": _frame_format(c, path, cfg, spec),
     }
+
+
+def _frame_format(
+    c: DiagCompiler,
+    path: tuple[str | int, ...],
+    cfg: DiagConfig,
+    spec: DiagSpec | SecurityAccessSpec | ReadDtcsSpec,
+) -> str:
+    """The format every frame of the step's answer must have: the step's own, or the
+    section's; an FD format only on an FD bus."""
+    if spec.response_format is None:
+        return cfg.response_format
+    if spec.response_format in ("fd", "fd_brs") and not c.diag_bus_fd:
+        raise c.err(
+            (*path, "response_format"),
+            "the part cannot answer in CAN FD frames on a classic bus",
+            expected="any or classic, or a diagnostics bus declared with fd: true",
+            got=spec.response_format,
+        )
+    return spec.response_format
 
 
 def _request(c: DiagCompiler, spec: DiagSpec, path: tuple[str | int, ...]) -> bytes:

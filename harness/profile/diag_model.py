@@ -274,6 +274,12 @@ class _Timing(_Strict):
         description="how long the tester waits (default: the diagnostics timeout, or listen "
         "for expect: none)",
     )
+    response_format: Literal["any", "classic", "fd", "fd_brs"] | None = Field(
+        default=None,
+        description="what every frame of this step's answer must be (default: the "
+        "diagnostics section's response_format); e.g. fd_brs in a case that needs a feature "
+        "such as CC-GW-1's fd_diagnostics",
+    )
 
 
 class DiagSpec(_Timing):

@@ -93,7 +93,6 @@ class Gateway:
         variant: str | None = None,
         identity: GwIdentity | None = None,
         diag: DiagIds | None = None,
-        fd_diagnostics: bool = False,
     ) -> None:
         self.loop = loop
         self.backbone = backbone
@@ -136,7 +135,6 @@ class Gateway:
             self.identity,
             self.b,
             self.ecu_reset,
-            fd_diagnostics=fd_diagnostics,
         )
         self._tasks: list[PeriodicTask] = []
         self._timeout: Timer | None = None

@@ -85,6 +85,8 @@ class GwBehaviour:
     status_fd_cycle: float = STATUS_CYCLE  # GW-007
     fd_count_modulus: int = 0x10000  # GW-007: GW_StatusFD's counts wrap here
     functional_nrc: bool = False  # GW-008: answers functional requests with NRC 0x11/0x12/0x31
+    fd_diagnostics: bool = True  # GW-008: False answers over classic ISO-TP (no such feature)
+    diag_brs: bool = True  # GW-008: False sends its diagnostic FD frames without BRS
     length_before_subfunction: bool = False  # GW-008: NRC 0x13 wins over 0x12
     reset_silence: float = RESET_SILENCE  # GW-009
     counts_survive_reset: bool = False  # GW-009
@@ -207,6 +209,23 @@ _VARIANTS: tuple[tuple[Variant, GwBehaviour], ...] = (
             "keeps FaultPtTimeout and FaultPtInvalid set over an ECUReset",
         ),
         GwBehaviour(faults_survive_reset=True),
+    ),
+    (
+        Variant(
+            "classic-diagnostics",
+            "GW-008",
+            "answers diagnostics in classic 8-byte ISO-TP frames: a part without the feature "
+            "fd_diagnostics, right only when its statement says so",
+        ),
+        GwBehaviour(fd_diagnostics=False),
+    ),
+    (
+        Variant(
+            "diag-fd-no-brs",
+            "GW-008",
+            "answers diagnostics in CAN FD frames without the bit rate switch",
+        ),
+        GwBehaviour(diag_brs=False),
     ),
 )
 

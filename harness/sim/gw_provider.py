@@ -7,8 +7,9 @@ buses a host gives it: ``backbone`` (CAN FD) and ``body`` (classic), as the prof
 (:func:`bus_dbcs`) when the host does not give them. Importing this module registers it in
 :data:`harness.dut.DUTS` (:mod:`harness.sim.provider` does).
 
-The part's conformance statement: :data:`FEATURES` (it has ``rate_limit``; ``fd_diagnostics``
-is not declared: its diagnostics run over classic ISO-TP frames for now).
+The correct part has both optional features, :data:`FEATURES` (``rate_limit`` and
+``fd_diagnostics``); the faulty variants ``no-rate-limit`` and ``classic-diagnostics`` are
+parts without one, right only under a statement that leaves it out.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ __all__ = ["FEATURES", "PROVIDER", "GwProvider", "bus_dbcs", "gw_identity_from_b
 
 BUSES = ("backbone", "body")
 REALTIME_FRAMES_PER_TURN = 8
-FEATURES = {"rate_limit": True, "fd_diagnostics": False}
+FEATURES = {"rate_limit": True, "fd_diagnostics": True}
 """The optional features the simulated gateway has (its implementation conformance
-statement, reference-gw.md): ``fd_diagnostics`` waits for ISO-TP over CAN FD."""
+statement, reference-gw.md)."""
 
 
 def bus_dbcs() -> dict[str, Path]:
@@ -99,7 +100,6 @@ class GwProvider(DutProvider):
             variant=setup.variant,
             identity=gw_identity_from_bench(setup.bench),
             diag=setup.diag,
-            fd_diagnostics=FEATURES["fd_diagnostics"],
         )
         return RunningGateway(gateway, owned)
 

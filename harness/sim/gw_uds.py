@@ -8,8 +8,9 @@ ReadDataByIdentifier F190/F195/F18C/F1A2 (one DID per request), ECUReset 01. NRC
 page's order: 0x11 unsupported service, 0x12 unsupported sub-function, 0x13 wrong length,
 0x31 unknown DID; a functionally addressed request never gets 0x11, 0x12 or 0x31.
 
-ISO-TP over CAN FD (the optional feature ``fd_diagnostics``) is not built here: the one
-place that would switch it on is :func:`isotp_frame_options`.
+With the optional feature ``fd_diagnostics`` (the correct part has it) the answers go in CAN
+FD frames of up to 64 bytes with BRS, otherwise in classic 8-byte frames; requests are taken
+in either format (:func:`isotp_frame_options`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from harness.sim.gw_config import DIAG_PADDING, ROUTED_IDS, GwBehaviour, GwIdent
 from harness.sim.isotp_server import ServerIsoTp
 from harness.uds.exchange import DiagIds
 
-__all__ = ["GwIsoTp", "GwUds", "isotp_frame_options", "routing_table"]
+__all__ = ["GwUds", "isotp_frame_options", "routing_table"]
 
 RESPONSE_DELAY = 0.002  # seconds from a request to its answer (P2 is 50 ms)
 SUBFUNCTIONS = {0x10: {0x01, 0x03}, 0x11: {0x01}, 0x3E: {0x00}}
@@ -33,34 +34,19 @@ SUPPRESSIBLE = {0x3E}
 NOT_FOR_FUNCTIONAL = {0x11, 0x12, 0x31}
 
 
-def isotp_frame_options(fd_diagnostics: bool) -> dict[str, Any]:
-    """THE place the feature ``fd_diagnostics`` changes the gateway's ISO-TP frames.
-
-    With the feature the gateway answers over CAN FD frames of up to 64 bytes with BRS
-    (reference-gw.md, GW-008): these are :class:`ServerIsoTp`'s keyword arguments for that
-    (they come with ISO-TP over CAN FD in the simulator's server). Without it, classic 8-byte
-    frames: no options. The simulator's conformance statement does not declare the feature
-    yet, so it is never asked for it.
-    """
-    if not fd_diagnostics:
-        return {}
-    return {"can_fd": True, "tx_data_length": 64, "bitrate_switch": True}
+def isotp_frame_options(behaviour: GwBehaviour) -> dict[str, Any]:
+    """The gateway's ISO-TP frames (GW-008): padded with 0xCC; with the feature
+    ``fd_diagnostics``, CAN FD frames of up to 64 bytes with BRS (a faulty variant drops the
+    BRS), without it classic 8-byte frames."""
+    options: dict[str, Any] = {"padding": DIAG_PADDING}
+    if behaviour.fd_diagnostics:
+        options.update(can_fd=True, tx_data_length=64, bitrate_switch=behaviour.diag_brs)
+    return options
 
 
 def routing_table() -> bytes:
     """DID F1A2: the routed identifiers as 2-byte big-endian values, ascending (32 bytes)."""
     return b"".join(i.to_bytes(2, "big") for i in sorted(ROUTED_IDS))
-
-
-class GwIsoTp(ServerIsoTp):
-    """The simulator's ISO-TP server, every classic frame padded with 0xCC (GW-008)."""
-
-    def _send(self, body: bytes) -> None:
-        data = self._tx_prefix + body
-        data += bytes([DIAG_PADDING]) * (8 - len(data))
-        self._send_frame(
-            can.Message(arbitration_id=self.response_id, data=data, is_extended_id=self.extended_id)
-        )
 
 
 def _nrc(sid: int, code: int) -> bytes:
@@ -78,14 +64,12 @@ class GwUds:
         identity: GwIdentity,
         behaviour: GwBehaviour,
         on_reset: Callable[[], None],
-        *,
-        fd_diagnostics: bool = False,
     ) -> None:
         self.loop = loop
         self.identity = identity
         self.behaviour = behaviour
         self.on_reset = on_reset
-        self.isotp = GwIsoTp(
+        self.isotp = ServerIsoTp(
             loop,
             send,
             self._on_request,
@@ -96,7 +80,7 @@ class GwUds:
             target_address=ids.target_address,
             functional_address=ids.functional_address,
             source_address=ids.source_address,
-            **isotp_frame_options(fd_diagnostics),
+            **isotp_frame_options(behaviour),
         )
         self.ids = frozenset({ids.request_id, ids.functional_id})
         self.extended_id = ids.extended_id

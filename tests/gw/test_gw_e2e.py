@@ -13,6 +13,7 @@ from harness.bench import Bench
 from harness.can.dbc import CanDatabase, load_dbc
 from harness.errors import InputError
 from harness.sim.gw import protection
+from harness.sim.gw_config import BEHAVIOURS, GwBehaviour
 from harness.sim.gw_provider import bus_dbcs, gw_identity_from_bench
 from harness.sim.gw_uds import isotp_frame_options, routing_table
 
@@ -126,8 +127,15 @@ def test_the_dbcs_come_from_the_installed_package() -> None:
 def test_the_routing_table_and_the_fd_diagnostics_switch() -> None:
     table = routing_table()
     assert len(table) == 32 and table[:4] == bytes([0x03, 0x00, 0x03, 0x01])
-    assert isotp_frame_options(False) == {}
-    assert isotp_frame_options(True)["tx_data_length"] == 64
+    correct = isotp_frame_options(GwBehaviour())
+    assert correct == {
+        "padding": 0xCC,
+        "can_fd": True,
+        "tx_data_length": 64,
+        "bitrate_switch": True,
+    }
+    assert isotp_frame_options(BEHAVIOURS["classic-diagnostics"]) == {"padding": 0xCC}
+    assert isotp_frame_options(BEHAVIOURS["diag-fd-no-brs"])["bitrate_switch"] is False
 
 
 def test_the_simulators_identity_comes_from_the_bench() -> None:

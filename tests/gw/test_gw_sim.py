@@ -76,12 +76,12 @@ def test_each_variant_fails_only_cases_of_its_requirement(
                 assert requirement in (check.requirements or case.requirements), check.summary
 
 
-def _ics(tmp_path: Path, rate_limit: bool) -> Path:
-    path = tmp_path / f"ics-{rate_limit}.yaml"
-    flag = "true" if rate_limit else "false"
+def _ics(tmp_path: Path, rate_limit: bool, fd_diagnostics: bool = True) -> Path:
+    path = tmp_path / f"ics-{rate_limit}-{fd_diagnostics}.yaml"
+    rate, fd = ("true" if flag else "false" for flag in (rate_limit, fd_diagnostics))
     path.write_text(
         "format: cc-harness-ics/1\npart: CC-GW-1 simulator\n"
-        f"features: {{rate_limit: {flag}, fd_diagnostics: false}}\n",
+        f"features: {{rate_limit: {rate}, fd_diagnostics: {fd}}}\n",
         encoding="utf-8",
     )
     return path
@@ -141,3 +141,24 @@ def test_the_part_without_a_rate_limiter_fails_when_it_claims_one(tmp_path: Path
     assert code != 0 and statement == {}  # no certificate for a failed run
     failing = {c["id"] for c in record["cases"] if c["verdict"] != "PASS"}
     assert failing == {"TC-GW-006-BURST", "TC-GW-006-SPACING"}
+
+
+def test_a_classic_diagnostics_part_passes_only_under_a_statement_without_fd_diagnostics(
+    tmp_path: Path,
+) -> None:
+    """GW-008: a part without fd_diagnostics answers in classic frames; TC-GW-008-FD is then
+    not applicable, and the certificate carries the statement that leaves the feature out
+    (GW-008 stays claimed: its other cases apply)."""
+    dut = "sim:cc-gw-1:classic-diagnostics"
+    code, record, statement = _certify(tmp_path, dut, _ics(tmp_path, True, False), "classic")
+    verdicts = {c["id"]: c["verdict"] for c in record["cases"]}
+    assert code == 0, verdicts
+    assert verdicts.pop("TC-GW-008-FD") == "NOT_APPLICABLE"
+    assert set(verdicts.values()) == {"PASS"}
+    assert _not_claimed(statement) == []
+    assert '"fd_diagnostics": false' in json.dumps(statement)
+
+    code, record, statement = _certify(tmp_path, dut, _ics(tmp_path, True, True), "claims-fd")
+    assert code != 0 and statement == {}
+    failing = {c["id"] for c in record["cases"] if c["verdict"] != "PASS"}
+    assert failing == {"TC-GW-008-FD"}
