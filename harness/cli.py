@@ -233,7 +233,6 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     from harness.bench import check_references, load_bench
     from harness.certificate.issue import Issuer
-    from harness.clock import favour_this_process
     from harness.options import output_names
     from harness.outputs import check_out_folder, check_output_file
     from harness.profile.compile import load_profile
@@ -247,8 +246,6 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     dut = DutChoice.parse(args.dut)
     realtime = args.realtime or dut.kind == "external"
     check_references(bench, broker=realtime)
-    if realtime:
-        favour_this_process()  # keep the rest-bus cycle on a busy machine (root only)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"{plan.profile_id}-{stamp}"
     if args.seed is not None and not 0 <= args.seed < 2**63:
@@ -446,7 +443,9 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
     if dbc is None:
         raise InputError(f"the simulated DUT {name} bundles no DBC", expected="--dbc FILE")
     db = load_dbc(dbc)
-    return serve(provider, bench, db, variant, announce=lambda s: out.print(s, highlight=False))
+    return serve(  # one line each, as written: a harness that started it reads them
+        provider, bench, db, variant, announce=lambda s: out.print(s, markup=False, soft_wrap=True)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,6 +44,7 @@ from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
 from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
 from harness.plan import Plan
+from harness.rtpriority import PRIORITY_LINE, Applied
 from harness.session_buses import live_configs
 from harness.session_mqtt import mqtt_plan
 
@@ -98,6 +99,9 @@ class SimProcessLane:
         can = _can_for_processes(bench.can)
         mqtt = bench.mqtt
         self.embedded: BrokerProcess | None = None
+        self.priority_setting = bench.realtime.priority  # each child applies it to itself
+        # what each child said it applied (harness.rtpriority), for run.json's 'priority'
+        self.priority: dict[str, Applied] = {}
         self._embedded_port: int | None = None
         self.needs_mqtt = mqtt_plan(plan) is not None  # else the simulator runs without V2X
         if self.needs_mqtt and mqtt.broker is None:
@@ -127,6 +131,7 @@ class SimProcessLane:
             if b.can_buses
             else b.can.model_dump(exclude_none=True),
             "dut": b.dut.model_dump(exclude_none=True),
+            "realtime": {"priority": self.priority_setting},
         }
         env = {PSK_VAR: self.psk.hex()}
         broker_cfg = b.mqtt.broker
@@ -163,7 +168,9 @@ class SimProcessLane:
 
     def _start(self) -> None:
         if self._embedded_port is not None:
-            self.embedded = BrokerProcess(self._embedded_port).__enter__()
+            self.embedded = BrokerProcess(self._embedded_port, self.priority_setting).__enter__()
+            if self.embedded.priority_applied is not None:
+                self.priority["broker"] = self.embedded.priority_applied
         self._dir = tempfile.TemporaryDirectory(prefix="cc-harness-sim-")
         path = Path(self._dir.name) / "bench.yaml"
         data, secrets = self._sim_bench()
@@ -200,6 +207,9 @@ class SimProcessLane:
     def _read(self, stream: IO[str], ready: threading.Event) -> None:
         for line in stream:
             self.output.append(line.rstrip())
+            if line.startswith(PRIORITY_LINE):
+                with contextlib.suppress(ValueError):
+                    self.priority["simulator"] = json.loads(line[len(PRIORITY_LINE) :])
             if READY_LINE in line:
                 ready.set()
         ready.set()  # the process ended: stop waiting
