@@ -50,9 +50,7 @@ def _nices(pid: int) -> set[int]:
 
 
 def _policies(pid: int) -> set[tuple[int, int]]:
-    return {
-        (os.sched_getscheduler(t), os.sched_getparam(t).sched_priority) for t in _threads(pid)
-    }
+    return {(os.sched_getscheduler(t), os.sched_getparam(t).sched_priority) for t in _threads(pid)}
 
 
 def _bench(priority: str | int) -> Bench:
