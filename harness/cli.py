@@ -99,7 +99,8 @@ def _certify_parser(sub: Any) -> None:
     cert.add_argument(
         "--realtime",
         action="store_true",
-        help="run in real time on python-can buses (always so with --dut external)",
+        help="run in real time on python-can buses (always so with --dut external); "
+        "the bench's realtime.priority raises this process's priority (default auto)",
     )
     cert.add_argument(
         "--out",

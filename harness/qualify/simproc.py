@@ -18,6 +18,10 @@ simulator reads. They meet on
   (``mqtt.relay``, :mod:`harness.mqtt.relay`) on a free port as the simulator's address, so
   the will and outage cases run as on any lab broker.
 
+Both children take the bench's ``realtime.priority`` themselves (:mod:`harness.rtpriority`:
+the simulator through its bench file, the broker through ``--priority``) and say what they
+applied; :attr:`SimProcessLane.priority` keeps that for the run's ``run.json``.
+
 Secrets go to the simulator through its environment (the bench file names the variables),
 never into the file. The simulator's output is kept, and a simulator that does not come up is
 a :class:`~harness.errors.RunIncomplete` naming what it said.
