@@ -147,8 +147,8 @@ class RealtimeBenchConfig(_Strict):
         default="auto",
         description="scheduling priority of the harness, and of the simulator and embedded "
         "broker processes it starts, in a real-time run: auto (nice -10 for each and its "
-        "session's autogroup, round robin for the simulator, where the OS permits), off "
-        "(leave it), or N in 1..20 (nice -N)",
+        "session's autogroup, and round robin, where the OS permits), off (leave it), or N "
+        "in 1..20 (nice -N)",
     )
 
 

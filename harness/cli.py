@@ -444,9 +444,7 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
     if dbc is None:
         raise InputError(f"the simulated DUT {name} bundles no DBC", expected="--dbc FILE")
     db = load_dbc(dbc)
-    return serve(  # one line each, as written: a harness that started it reads them
-        provider, bench, db, variant, announce=lambda s: out.print(s, markup=False, soft_wrap=True)
-    )
+    return serve(provider, bench, db, variant, announce=lambda s: out.print(s, highlight=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,7 +46,7 @@ from harness.outputs import claim_folder
 from harness.plan import Plan, PlannedCase
 from harness.profile.compile_diag import identity_fields
 from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
-from harness.rtpriority import raised
+from harness.rtpriority import HARNESS_ROUND_ROBIN, raised
 from harness.run_outputs import Output, RunEnd, RunStart
 from harness.runner import CaseRunner, RunObserver
 from harness.session_buses import live_configs, open_live_buses, open_sim_buses
@@ -231,7 +231,8 @@ class Session:
             # before its threads start (they inherit it); a simulator thread here too
             assert self.record.priority is not None
             setting = self.bench.realtime.priority
-            self.record.priority["harness"] = stack.enter_context(raised(setting))
+            applied = raised(setting, round_robin=HARNESS_ROUND_ROBIN)
+            self.record.priority["harness"] = stack.enter_context(applied)
             clock = RealClock()
             buses = open_live_buses(self.bus_configs, stack)
             self.ingest = buses.ingests[buses.first]

@@ -18,7 +18,7 @@ from harness.profile.compile import load_profile
 from harness.qualify.model import RunSpec
 from harness.qualify.runs import run_one
 from harness.qualify.simproc import SimProcessLane
-from harness.rtpriority import AUTO_LEVEL, ROUND_ROBIN, apply, parse_setting
+from harness.rtpriority import AUTO_LEVEL, HARNESS_ROUND_ROBIN, ROUND_ROBIN, apply, parse_setting
 from harness.runjson import read_run
 from harness.session import DutChoice, Session
 from tests.conftest import PROFILE, ROOT, run_harness
@@ -77,12 +77,12 @@ def test_auto_raises_the_simulator_and_broker_processes_each_by_itself(plan: Pla
         if _permitted():
             assert _nices(sim) == _nices(broker) == {-AUTO_LEVEL}
             assert _policies(sim) == {(os.SCHED_RR, ROUND_ROBIN)}  # its timers
-            assert _policies(broker) == {(os.SCHED_OTHER, 0)}  # never round robin
+            assert _policies(broker) == {(os.SCHED_RR, HARNESS_ROUND_ROBIN)}  # below the part
             assert _autogroup(sim) == _autogroup(broker) == -AUTO_LEVEL
             assert said["simulator"]["round_robin"] == ROUND_ROBIN
             assert said["broker"]["nice"]["nice"] == -AUTO_LEVEL
             assert said["broker"]["autogroup"]["nice"] == -AUTO_LEVEL
-            assert "round_robin" not in said["broker"]
+            assert said["broker"]["round_robin"] == HARNESS_ROUND_ROBIN
         else:  # silently left as it was, and said why
             assert "not permitted" in json.dumps(said["simulator"])
         assert os.getpriority(os.PRIO_PROCESS, 0) == own_nice
@@ -105,6 +105,7 @@ def test_off_leaves_the_children_as_they_were(plan: Plan) -> None:
 
 @pytest.mark.realtime
 def test_a_real_time_run_records_what_each_process_applied_in_run_json(tmp_path: Path) -> None:
+    own_nice = os.getpriority(os.PRIO_PROCESS, 0)
     short = load_profile(SHORT)
     spec = RunSpec("realtime-1", "reference", realtime=True)
     run = run_one(short, Bench(), spec, tmp_path / "run")
@@ -118,7 +119,10 @@ def test_a_real_time_run_records_what_each_process_applied_in_run_json(tmp_path:
     if _permitted():
         assert priority["harness"]["nice"]["nice"] == -AUTO_LEVEL
         assert priority["simulator"]["round_robin"] == ROUND_ROBIN
-        assert "round_robin" not in priority["harness"]  # its evaluation may keep a core busy
+        assert priority["harness"]["round_robin"] == HARNESS_ROUND_ROBIN  # below the part's
+    # put back when the run ended
+    assert _policies(os.getpid()) == {(os.SCHED_OTHER, 0)}
+    assert _nices(os.getpid()) == {own_nice}
     assert read_run(tmp_path / "run")[1].priority == priority  # read back as written
 
 

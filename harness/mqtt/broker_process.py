@@ -29,7 +29,14 @@ from typing import IO
 
 from harness.errors import InterfaceError
 from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
-from harness.rtpriority import PRIORITY_LINE, Applied, PrioritySetting, parse_setting, raised
+from harness.rtpriority import (
+    HARNESS_ROUND_ROBIN,
+    PRIORITY_LINE,
+    Applied,
+    PrioritySetting,
+    parse_setting,
+    raised,
+)
 
 __all__ = ["BrokerProcess", "main"]
 
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         help="auto, off (default) or 1..20: the scheduling priority to take (harness.rtpriority)",
     )
     args = parser.parse_args(argv)
-    with raised(args.priority) as applied:
+    with raised(args.priority, round_robin=HARNESS_ROUND_ROBIN) as applied:
         print(PRIORITY_LINE + json.dumps(applied), flush=True)
         return _serve(args.port)
 

@@ -51,7 +51,7 @@ from harness.qualify import (
 from harness.qualify.options import MAX_DEFAULT_JOBS
 from harness.qualify.simproc import SimProcessLane
 from harness.record import CaseRecord, RunStatus, Verdict
-from harness.rtpriority import raised
+from harness.rtpriority import HARNESS_ROUND_ROBIN, raised
 from harness.runner import RunObserver
 from harness.session import DutChoice, Session
 
@@ -164,7 +164,9 @@ def run_one(
                 # this process's session first (its autogroup, shared with the children),
                 # then each child takes the bench's priority itself and says what it got
                 assert session.record.priority is not None
-                stack.enter_context(raised(bench.realtime.priority))
+                stack.enter_context(
+                    raised(bench.realtime.priority, round_robin=HARNESS_ROUND_ROBIN)
+                )
                 stack.enter_context(lane)
                 session.record.priority.update(lane.priority)
             with session:

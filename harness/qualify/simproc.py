@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -201,7 +202,13 @@ class SimProcessLane:
             )
             reader.start()
             self._readers.append(reader)
-        if not ready.wait(START_TIMEOUT) or self._proc.poll() is not None:
+        started = ready.wait(START_TIMEOUT)
+        # what it applied, said on stderr before it said it runs on stdout
+        for _ in range(200):
+            if "simulator" in self.priority or self._proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        if not started or self._proc.poll() is not None:
             said = " | ".join(self.output[-5:]) or "nothing"
             raise RunIncomplete(
                 f"the simulator process did not start within {START_TIMEOUT:g} s "

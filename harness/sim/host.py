@@ -26,7 +26,7 @@ from harness.can.dbc import CanDatabase
 from harness.clock import EventLoop, RealClock, freeze_collector
 from harness.dut import DutProvider, DutSetup, RunningDut
 from harness.mqtt.config import BrokerAddress
-from harness.rtpriority import PRIORITY_LINE, raised
+from harness.rtpriority import PRIORITY_LINE, ROUND_ROBIN, raised
 from harness.sim.provider import identity_from_bench
 from harness.uds.exchange import DiagIds
 
@@ -142,8 +142,9 @@ def serve(
     its timers round robin (it stands in for a part with hardware timers; it sleeps between
     them, a few per cent of one core); the line it announces says what the OS permitted.
     """
-    with raised(bench.realtime.priority, round_robin=True) as applied:
-        announce(PRIORITY_LINE + json.dumps(applied))
+    with raised(bench.realtime.priority, round_robin=ROUND_ROBIN) as applied:
+        # on stderr: stdout's first line stays the one saying the part runs
+        print(PRIORITY_LINE + json.dumps(applied), file=sys.stderr, flush=True)
         return _serve(provider, bench, db, variant, announce)
 
 
