@@ -148,7 +148,7 @@ class RealtimeBenchConfig(_Strict):
         description="scheduling priority of the harness, and of the simulator and embedded "
         "broker processes it starts, in a real-time run: auto (nice -10 for each and its "
         "session's autogroup, and round robin, where the OS permits), off (leave it), or N "
-        "in 1..20 (nice -N)",
+        "in 1..20 (as auto, with nice -N)",
     )
 
 
