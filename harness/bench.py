@@ -66,6 +66,7 @@ from harness.conformance import BenchConformance
 from harness.errors import BenchError, InterfaceError
 from harness.mqtt.config import MqttBenchConfig
 from harness.profile.errors import describe_shape, located_error
+from harness.rtpriority import MAX_LEVEL
 from harness.uds.config import DiagBenchConfig
 from harness.yamlsafe import YamlDocument, load_yaml_file
 
@@ -142,6 +143,18 @@ class DutConfig(_Strict):
     )
 
 
+class RealtimeBenchConfig(_Strict):
+    """How a real-time run treats the machine it runs on (harness.rtpriority)."""
+
+    priority: Literal["auto", "off"] | Annotated[StrictInt, Field(ge=1, le=MAX_LEVEL)] = Field(
+        default="auto",
+        description="scheduling priority of the harness, and of the simulator and embedded "
+        "broker processes it starts, in a real-time run: auto (nice -10 for each and its "
+        "session's autogroup, and round robin, where the OS permits), off (leave it), or N "
+        "in 1..20 (as auto, with nice -N)",
+    )
+
+
 class Bench(_Strict):
     format: Literal["cc-harness-bench/1"] = "cc-harness-bench/1"
     name: str = "default bench"
@@ -157,6 +170,10 @@ class Bench(_Strict):
         default=None,
         description="the part's implementation conformance statement: which optional "
         "features of the profile it has (harness.conformance; --ics FILE wins)",
+    )
+    realtime: RealtimeBenchConfig = Field(
+        default_factory=RealtimeBenchConfig,
+        description="real-time runs: the scheduling priority of their processes",
     )
     source: str | None = Field(default=None, exclude=True)
     # ``can`` as a mapping of bus names (``can`` is then the first's), and where each name is

@@ -99,7 +99,8 @@ def _certify_parser(sub: Any) -> None:
     cert.add_argument(
         "--realtime",
         action="store_true",
-        help="run in real time on python-can buses (always so with --dut external)",
+        help="run in real time on python-can buses (always so with --dut external); "
+        "the bench's realtime.priority raises this process's priority (default auto)",
     )
     cert.add_argument(
         "--out",
@@ -233,7 +234,6 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     from harness.bench import check_references, load_bench
     from harness.certificate.issue import Issuer
-    from harness.clock import favour_this_process
     from harness.options import output_names
     from harness.outputs import check_out_folder, check_output_file
     from harness.profile.compile import load_profile
@@ -247,8 +247,6 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     dut = DutChoice.parse(args.dut)
     realtime = args.realtime or dut.kind == "external"
     check_references(bench, broker=realtime)
-    if realtime:
-        favour_this_process()  # keep the rest-bus cycle on a busy machine (root only)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir: Path = args.out or Path("runs") / f"{plan.profile_id}-{stamp}"
     if args.seed is not None and not 0 <= args.seed < 2**63:

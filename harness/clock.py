@@ -18,7 +18,6 @@ import gc
 import heapq
 import itertools
 import logging
-import os
 import time
 from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
@@ -336,19 +335,6 @@ class EventLoop:
 def utc_offset(loop: EventLoop) -> float:
     """Seconds to add to the loop's time to get UTC (0 in real time)."""
     return SIM_UTC_EPOCH if loop.clock.simulated else 0.0
-
-
-def favour_this_process(nice: int = -5) -> bool:
-    """Ask the OS to run this process ahead of ordinary ones (a real-time run keeps a 20 ms
-    rest-bus cycle; on a busy machine a stall of 200 ms would look like a vehicle fault to the
-    part). Allowed as root only; elsewhere nothing changes. True when it took effect."""
-    try:
-        current = os.nice(0)
-        if current > nice:
-            os.nice(nice - current)
-        return True
-    except OSError:
-        return False
 
 
 def freeze_collector() -> Callable[[], None]:

@@ -316,6 +316,9 @@ class RunRecord:
     # The supplier's implementation conformance statement: {"source", "features": {name:
     # bool}}; None when none was given (then every case applies).
     conformance: Mapping[str, Any] | None = None
+    # Real-time runs: the bench's realtime.priority and what each timing-critical process
+    # (harness, simulator, broker) applied or why not (harness.rtpriority); None: simulated.
+    priority: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -389,4 +392,5 @@ class RunRecord:
             "receive": self.receive.to_json() if self.receive is not None else None,
             "conformance": None if self.conformance is None else dict(self.conformance),
             "not_claimed": self.not_claimed(),
+            "priority": None if self.priority is None else dict(self.priority),
         }

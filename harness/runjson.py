@@ -175,7 +175,18 @@ def record_from_json(data: Any, source: str = "run.json") -> RunRecord:
         selection=_selection(r, data),
         receive=_receive(r, data),
         conformance=_conformance(r, data),
+        priority=_priority(r, data),
     )
+
+
+def _priority(r: _Reader, data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``priority`` of a real-time run (absent in older records, null in simulated ones)."""
+    priority = data.get("priority")
+    if priority is None:
+        return None
+    if not isinstance(priority, dict):
+        raise r.fail("priority", "an object {setting, harness, ...} or null", str(priority)[:200])
+    return dict(priority)
 
 
 def _conformance(r: _Reader, data: Mapping[str, Any]) -> dict[str, Any] | None:

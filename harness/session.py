@@ -46,6 +46,7 @@ from harness.outputs import claim_folder
 from harness.plan import Plan, PlannedCase
 from harness.profile.compile_diag import identity_fields
 from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
+from harness.rtpriority import HARNESS_ROUND_ROBIN, raised
 from harness.run_outputs import Output, RunEnd, RunStart
 from harness.runner import CaseRunner, RunObserver
 from harness.session_buses import live_configs, open_live_buses, open_sim_buses
@@ -155,6 +156,8 @@ class Session:
             started_wall=_now_iso(),
             seed=self.fuzz.run_seed,
             conformance=None if self.conformance is None else self.conformance.to_json(),
+            # a real-time run: what raised its processes (harness.rtpriority), filled on entry
+            priority=None if self.simulated else {"setting": bench.realtime.priority},
         )
 
     def _bench_description(self) -> dict[str, Any]:
@@ -224,6 +227,12 @@ class Session:
             stack.callback(self.sim_dut.stop)
             self.tcu = self.sim_dut.part
         else:
+            # timing-critical: this process ahead of ordinary ones, where the OS permits,
+            # before its threads start (they inherit it); a simulator thread here too
+            assert self.record.priority is not None
+            setting = self.bench.realtime.priority
+            applied = raised(setting, round_robin=HARNESS_ROUND_ROBIN)
+            self.record.priority["harness"] = stack.enter_context(applied)
             clock = RealClock()
             buses = open_live_buses(self.bus_configs, stack)
             self.ingest = buses.ingests[buses.first]

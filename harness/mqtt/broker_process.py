@@ -6,9 +6,10 @@ process already carries the rest-bus, the bus reader, the evidence writer, the r
 MQTT client, and every message a pure-Python broker handles then waits for the one
 interpreter lock they share. On a busy machine that delayed a BSM by 100 ms at the broker and
 failed V2X-002 for a part that had sent it on time. :class:`BrokerProcess` runs the same
-amqtt broker as ``python -m harness.mqtt.broker_process --port N`` instead, with the
-priority the harness has (a child inherits its nice value), so only the relay's bytes cross
-the harness's interpreter.
+amqtt broker as ``python -m harness.mqtt.broker_process --port N`` instead, so only the
+relay's bytes cross the harness's interpreter. It takes the scheduling priority it is given
+(``--priority``, the bench's ``realtime.priority``: :mod:`harness.rtpriority`) itself and
+prints what it applied, which the harness records in ``run.json``.
 
 The child binds ``127.0.0.1`` only, prints one ready line, and stops on SIGTERM or SIGINT
 (or when its parent's pipe closes); it takes no secrets (anonymous, loopback).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +29,14 @@ from typing import IO
 
 from harness.errors import InterfaceError
 from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
+from harness.rtpriority import (
+    HARNESS_ROUND_ROBIN,
+    PRIORITY_LINE,
+    Applied,
+    PrioritySetting,
+    parse_setting,
+    raised,
+)
 
 __all__ = ["BrokerProcess", "main"]
 
@@ -40,8 +50,10 @@ class BrokerProcess:
 
     host = EmbeddedBroker.host
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, priority: PrioritySetting = "off") -> None:
         self.port = port or free_tcp_port(self.host)
+        self.priority = priority  # what the child applies to itself (harness.rtpriority)
+        self.priority_applied: Applied | None = None  # what it said it applied
         self.output: list[str] = []  # what the child printed, for an error that names it
         self._proc: subprocess.Popen[str] | None = None
         self._listening = False
@@ -56,6 +68,7 @@ class BrokerProcess:
 
     def __enter__(self) -> BrokerProcess:
         argv = [sys.executable, "-m", "harness.mqtt.broker_process", "--port", str(self.port)]
+        argv += ["--priority", str(self.priority)]
         self._proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,  # closed by us (or by our death): the child then ends
@@ -85,6 +98,8 @@ class BrokerProcess:
     def _read(self, stream: IO[str], ready: threading.Event) -> None:
         for line in stream:
             self.output.append(line.rstrip("\n"))
+            if line.startswith(PRIORITY_LINE):
+                self.priority_applied = json.loads(line[len(PRIORITY_LINE) :])
             if READY in line:
                 self._listening = True
                 ready.set()
@@ -115,7 +130,19 @@ def main(argv: list[str] | None = None) -> int:
         "foreground, until SIGTERM, SIGINT or the end of stdin.",
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
+    parser.add_argument(
+        "--priority",
+        type=parse_setting,
+        default="off",
+        help="auto, off (default) or 1..20: the scheduling priority to take (harness.rtpriority)",
+    )
     args = parser.parse_args(argv)
+    with raised(args.priority, round_robin=HARNESS_ROUND_ROBIN) as applied:
+        print(PRIORITY_LINE + json.dumps(applied), flush=True)
+        return _serve(args.port)
+
+
+def _serve(port: int) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -126,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
 
     threading.Thread(target=parent_gone, name="parent-watch", daemon=True).start()
     try:
-        with EmbeddedBroker(args.port) as broker:
-            if broker.port != args.port:  # the asked port was taken: say so, do not move
-                print(f"error: port {args.port} on 127.0.0.1 is in use", flush=True)
+        with EmbeddedBroker(port) as broker:
+            if broker.port != port:  # the asked port was taken: say so, do not move
+                print(f"error: port {port} on 127.0.0.1 is in use", flush=True)
                 return 2
             print(f"{READY}{broker.address} (pid {os.getpid()})", flush=True)
             while not stop.wait(0.5):

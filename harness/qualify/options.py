@@ -50,7 +50,10 @@ def register(sub: Any) -> None:
         "case and check verdict, (3) the simulated reference runs record identical cases, "
         "(4) every variant whose requirement the profile traces fails a case tracing it, "
         "(5) no variant fails a case or check that does not trace its requirement, errs or "
-        "stops. Variants whose requirement no case traces are listed as out of scope.",
+        "stops. Variants whose requirement no case traces are listed as out of scope. "
+        "Real-time runs raise the scheduling priority of the harness, the simulator and "
+        "the broker processes where the OS permits (the bench's realtime.priority: auto, "
+        "off or 1..20; recorded in each run.json).",
         epilog="exit codes: 0 qualified (every criterion holds), 1 a criterion fails, "
         "2 bad input, 3 the qualification could not complete (Ctrl-C, SIGTERM, a reference "
         "run that could not complete, a queued run a bench refused; the report is written "

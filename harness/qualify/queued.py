@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.bench import Bench
-from harness.clock import favour_this_process
 from harness.conformance import Conformance
 from harness.errors import HarnessError, InputError, RunAborted
 from harness.qualify.model import QualificationRun, RunSpec
@@ -171,8 +170,6 @@ def run_queued(request: dict[str, Any], station: Station) -> dict[str, Any]:
     if spec.realtime or job.keep_evidence:
         folder = f"{re.sub(r'[^A-Za-z0-9._-]+', '-', station.name)}-{uuid.uuid4().hex[:8]}"
         evidence = station.evidence / job.request_id / folder
-    if spec.realtime:
-        favour_this_process()  # the harness's side of real time: rest-bus, tester
     try:
         run = run_one(plan, bench, spec, evidence, seed=job.seed, conformance=job.conformance)
     except HarnessError as exc:  # the bench itself is unusable (a key it cannot read, ...)

@@ -37,7 +37,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.bench import Bench
-from harness.clock import favour_this_process
 from harness.conformance import Conformance, conformance_for
 from harness.dut import DEFAULT_DUT
 from harness.errors import InputError, RunAborted
@@ -52,6 +51,7 @@ from harness.qualify import (
 from harness.qualify.options import MAX_DEFAULT_JOBS
 from harness.qualify.simproc import SimProcessLane
 from harness.record import CaseRecord, RunStatus, Verdict
+from harness.rtpriority import HARNESS_ROUND_ROBIN, raised
 from harness.runner import RunObserver
 from harness.session import DutChoice, Session
 
@@ -161,7 +161,14 @@ def run_one(
     try:
         with contextlib.ExitStack() as stack:
             if lane is not None:
+                # this process's session first (its autogroup, shared with the children),
+                # then each child takes the bench's priority itself and says what it got
+                assert session.record.priority is not None
+                stack.enter_context(
+                    raised(bench.realtime.priority, round_robin=HARNESS_ROUND_ROBIN)
+                )
                 stack.enter_context(lane)
+                session.record.priority.update(lane.priority)
             with session:
                 session.run_all()
     except (KeyboardInterrupt, Exception) as exc:  # the record says how the run ended, and why
@@ -271,8 +278,6 @@ def execute(
     try:
         sim_root = root if keep_evidence else None
         reason = _simulated_phase(plan, simulated, sim_root, jobs, seed, progress, conformance)
-        if realtime and reason is None:
-            favour_this_process()  # the harness's side of real time: rest-bus, tester
         for spec in realtime if reason is None else ():
             progress.started(spec)
             relay = _CaseRelay(progress.observer, spec)

@@ -18,6 +18,10 @@ simulator reads. They meet on
   (``mqtt.relay``, :mod:`harness.mqtt.relay`) on a free port as the simulator's address, so
   the will and outage cases run as on any lab broker.
 
+Both children take the bench's ``realtime.priority`` themselves (:mod:`harness.rtpriority`:
+the simulator through its bench file, the broker through ``--priority``) and say what they
+applied; :attr:`SimProcessLane.priority` keeps that for the run's ``run.json``.
+
 Secrets go to the simulator through its environment (the bench file names the variables),
 never into the file. The simulator's output is kept, and a simulator that does not come up is
 a :class:`~harness.errors.RunIncomplete` naming what it said.
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,6 +49,7 @@ from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
 from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
 from harness.plan import Plan
+from harness.rtpriority import PRIORITY_LINE, Applied
 from harness.session_buses import live_configs
 from harness.session_mqtt import mqtt_plan
 
@@ -98,6 +104,9 @@ class SimProcessLane:
         can = _can_for_processes(bench.can)
         mqtt = bench.mqtt
         self.embedded: BrokerProcess | None = None
+        self.priority_setting = bench.realtime.priority  # each child applies it to itself
+        # what each child said it applied (harness.rtpriority), for run.json's 'priority'
+        self.priority: dict[str, Applied] = {}
         self._embedded_port: int | None = None
         self.needs_mqtt = mqtt_plan(plan) is not None  # else the simulator runs without V2X
         if self.needs_mqtt and mqtt.broker is None:
@@ -127,6 +136,7 @@ class SimProcessLane:
             if b.can_buses
             else b.can.model_dump(exclude_none=True),
             "dut": b.dut.model_dump(exclude_none=True),
+            "realtime": {"priority": self.priority_setting},
         }
         env = {PSK_VAR: self.psk.hex()}
         broker_cfg = b.mqtt.broker
@@ -163,7 +173,9 @@ class SimProcessLane:
 
     def _start(self) -> None:
         if self._embedded_port is not None:
-            self.embedded = BrokerProcess(self._embedded_port).__enter__()
+            self.embedded = BrokerProcess(self._embedded_port, self.priority_setting).__enter__()
+            if self.embedded.priority_applied is not None:
+                self.priority["broker"] = self.embedded.priority_applied
         self._dir = tempfile.TemporaryDirectory(prefix="cc-harness-sim-")
         path = Path(self._dir.name) / "bench.yaml"
         data, secrets = self._sim_bench()
@@ -190,7 +202,13 @@ class SimProcessLane:
             )
             reader.start()
             self._readers.append(reader)
-        if not ready.wait(START_TIMEOUT) or self._proc.poll() is not None:
+        started = ready.wait(START_TIMEOUT)
+        # what it applied, said on stderr before it said it runs on stdout
+        for _ in range(200):
+            if "simulator" in self.priority or self._proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        if not started or self._proc.poll() is not None:
             said = " | ".join(self.output[-5:]) or "nothing"
             raise RunIncomplete(
                 f"the simulator process did not start within {START_TIMEOUT:g} s "
@@ -200,6 +218,9 @@ class SimProcessLane:
     def _read(self, stream: IO[str], ready: threading.Event) -> None:
         for line in stream:
             self.output.append(line.rstrip())
+            if line.startswith(PRIORITY_LINE):
+                with contextlib.suppress(ValueError):
+                    self.priority["simulator"] = json.loads(line[len(PRIORITY_LINE) :])
             if READY_LINE in line:
                 ready.set()
         ready.set()  # the process ended: stop waiting

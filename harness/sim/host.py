@@ -10,9 +10,8 @@ its own loop instead.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
+import json
 import signal
 import sys
 import threading
@@ -27,6 +26,7 @@ from harness.can.dbc import CanDatabase
 from harness.clock import EventLoop, RealClock, freeze_collector
 from harness.dut import DutProvider, DutSetup, RunningDut
 from harness.mqtt.config import BrokerAddress
+from harness.rtpriority import PRIORITY_LINE, ROUND_ROBIN, raised
 from harness.sim.provider import identity_from_bench
 from harness.uds.exchange import DiagIds
 
@@ -125,20 +125,6 @@ class SimThread:
             bus.shutdown()
 
 
-def _timer_priority() -> None:
-    """Stand in for a part with hardware timers: ahead of ordinary processes when allowed.
-
-    A real-time round-robin priority (Linux, as root) wakes the simulator within a
-    millisecond however many ordinary processes compete for the CPU; it sleeps almost all the
-    time (a few per cent of one core), so it takes little from them. Without that permission
-    a nice value of -5, without that nothing."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))
-        return
-    with contextlib.suppress(OSError):
-        os.nice(-5)
-
-
 def serve(
     provider: DutProvider,
     bench: Bench,
@@ -151,8 +137,24 @@ def serve(
     A bench whose ``can`` maps bus names (a part on several buses) opens each of them: the
     part gets its end of every one (``DutSetup.buses``; CAN FD options as the bench gives
     them), ``bus`` being the first.
+
+    The bench's ``realtime.priority`` (:mod:`harness.rtpriority`) raises this process first,
+    its timers round robin (it stands in for a part with hardware timers; it sleeps between
+    them, a few per cent of one core); the line it announces says what the OS permitted.
     """
-    _timer_priority()
+    with raised(bench.realtime.priority, round_robin=ROUND_ROBIN) as applied:
+        # on stderr: stdout's first line stays the one saying the part runs
+        print(PRIORITY_LINE + json.dumps(applied), file=sys.stderr, flush=True)
+        return _serve(provider, bench, db, variant, announce)
+
+
+def _serve(
+    provider: DutProvider,
+    bench: Bench,
+    db: CanDatabase,
+    variant: str | None,
+    announce: Callable[[str], None],
+) -> int:
     loop = EventLoop(RealClock())
     buses: dict[str, can.BusABC] = {}
     try:

@@ -9,7 +9,12 @@ evidence agrees with the live verdicts."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,21 +279,79 @@ def test_each_faulty_fd_part_fails_its_requirement_only(
     assert_agrees(evaluate_evidence(load_evidence(out, profile)))
 
 
+# The part as its own program (``harness sim run`` does the same for a registered provider):
+# its timers then never wait for the harness's interpreter lock, as a real part's would not.
+PART_PROCESS = """
+import sys
+from harness.bench import load_bench
+from harness.can.dbc import load_dbc
+from harness.sim.host import serve
+from tests.can.test_fd_bus import DBC, FdPartProvider
+raise SystemExit(serve(FdPartProvider(), load_bench(sys.argv[1]), load_dbc(DBC), None))
+"""
+
+
+@contextlib.contextmanager
+def _part_process(bench: Path) -> Iterator[subprocess.Popen[str]]:
+    """The FD part in a process of its own on ``bench``'s bus, until the block ends."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PART_PROCESS, str(bench)],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, COLUMNS="200"),
+    )
+    try:
+        assert proc.stdout is not None
+        said = []
+        for line in proc.stdout:  # up to the line saying it runs (or its end)
+            said.append(line)
+            if " running on " in line:
+                break
+        assert proc.poll() is None, "".join(said)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 @pytest.mark.realtime
 @pytest.mark.parametrize("interface", ["virtual", "udp_multicast"])
 def test_fd_part_passes_in_real_time_over_python_can(
     profile: Path, tmp_path: Path, interface: str
 ) -> None:
     """The bench names no fd option: the session adds python-can's fd=True to the bench it
-    opens both ends from, because the profile's bus is FD."""
+    opens its end from, because the profile's bus is FD. On ``virtual`` (one process only) the
+    part runs on the session's loop; on ``udp_multicast`` in a process of its own, certified
+    as an external part (a simulated part in the harness's process shares its interpreter
+    lock, and a loaded machine then delays its frames: not the part's timing)."""
     plan = load_profile(profile)
+    out = tmp_path / "run"
     if interface == "virtual":
-        can_config: dict[str, object] = {"channel": f"fd-{uuid.uuid4().hex[:8]}"}
+        bench = Bench.model_validate(
+            {"can": {"interface": interface, "channel": f"fd-{uuid.uuid4().hex[:8]}"}}
+        )
+        verdicts = _run(plan, "sim:fd-part", out, realtime=True, bench=bench)
     else:
         can_config = {"channel": "239.74.163.2", "options": {"port": free_udp_port()}}
-    bench = Bench.model_validate({"can": {"interface": interface, **can_config}})
-    out = tmp_path / "run"
-    verdicts = _run(plan, "sim:fd-part", out, realtime=True, bench=bench)
+        bench = Bench.model_validate({"can": {"interface": interface, **can_config}})
+        part_bench = tmp_path / "part-bench.yaml"
+        fd = {**can_config, "options": {**can_config["options"], "fd": True}}  # type: ignore[dict-item]
+        part_bench.write_text(
+            json.dumps({"format": "cc-harness-bench/1", "can": {"interface": interface, **fd}}),
+            encoding="utf-8",
+        )
+        with _part_process(part_bench) as part:
+            verdicts = _run(plan, "external", out, realtime=True, bench=bench)
+            assert part.poll() is None  # it ran through the whole run
     assert verdicts == {"TC-FD-001": Verdict.PASS, "TC-FD-002": Verdict.PASS}
     assert with_fd(bench, plan).can.options["fd"] is True
     assert with_fd(bench, load_profile(ROOT / "profiles" / "cc-tcu-1.yaml")) is bench
