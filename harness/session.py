@@ -27,7 +27,13 @@ from typing import Any
 from harness.bench import Bench, with_fd
 from harness.can.ingest import ThreadedBus
 from harness.can.restbus import RestBus
-from harness.clock import EventLoop, RealClock, VirtualClock, freeze_collector
+from harness.clock import (
+    EventLoop,
+    RealClock,
+    VirtualClock,
+    freeze_collector,
+    short_switch_interval,
+)
 from harness.conformance import Conformance, conformance_for
 from harness.dut import DutSetup, RunningDut
 from harness.errors import HarnessError, InputError, RunAborted, RunIncomplete
@@ -297,8 +303,10 @@ class Session:
             self.mqtt.fuzz = self.fuzz
         if self.sim_dut is not None:
             self.sim_dut.start()
-        else:  # real time: no full-collection pause of ~100 ms in the run's timing
+        else:  # real time: no full-collection pause of ~100 ms in the run's timing, and
+            # no 5 ms wait for the interpreter lock between a frame's stamp and its send
             stack.callback(freeze_collector())
+            stack.callback(short_switch_interval())
         self.restbus.start()
         self.runner.wait_ready()
         if self.mqtt is not None:  # a part reaching the broker through the harness's relay

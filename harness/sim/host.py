@@ -23,7 +23,7 @@ import can
 
 from harness.bench import Bench, CanConfig, open_bus
 from harness.can.dbc import CanDatabase
-from harness.clock import EventLoop, RealClock, freeze_collector
+from harness.clock import EventLoop, RealClock, freeze_collector, short_switch_interval
 from harness.dut import DutProvider, DutSetup, RunningDut
 from harness.mqtt.config import BrokerAddress
 from harness.rtpriority import PRIORITY_LINE, ROUND_ROBIN, raised
@@ -86,7 +86,7 @@ class SimThread:
     def __enter__(self) -> SimThread:
         # The harness and the simulator share one interpreter here: switch threads every
         # 0.5 ms (default 5 ms) so the simulator's 100 ms cycle is not held up by the GIL.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+        short_switch_interval()
         try:
             for name, config in (self.bus_configs or {"": self.bench.can}).items():
                 self.buses[name] = open_bus(config)
