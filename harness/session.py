@@ -241,6 +241,7 @@ class Session:
             self.record.priority["harness"] = stack.enter_context(applied)
             clock = RealClock()
             buses = open_live_buses(self.bus_configs, stack)
+            self.buses = buses  # before anything can fail: run.json's receive block reads it
             self.ingest = buses.ingests[buses.first]
             self.loop = EventLoop(clock)
             self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack)
