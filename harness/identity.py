@@ -145,6 +145,20 @@ class GivenIdentity:
     values: Mapping[str, str]
     sources: Mapping[str, str]  # item -> "bench" or "command-line"
 
+    def with_read(
+        self, fields: Sequence[IdentityField], read: Mapping[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The part's identity in the fields' order, and where each value came from: what
+        was read from the part ("part"), else what was given here. Never a built-in value."""
+        identity: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        for f in fields:
+            if f.name in read:
+                identity[f.name], sources[f.name] = read[f.name], "part"
+            elif f.name in self.values:
+                identity[f.name], sources[f.name] = self.values[f.name], self.sources[f.name]
+        return identity, sources
+
 
 def given_identity(
     fields: Sequence[IdentityField],

@@ -57,10 +57,9 @@ from harness.run_outputs import Output, RunEnd, RunStart
 from harness.runner import CaseRunner, RunObserver
 from harness.session_buses import live_configs, open_live_buses, open_sim_buses
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
-from harness.sim.choice import DutChoice
+from harness.sim.choice import DutChoice, sim_addressing
 from harness.sim.host import SimThread
 from harness.trace import BackgroundWriter
-from harness.uds.exchange import DiagIds
 from harness.uds.steps import open_diagnostics
 
 __all__ = ["DutChoice", "Session", "harness_version"]
@@ -78,16 +77,6 @@ def harness_version() -> str:
 
 def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _sim_addressing(plan: Plan) -> DiagIds | None:
-    """The addressing a simulated part is asked to serve: the profile's, when it declares a
-    mode other than 11-bit normal; with 11-bit normal the part keeps its own identifiers (a
-    profile naming others tests a part that does not answer there)."""
-    cfg = plan.diag_config
-    if cfg is None or cfg.ids.mode == "normal_11":
-        return None
-    return cfg.ids
 
 
 class Session:
@@ -225,7 +214,7 @@ class Session:
                 mqtt_transport=self.mqtt.dut_transport if self.mqtt is not None else None,
                 psk=self.bench.mqtt.resolve_psk() if self.mqtt is not None else b"",
                 asn1=mplan.asn1 if mplan is not None else None,
-                diag=_sim_addressing(self.plan),
+                diag=sim_addressing(self.plan),
                 buses=dict(buses.dut),
                 dbs={b.name: b.dbc for b in self.plan.bus_list()},
             )
@@ -254,7 +243,7 @@ class Session:
                         self.plan.dbc,
                         self.dut.variant,
                         mqtt=broker,
-                        diag=_sim_addressing(self.plan),
+                        diag=sim_addressing(self.plan),
                         # a part on several buses gets its end of each (the same configs)
                         buses=self.bus_configs if len(self.bus_configs) > 1 else None,
                         dbs={b.name: b.dbc for b in self.plan.bus_list()},
@@ -319,14 +308,7 @@ class Session:
         """The part's identity, in the profile's order: what was read from it, and for items
         without a DID what the bench or the command line gave. Never a built-in value."""
         fields = identity_fields(self.plan.profile)
-        given = self.given_identity
-        identity: dict[str, str] = {}
-        sources: dict[str, str] = {}
-        for f in fields:
-            if f.name in read:
-                identity[f.name], sources[f.name] = read[f.name], "part"
-            elif f.name in given.values:
-                identity[f.name], sources[f.name] = given.values[f.name], given.sources[f.name]
+        identity, sources = self.given_identity.with_read(fields, read)
         self.record.identity = identity
         self.record.identity_sources = sources
         self.record.identity_subject = subject_field(fields)

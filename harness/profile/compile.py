@@ -26,7 +26,7 @@ from harness.errors import ProfileError
 from harness.mqtt.plan import MqttPlan
 from harness.plan import Plan, PlannedCase, PlannedStep, RestbusPlan
 from harness.profile.compile_buses import (
-    BusResolver,
+    CaseResolver,
     DbcFiles,
     buses_digest,
     compile_buses,
@@ -321,8 +321,8 @@ class _Compiler:
         base: tuple[str | int, ...],
         markers: Sequence[str],
         later: Mapping[str, str] | None = None,
-    ) -> _CaseResolver:
-        resolver = _CaseResolver(
+    ) -> CaseResolver:
+        resolver = CaseResolver(
             self.db,
             self.e2e,
             markers,
@@ -487,23 +487,3 @@ def _hint(name: str, choices: Sequence[str] | Mapping[str, object]) -> str:
     folded = {str(c).lower(): str(c) for c in choices}
     close = difflib.get_close_matches(name.lower(), list(folded), n=2)
     return f"; did you mean {' or '.join(folded[c] for c in close)}?" if close else ""
-
-
-class _CaseResolver(BusResolver):
-    """A resolver that also knows the case's later steps, to say so when a check names one."""
-
-    def __init__(self, *args: Any, later: Mapping[str, str]) -> None:
-        super().__init__(*args)
-        self.later = dict(later)
-
-    def marker(self, field: str, name: str) -> str:
-        if name not in self.markers and name in self.later:
-            raise self.error(
-                field,
-                f"step '{name}' is at {self.later[name]}, after this check; "
-                "a check can only refer to an earlier step",
-                expected="the name of an earlier step",
-                got=name,
-                choices=self.markers or ["(no earlier step of this case is named)"],
-            )
-        return super().marker(field, name)

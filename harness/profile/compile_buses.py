@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BusCompiler",
     "BusResolver",
+    "CaseResolver",
     "DbcFiles",
     "buses_digest",
     "compile_buses",
@@ -327,3 +328,23 @@ def buses_digest(buses: Sequence[PlannedBus], digest: Any) -> str:
     if len(buses) == 1:
         return str(digest(buses[0].dbc.text).hexdigest())
     return str(digest(buses_manifest(buses)).hexdigest())
+
+
+class CaseResolver(BusResolver):
+    """A resolver that also knows the case's later steps, to say so when a check names one."""
+
+    def __init__(self, *args: Any, later: Mapping[str, str]) -> None:
+        super().__init__(*args)
+        self.later = dict(later)
+
+    def marker(self, field: str, name: str) -> str:
+        if name not in self.markers and name in self.later:
+            raise self.error(
+                field,
+                f"step '{name}' is at {self.later[name]}, after this check; "
+                "a check can only refer to an earlier step",
+                expected="the name of an earlier step",
+                got=name,
+                choices=self.markers or ["(no earlier step of this case is named)"],
+            )
+        return super().marker(field, name)

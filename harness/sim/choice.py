@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from harness.dut import DEFAULT_DUT, DUTS, DutProvider, get_provider
 from harness.errors import InputError
+from harness.plan import Plan
 from harness.sim.provider import PROVIDER as _REFERENCE_TCU  # registers cc-tcu-1
+from harness.uds.exchange import DiagIds
 
-__all__ = ["DUT_SPELLINGS", "DutChoice"]
+__all__ = ["DUT_SPELLINGS", "DutChoice", "sim_addressing"]
 
 DUT_SPELLINGS = "sim, sim:NAME, sim:NAME:VARIANT, sim:VARIANT (of cc-tcu-1) or external"
 
@@ -78,3 +80,13 @@ class DutChoice:
         if self.kind != "sim" or self.provider == DEFAULT_DUT:
             return self.kind + (f":{self.variant}" if self.variant else "")
         return f"sim:{self.provider}" + (f":{self.variant}" if self.variant else "")
+
+
+def sim_addressing(plan: Plan) -> DiagIds | None:
+    """The addressing a simulated part is asked to serve: the profile's, when it declares a
+    mode other than 11-bit normal; with 11-bit normal the part keeps its own identifiers (a
+    profile naming others tests a part that does not answer there)."""
+    cfg = plan.diag_config
+    if cfg is None or cfg.ids.mode == "normal_11":
+        return None
+    return cfg.ids
