@@ -10,15 +10,52 @@ stimuli whose exact number of events depends on timing (frames spaced near a lim
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from harness.can.dbc import MessageCodec, SignalCodec
 from harness.checks.base import Check, CheckParams, Resolver, fail, hexdata, register
 from harness.observe import Window
 from harness.record import CheckResult, Offender, Verdict
 
-__all__ = ["CountDeltaCheck"]
+__all__ = ["CountDeltaCheck", "SignalChange", "signal_change"]
+
+
+@dataclass(frozen=True)
+class SignalChange:
+    """A signal's raw value at the last frame before a step and at the window's last frame,
+    and the change between them modulo the signal's range."""
+
+    before: int
+    after: int
+    change: int
+    modulus: int
+    ts: float  # the window's last frame
+    data: bytes
+
+
+def signal_change(
+    window: Window, msg: MessageCodec, sig: SignalCodec, marker: str
+) -> SignalChange | tuple[Verdict, str]:
+    """How ``sig`` changed since the step ``marker`` (``signal_delta``, ``count_delta``), or
+    the verdict and summary when it cannot be told."""
+    t_m = window.markers.get(marker)
+    if t_m is None:
+        return Verdict.ERROR, f"step {marker!r} did not run"
+    col = window.log.rx_of(msg.frame_id)
+    k0 = col.last_before(t_m)
+    k1 = col.span(window.t0, window.t1)[1] - 1
+    if k0 < 0 or k1 <= k0:
+        return Verdict.FAIL, f"no {msg.name} before and after {marker}"
+    before, after = sig.raw(col.data[k0]), sig.raw(col.data[k1])
+    if before is None or after is None:
+        return Verdict.FAIL, f"{sig.name} absent"
+    modulus = 1 << sig.length
+    return SignalChange(
+        before, after, (after - before) % modulus, modulus, col.ts[k1], bytes(col.data[k1])
+    )
 
 
 class CountDeltaParams(CheckParams):
@@ -58,33 +95,19 @@ class CountDeltaCheck(Check):
     def evaluate(self, window: Window) -> CheckResult:
         p = self.p
         limits = {"min": p.min, "max": p.max}
-        t_m = window.markers.get(self.marker)
-        if t_m is None:
-            return self.result(Verdict.ERROR, f"step {self.marker!r} did not run", limits=limits)
-        col = window.log.rx_of(self.msg.frame_id)
-        k0 = col.last_before(t_m)
-        k1 = col.span(window.t0, window.t1)[1] - 1
-        if k0 < 0 or k1 <= k0:
-            return self.result(
-                Verdict.FAIL, f"no {self.msg.name} before and after {self.marker}", limits=limits
-            )
-        before, after = self.sig.raw(col.data[k0]), self.sig.raw(col.data[k1])
-        if before is None or after is None:
-            return self.result(Verdict.FAIL, f"{self.sig.name} absent", limits=limits)
-        change = (after - before) % (1 << self.sig.length)
+        got = signal_change(window, self.msg, self.sig, self.marker)
+        if isinstance(got, tuple):
+            return self.result(*got, limits=limits)
+        change = got.change
         ok = change >= p.min and (p.max is None or change <= p.max)
+        said = f"{self.sig.name} {got.before} -> {got.after} (+{change})"
         offender = None
         if not ok:
-            offender = Offender(
-                col.ts[k1],
-                f"{self.sig.name} {before} -> {after} (+{change})",
-                self.msg.frame_id,
-                hexdata(col.data[k1]),
-            )
+            offender = Offender(got.ts, said, self.msg.frame_id, hexdata(got.data))
         return self.result(
             fail(ok),
-            f"{self.sig.name} {before} -> {after} (+{change})",
-            {"before": before, "after": after, "delta": change},
+            said,
+            {"before": got.before, "after": got.after, "delta": change},
             limits,
             offender,
         )

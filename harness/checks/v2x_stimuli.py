@@ -23,6 +23,7 @@ from pydantic import Field
 from harness.can.dbc import MessageCodec, SignalCodec
 from harness.can.e2e import Protection
 from harness.checks.base import Check, CheckParams, Resolver, fail, register
+from harness.checks.can_counts import signal_change
 from harness.checks.v2x import _MISSING, MqttCheck, MqttParams, field_value
 from harness.observe import Column, Window
 from harness.record import CheckResult, Offender, Verdict
@@ -237,24 +238,14 @@ class SignalDeltaCheck(Check):
         return f"{self.msg.name}.{self.sig.name} {self.p.delta:+d} after {self.marker}"
 
     def evaluate(self, window: Window) -> CheckResult:
-        t_m = window.markers.get(self.marker)
-        if t_m is None:
-            return self.result(Verdict.ERROR, f"step {self.marker!r} did not run")
-        col = window.log.rx_of(self.msg.frame_id)
-        k0 = col.last_before(t_m)
-        k1 = col.span(window.t0, window.t1)[1] - 1
-        if k0 < 0 or k1 <= k0:
-            return self.result(Verdict.FAIL, f"no {self.msg.name} before and after {self.marker}")
-        before, after = self.sig.raw(col.data[k0]), self.sig.raw(col.data[k1])
-        if before is None or after is None:
-            return self.result(Verdict.FAIL, f"{self.sig.name} absent")
-        modulus = 1 << self.sig.length
-        change = (after - before) % modulus
-        ok = change == self.p.delta % modulus
+        got = signal_change(window, self.msg, self.sig, self.marker)
+        if isinstance(got, tuple):
+            return self.result(*got)
+        ok = got.change == self.p.delta % got.modulus
         return self.result(
             fail(ok),
-            f"{self.sig.name} {before} -> {after} ({change:+d})",
-            {"before": before, "after": after, "delta": change},
+            f"{self.sig.name} {got.before} -> {got.after} ({got.change:+d})",
+            {"before": got.before, "after": got.after, "delta": got.change},
             {"delta": self.p.delta},
-            None if ok else Offender(col.ts[k1], f"{self.sig.name} {after}"),
+            None if ok else Offender(got.ts, f"{self.sig.name} {got.after}"),
         )
