@@ -69,18 +69,8 @@ class GwUds:
         self.identity = identity
         self.behaviour = behaviour
         self.on_reset = on_reset
-        self.isotp = ServerIsoTp(
-            loop,
-            send,
-            self._on_request,
-            physical_id=ids.request_id,
-            functional_id=ids.functional_id,
-            response_id=ids.response_id,
-            extended_id=ids.extended_id,
-            target_address=ids.target_address,
-            functional_address=ids.functional_address,
-            source_address=ids.source_address,
-            **isotp_frame_options(behaviour),
+        self.isotp = ServerIsoTp.serving(
+            loop, send, self._on_request, ids, **isotp_frame_options(behaviour)
         )
         self.ids = frozenset({ids.request_id, ids.functional_id})
         self.extended_id = ids.extended_id

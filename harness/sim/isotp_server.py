@@ -34,11 +34,13 @@ the loop's clock; a broken transfer is dropped silently, as ISO-TP has it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import can
 
 from harness.clock import EventLoop, Timer
 from harness.observe import FD_LENGTHS, fd_length
+from harness.uds.exchange import DiagIds
 
 __all__ = ["TX_DATA_LENGTHS", "ServerIsoTp"]
 
@@ -67,6 +69,32 @@ def _stmin_seconds(raw: int) -> float:
 
 class ServerIsoTp:
     """ISO-TP endpoint of the DUT: reassembles requests, segments responses."""
+
+    @classmethod
+    def serving(
+        cls,
+        loop: EventLoop,
+        send: Callable[[can.Message], None],
+        on_request: Callable[[bytes, bool], None],
+        ids: DiagIds,
+        **frames: Any,
+    ) -> ServerIsoTp:
+        """The endpoint of a part addressed as ``ids`` says (identifiers, 29-bit flag, address
+        bytes); ``frames`` are the frame options (``can_fd``, ``tx_data_length``,
+        ``bitrate_switch``, ``padding``)."""
+        return cls(
+            loop,
+            send,
+            on_request,
+            physical_id=ids.request_id,
+            functional_id=ids.functional_id,
+            response_id=ids.response_id,
+            extended_id=ids.extended_id,
+            target_address=ids.target_address,
+            functional_address=ids.functional_address,
+            source_address=ids.source_address,
+            **frames,
+        )
 
     def __init__(
         self,

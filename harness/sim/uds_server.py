@@ -113,18 +113,7 @@ class UdsServer:
         name = tcu.variant.name if tcu.variant is not None else None
         self.behaviour = _UDS_BEHAVIOURS.get(name, _UdsBehaviour()) if name else _UdsBehaviour()
         ids = tcu.diag  # the addressing the bench/profile asks for (default 11-bit normal)
-        self.isotp = ServerIsoTp(
-            self.loop,
-            send,
-            self._on_request,
-            physical_id=ids.request_id,
-            functional_id=ids.functional_id,
-            response_id=ids.response_id,
-            extended_id=ids.extended_id,
-            target_address=ids.target_address,
-            functional_address=ids.functional_address,
-            source_address=ids.source_address,
-        )
+        self.isotp = ServerIsoTp.serving(self.loop, send, self._on_request, ids)
         # non-volatile: survives an ECUReset
         self.station_id = tcu.identity.station_id
         self.confirmed: dict[int, bool] = dict.fromkeys(
