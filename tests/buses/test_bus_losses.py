@@ -11,7 +11,6 @@ the record.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from harness.cli import main
 from harness.offline import evaluate_evidence, load_evidence
 from harness.record import FrameLoss, ReceiveReport, RunRecord, lost_between
 from harness.runjson import record_from_json
+from tests.buses.conftest import copy_profile
 from tests.conftest import default_signals, run_harness
 from tests.ports import free_udp_port
 from tests.report.conftest import assert_agrees
@@ -60,10 +60,7 @@ def test_the_report_of_several_buses_names_each_and_reads_back() -> None:
 
 @pytest.fixture()
 def profile(tmp_path: Path) -> Path:
-    shutil.copytree(HERE / "data", tmp_path / "data")
-    path = tmp_path / "relay.yaml"
-    path.write_text((HERE / "relay.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    return path
+    return copy_profile(tmp_path, HERE / "relay.yaml")
 
 
 @pytest.mark.realtime

@@ -12,7 +12,6 @@ the harness's frames keep their FD flag) agrees with the live verdicts.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from harness.offline import evaluate_evidence, load_evidence
 from harness.profile.compile import load_profile
 from harness.record import CheckResult, Verdict
 from harness.session import DutChoice, Session
+from tests.buses.conftest import copy_profile
 from tests.buses.relay_part import ROUTING_VARIANTS, RoutingRelayProvider
 from tests.report.conftest import assert_agrees
 
@@ -49,10 +49,7 @@ def _provider() -> Iterator[None]:
 
 @pytest.fixture()
 def profile(tmp_path: Path) -> Path:
-    shutil.copytree(HERE / "data", tmp_path / "data")
-    path = tmp_path / "relay_routing.yaml"
-    path.write_text(PROFILE.read_text(encoding="utf-8"), encoding="utf-8")
-    return path
+    return copy_profile(tmp_path, PROFILE)
 
 
 def _run(profile: Path, dut: str, out: Path) -> dict[str, list[CheckResult]]:
