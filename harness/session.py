@@ -137,6 +137,11 @@ class Session:
         self.sim_dut: RunningDut | None = None  # a simulated part on the session's loop
         self.tcu: Any = None  # that part itself (a ReferenceTcu for cc-tcu-1), for lab tests
         self.sim_thread: SimThread | None = None
+        # round robin for this process's threads too (realtime.priority): only where the part
+        # runs in a process of its own raised above them (qualify's lanes); a part beside the
+        # harness at ordinary priority (a supplier's program, a simulator thread here) would
+        # lose its timing to a round-robin harness (measured: the relay's 50 ms cycle at 64 ms)
+        self.harness_round_robin = False
         self.ingest: ThreadedBus | None = None  # live runs: the bus's reader thread
         self.record = RunRecord(
             run_id=self.run_id,
@@ -226,7 +231,8 @@ class Session:
             # before its threads start (they inherit it); a simulator thread here too
             assert self.record.priority is not None
             setting = self.bench.realtime.priority
-            applied = raised(setting, round_robin=HARNESS_ROUND_ROBIN)
+            rr = HARNESS_ROUND_ROBIN if self.harness_round_robin else None
+            applied = raised(setting, round_robin=rr)
             self.record.priority["harness"] = stack.enter_context(applied)
             clock = RealClock()
             buses = open_live_buses(self.bus_configs, stack)

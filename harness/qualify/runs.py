@@ -157,6 +157,7 @@ def run_one(
     if lane is not None:
         own = str(DutChoice("sim", spec.variant, spec.dut))
         session.record.dut = f"{own} (own process)"
+        session.harness_round_robin = True  # below the simulator's, which the lane raises
     start = time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:
