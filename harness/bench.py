@@ -153,6 +153,12 @@ class RealtimeBenchConfig(_Strict):
         "session's autogroup, and round robin, where the OS permits), off (leave it), or N "
         "in 1..20 (as auto, with nice -N)",
     )
+    keep_awake: Literal["auto"] | StrictBool = Field(
+        default="auto",
+        description="keep the CPUs from halting while a real-time run lasts (one busy "
+        "process per CPU at the lowest priority, taking time from no one): auto (on a "
+        "virtual machine, whose halted CPUs wake late), true, or false (harness.keepawake)",
+    )
 
 
 class Bench(_Strict):

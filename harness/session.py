@@ -46,6 +46,7 @@ from harness.evidence import (
 )
 from harness.fuzz import FuzzContext
 from harness.identity import GivenIdentity, given_identity, subject_field
+from harness.keepawake import kept_awake
 from harness.observe import FrameLog
 from harness.operator import Operator, OperatorAdapter, PromptLog
 from harness.outputs import claim_folder
@@ -234,6 +235,8 @@ class Session:
             rr = HARNESS_ROUND_ROBIN if self.harness_round_robin else None
             applied = raised(setting, round_robin=rr)
             self.record.priority["harness"] = stack.enter_context(applied)
+            awake = kept_awake(self.bench.realtime.keep_awake)  # a VM's CPUs: no halts
+            self.record.priority["keep_awake"] = stack.enter_context(awake)
             clock = RealClock()
             buses = open_live_buses(self.bus_configs, stack)
             self.buses = buses  # before anything can fail: run.json's receive block reads it

@@ -78,6 +78,11 @@ def run_script(name: str, *args: str) -> str:
             ["(baseline)", "ratio baseline/frozen pause"],
         ),
         (
+            "keep_awake.py",
+            ("--runs", "1", "--seconds", "0.3"),
+            ["(baseline)", "kept awake", "ratio baseline/kept awake"],
+        ),
+        (
             "startup.py",
             ("--runs", "1"),
             ["baseline: import can, cantools", "ratio --help/baseline", "ratio validate/baseline"],
