@@ -93,7 +93,9 @@ def _certify_parser(sub: Any) -> None:
         "--dut",
         default="sim",
         help="sim:NAME[:VARIANT] (a simulated DUT and optionally one of its faulty variants, "
-        "see 'harness sim list'), sim (= sim:cc-tcu-1, the built-in reference TCU, default), "
+        "see 'harness sim list'), sim (default: the registered simulated part implementing "
+        "the profile's requirement set, e.g. cc-gw-1 for CC-GW-1, else the built-in reference "
+        "TCU cc-tcu-1), "
         "sim:VARIANT (= sim:cc-tcu-1:VARIANT) or external (a part on the bench's bus)",
     )
     cert.add_argument(
@@ -244,7 +246,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     plan = load_profile(args.profile)
     _dbc_warnings(plan, err)
     bench = load_bench(args.bench)
-    dut = DutChoice.parse(args.dut)
+    dut = DutChoice.parse_for(args.dut, plan)
     realtime = args.realtime or dut.kind == "external"
     check_references(bench, broker=realtime)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

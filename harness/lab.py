@@ -119,7 +119,7 @@ def _opened(
     from harness.certificate.keys import load_private_key
 
     the_bench = bench if isinstance(bench, Bench) else load_bench(bench)
-    choice = DutChoice.parse(dut)
+    choice = DutChoice.parse_for(dut, plan)
     issuer = Issuer(key=load_private_key(Path(key))) if key is not None else None
     notes: list[str] = []
     settings = OutputSettings(

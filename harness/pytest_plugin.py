@@ -160,8 +160,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="harness_dut",
         default="sim",
         metavar="DUT",
-        help="sim:NAME[:VARIANT] (a simulated DUT, see 'harness sim list'), sim (= "
-        "sim:cc-tcu-1, default), sim:VARIANT (a faulty variant of it) or external (a part on "
+        help="sim:NAME[:VARIANT] (a simulated DUT, see 'harness sim list'), sim (default: "
+        "the registered part implementing the profile's requirement set, else cc-tcu-1), "
+        "sim:VARIANT (a faulty variant of it) or external (a part on "
         "the bench's bus)",
     )
     group.addoption(

@@ -70,7 +70,8 @@ class HarnessState:
         self.profile: Path | None = resolve_path(config, profile) if profile else None
         bench = opt("harness_bench")
         self.bench_path: Path | None = resolve_path(config, bench) if bench else None
-        self.dut = DutChoice.parse(opt("harness_dut"))
+        self.dut_text = opt("harness_dut")
+        self.dut = DutChoice.parse(self.dut_text)  # a bare sim: the profile's part, per plan
         self.realtime = bool(opt("harness_realtime")) or self.dut.kind == "external"
         evidence = opt("harness_evidence")
         self.evidence_root: Path | None = resolve_path(config, evidence) if evidence else None
@@ -173,7 +174,7 @@ class HarnessState:
             session = Session(
                 plan,
                 self.bench(),
-                self.dut,
+                DutChoice.parse_for(self.dut_text, plan),
                 realtime=self.realtime,
                 out_dir=out_dir,
                 seed=self.seed,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.dut import DEFAULT_DUT, DUTS, DutProvider, get_provider
+from harness.dut import DEFAULT_DUT, DUTS, DutProvider, get_provider, provider_for
 from harness.errors import InputError
 from harness.plan import Plan
 from harness.sim.provider import PROVIDER as _REFERENCE_TCU  # registers cc-tcu-1
@@ -70,6 +70,15 @@ class DutChoice:
             got=text,
             choices=[f"sim:{n}" for n in DUTS.names()] + sorted(_REFERENCE_TCU.variants),
         )
+
+    @classmethod
+    def parse_for(cls, text: str, plan: Plan) -> DutChoice:
+        """:meth:`parse`, where a bare ``sim`` is the registered part implementing the
+        profile's requirement set (cc-gw-1 for CC-GW-1's profile), else the reference
+        cc-tcu-1: what ``certify`` runs by default, as ``qualify`` does."""
+        if text == "sim":
+            return cls("sim", None, provider_for(plan.profile.profile.requirements.id))
+        return cls.parse(text)
 
     @property
     def simulator(self) -> DutProvider:

@@ -162,3 +162,20 @@ def test_a_classic_diagnostics_part_passes_only_under_a_statement_without_fd_dia
     assert code != 0 and statement == {}
     failing = {c["id"] for c in record["cases"] if c["verdict"] != "PASS"}
     assert failing == {"TC-GW-008-FD"}
+
+
+def test_certify_without_dut_runs_the_part_of_the_profiles_requirement_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer's ``harness certify profiles/cc-gw-1.yaml``: the default ``--dut sim`` is
+    the registered part implementing CC-GW-1, not the reference TCU (whose messages the
+    gateway's DBCs do not have)."""
+    out = tmp_path / "run"
+    code = main(["certify", str(PROFILE), "--out", str(out), "--quiet"])
+    said = capsys.readouterr()
+    assert code == 0, said.out + said.err
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["dut"] == "sim:cc-gw-1" and record["passed"] is True
+    tcu = load_profile(ROOT / "profiles" / "cc-tcu-1.yaml")
+    assert DutChoice.parse_for("sim", tcu) == DutChoice("sim")  # the reference TCU's own
+    assert DutChoice.parse_for("sim:cc-tcu-1", load_profile(PROFILE)).provider == "cc-tcu-1"
