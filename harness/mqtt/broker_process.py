@@ -27,6 +27,7 @@ import sys
 import threading
 from typing import IO
 
+from harness.children import stop_child
 from harness.errors import InterfaceError
 from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
 from harness.rtpriority import (
@@ -111,13 +112,7 @@ class BrokerProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT)
+        stop_child(proc, STOP_TIMEOUT)
         if proc.stdin is not None:
             proc.stdin.close()
 

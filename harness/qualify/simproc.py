@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.bench import Bench, CanConfig
+from harness.children import stop_child
 from harness.dut import DEFAULT_DUT
 from harness.errors import RunIncomplete
 from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
@@ -235,13 +235,7 @@ class SimProcessLane:
     def __exit__(self, *exc: object) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=STOP_TIMEOUT)
+            stop_child(proc, STOP_TIMEOUT)
             for reader in self._readers:
                 reader.join(timeout=2)
         if self.embedded is not None:
