@@ -108,6 +108,7 @@ def kept_awake(setting: KeepAwakeSetting) -> Iterator[Applied]:
                     [sys.executable, "-c", _LOOP, str(os.getpid()), str(cpu)],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,  # holds no pipe of the harness's caller open
                     start_new_session=True,  # an autogroup of its own, at nice 19
                 )
             )
