@@ -5,8 +5,8 @@ than 8 data bytes: what a classic bus refuses, :func:`harness.can.dbc.classic_mi
 with the database attribute ``BusType "CAN FD"`` gets ``bus: {fd: true, bitrate,
 data_bitrate}``; any other a top-level ``bitrate:``. The bit rates come from the DBC's
 database attributes ``Baudrate`` (nominal) and ``BaudrateCANFD`` (data phase, CANdb++'s
-name) where they are set and the profile format takes them; else 500 kbit/s and 2 Mbit/s,
-with a comment saying to check them.
+name), set (``BA_``) or else their definitions' defaults (``BA_DEF_DEF_``), where the profile
+format takes them; else 500 kbit/s and 2 Mbit/s, with a comment saying to set them.
 
 The bus case's load estimate counts each message's frame as the bus-load check does, an FD
 frame without the bit rate switch (every bit at the nominal rate: the most it can take).
@@ -47,13 +47,19 @@ class ScaffoldBus:
         return frame_bits(msg.frame_id, msg.length, extended=msg.is_extended)
 
 
-def _attribute(db: CanDatabase, name: str) -> Any:
-    """The value of the DBC's database attribute ``name`` (any case), None when unset."""
-    attributes = getattr(getattr(db._db, "dbc", None), "attributes", None) or {}
+def _attribute(db: CanDatabase, name: str) -> tuple[Any, str]:
+    """The value of the DBC's database attribute ``name`` (any case): set (``BA_``), else
+    its definition's default (``BA_DEF_DEF_``, what CANdb++ shows), else None; and which."""
+    specifics = getattr(db._db, "dbc", None)
+    attributes = getattr(specifics, "attributes", None) or {}
     for key, attribute in attributes.items():
         if str(key).lower() == name.lower():
-            return getattr(attribute, "value", None)
-    return None
+            return getattr(attribute, "value", None), "attribute"
+    definitions = getattr(specifics, "attribute_definitions", None) or {}
+    for key, definition in definitions.items():
+        if str(key).lower() == name.lower() and getattr(definition, "kind", None) is None:
+            return getattr(definition, "default_value", None), "attribute's default"
+    return None, "attribute"
 
 
 def _rate(value: Any, floor: int, ceiling: int) -> int | None:
@@ -64,27 +70,28 @@ def _rate(value: Any, floor: int, ceiling: int) -> int | None:
     return rate if floor <= rate <= ceiling else None
 
 
-def _rate_line(key: str, found: Any, rate: int | None, default: int, attr: str) -> str:
+def _rate_line(key: str, found: tuple[Any, str], rate: int | None, default: int, attr: str) -> str:
+    value, where = found
     if rate is not None:
-        return f"{key}: {rate}  # the DBC's {attr} attribute"
-    if found is None:
+        return f"{key}: {rate}  # the DBC's {attr} {where}"
+    if value is None:
         return f"{key}: {default}  # the DBC names none ({attr}): set the bus's bit rate"
-    return f"{key}: {default}  # the DBC's {attr} {found} is not one the profile takes: set it"
+    return f"{key}: {default}  # the DBC's {attr} {value} is not one the profile takes: set it"
 
 
 def scaffold_bus(db: CanDatabase) -> ScaffoldBus:
     """The bus of ``db``'s starting profile, with the lines that declare it."""
     fd_messages = tuple(m.name for m in db.messages.values() if classic_misfit(m) is not None)
-    bus_type = _attribute(db, "BusType")
+    bus_type, _ = _attribute(db, "BusType")
     fd = bool(fd_messages) or str(bus_type or "").strip().lower() == "can fd"
     baud = _attribute(db, "Baudrate")
-    bitrate = _rate(baud, 1, MAX_BITRATE)
+    bitrate = _rate(baud[0], 1, MAX_BITRATE)
     if not fd:
         line = _rate_line("bitrate", baud, bitrate, DEFAULT_BITRATE, "Baudrate")
         return ScaffoldBus(False, bitrate or DEFAULT_BITRATE, 0, (), (line, ""))
     nominal = bitrate or DEFAULT_BITRATE
     data = _attribute(db, DATA_BITRATE_ATTRIBUTE)
-    data_bitrate = _rate(data, nominal, MAX_DATA_BITRATE)
+    data_bitrate = _rate(data[0], nominal, MAX_DATA_BITRATE)
     if fd_messages:
         shown = ", ".join(fd_messages[:4]) + (", ..." if len(fd_messages) > 4 else "")
         why = f"the DBC has {len(fd_messages)} CAN FD message(s): {shown}"

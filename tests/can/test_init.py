@@ -237,6 +237,12 @@ _FD_ONLY = (
             (250000, 4000000),
             ["bitrate: 250000  # the DBC's Baudrate", "4000000  # the DBC's BaudrateCANFD"],
         ),
+        (  # no value set: the definitions' defaults, as CANdb++ shows them
+            'BA_DEF_ "Baudrate" INT 1 1000000;\nBA_DEF_ "BaudrateCANFD" INT 1 16000000;\n'
+            'BA_DEF_DEF_ "Baudrate" 125000;\nBA_DEF_DEF_ "BaudrateCANFD" 1000000;\n',
+            (125000, 1000000),
+            ["bitrate: 125000  # the DBC's Baudrate attribute's default"],
+        ),
         (  # a data bit rate below the nominal one is not one the profile takes
             'BA_DEF_ "Baudrate" INT 1 1000000;\nBA_DEF_ "BaudrateCANFD" INT 1 16000000;\n'
             'BA_ "Baudrate" 500000;\nBA_ "BaudrateCANFD" 250000;\n',
