@@ -29,8 +29,11 @@ def register(sub: Any) -> None:
         description="Write a starting profile for the part that is NODE in the DBC: a "
         "cycle-time case per cyclic message it sends (from GenMsgCycleTime or CycleTime), "
         "signal range checks from the DBC's min/max, allowed identifiers and bus load, with "
-        "E2E suggestions (from signal names), a rest-bus and CAN FD messages as comments. "
-        "The file validates as written; review every value against the specification.",
+        "E2E suggestions (from signal names) and a rest-bus as comments. A DBC with CAN FD "
+        "messages (or BusType CAN FD) gets a CAN FD bus, its bit rates from the DBC's "
+        "Baudrate and BaudrateCANFD attributes (else 500000 and 2000000, to check), and its "
+        "FD messages get cases like the classic ones. The file validates as written; review "
+        "every value against the specification.",
     )
     init.add_argument("--dbc", type=Path, required=True, help="the DBC file")
     init.add_argument("--node", required=True, help="the DBC node (BU_) of the part")

@@ -4,9 +4,10 @@ From the messages the node sends: one case per cyclic message (a ``cycle_time`` 
 DBC's cycle time +-10 %, and ``signal`` range checks from the DBC's min/max where they are
 narrower than what the signal can carry, so each check can fail), one case for the bus
 (``allowed_ids``: every identifier the node sends; ``bus_load``: twice the load its cycle
-times give, at least 1 %). As comments: E2E suggestions from signal names (counter,
-checksum, CRC), a rest-bus of the messages the node receives, and every message the format
-cannot take yet (CAN FD) with the reason, never silently dropped.
+times give, at least 1 %). The bus is classic CAN, or CAN FD when the DBC has FD messages
+(:mod:`harness.profile.scaffold_bus`: its bit rates from the DBC's attributes); FD messages
+get their cases like classic ones. As comments: E2E suggestions from signal names (counter,
+checksum, CRC) and a rest-bus of the messages the node receives.
 
 The text is built here, pure; :mod:`harness.init_cli` loads the DBC and writes it.
 The output validates as written (the tests hold it to that).
@@ -21,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.can.dbc import AUTO, CanDatabase, MessageCodec, SignalCodec, classic_misfit
-from harness.checks.can_timing import frame_bits
 from harness.errors import DbcError
+from harness.profile.scaffold_bus import ScaffoldBus, scaffold_bus
 
 __all__ = ["CYCLE_TOLERANCE", "ROUNDING", "ScaffoldOptions", "scaffold"]
 
@@ -159,16 +160,15 @@ def scaffold(db: CanDatabase, options: ScaffoldOptions) -> str:
             got=node,
             choices=db.nodes(),
         )
+    bus = scaffold_bus(db)
     sent = [m for m in db.messages.values() if node in m.senders]
-    classic = [m for m in sent if classic_misfit(m) is None]
-    cyclic = sorted((m for m in classic if _cyclic(m)), key=lambda m: (m.cycle_time, m.frame_id))
-    ready = cyclic[0] if cyclic else (classic[0] if classic else None)
+    cyclic = sorted((m for m in sent if _cyclic(m)), key=lambda m: (m.cycle_time, m.frame_id))
+    ready = cyclic[0] if cyclic else (sent[0] if sent else None)
     if ready is None:
         raise DbcError(
-            f"node {node} sends no classic CAN message in {db.source}"
-            + (f" (only CAN FD: {', '.join(m.name for m in sent)})" if sent else ""),
-            expected="a node that sends at least one classic CAN message (the profile's "
-            "ready message; CAN FD is not supported by the harness yet)",
+            f"node {node} sends no message in {db.source}",
+            expected="a node that sends at least one message (the profile's ready message: "
+            "the part is up when it is seen)",
         )
     received = [
         m
@@ -182,10 +182,6 @@ def scaffold(db: CanDatabase, options: ScaffoldOptions) -> str:
     _header(w, db, options, sent)
     body = _Writer()
     for msg in sorted(sent, key=lambda m: (m.is_extended, m.frame_id)):
-        misfit = classic_misfit(msg)
-        if misfit is not None:
-            _fd_case(body, msg, used)
-            continue
         if not _cyclic(msg):
             body.comment(
                 f"{msg.name} ({_hex(msg)}): {_why_not_cyclic(msg)}; no cycle_time case", "  "
@@ -194,9 +190,9 @@ def scaffold(db: CanDatabase, options: ScaffoldOptions) -> str:
             continue
         reqs = _message_case(body, msg, used)
         requirements.extend(reqs)
-    bus_reqs = _bus_case(body, db, sent, cyclic, used)
+    bus_reqs = _bus_case(body, bus, sent, cyclic, used)
     requirements.extend(bus_reqs)
-    _meta(w, db, options, requirements)
+    _meta(w, bus, options, requirements)
     _dut(w, node, ready)
     _e2e(w, sent, received)
     _restbus(w, received)
@@ -214,7 +210,8 @@ def _header(w: _Writer, db: CanDatabase, o: ScaffoldOptions, sent: list[MessageC
     w.comment("`harness validate FILE` checks it; `harness certify FILE` runs it.")
     if o.bus:
         w.comment(
-            f"Bus: {o.bus} (one bus per profile for now; the bench says which interface it is)."
+            f"Bus: {o.bus} (the bench says which interface it is; a part on several buses "
+            "declares them in buses:, README: Named buses)."
         )
     w.comment(
         f"{o.node} sends {len(sent)} message(s) in the DBC"
@@ -225,13 +222,13 @@ def _header(w: _Writer, db: CanDatabase, o: ScaffoldOptions, sent: list[MessageC
     w("format: cc-harness-profile/1", "")
 
 
-def _meta(w: _Writer, db: CanDatabase, o: ScaffoldOptions, requirements: list[str]) -> None:
+def _meta(w: _Writer, bus: ScaffoldBus, o: ScaffoldOptions, requirements: list[str]) -> None:
     stem = re.sub(r"\.dbc$", "", o.dbc_ref.replace("\\", "/").rsplit("/", 1)[-1], flags=re.I)
     w("profile:")
     w(f"  id: {_q(_slug(f'{o.node}-{stem}'))}")
     w("  version: 0.1.0")
-    bus = f" on bus {o.bus}" if o.bus else ""
-    w(f"  title: {_q(f'{o.node} from {stem}{bus} (generated starting profile)')}")
+    on_bus = f" on bus {o.bus}" if o.bus else ""
+    w(f"  title: {_q(f'{o.node} from {stem}{on_bus} (generated starting profile)')}")
     w("  requirements:")
     w(f"    id: {_q(_slug(o.node).upper() + '-REQ')}  # your requirement set")
     w('    version: "0.1"')
@@ -248,11 +245,7 @@ def _meta(w: _Writer, db: CanDatabase, o: ScaffoldOptions, requirements: list[st
             w(f"  encoding: {_q(o.encoding)}")
         if o.lenient:
             w("  lenient: true  # the DBC needs it; `harness validate` lists each relaxation")
-    if db.bitrate:
-        w(f"bitrate: {db.bitrate}  # the DBC's Baudrate attribute")
-    else:
-        w("bitrate: 500000  # the DBC names none: set the bus's bit rate")
-    w("")
+    w(*bus.lines)
 
 
 def _dut(w: _Writer, node: str, ready: MessageCodec) -> None:
@@ -287,14 +280,14 @@ def _e2e(w: _Writer, sent: list[MessageCodec], received: list[MessageCodec]) -> 
     for msg, role, counters, checksums in found:
         note = f"{msg.name} ({_hex(msg)}), the part {role} it"
         if classic_misfit(msg) is not None:
-            note += ", CAN FD (not supported yet)"
+            note += f", CAN FD ({msg.length} bytes)"
         parts = [f"counter {_describe(msg.signals[c])}" for c in counters]
         parts += [f"checksum {_describe(msg.signals[c])}" for c in checksums]
         w.comment(f"  {note}: " + "; ".join(parts))
         if not (counters and checksums):
             continue
         crc = msg.signals[checksums[0]]
-        if classic_misfit(msg) is None and crc.length == 8 and crc.start % 8 == 0:
+        if crc.length == 8 and crc.start % 8 == 0:
             w.comment(f"  {msg.name}: {{counter: {counters[0]}, crc: {checksums[0]}}}")
             w.comment(
                 f"    (or scheme: byte_sum, xor or autosar_p01 with checksum: {checksums[0]}, "
@@ -324,10 +317,6 @@ def _restbus(w: _Writer, received: list[MessageCodec]) -> None:
     w.comment("cycle times and ranges below assume; without a rest-bus the part sees a silent bus.")
     w.comment("restbus:")
     for msg in sorted(received, key=lambda m: (m.is_extended, m.frame_id)):
-        misfit = classic_misfit(msg)
-        if misfit is not None:
-            w.comment(f"  {msg.name}: CAN FD ({msg.length} bytes), the harness cannot send it yet")
-            continue
         if msg.outside:
             w.comment(f"  {msg.name}: signals beyond its frame, the harness cannot send it")
             continue
@@ -404,43 +393,16 @@ def _message_case(body: _Writer, msg: MessageCodec, used: set[str]) -> list[str]
     return reqs
 
 
-def _fd_case(body: _Writer, msg: MessageCodec, used: set[str]) -> None:
-    body.comment(
-        f"{msg.name} ({_hex(msg)}) is a CAN FD frame of {msg.length} bytes: the harness "
-        "writes classic-bus profiles only for now,",
-        "  ",
-    )
-    body.comment(
-        "so this case stays commented out; for an FD bus declare bus: {fd: true, bitrate: ..., "
-        "data_bitrate: ...} (README: CAN FD) and uncomment it.",
-        "  ",
-    )
-    if msg.cycle_time:
-        cycle = msg.cycle_time
-        body.comment(f"- id: {_case_id('TC-', msg.name, set(used))}", "  ")
-        body.comment(f"  title: {msg.name} cycle", "  ")
-        body.comment(f"  requirements: [{msg.name}-CYCLE]", "  ")
-        body.comment("  steps:", "  ")
-        body.comment(f"    - observe: {_ms(max(2.0, 10 * cycle))}", "  ")
-        body.comment("      checks:", "  ")
-        lo, hi = cycle * (1 - CYCLE_TOLERANCE), cycle * (1 + CYCLE_TOLERANCE)
-        body.comment(
-            f"        - {{kind: cycle_time, message: {msg.name}, min: {_ms(lo)}, max: {_ms(hi)}}}",
-            "  ",
-        )
-    body("")
-
-
 def _bus_case(
     body: _Writer,
-    db: CanDatabase,
+    bus: ScaffoldBus,
     sent: Iterable[MessageCodec],
     cyclic: list[MessageCodec],
     used: set[str],
 ) -> list[str]:
     sent = sorted(sent, key=lambda m: (m.is_extended, m.frame_id))
-    bitrate = db.bitrate or 500000
-    bits = sum(frame_bits(m.frame_id, m.length) / (m.cycle_time or 1.0) for m in cyclic)
+    bitrate = bus.bitrate
+    bits = sum(bus.frame_bits(m) / (m.cycle_time or 1.0) for m in cyclic)
     expected = 100.0 * bits / bitrate
     limit = max(1.0, math.ceil(4 * expected) / 2)  # twice the load, rounded up to 0.5 %
     longest = max((m.cycle_time or 0.0 for m in cyclic), default=0.0)
@@ -458,6 +420,8 @@ def _bus_case(
         "that, at least 1 %",
         "          ",
     )
+    if bus.fd:
+        body.comment("(CAN FD frames counted without BRS: every bit at the nominal rate)", " " * 10)
     body(
         f"          - {{kind: bus_load, max_percent: {limit:g}, window: 1 s, "
         "requirements: [BUS-LOAD]}"

@@ -1,6 +1,7 @@
 """``harness init``: the starting profile it writes validates as written, for the project's
 DBC and OEM-style ones; for CC-TCU-1's DBC and node TCU it certifies the simulator and its
-checks catch faulty variants; range checks mean exactly the DBC's range; FD messages and
+checks catch faulty variants; range checks mean exactly the DBC's range; a DBC with CAN FD
+messages gives an FD bus (bit rates from its attributes) and cases for its FD messages;
 suggestions are there as comments; existing files are kept unless --force."""
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ OEM = {
     "dcu": (DATA / "body-dcu-cp1252.dbc", "DCU", ["--encoding", "cp1252"]),
     "dcu-auto": (DATA / "body-dcu-cp1252.dbc", "DCU", []),
     "gw": (DATA / "gateway-legacy-lenient.dbc", "GW", ["--lenient"]),
+    "radar": (DATA / "chassis-radar-canfd.dbc", "FR_RADAR", []),
 }
 
 
@@ -98,7 +100,7 @@ def _payload(msg: MessageCodec, sig: SignalCodec, raw: int) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("which", ["eps", "dcu", "gw"])
+@pytest.mark.parametrize("which", ["eps", "dcu", "gw", "radar"])
 def test_range_checks_pass_exactly_the_dbc_range(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
@@ -121,18 +123,54 @@ def test_range_checks_pass_exactly_the_dbc_range(
             assert check.cond.matches(_payload(msg, sig, raw)) == inside, (sig.name, raw)
 
 
-def test_fd_messages_are_commented_out_with_a_note(
+def test_fd_message_gets_its_case_on_an_fd_bus(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The DCU's DBC says BusType CAN at 500 kbit/s but has one 64-byte FD message: the
+    profile declares an FD bus (data bit rate: the default, with a note to check it) and the
+    FD message gets its cycle case like the classic ones."""
     out, _ = init(tmp_path, capsys, "dcu")
     text = out.read_text(encoding="utf-8")
-    assert "# DCU_FD_Diag (0x640) is a CAN FD frame of 64 bytes" in text
-    assert "  # - id: TC-DCU_FD_Diag" in text
-    assert "DCU_FD_Diag-CYCLE" not in load_profile(out).requirement_ids
+    plan = load_profile(out)
+    assert (plan.fd, plan.bitrate, plan.data_bitrate) == (True, 500000, 2000000)
+    assert "  fd: true  # the DBC has 1 CAN FD message(s): DCU_FD_Diag\n" in text
+    assert "  bitrate: 500000  # the DBC's Baudrate attribute\n" in text
+    assert "data_bitrate: 2000000  # the DBC names none (BaudrateCANFD): set the bus's" in text
+    case = next(c for c in plan.cases if c.case_id == "TC-DCU_FD_Diag")
+    cycle, *ranges = case.steps[0].checks
+    assert (cycle.kind, cycle.p.min, cycle.p.max) == ("cycle_time", pytest.approx(0.18), 0.22)
+    assert ranges and {c.kind for c in ranges} == {"signal"}
+    assert {"DCU_FD_Diag-CYCLE", "DCU_FD_Diag-RANGE"} <= set(plan.requirement_ids)
+    ids = next(c for c in plan.cases[-1].steps[0].checks if c.kind == "allowed_ids")
+    assert 0x640 in ids.allowed
+    assert "not supported" not in text and "cannot send it yet" not in text
     assert "  encoding: cp1252\n" in text
     assert "# DCU_Event (0x2A3): no cycle time in the DBC (send type spontaneous)" in text
     assert "#   Diag_Temperature: multiplexed" in text
     assert 'title: "DCU_J1939_Door (0x18FF2A10) cycle 450 ms..550 ms and signal ranges"' in text
+
+
+def test_fd_bus_rates_from_the_dbc_and_fd_rest_bus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CANdb++-style CAN FD DBC (BusType "CAN FD", Baudrate, BaudrateCANFD): its bit rates
+    go into the bus, the ready message may be an FD message, and the rest-bus suggestion of
+    an FD message the part receives is sent in FD frames once uncommented."""
+    out, _ = init(tmp_path, capsys, "radar")
+    text = out.read_text(encoding="utf-8")
+    assert "  data_bitrate: 2000000  # the DBC's BaudrateCANFD attribute\n" in text
+    plan = load_profile(out)
+    assert (plan.fd, plan.bitrate, plan.data_bitrate) == (True, 500000, 2000000)
+    assert plan.ready_message.name == "FR_RDR_Status" and plan.ready_message.is_fd
+    assert [c.case_id for c in plan.cases] == ["TC-FR_RDR_Status", "TC-FR_RDR_Object01", "TC-BUS"]
+    assert "# FR_RDR_Diag (0x1A8): no cycle time in the DBC (send type Event)" in text
+    lines = text.splitlines()
+    start = lines.index("# restbus:")
+    restbus = [line[2:] for line in lines[start + 1 : start + 5]]
+    out.write_text(text + "restbus:\n" + "\n".join(restbus) + "\n", encoding="utf-8")
+    assert main(["validate", str(out)]) == 0, capsys.readouterr().err
+    frames = {r.message.name: r.fd for r in load_profile(out).restbus}
+    assert frames == {"VCU_VehDyn": True, "ADAS_RadarCmd": False}
 
 
 def test_lenient_init_writes_the_relaxations_down(
@@ -178,16 +216,76 @@ def test_bad_input_is_exit_2(
     assert not (tmp_path / "p.yaml").exists()
 
 
-def test_node_that_sends_only_fd_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+_FD_ONLY = (
+    'VERSION ""\nBU_: A B C\nBO_ 100 Big: 64 A\n SG_ X : 0|8@1+ (1,0) [0|100] "" B\n'
+    'BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","StandardCAN_FD";\n'
+    'BA_DEF_ BO_ "GenMsgCycleTime" INT 0 65535;\nBA_ "GenMsgCycleTime" BO_ 100 20;\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "rates", "phrases"),
+    [
+        (
+            "",
+            (500000, 2000000),
+            ["bitrate: 500000  # the DBC names none (Baudrate)", "(BaudrateCANFD): set"],
+        ),
+        (
+            'BA_DEF_ "Baudrate" INT 1 1000000;\nBA_DEF_ "BaudrateCANFD" INT 1 16000000;\n'
+            'BA_ "Baudrate" 250000;\nBA_ "BaudrateCANFD" 4000000;\n',
+            (250000, 4000000),
+            ["bitrate: 250000  # the DBC's Baudrate", "4000000  # the DBC's BaudrateCANFD"],
+        ),
+        (  # no value set: the definitions' defaults, as CANdb++ shows them
+            'BA_DEF_ "Baudrate" INT 1 1000000;\nBA_DEF_ "BaudrateCANFD" INT 1 16000000;\n'
+            'BA_DEF_DEF_ "Baudrate" 125000;\nBA_DEF_DEF_ "BaudrateCANFD" 1000000;\n',
+            (125000, 1000000),
+            ["bitrate: 125000  # the DBC's Baudrate attribute's default"],
+        ),
+        (  # a data bit rate below the nominal one is not one the profile takes
+            'BA_DEF_ "Baudrate" INT 1 1000000;\nBA_DEF_ "BaudrateCANFD" INT 1 16000000;\n'
+            'BA_ "Baudrate" 500000;\nBA_ "BaudrateCANFD" 250000;\n',
+            (500000, 2000000),
+            ["data_bitrate: 2000000  # the DBC's BaudrateCANFD 250000 is not one the profile"],
+        ),
+    ],
+)
+def test_node_that_sends_only_fd_gets_an_fd_profile(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    attributes: str,
+    rates: tuple[int, int],
+    phrases: list[str],
 ) -> None:
     dbc = tmp_path / "fd.dbc"
+    dbc.write_text(_FD_ONLY + attributes)
+    out = tmp_path / "a.yaml"
+    assert main(["init", "--dbc", str(dbc), "--node", "A", "-o", str(out)]) == 0
+    assert main(["validate", str(out)]) == 0, capsys.readouterr().err
+    plan = load_profile(out)
+    assert (plan.fd, plan.bitrate, plan.data_bitrate) == (True, *rates)
+    assert plan.ready_message.name == "Big"
+    assert [c.case_id for c in plan.cases] == ["TC-Big", "TC-BUS"]
+    text = out.read_text()
+    for phrase in phrases:
+        assert phrase in text
+
+
+def test_bus_type_can_fd_gives_an_fd_bus_and_a_silent_node_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dbc = tmp_path / "classic-on-fd.dbc"
     dbc.write_text(
-        'VERSION ""\nBU_: A B\nBO_ 100 Big: 64 A\n SG_ X : 0|8@1+ (1,0) [0|255] "" B\n'
-        'BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","StandardCAN_FD";\n'
+        'VERSION ""\nBU_: A B C\nBO_ 100 Small: 8 A\n SG_ X : 0|8@1+ (1,0) [0|100] "" B\n'
+        'BA_DEF_ "BusType" STRING ;\nBA_ "BusType" "CAN FD";\n'
     )
-    assert main(["init", "--dbc", str(dbc), "--node", "A"]) == 2
-    assert "node A sends no classic CAN message" in capsys.readouterr().err
+    out = tmp_path / "a.yaml"
+    assert main(["init", "--dbc", str(dbc), "--node", "A", "-o", str(out)]) == 0
+    assert "  fd: true  # the DBC's BusType is CAN FD\n" in out.read_text()
+    assert load_profile(out).fd
+    assert main(["init", "--dbc", str(dbc), "--node", "C"]) == 2
+    assert "node C sends no message" in capsys.readouterr().err
 
 
 def test_fifty_megabyte_dbc_is_exit_2_naming_it(
@@ -206,7 +304,7 @@ def test_fifty_megabyte_dbc_is_exit_2_naming_it(
     assert f"{big}: expected at most 4194304 bytes" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("which", ["tcu", "eps", "dcu"])
+@pytest.mark.parametrize("which", ["tcu", "eps", "dcu", "radar"])
 def test_suggestions_validate_once_uncommented(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:

@@ -1,7 +1,9 @@
 """``harness init --dbc cc-gw-1-body.dbc --node GW``: the starting profile it writes for the
 gateway's body bus validates as written and certifies the simulated gateway (which, on a
 profile of one of its buses, is given that bus and keeps a bus of its own for the other);
-a faulty gateway whose counters leave the DBC's range fails it."""
+a faulty gateway whose counters leave the DBC's range fails it. On the CAN FD backbone,
+where the gateway sends only CAN FD (GW_StatusFD), the profile declares an FD bus, its
+cycle case certifies the gateway and fails one that sends GW_StatusFD every 120 ms."""
 
 from __future__ import annotations
 
@@ -21,6 +23,15 @@ from harness.sim.gw_provider import bus_dbcs
 def generated(tmp_path: Path) -> Path:
     out = tmp_path / "gw-body.yaml"
     assert main(["init", "--dbc", str(bus_dbcs()["body"]), "--node", "GW", "-o", str(out)]) == 0
+    assert main(["validate", str(out)]) == 0
+    return out
+
+
+@pytest.fixture()
+def backbone(tmp_path: Path) -> Path:
+    out = tmp_path / "gw-backbone.yaml"
+    dbc = str(bus_dbcs()["backbone"])
+    assert main(["init", "--dbc", dbc, "--node", "GW", "-o", str(out)]) == 0
     assert main(["validate", str(out)]) == 0
     return out
 
@@ -55,3 +66,25 @@ def test_a_profile_of_neither_bus_is_exit_2_naming_what_the_gateway_needs(
     assert main([*argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "cc-gw-1 is on a backbone and a body bus" in err and "Traceback" not in err
+
+
+def test_the_fd_only_backbone_node_gets_an_fd_profile(backbone: Path) -> None:
+    plan = load_profile(backbone)
+    assert (plan.fd, plan.bitrate, plan.data_bitrate) == (True, 500000, 2000000)
+    assert plan.ready_message.name == "GW_StatusFD" and plan.ready_message.is_fd
+    assert [c.case_id for c in plan.cases] == ["TC-GW_StatusFD", "TC-BUS"]
+    ids = next(c for c in plan.cases[-1].steps[0].checks if c.kind == "allowed_ids")
+    assert ids.allowed == {0x18FF10F0}
+
+
+def test_the_generated_backbone_profile_certifies_the_gateway(
+    backbone: Path, tmp_path: Path
+) -> None:
+    verdicts = _verdicts(backbone, "sim:cc-gw-1", tmp_path / "run")
+    assert verdicts == {"TC-GW_StatusFD": Verdict.PASS, "TC-BUS": Verdict.PASS}
+
+
+def test_the_generated_backbone_profile_fails_a_slow_status(backbone: Path, tmp_path: Path) -> None:
+    """A gateway sending GW_StatusFD every 120 ms breaks the DBC's 100 ms +-10 %."""
+    verdicts = _verdicts(backbone, "sim:cc-gw-1:status-fd-120ms", tmp_path / "run")
+    assert verdicts == {"TC-GW_StatusFD": Verdict.FAIL, "TC-BUS": Verdict.PASS}
