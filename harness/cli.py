@@ -76,7 +76,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _certify_parser(sub: Any) -> None:
-    from harness.certificate.issue import add_issue_options
+    from harness.certificate.issue_options import add_issue_options
     from harness.options import OUTPUT_OPTIONS, add_to_argparse
     from harness.server.options import add_centre_options
 

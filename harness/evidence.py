@@ -32,6 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from harness.bundle_names import (  # re-exported: the bundle's file names
+    CERTIFICATE_FILE,
+    DBC_DIR,
+    DERIVED_DIR,
+    MANIFEST_FILE,
+    PROFILE_FILE,
+    RUN_FILE,
+)
 from harness.canonical import JsonRejected, strict_loads
 from harness.errors import EvidenceIncomplete, InputError, VerificationError
 from harness.plan import BUSES_DIGEST_FILE, buses_manifest
@@ -79,12 +87,6 @@ __all__ = [
 
 # -- the bundle ------------------------------------------------------------------------------
 
-RUN_FILE = "run.json"
-PROFILE_FILE = "profile.yaml"
-DBC_DIR = "dbc"
-MANIFEST_FILE = "manifest.json"
-CERTIFICATE_FILE = "certificate.dsse.json"
-DERIVED_DIR = "report"  # outputs made from the evidence afterwards; not evidence themselves
 MANIFEST_FORMAT = "cc-harness-manifest/1"
 _NOT_IN_MANIFEST = frozenset({MANIFEST_FILE, CERTIFICATE_FILE})
 _DERIVED = frozenset({"report.html", "junit.xml"})  # what 'harness report' writes in report/

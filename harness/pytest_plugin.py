@@ -87,7 +87,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.certificate.issue import ISSUE_GROUP, ISSUE_OPTIONS
+from harness.certificate.issue_options import ISSUE_GROUP, ISSUE_OPTIONS
 from harness.errors import HarnessError, InputError
 from harness.options import OUTPUT_OPTIONS, add_to_pytest
 from harness.profile.compile import PlannedCase

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.bundle_names import CERTIFICATE_FILE, DERIVED_DIR, MANIFEST_FILE
 from harness.errors import InputError, VerificationError
-from harness.evidence import CERTIFICATE_FILE, DERIVED_DIR, MANIFEST_FILE
 from harness.safeio import CERTIFICATE, read_input
 
 if TYPE_CHECKING:  # the rest is imported where used: `harness --help` stays fast

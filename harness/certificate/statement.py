@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.canonical import canonical_json
+from harness.certificate.issue_options import ISSUER_LEVELS
 from harness.errors import VerificationError
 from harness.evidence import MANIFEST_FILE
 from harness.record import RunRecord, Verdict
@@ -62,7 +63,6 @@ __all__ = [
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://cc-harness.dev/certification/v2"
 PREDICATE_TYPE_V1 = "https://cc-harness.dev/certification/v1"  # verified, no longer issued
-ISSUER_LEVELS = ("supplier", "lab")
 # v2: per item, read from the part (UDS), or given by the bench file or the command line
 IDENTITY_SOURCES = ("part", "bench", "command-line")
 IDENTITY_SOURCES_V1 = ("bench", "part")

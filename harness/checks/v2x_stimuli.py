@@ -141,18 +141,49 @@ class V2xFieldCheck(MqttCheck):
                     return self.p.unavailable
         return value
 
-    def _valid(self, col: Column) -> list[int]:
-        """Indices of the valid frames the harness sent (length, and E2E if protected)."""
+    def _ok(self, data: bytes) -> bool:
+        """The frame has the DBC length and, when protected, a correct CRC."""
+        return len(data) == self.msg.length and (self.e2e is None or self.e2e.verify(data))
+
+    def _first_needed(self, col: Column, limit: int) -> int:
+        """Where :meth:`_valid` may start for messages at or after frame ``limit`` - 1: the
+        newest well-formed frame before ``limit``, or the first of the frames just before it
+        that repeat its alive counter (only that first one is valid); 0 when there is none.
+
+        A frame starts such a run when the well-formed frame before it has another counter,
+        so a scan from it finds the same valid frames from there on as one from the start:
+        the run's result is that of the run's window alone, not of the whole trace.
+        """
+        k = limit - 1
+        while k >= 0 and not self._ok(col.data[k]):
+            k -= 1
+        if k < 0 or self.e2e is None:
+            return max(k, 0)
+        counter = self.e2e.counter_of(col.data[k])
+        if counter is None:
+            return k
+        for m in range(k - 1, -1, -1):
+            data = col.data[m]
+            if self._ok(data):
+                if self.e2e.counter_of(data) != counter:
+                    break
+                k = m
+        return k
+
+    def _valid(self, col: Column, t_from: float, t_to: float) -> list[int]:
+        """Indices of the valid frames the harness sent (length, and E2E if protected) that a
+        message between ``t_from`` + settle and ``t_to`` can be judged against: from the
+        newest valid one at or before ``t_from`` to the last at or before ``t_to``."""
         out: list[int] = []
         last_counter: int | None = None
-        n = self.msg.length
         e2e = self.e2e
-        for k, data in enumerate(col.data):
-            if len(data) != n:
+        data_of = col.data
+        start = self._first_needed(col, bisect_right(col.ts, t_from))
+        for k in range(start, bisect_right(col.ts, t_to)):
+            data = data_of[k]
+            if not self._ok(data):
                 continue
             if e2e is not None:
-                if not e2e.verify(data):
-                    continue
                 counter = e2e.counter_of(data)
                 if counter is not None and counter == last_counter:
                     continue
@@ -173,7 +204,7 @@ class V2xFieldCheck(MqttCheck):
         if bad is not None:
             return bad
         tx = window.log.tx_of(self.msg.frame_id)
-        valid = self._valid(tx)
+        valid = self._valid(tx, col.ts[i] - p.settle, col.ts[j - 1])
         vts = [tx.ts[k] for k in valid]
         worst = 0.0
         for k in range(i, j):

@@ -124,7 +124,13 @@ class Asn1Module:
         return []
 
     def encode(self, type_name: str, value: dict[str, Any]) -> bytes:
-        """UPER with constraints checked (asn1tools encodes out-of-range silently otherwise)."""
+        """UPER with constraints checked (asn1tools encodes out-of-range silently otherwise);
+        a fixed-layout type's plainly valid value by shifting (harness.mqtt.uper_fixed)."""
+        fixed = self._fixed.get(type_name)
+        if fixed is not None:
+            quick = fixed.encode(value)
+            if quick is not None:
+                return quick
         data: bytes = self.spec.encode(type_name, value, check_constraints=True)
         return data
 

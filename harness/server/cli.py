@@ -15,12 +15,12 @@ import argparse
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import InputError
+
+if TYPE_CHECKING:  # rich is imported by the commands, not by `harness --help`
+    from rich.console import Console
 
 __all__ = ["register"]
 
@@ -112,6 +112,7 @@ def register(sub: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
     import uvicorn
+    from rich.markup import escape
 
     from harness.certificate.keys import load_public_key
     from harness.server.app import ServerConfig, create_app
@@ -164,6 +165,8 @@ def cmd_accounts(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_submit(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
+
     from harness.server.client import Registry, token_from_env
 
     token = token_from_env(args.token_env)

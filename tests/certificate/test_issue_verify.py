@@ -205,3 +205,10 @@ def test_verify_runs_fast(certified: CertifiedRun, keys: Keys, verify_now: dt.da
     for _ in range(200):
         verify_certificate(certified.cert, keys.public, now=verify_now)
     assert time.perf_counter() - start < 2.0
+
+
+def test_certify_help_names_the_certificate_file(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--key``'s help (built without loading the evidence module) names the file written."""
+    with pytest.raises(SystemExit):
+        main(["certify", "--help"])
+    assert CERTIFICATE_FILE in " ".join(capsys.readouterr().out.split())

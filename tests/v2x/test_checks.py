@@ -217,6 +217,39 @@ def test_v2x_field_follows_the_newest_valid_frame() -> None:
     assert verdict(check, window(stale, 0, 3, frames)) is Verdict.FAIL
 
 
+def test_v2x_field_input_after_a_long_history_skips_a_repeated_counter() -> None:
+    """Late in a run the newest valid input is still the first of frames repeating one alive
+    counter, not the newest of them, and a frame with a wrong CRC between does not count."""
+    plan, (check,) = compile_checks(
+        "{kind: v2x_field, topic: bsm, field: speed, message: VEH_Dynamics,"
+        " signal: VehicleSpeed, factor: 0.1388888889, tolerance: 1, range: [0, 8190],"
+        " unavailable: 8191}"
+    )
+    msg = plan.dbc.message("VEH_Dynamics")
+    e2e = plan.e2e["VEH_Dynamics"]
+    frames = FrameLog()
+
+    def send(t: float, kmh: float, counter: int, good: bool = True) -> None:
+        signals = {"VehicleSpeed": kmh, "LongAccel": 0, "BrakePedal": 0}
+        data = bytearray(e2e.protect(msg.encode({**signals, "AliveCounter": 0, "CRC": 0}), counter))
+        if not good:
+            data[7] ^= 0xFF
+        frames.add_tx(t, msg.frame_id, bytes(data))
+
+    for n in range(300):  # 30 s of history, every counter in turn
+        send(n * 0.1, 10.0, n % 15)
+    send(30.0, 50.0, 3)
+    send(30.2, 100.0, 3)  # the same counter again: not an input
+    send(30.4, 200.0, 4, good=False)  # a wrong CRC: not an input
+    send(30.6, 200.0, 4)
+    send(30.8, 100.0, 4)  # the counter of the frame before: not an input
+    assert verdict(check, window(bsm_log([30.5], speed=694), 30, 31, frames)) is Verdict.PASS
+    assert verdict(check, window(bsm_log([30.5], speed=1389), 30, 31, frames)) is Verdict.FAIL
+    assert verdict(check, window(bsm_log([31.0], speed=2778), 30, 32, frames)) is Verdict.PASS
+    assert verdict(check, window(bsm_log([31.0], speed=1389), 30, 32, frames)) is Verdict.FAIL
+    assert verdict(check, window(bsm_log([29.95], speed=139), 29, 30, frames)) is Verdict.PASS
+
+
 def test_unknown_topic_is_a_located_profile_error() -> None:
     with pytest.raises(ProfileError) as exc:
         compile_checks("{kind: mqtt_field, topic: bsmm, where: {speed: 1}}")

@@ -66,6 +66,49 @@ def test_round_trip_through_the_module(value: dict[str, Any]) -> None:
     }
 
 
+@given(BSM_VALUES)
+def test_a_valid_bsm_encodes_as_asn1tools_does(value: dict[str, Any]) -> None:
+    assert BSM is not None
+    expected = SPEC.encode("BasicSafetyMessage", value, check_constraints=True)
+    assert BSM.encode(value) == expected
+    assert type(load_asn1(str(ASN1)).encode("BasicSafetyMessage", value)) is bytes
+
+
+@pytest.mark.parametrize(
+    ("member", "bad"),
+    [
+        ("speed", 8192),  # beyond its range
+        ("speed", 100.0),  # not an int
+        ("brakeApplied", 1),  # not a bool
+        ("id", b"\x00" * 3),  # the wrong size
+        ("events", (b"\x00", 3)),  # the wrong number of bits
+        ("events", (b"\x20", 2)),  # a bit set beyond the size
+        ("events", None),  # missing
+    ],
+)
+def test_anything_else_is_left_to_asn1tools(member: str, bad: Any) -> None:
+    """Not on the fast path: asn1tools encodes it, or raises its own error."""
+    assert BSM is not None
+    value = {
+        "msgCnt": 1, "id": b"\x0c\x0f\xfe\xe1", "secMark": 2, "lat": 3, "long": 4, "elev": 5,
+        "speed": 6, "heading": 7, "accelLong": 8, "brakeApplied": True, "events": (b"\x40", 2),
+    }  # fmt: skip
+    assert BSM.encode(value) == SPEC.encode("BasicSafetyMessage", value, check_constraints=True)
+    if bad is None:
+        del value[member]
+    else:
+        value[member] = bad
+    assert BSM.encode(value) is None
+    module = load_asn1(str(ASN1))
+    try:
+        expected = SPEC.encode("BasicSafetyMessage", value, check_constraints=True)
+    except Exception as exc:  # asn1tools' own error, from the module's encode as well
+        with pytest.raises(type(exc)):
+            module.encode("BasicSafetyMessage", value)
+    else:
+        assert module.encode("BasicSafetyMessage", value) == expected
+
+
 def test_a_short_payload_gets_asn1tools_error() -> None:
     module = load_asn1(str(ASN1))
     with pytest.raises(asn1tools.DecodeError, match="out of data"):
@@ -104,6 +147,13 @@ def test_any_fixed_layout_sequence_decodes_as_asn1tools_does(
     assert layout is not None, text
     payload = data.draw(st.binary(min_size=layout.nbytes, max_size=layout.nbytes + 4))
     assert layout.decode(payload) == spec.decode("T", payload), text
+    value = spec.decode("T", payload)  # of every member's type; an INTEGER may be too big
+    try:
+        expected = spec.encode("T", value, check_constraints=True)
+    except asn1tools.ConstraintsError:
+        assert layout.encode(value) is None, text
+    else:
+        assert layout.encode(value) == expected, text
 
 
 @pytest.mark.parametrize(
