@@ -154,10 +154,11 @@ class RealtimeBenchConfig(_Strict):
         "in 1..20 (as auto, with nice -N)",
     )
     keep_awake: Literal["auto"] | StrictBool = Field(
-        default="auto",
+        default=False,
         description="keep the CPUs from halting while a real-time run lasts (one busy "
-        "process per CPU at the lowest priority, taking time from no one): auto (on a "
-        "virtual machine, whose halted CPUs wake late), true, or false (harness.keepawake)",
+        "process per CPU at the lowest priority, taking time from no one): false (the "
+        "default), true, or auto (true on a virtual machine, whose halted CPUs wake late; "
+        "harness.keepawake)",
     )
 
 

@@ -4,19 +4,20 @@ On a virtual machine an idle CPU halts, and its host then runs something else on
 timer that falls due while the virtual CPU is off waits until the host gives it back. No
 priority inside the guest helps (the part's round-robin timers included). Measured on the
 project's 2-core VM (``bench/keep_awake.py``): a round-robin thread sleeping 0.5 ms at a time
-overslept by more than 2 ms 21 to 101 times in 10 s, up to 14.6 ms; with one busy process
-at the lowest priority on each CPU, 1 to 9 times, up to 5.9 ms. That is the difference
-between a 2 ms band (CC-GW-1's routing and BODY_VehInfo cycle) failing most real-time runs
-and passing most of them.
+overslept by more than 2 ms 21 to 101 times in 10 s, up to 14.6 ms, in the host's busy
+periods; with one busy process at the lowest priority on each CPU, 1 to 9 times, up to
+5.9 ms (in quiet periods the two are alike). Such wake-ups are what fail a 2 ms band
+(CC-GW-1's routing and BODY_VehInfo cycle) in a real-time run.
 
-The bench's ``realtime: {keep_awake: auto | true | false}`` (default ``auto``: true where the
-CPU says it runs under a hypervisor, false on a physical machine) starts, for the length of a
-real-time run, one process per CPU the harness may run on, each pinned to its CPU, in its
-own session at the weakest autogroup nice (19) and with the ``SCHED_IDLE`` policy, busy in a
-loop: the kernel runs it only when nothing else on that CPU wants to run (every ordinary
-or round-robin thread preempts it at once), so it takes CPU time from no one and only keeps
-the virtual CPU from halting. It costs host CPU while the run lasts, hence off on physical
-machines. Each one ends when the run ends, and on its own within about 10 ms when the
+The bench's ``realtime: {keep_awake: auto | true | false}`` (default false; ``auto``: true
+where the CPU says it runs under a hypervisor, false on a physical machine) starts, for the
+length of a real-time run, one process per CPU the harness may run on, each pinned to its
+CPU, in its own session at the weakest autogroup nice (19) and with the ``SCHED_IDLE``
+policy, busy in a loop: the kernel runs it only when nothing else on that CPU wants to run
+(every ordinary or round-robin thread preempts it at once), so it takes CPU time from no one
+and only keeps the virtual CPU from halting. It costs host CPU while the run lasts, hence
+off on physical machines; off by default, as its effect on rare long stalls is not measured
+yet (README). Each one ends when the run ends, and on its own within about 10 ms when the
 process that started it is gone (a ``kill -9`` of the harness leaves none behind).
 """
 
