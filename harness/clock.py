@@ -190,18 +190,11 @@ class EventLoop:
         except (OSError, ValueError) as exc:
             raise InterfaceError(f"bus {bus.channel_info} failed while receiving: {exc}") from exc
 
-    def _drain(self, limit: int | None = None, *, timers_first: bool = False) -> bool:
-        """Dispatch the frames already waiting, at most ``limit`` of them; True if any was.
-
-        ``timers_first`` (real time): stop as soon as a timer has fallen due, so a backlog of
-        frames never holds a due timer back; the rest wait for the next turn. A part's cycle
-        is kept as its hardware timers would keep it: measured, CC-GW-1 handling a burst of
-        routed load in one turn took 2.9 ms and sent BODY_VehInfo 1.8 ms late."""
+    def _drain(self, limit: int | None = None) -> bool:
+        """Dispatch the frames already waiting, at most ``limit`` of them; True if any was."""
         got = False
         progress = True
         left = limit
-        timers = self._timers
-        now = self.clock.now if timers_first else None
         while progress:
             progress = False
             for poll, handlers, queue in self._pollers:
@@ -216,8 +209,6 @@ class EventLoop:
                         left -= 1
                         if left <= 0:
                             return True
-                    if now is not None and timers and timers[0][0] <= now():
-                        return True
                     msg = poll()
         return got
 
@@ -335,9 +326,9 @@ class EventLoop:
                 if msg is not None:
                     for handler in handlers:
                         handler(msg)
-                    self._drain(self.MAX_FRAMES_PER_TURN, timers_first=True)
+                    self._drain(self.MAX_FRAMES_PER_TURN)
             elif self._readers:
-                if not self._drain(self.MAX_FRAMES_PER_TURN, timers_first=True):
+                if not self._drain(self.MAX_FRAMES_PER_TURN):
                     time.sleep(min(wait, 0.0005))
             else:
                 time.sleep(wait)
