@@ -61,12 +61,12 @@ from pydantic import (
     ValidationError,
 )
 
+from harness.bench_realtime import RealtimeBenchConfig
 from harness.can.interfaces import interface_options
 from harness.conformance import BenchConformance
 from harness.errors import BenchError, InterfaceError
 from harness.mqtt.config import MqttBenchConfig
 from harness.profile.errors import describe_shape, located_error
-from harness.rtpriority import MAX_LEVEL
 from harness.uds.config import DiagBenchConfig
 from harness.yamlsafe import YamlDocument, load_yaml_file
 
@@ -74,6 +74,7 @@ __all__ = [
     "Bench",
     "CanConfig",
     "DutConfig",
+    "RealtimeBenchConfig",
     "check_references",
     "fd_config",
     "interface_options",
@@ -140,25 +141,6 @@ class DutConfig(_Strict):
         pattern=r"^[0-9a-f]{64}$",
         description="sha256 (lower-case hex) of the DUT's firmware image; certificates "
         "name it as a second subject",
-    )
-
-
-class RealtimeBenchConfig(_Strict):
-    """How a real-time run treats the machine it runs on (harness.rtpriority)."""
-
-    priority: Literal["auto", "off"] | Annotated[StrictInt, Field(ge=1, le=MAX_LEVEL)] = Field(
-        default="auto",
-        description="scheduling priority of the harness, and of the simulator and embedded "
-        "broker processes it starts, in a real-time run: auto (nice -10 for each and its "
-        "session's autogroup, and round robin, where the OS permits), off (leave it), or N "
-        "in 1..20 (as auto, with nice -N)",
-    )
-    keep_awake: Literal["auto"] | StrictBool = Field(
-        default=False,
-        description="keep the CPUs from halting while a real-time run lasts (one busy "
-        "process per CPU at the lowest priority, taking time from no one): false (the "
-        "default), true, or auto (true on a virtual machine, whose halted CPUs wake late; "
-        "harness.keepawake)",
     )
 
 

@@ -46,17 +46,16 @@ from harness.evidence import (
 )
 from harness.fuzz import FuzzContext
 from harness.identity import GivenIdentity, given_identity, subject_field
-from harness.keepawake import kept_awake
 from harness.observe import FrameLog
 from harness.operator import Operator, OperatorAdapter, PromptLog
 from harness.outputs import claim_folder
 from harness.plan import Plan, PlannedCase
 from harness.profile.compile_diag import identity_fields
 from harness.record import CaseRecord, RunRecord, RunStatus, Verdict
-from harness.rtpriority import HARNESS_ROUND_ROBIN, raised
 from harness.run_outputs import Output, RunEnd, RunStart
 from harness.runner import CaseRunner, RunObserver
 from harness.session_buses import live_configs, open_live_buses, open_sim_buses
+from harness.session_machine import timing_critical
 from harness.session_mqtt import mqtt_plan, open_mqtt, require_external_broker
 from harness.sim.choice import DutChoice, sim_addressing
 from harness.sim.host import SimThread
@@ -231,12 +230,8 @@ class Session:
             # timing-critical: this process ahead of ordinary ones, where the OS permits,
             # before its threads start (they inherit it); a simulator thread here too
             assert self.record.priority is not None
-            setting = self.bench.realtime.priority
-            rr = HARNESS_ROUND_ROBIN if self.harness_round_robin else None
-            applied = raised(setting, round_robin=rr)
-            self.record.priority["harness"] = stack.enter_context(applied)
-            awake = kept_awake(self.bench.realtime.keep_awake)  # a VM's CPUs: no halts
-            self.record.priority["keep_awake"] = stack.enter_context(awake)
+            applied = timing_critical(self.bench, stack, self.harness_round_robin)
+            self.record.priority.update(applied)
             clock = RealClock()
             buses = open_live_buses(self.bus_configs, stack)
             self.buses = buses  # before anything can fail: run.json's receive block reads it
