@@ -238,6 +238,9 @@ class Session:
             self.ingest = buses.ingests[buses.first]
             self.loop = EventLoop(clock)
             self.mqtt = open_mqtt(self.loop, self.plan, self.bench, self.out_dir, stack)
+            embedded = self.mqtt.embedded if self.mqtt is not None else None
+            if embedded is not None and embedded.priority_applied is not None:
+                self.record.priority["broker"] = embedded.priority_applied
             if self.dut.kind == "sim":
                 broker = self.mqtt.dut_address if self.mqtt is not None else None
                 self.sim_thread = stack.enter_context(

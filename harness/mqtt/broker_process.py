@@ -12,7 +12,11 @@ relay's bytes cross the harness's interpreter. It takes the scheduling priority 
 prints what it applied, which the harness records in ``run.json``.
 
 The child binds ``127.0.0.1`` only, prints one ready line, and stops on SIGTERM or SIGINT
-(or when its parent's pipe closes); it takes no secrets (anonymous, loopback).
+(or when its parent's pipe closes); it takes no secrets (anonymous, loopback). It stands in
+for the embedded broker whole: :meth:`BrokerProcess.stop`, :meth:`~BrokerProcess.start` and
+:meth:`~BrokerProcess.kick` (a broker restart, V2X-008, and a cut DUT connection whose will the
+broker publishes) are lines on its stdin (``stop``, ``start``, ``kick CLIENT_ID``), each
+answered by one ``broker-reply:`` line.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -43,7 +48,9 @@ __all__ = ["BrokerProcess", "main"]
 
 START_TIMEOUT = 20.0  # seconds for the broker process to say it listens
 STOP_TIMEOUT = 5.0
+COMMAND_TIMEOUT = 15.0  # seconds for the child to answer stop, start or kick
 READY = "mqtt broker listening on "
+REPLY = "broker-reply: "  # the child's answer to one command line
 
 
 class BrokerProcess:
@@ -58,6 +65,8 @@ class BrokerProcess:
         self.output: list[str] = []  # what the child printed, for an error that names it
         self._proc: subprocess.Popen[str] | None = None
         self._listening = False
+        self._replies: queue.Queue[str] = queue.Queue()
+        self.running = False  # whether the broker listens (stop() and start() change it)
 
     @property
     def address(self) -> str:
@@ -94,7 +103,47 @@ class BrokerProcess:
                 f"the MQTT broker process on {self.address} did not start within "
                 f"{START_TIMEOUT:g} s (exit {code}); it said: {said}"
             )
+        self.running = True
         return self
+
+    # -- the embedded broker's controls, over the child's stdin ------------------------------
+    def stop(self) -> None:
+        """Take the broker down: every connection is cut, retained messages are lost."""
+        if self.running:
+            self._command("stop")
+            self.running = False
+
+    def start(self) -> None:
+        """Bring the broker back up on its port; InterfaceError when it cannot."""
+        if not self.running:
+            self._command("start")
+            self.running = True
+
+    def kick(self, client_id: str) -> bool:
+        """Cut one client's connection without a DISCONNECT (the broker publishes its will);
+        False when no such client is connected."""
+        return self.running and self._command(f"kick {client_id}") == "true"
+
+    def _command(self, line: str) -> str:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            raise InterfaceError(f"the MQTT broker process on {self.address} is not running")
+        with contextlib.suppress(queue.Empty):  # an answer nobody waited for is stale
+            while True:
+                self._replies.get_nowait()
+        try:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            answer = self._replies.get(timeout=COMMAND_TIMEOUT)
+        except (OSError, queue.Empty):
+            said = " | ".join(self.output[-3:]) or "nothing"
+            raise InterfaceError(
+                f"the MQTT broker process on {self.address} did not answer {line.split()[0]!r} "
+                f"within {COMMAND_TIMEOUT:g} s; it said: {said}"
+            ) from None
+        if answer.startswith("error: "):
+            raise InterfaceError(answer[len("error: ") :])
+        return answer
 
     def _read(self, stream: IO[str], ready: threading.Event) -> None:
         for line in stream:
@@ -104,11 +153,14 @@ class BrokerProcess:
             if READY in line:
                 self._listening = True
                 ready.set()
+            if line.startswith(REPLY):
+                self._replies.put(line[len(REPLY) :].rstrip("\n"))
         ready.set()  # the child ended without listening: no need to wait any longer
         with contextlib.suppress(OSError):
             stream.close()
 
     def __exit__(self, *exc: object) -> None:
+        self.running = False
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -141,24 +193,43 @@ def _serve(port: int) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-
-    def parent_gone() -> None:  # the pipe closes when the harness ends, however it ends
-        sys.stdin.read()
-        stop.set()
-
-    threading.Thread(target=parent_gone, name="parent-watch", daemon=True).start()
     try:
         with EmbeddedBroker(port) as broker:
             if broker.port != port:  # the asked port was taken: say so, do not move
                 print(f"error: port {port} on 127.0.0.1 is in use", flush=True)
                 return 2
             print(f"{READY}{broker.address} (pid {os.getpid()})", flush=True)
+            threading.Thread(
+                target=_commands, args=(broker, stop), name="parent-commands", daemon=True
+            ).start()
             while not stop.wait(0.5):
                 pass
     except InterfaceError as exc:
         print(f"error: {exc}", flush=True)
         return 2
     return 0
+
+
+def _commands(broker: EmbeddedBroker, stop: threading.Event) -> None:
+    """Answer the parent's command lines; the pipe closes when the harness ends, however it
+    ends, and the broker with it."""
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        try:
+            if command == "stop":
+                broker.stop()
+                answer = "ok"
+            elif command == "start":
+                broker.start()
+                answer = "ok"
+            elif command == "kick":
+                answer = "true" if broker.kick(argument) else "false"
+            else:
+                answer = f"error: unknown command {command!r} (stop, start, kick CLIENT_ID)"
+        except InterfaceError as exc:
+            answer = f"error: {exc}"
+        print(REPLY + answer, flush=True)
+    stop.set()
 
 
 if __name__ == "__main__":

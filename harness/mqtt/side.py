@@ -2,16 +2,16 @@
 
 :class:`MqttSide` is the context manager a session opens when its profile has an ``mqtt``
 section. It provides the broker (the simulated one on the virtual clock; else the embedded
-amqtt broker, or the bench's external broker), connects the harness's client (a broker that
-cannot be reached is an :class:`~harness.errors.InterfaceError` naming it: exit 3),
-subscribes to every topic the DUT publishes, decodes what arrives into the
-:class:`~harness.mqtt.log.MqttLog` (and ``mqtt.jsonl``), and carries out the MQTT steps:
-publish, signed remote commands, command fuzzing, broker stop/start/cut, resubscribe. With a
-bench's broker and ``mqtt.relay`` it also runs the relay the DUT connects through
-(:mod:`harness.mqtt.relay`), which is how it cuts and refuses the DUT's connection on a broker
-it does not control. If the broker goes away
-the client keeps trying to reconnect; what it missed is simply not in the log, so checks
-that needed it fail rather than pass.
+amqtt broker in a process of its own, or the bench's external broker), connects the
+harness's client (a broker that cannot be reached is an
+:class:`~harness.errors.InterfaceError` naming it: exit 3), subscribes to every topic the DUT
+publishes, decodes what arrives into the :class:`~harness.mqtt.log.MqttLog` (and
+``mqtt.jsonl``), and carries out the MQTT steps: publish, signed remote commands, command
+fuzzing, broker stop/start/cut, resubscribe. With a bench's broker and ``mqtt.relay`` it also
+runs the relay the DUT connects through (:mod:`harness.mqtt.relay`), which is how it cuts and
+refuses the DUT's connection on a broker it does not control. If the broker goes away the
+client keeps trying to reconnect; what it missed is simply not in the log, so checks that
+needed it fail rather than pass.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from harness.clock import SIM_UTC_EPOCH, EventLoop, utc_offset
 from harness.errors import BenchError, InterfaceError, StepFailed
 from harness.fuzz import MAX_FINDINGS, FuzzContext, FuzzRecord
 from harness.identity import fill, placeholders
-from harness.mqtt.broker import EmbeddedBroker
+from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.client import PahoTransport
 from harness.mqtt.cmdfuzz import (
     EVENT_END,
@@ -92,7 +92,7 @@ class MqttSide:
         self.signer = CommandSigner(bench.mqtt.resolve_psk())
         self.fuzz: FuzzContext | None = None  # the run's seed and fuzz records (the session's)
         self.sim_broker: SimBroker | None = None
-        self.embedded: EmbeddedBroker | None = None
+        self.embedded: BrokerProcess | None = None  # the embedded broker of a real-time run
         self.address: BrokerAddress | None = None
         self.relay: TcpRelay | None = None
         self.transport: Transport | None = None
@@ -149,8 +149,9 @@ class MqttSide:
             self.transport = self.sim_broker.client(options, self)
         else:
             config = self.bench.mqtt.broker
-            if config is None:
-                self.embedded = stack.enter_context(EmbeddedBroker())
+            priority = self.bench.realtime.priority
+            if config is None:  # its own process: off this interpreter's lock (broker_process)
+                self.embedded = stack.enter_context(BrokerProcess(None, priority))
                 self.address = BrokerAddress(self.embedded.host, self.embedded.port, embedded=True)
             else:
                 base = Path(self.bench.source).parent if self.bench.source else None

@@ -11,6 +11,7 @@ import pytest
 
 from harness.clock import EventLoop, RealClock
 from harness.mqtt.broker import EmbeddedBroker
+from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.client import PahoTransport
 from harness.mqtt.config import BrokerAddress
 from harness.mqtt.transport import ClientOptions, Will
@@ -25,9 +26,13 @@ def _transport(
 
 
 @pytest.mark.realtime
-def test_embedded_broker_on_loopback_stop_restart_and_will() -> None:
+@pytest.mark.parametrize("kind", [EmbeddedBroker, BrokerProcess], ids=["thread", "process"])
+def test_embedded_broker_on_loopback_stop_restart_and_will(
+    kind: type[EmbeddedBroker] | type[BrokerProcess],
+) -> None:
+    """On a thread, or in a process of its own (what real-time runs use): the same controls."""
     loop = EventLoop(RealClock())
-    with EmbeddedBroker() as broker:
+    with kind() as broker:
         assert broker.host == "127.0.0.1" and broker.port != 1883
         a, b = Observer(), Observer()
         ta = _transport(loop, broker.port, "a", a)
@@ -44,6 +49,7 @@ def test_embedded_broker_on_loopback_stop_restart_and_will() -> None:
             ts, topic, payload, retain = a.messages[0]
             assert (topic, payload, retain) == ("t/x", b"hello", False)
             assert start <= ts <= loop.now()  # stamped on arrival, on the run's clock
+            assert not broker.kick("nobody")
             assert broker.kick("b")
             assert loop.run_for(3, until=lambda: any(p == b"offline" for _, _, p, _ in a.messages))
             broker.stop()
@@ -51,6 +57,12 @@ def test_embedded_broker_on_loopback_stop_restart_and_will() -> None:
             broker.start()
             ta.connect()
             assert loop.run_for(5, until=lambda: a.connected)
+            ta.subscribe("t/#", 1)
+            loop.run_for(0.3)
+            tb.connect()  # the restarted broker carries messages again
+            assert loop.run_for(5, until=lambda: b.connected)
+            tb.publish("t/y", b"again", 1)
+            assert loop.run_for(3, until=lambda: any(p == b"again" for _, _, p, _ in a.messages))
         finally:
             ta.close()
             tb.close()
