@@ -7,18 +7,17 @@ harness's client (a broker that cannot be reached is an
 :class:`~harness.errors.InterfaceError` naming it: exit 3), subscribes to every topic the DUT
 publishes, decodes what arrives into the :class:`~harness.mqtt.log.MqttLog` (and
 ``mqtt.jsonl``), and carries out the MQTT steps: publish, signed remote commands, command
-fuzzing, broker stop/start/cut, resubscribe. With a bench's broker and ``mqtt.relay`` it also
-runs the relay the DUT connects through (:mod:`harness.mqtt.relay`), which is how it cuts and
-refuses the DUT's connection on a broker it does not control. If the broker goes away the
-client keeps trying to reconnect; what it missed is simply not in the log, so checks that
-needed it fail rather than pass.
+fuzzing (:mod:`harness.mqtt.side_fuzz`), broker stop/start/cut, resubscribe. With a bench's
+broker and ``mqtt.relay`` it also runs the relay the DUT connects through
+(:mod:`harness.mqtt.relay`), which is how it cuts and refuses the DUT's connection on a broker
+it does not control. If the broker goes away the client keeps trying to reconnect; what it
+missed is simply not in the log, so checks that needed it fail rather than pass.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,18 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from harness.clock import SIM_UTC_EPOCH, EventLoop, utc_offset
 from harness.errors import BenchError, InterfaceError, StepFailed
-from harness.fuzz import MAX_FINDINGS, FuzzContext, FuzzRecord
+from harness.fuzz import FuzzContext
 from harness.identity import fill, placeholders
 from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.client import PahoTransport
-from harness.mqtt.cmdfuzz import (
-    EVENT_END,
-    EVENT_START,
-    FuzzPayload,
-    build_payloads,
-    judge,
-    show_payload,
-)
 from harness.mqtt.commands import CommandSigner
 from harness.mqtt.config import BrokerAddress
 from harness.mqtt.log import MQTT_LOG_FILE, MqttLog, MqttRecorder
@@ -49,6 +40,7 @@ from harness.mqtt.plan import (
     subscription_filter,
 )
 from harness.mqtt.relay import TcpRelay
+from harness.mqtt.side_fuzz import fuzz_command
 from harness.mqtt.simbroker import SimBroker
 from harness.mqtt.transport import ClientOptions, Transport, TransportHandler
 from harness.observe import MQTT_STREAM
@@ -288,7 +280,7 @@ class MqttSide:
             return self._broker_step(step.broker or "", where)
         if step.kind == "resubscribe":
             assert step.topic is not None
-            self._need_connection(where)
+            self.need_connection(where)
             t = self.plan.topics[step.topic]
             assert self.transport is not None
             # The moment is taken before SUBSCRIBE leaves: the broker may send the retained
@@ -298,126 +290,19 @@ class MqttSide:
             return moment
         if step.kind == "publish":
             assert step.topic is not None
-            return self._publish(where, step.topic, step.payload, step.qos, step.retain, None)
+            return self.publish(where, step.topic, step.payload, step.qos, step.retain, None)
         if isinstance(step, CommandFuzzStepPlan):
-            return self._fuzz_command(step, where)
+            return fuzz_command(self, step, where)
         if step.kind == "command":
             cmd = step.command
             assert cmd is not None and step.topic is not None
             utc_ms = round((self.log.utc(self.loop.now()) - cmd.age) * 1000)
             signed = self.signer.build(cmd.cmd, cmd.seq, utc_ms, cmd.fault)
             value = {"expect_seq": signed.seq, "fault": signed.fault, "cmd": cmd.cmd}
-            return self._publish(where, step.topic, signed.payload, 1, False, value)
+            return self.publish(where, step.topic, signed.payload, 1, False, value)
         raise StepFailed(f"{where}: unknown MQTT step {step.kind}")
 
-    def _fuzz_command(self, step: CommandFuzzStepPlan, where: str) -> float:
-        """Publish the step's payloads one at a time (see :mod:`harness.mqtt.cmdfuzz`).
-
-        Each payload waits for an ack on the step's ack topic (at most ``within``), then
-        ``gap``; the last one waits the whole ``within``. After ``give_up`` payloads in a row
-        without an ack the step stops (the part no longer answers). Its moment is the first
-        payload. The MQTT log gets an event just before it (what the ``command_fuzz`` check
-        needs to find the payloads again, offline too) and one at the end; the fuzz record
-        gets the seed, the counts and a finding per mismatch.
-        """
-        if self.fuzz is None:
-            self.fuzz = FuzzContext()
-        loop = self.loop
-        seed = self.fuzz.seed_for(where, step.seed)
-        ts_ms = round(self.log.utc(loop.now()) * 1000)
-        payloads = build_payloads(step.corpus, step.generated, seed, self.signer.mac, ts_ms)
-        corpus = sum(1 for p in payloads if p.origin == "corpus")
-        self._need_connection(where)
-        start = loop.now()
-        record = self.fuzz.start(where, "command", seed, start)
-        record.details.update(
-            {"corpus": corpus, "generated": len(payloads) - corpus, "within": step.within}
-        )
-        meta = {"step": where, "payloads": len(payloads), "within": step.within, "seed": seed}
-        self.log.event(start, EVENT_START + json.dumps(meta, separators=(",", ":")))
-        acks = step.ack
-        acks_before = 0
-
-        def acked() -> bool:
-            return len(self.log.rx_of(acks)) > acks_before
-
-        sent: list[float] = []
-        silent = 0
-        try:
-            for p in payloads:
-                acks_before = len(self.log.rx_of(acks))
-                t = self._publish(
-                    where, step.topic or "cmd", p.payload, 1, False, f"fuzz {p.label}"
-                )
-                sent.append(t)
-                if loop.run_until(t + step.within, until=acked):
-                    silent = 0
-                    loop.run_for(step.gap)
-                else:
-                    silent += 1
-                    if silent >= step.give_up:
-                        record.details["gave_up"] = f"no ack for {silent} payloads in a row"
-                        break
-            if sent:
-                loop.run_until(sent[-1] + step.within)
-        finally:
-            record.sent = len(sent)
-            record.ended = loop.now()
-            self.sync()
-            end = {"step": where, "sent": len(sent)}
-            self.log.event(record.ended, EVENT_END + json.dumps(end, separators=(",", ":")))
-            self._fuzz_findings(record, step, payloads, sent)
-        return sent[0]
-
-    def _fuzz_findings(
-        self,
-        record: FuzzRecord,
-        step: CommandFuzzStepPlan,
-        payloads: list[FuzzPayload],
-        sent: list[float],
-    ) -> None:
-        """One finding per mismatch (``payloads`` are all the step's, ``sent`` how many went)."""
-        acks = self.log.rx_of(step.ack)
-        i, j = acks.span(sent[0], sent[-1] + step.within) if sent else (0, 0)
-        record.details["acks"] = j - i
-        found = judge(
-            sent,
-            [p.payload for p in payloads[: len(sent)]],
-            acks.ts[i:j],
-            acks.payload[i:j],
-            step.within,
-        )
-        record.details["mismatches"] = len(found.mismatches)
-        if found.worst_latency is not None:
-            record.details["max_ack_latency"] = round(found.worst_latency, 6)
-        stopped = record.details.get("gave_up")
-        room = MAX_FINDINGS - (1 if stopped else 0)  # the stop is a finding too, kept last
-        if len(found.mismatches) > room:
-            dropped = len(found.mismatches) - room
-            record.details["findings_dropped"] = dropped
-        for m in found.mismatches[:room]:
-            p = payloads[m.index]
-            record.add_finding(
-                {
-                    "summary": f"{p.label}: {m.problem}",
-                    "index": p.index,
-                    "origin": p.origin,
-                    "name": p.name,
-                    "payload": show_payload(p.payload, 300),
-                    "sent": m.sent,
-                    "expected": m.expected,
-                    "got": list(m.got),
-                }
-            )
-        if stopped:
-            record.add_finding(
-                {
-                    "summary": f"stopped after {len(sent)} of {len(payloads)} payloads: {stopped}",
-                    "index": len(sent) - 1,
-                }
-            )
-
-    def _need_connection(self, where: str) -> None:
+    def need_connection(self, where: str) -> None:
         if not self.connected:
             self.loop.run_for(1.0, until=lambda: self.connected)
         if not self.connected:
@@ -425,10 +310,10 @@ class MqttSide:
                 f"{where}: the harness is not connected to the MQTT {self.broker_label}"
             )
 
-    def _publish(
+    def publish(
         self, where: str, name: str, payload: bytes, qos: int, retain: bool, value: Any
     ) -> float:
-        self._need_connection(where)
+        self.need_connection(where)
         assert self.transport is not None
         topic = self._tx_topics[name]
         now = self.loop.now()
