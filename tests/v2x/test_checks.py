@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -176,35 +177,33 @@ def test_secmark_uses_utc_of_arrival_with_wrap() -> None:
     assert verdict(check, window(off, 9, 11)) is Verdict.FAIL
 
 
-def test_v2x_field_follows_the_newest_valid_frame() -> None:
-    plan, (check,) = compile_checks(
-        "{kind: v2x_field, topic: bsm, field: speed, message: VEH_Dynamics,"
-        " signal: VehicleSpeed, factor: 0.1388888889, tolerance: 1, range: [0, 8190],"
-        " unavailable: 8191}"
-    )
+SPEED_FIELD = (
+    "{kind: v2x_field, topic: bsm, field: speed, message: VEH_Dynamics,"
+    " signal: VehicleSpeed, factor: 0.1388888889, tolerance: 1, range: [0, 8190],"
+    " unavailable: 8191}"
+)
+
+
+def _speed_field() -> tuple[Check, FrameLog, Callable[..., None]]:
+    """The BSM speed check against VEH_Dynamics, the frame log it reads, and a sender of
+    protected VEH_Dynamics frames into it (``good=False``: a wrong CRC)."""
+    plan, (check,) = compile_checks(SPEED_FIELD)
     msg = plan.dbc.message("VEH_Dynamics")
     e2e = plan.e2e["VEH_Dynamics"]
     frames = FrameLog()
 
     def send(t: float, kmh: float, counter: int, good: bool = True) -> None:
-        data = bytearray(
-            e2e.protect(
-                msg.encode(
-                    {
-                        "VehicleSpeed": kmh,
-                        "LongAccel": 0,
-                        "BrakePedal": 0,
-                        "AliveCounter": 0,
-                        "CRC": 0,
-                    }
-                ),
-                counter,
-            )
-        )
+        signals = {"VehicleSpeed": kmh, "LongAccel": 0, "BrakePedal": 0}
+        data = bytearray(e2e.protect(msg.encode({**signals, "AliveCounter": 0, "CRC": 0}), counter))
         if not good:
             data[7] ^= 0xFF
         frames.add_tx(t, msg.frame_id, bytes(data))
 
+    return check, frames, send
+
+
+def test_v2x_field_follows_the_newest_valid_frame() -> None:
+    check, frames, send = _speed_field()
     send(0.0, 50.0, 1)
     send(1.0, 100.0, 2)
     send(2.0, 200.0, 3, good=False)  # a wrong CRC: not an input
@@ -220,22 +219,7 @@ def test_v2x_field_follows_the_newest_valid_frame() -> None:
 def test_v2x_field_input_after_a_long_history_skips_a_repeated_counter() -> None:
     """Late in a run the newest valid input is still the first of frames repeating one alive
     counter, not the newest of them, and a frame with a wrong CRC between does not count."""
-    plan, (check,) = compile_checks(
-        "{kind: v2x_field, topic: bsm, field: speed, message: VEH_Dynamics,"
-        " signal: VehicleSpeed, factor: 0.1388888889, tolerance: 1, range: [0, 8190],"
-        " unavailable: 8191}"
-    )
-    msg = plan.dbc.message("VEH_Dynamics")
-    e2e = plan.e2e["VEH_Dynamics"]
-    frames = FrameLog()
-
-    def send(t: float, kmh: float, counter: int, good: bool = True) -> None:
-        signals = {"VehicleSpeed": kmh, "LongAccel": 0, "BrakePedal": 0}
-        data = bytearray(e2e.protect(msg.encode({**signals, "AliveCounter": 0, "CRC": 0}), counter))
-        if not good:
-            data[7] ^= 0xFF
-        frames.add_tx(t, msg.frame_id, bytes(data))
-
+    check, frames, send = _speed_field()
     for n in range(300):  # 30 s of history, every counter in turn
         send(n * 0.1, 10.0, n % 15)
     send(30.0, 50.0, 3)
