@@ -9,6 +9,7 @@ failure, interrupted), 4 a certificate or its evidence failed verification. Ever
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from harness.bench import Bench
     from harness.identity import GivenIdentity
     from harness.plan import Plan, PlannedCase
+    from harness.qualify.simproc import SimProcessLane
+    from harness.sim.choice import DutChoice
 
 __all__ = ["main"]
 
@@ -103,6 +106,14 @@ def _certify_parser(sub: Any) -> None:
         action="store_true",
         help="run in real time on python-can buses (always so with --dut external); "
         "the bench's realtime.priority raises this process's priority (default auto)",
+    )
+    cert.add_argument(
+        "--sim-process",
+        action="store_true",
+        help="implies --realtime: the simulated DUT runs in a process of its own, as 'harness "
+        "sim run' does, and is certified as an external part (a virtual bus becomes "
+        "udp_multicast on a free port; without a bench broker, the embedded one and a relay "
+        "on free ports); its timers then never wait on the harness's interpreter lock",
     )
     cert.add_argument(
         "--out",
@@ -247,6 +258,9 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     _dbc_warnings(plan, err)
     bench = load_bench(args.bench)
     dut = DutChoice.parse_for(args.dut, plan)
+    lane = _sim_process_lane(args.sim_process, plan, bench, dut)
+    if lane is not None:  # certified as an external part on the lane's bench
+        bench, hosted, dut = lane.bench, str(dut), DutChoice("external")
     realtime = args.realtime or dut.kind == "external"
     check_references(bench, broker=realtime)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -290,9 +304,12 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     centre = centre_for_run(args, session, plan, cases, err)  # prompts, --server, --submit
     try:
-        with session:
+        with contextlib.ExitStack() as stack:
+            if lane is not None:
+                stack.enter_context(lane.hosting(session, hosted))
+            stack.enter_context(session)
             err.print(
-                f"certifying {plan.profile_id} {plan.version} against DUT {dut} "
+                f"certifying {plan.profile_id} {plan.version} against DUT {session.record.dut} "
                 f"({session.record.mode}); evidence in {escape(str(out_dir))}"
             )
             if plan.seeded_fuzz_steps(cases):
@@ -303,11 +320,29 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
             session.run_all(None if len(cases) == len(plan.cases) else cases)
     except KeyboardInterrupt:
         return EXIT_INCOMPLETE
+    except Exception as exc:
+        session.finish(exc)  # a simulator process that never came up: INCOMPLETE, then said
+        raise
     finally:
         signal.signal(signal.SIGTERM, old)
         centre.run_ended(session.record)
     after_run(centre, session, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
+
+
+def _sim_process_lane(
+    wanted: bool, plan: Plan, bench: Bench, dut: DutChoice
+) -> SimProcessLane | None:
+    """``--sim-process``: the simulated DUT's own process and the bench it meets it on."""
+    if not wanted:
+        return None
+    if dut.kind != "sim":
+        raise InputError(
+            "--sim-process", expected="a simulated DUT (--dut sim[:NAME[:VARIANT]])", got=dut
+        )
+    from harness.qualify.simproc import SimProcessLane
+
+    return SimProcessLane(plan, bench, dut.variant, dut=dut.provider)
 
 
 def _given_identity(

@@ -7,7 +7,7 @@ A DUT is one of
   (``harness certify --dut sim:NAME``, the default mode: fast and deterministic);
 - **simulated in real time**: the same part on its own real-time loop and a python-can bus
   from the bench, in a thread beside the harness (``--realtime``) or in its own process
-  (``harness sim run NAME --bench FILE``);
+  (``harness sim run NAME --bench FILE``, or ``harness certify --sim-process``);
 - **external**: a real part, or a supplier's program, on the bench's bus (``--dut external``);
   nothing is built.
 

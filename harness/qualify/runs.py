@@ -51,7 +51,6 @@ from harness.qualify import (
 from harness.qualify.options import MAX_DEFAULT_JOBS
 from harness.qualify.simproc import SimProcessLane
 from harness.record import CaseRecord, RunStatus, Verdict
-from harness.rtpriority import HARNESS_ROUND_ROBIN, raised
 from harness.runner import RunObserver
 from harness.session import DutChoice, Session
 
@@ -154,22 +153,12 @@ def run_one(
         seed=seed,
         conformance=conformance,
     )
-    if lane is not None:
-        own = str(DutChoice("sim", spec.variant, spec.dut))
-        session.record.dut = f"{own} (own process)"
-        session.harness_round_robin = True  # below the simulator's, which the lane raises
     start = time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:
             if lane is not None:
-                # this process's session first (its autogroup, shared with the children),
-                # then each child takes the bench's priority itself and says what it got
-                assert session.record.priority is not None
-                stack.enter_context(
-                    raised(bench.realtime.priority, round_robin=HARNESS_ROUND_ROBIN)
-                )
-                stack.enter_context(lane)
-                session.record.priority.update(lane.priority)
+                own = str(DutChoice("sim", spec.variant, spec.dut))
+                stack.enter_context(lane.hosting(session, own))
             with session:
                 session.run_all()
     except (KeyboardInterrupt, Exception) as exc:  # the record says how the run ended, and why

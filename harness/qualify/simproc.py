@@ -1,4 +1,5 @@
-"""The reference simulator in a process of its own, for the real-time runs of a qualification.
+"""A simulated part in a process of its own, for real-time runs: qualify's, and certify's
+with ``--sim-process``.
 
 A real-time run judges real timing. With the simulator in the harness's own process the two
 share one interpreter lock, and a busy machine turns that into timing faults the part does
@@ -38,8 +39,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from harness.bench import Bench, CanConfig
 from harness.children import stop_child
@@ -49,9 +51,12 @@ from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
 from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
 from harness.plan import Plan
-from harness.rtpriority import PRIORITY_LINE, Applied
+from harness.rtpriority import HARNESS_ROUND_ROBIN, PRIORITY_LINE, Applied, raised
 from harness.session_buses import live_configs
 from harness.session_mqtt import mqtt_plan
+
+if TYPE_CHECKING:
+    from harness.session import Session
 
 __all__ = ["SimProcessLane", "free_udp_port"]
 
@@ -124,6 +129,25 @@ class SimProcessLane:
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._readers: list[threading.Thread] = []
+
+    @contextlib.contextmanager
+    def hosting(self, session: Session, label: str) -> Iterator[SimProcessLane]:
+        """Start the simulator for ``session`` (a real-time session on :attr:`bench` with an
+        external DUT) and stop it after: the run is recorded as ``label`` in its own process.
+
+        This process's priority is raised first (its session's autogroup, shared with the
+        children; its threads round robin below the simulator's), then each child takes the
+        bench's priority itself, and what each said goes to ``run.json``'s ``priority``.
+        Enter it before the session, which connects to the broker started here.
+        """
+        session.record.dut = f"{label} (own process)"
+        session.harness_round_robin = True  # below the simulator's, which the lane raises
+        with contextlib.ExitStack() as stack:
+            assert session.record.priority is not None
+            stack.enter_context(raised(self.priority_setting, round_robin=HARNESS_ROUND_ROBIN))
+            stack.enter_context(self)
+            session.record.priority.update(self.priority)
+            yield self
 
     # -- the simulator's bench file -----------------------------------------------------------
     def _sim_bench(self) -> tuple[dict[str, Any], dict[str, str]]:

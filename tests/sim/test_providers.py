@@ -12,6 +12,7 @@ from harness.errors import InputError
 from harness.session import DutChoice
 from harness.sim.provider import PROVIDER
 from harness.sim.variants import VARIANTS
+from tests.conftest import PROFILE
 
 
 class _Idle:
@@ -124,3 +125,9 @@ def test_sim_run_refuses_unknown_names_before_opening_a_bus(
     assert "unknown simulator variant of cc-tcu-1" in capsys.readouterr().err
     assert main(["sim", "run", "cc-tcu-1"]) == 2
     assert "needs a bench file" in capsys.readouterr().err
+
+
+def test_sim_process_wants_a_simulated_dut(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certify", str(PROFILE), "--dut", "external", "--sim-process"]) == 2
+    said = capsys.readouterr().err
+    assert "--sim-process" in said and "a simulated DUT" in said
