@@ -27,11 +27,7 @@ from harness.errors import HarnessError, InputError, RunAborted
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from harness.bench import Bench
-    from harness.identity import GivenIdentity
-    from harness.plan import Plan, PlannedCase
-    from harness.qualify.simproc import SimProcessLane
-    from harness.sim.choice import DutChoice
+    from harness.plan import Plan
 
 __all__ = ["main"]
 
@@ -247,6 +243,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     from harness.bench import check_references, load_bench
     from harness.certificate.issue import Issuer
+    from harness.certify_args import chosen_cases, given_identity_for, sim_process_lane
     from harness.options import output_names
     from harness.outputs import check_out_folder, check_output_file
     from harness.profile.compile import load_profile
@@ -258,7 +255,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     _dbc_warnings(plan, err)
     bench = load_bench(args.bench)
     dut = DutChoice.parse_for(args.dut, plan)
-    lane = _sim_process_lane(args.sim_process, plan, bench, dut)
+    lane = sim_process_lane(args.sim_process, plan, bench, dut)
     if lane is not None:  # certified as an external part on the lane's bench
         bench, hosted, dut = lane.bench, str(dut), DutChoice("external")
     realtime = args.realtime or dut.kind == "external"
@@ -267,9 +264,9 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     out_dir: Path = args.out or Path("runs") / f"{plan.profile_id}-{stamp}"
     if args.seed is not None and not 0 <= args.seed < 2**63:
         raise InputError("--seed", expected="an integer from 0 to 2^63-1", got=args.seed)
-    cases = _chosen_cases(plan, args.cases)
+    cases = chosen_cases(plan, args.cases)
     issuer = Issuer.from_args(args)  # a bad --key fails now, not after the run
-    identity = _given_identity(plan, bench, args.identity, issuer is not None)
+    identity = given_identity_for(plan, bench, args.identity, issuer is not None)
     from harness.conformance import conformance_for
 
     conformance = conformance_for(
@@ -328,55 +325,6 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
         centre.run_ended(session.record)
     after_run(centre, session, out_dir, out)
     return EXIT_PASS if session.record.passed else EXIT_FAIL
-
-
-def _sim_process_lane(
-    wanted: bool, plan: Plan, bench: Bench, dut: DutChoice
-) -> SimProcessLane | None:
-    """``--sim-process``: the simulated DUT's own process and the bench it meets it on."""
-    if not wanted:
-        return None
-    if dut.kind != "sim":
-        raise InputError(
-            "--sim-process", expected="a simulated DUT (--dut sim[:NAME[:VARIANT]])", got=dut
-        )
-    from harness.qualify.simproc import SimProcessLane
-
-    return SimProcessLane(plan, bench, dut.variant, dut=dut.provider)
-
-
-def _given_identity(
-    plan: Plan, bench: Bench, assignments: Sequence[str], certify: bool
-) -> GivenIdentity:
-    """The identity items given for a part without DIDs (bench, then --identity); with a
-    certificate to issue, an identity that could not be complete is an error now."""
-    from harness.identity import given_identity, identity_gap, parse_assignments
-    from harness.profile.compile_diag import identity_fields
-
-    fields = identity_fields(plan.profile)
-    where = f"bench {bench.source} dut.identity" if bench.source else "the bench's dut.identity"
-    given = given_identity(fields, bench.dut.identity, parse_assignments(assignments), where)
-    gap = identity_gap(fields, given.values, plan.profile_id)
-    if certify and gap is not None:
-        raise InputError(f"--key: no certificate could name the part: {gap}")
-    return given
-
-
-def _chosen_cases(plan: Plan, wanted: Sequence[str] | None) -> list[PlannedCase]:
-    """The cases --case names, in profile order; every case when none is named."""
-    if not wanted:
-        return list(plan.cases)
-    known = {c.case_id for c in plan.cases}
-    for case_id in wanted:
-        if case_id not in known:
-            shown = case_id if len(case_id) <= 80 else case_id[:77] + "..."
-            raise InputError(
-                f"--case {shown}: no such case in {plan.profile_id}",
-                expected="a case id of the profile",
-                got=case_id,
-                choices=[c.case_id for c in plan.cases],
-            )
-    return [c for c in plan.cases if c.case_id in set(wanted)]
 
 
 def _dbc_warnings(plan: Plan, err: Console) -> None:
