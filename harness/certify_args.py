@@ -28,13 +28,9 @@ def sim_process_lane(
     """``--sim-process``: the simulated DUT's own process and the bench it meets it on."""
     if not wanted:
         return None
-    if dut.kind != "sim":
-        raise InputError(
-            "--sim-process", expected="a simulated DUT (--dut sim[:NAME[:VARIANT]])", got=dut
-        )
     from harness.qualify.simproc import SimProcessLane
 
-    return SimProcessLane(plan, bench, dut.variant, dut=dut.provider)
+    return SimProcessLane.for_choice(plan, bench, dut, "--sim-process")
 
 
 def given_identity_for(

@@ -204,6 +204,14 @@ def _other_parsers(sub: Any) -> None:
     run.add_argument("--bench", type=Path, help="bench YAML file naming a shared bus")
     run.add_argument("--variant", help="a faulty variant of the DUT")
     run.add_argument("--dbc", type=Path, default=None, help="DBC file (default: the DUT's own)")
+    for parser in (tcu, run):
+        parser.add_argument(
+            "--timer-watch",
+            action="store_true",
+            help="say on stderr how late this process's timers woke (a 'timer watch:' JSON "
+            "line when one was late, and every 10 s), as the harness's own real-time runs "
+            "record theirs; 'harness certify --sim-process' reads it into run.json",
+        )
     for register in _command_modules():
         register(sub)
 
@@ -257,7 +265,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     dut = DutChoice.parse_for(args.dut, plan)
     lane = sim_process_lane(args.sim_process, plan, bench, dut)
     if lane is not None:  # certified as an external part on the lane's bench
-        bench, hosted, dut = lane.bench, str(dut), DutChoice("external")
+        bench, dut = lane.bench, DutChoice("external")
     realtime = args.realtime or dut.kind == "external"
     check_references(bench, broker=realtime)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -303,7 +311,7 @@ def cmd_certify(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         with contextlib.ExitStack() as stack:
             if lane is not None:
-                stack.enter_context(lane.hosting(session, hosted))
+                stack.enter_context(lane.hosting(session))
             stack.enter_context(session)
             err.print(
                 f"certifying {plan.profile_id} {plan.version} against DUT {session.record.dut} "
@@ -429,7 +437,8 @@ def cmd_sim(args: argparse.Namespace, out: Console) -> int:
     if dbc is None:
         raise InputError(f"the simulated DUT {name} bundles no DBC", expected="--dbc FILE")
     db = load_dbc(dbc)
-    return serve(provider, bench, db, variant, announce=lambda s: out.print(s, highlight=False))
+    say = lambda s: out.print(s, highlight=False)  # noqa: E731
+    return serve(provider, bench, db, variant, announce=say, timer_watch=args.timer_watch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,11 +85,14 @@ def open_session(
     outputs: Sequence[str] | None = None,
     seed: int | None = None,
     base_dir: str | os.PathLike[str] | None = None,
+    sim_process: bool = False,
 ) -> Iterator[LabSession]:
     """Open a session on ``profile`` against ``dut`` (``sim``, ``sim:VARIANT``, ``external``).
 
     ``bench``: a bench file or :class:`~harness.bench.Bench` (default: simulated on the
-    virtual clock; with ``realtime=True`` python-can buses in real time); ``out``: the
+    virtual clock; with ``realtime=True`` python-can buses in real time); ``sim_process``
+    (implies ``realtime``): the simulated ``dut`` runs in a process of its own and is
+    certified as an external part, as ``harness certify --sim-process`` does; ``out``: the
     evidence folder (none: nothing is written); ``key``: sign a certificate when the run
     passes; ``outputs``: the outputs to run (default every registered one but the console);
     ``base_dir``: where a profile given as data finds its DBC (default: the current folder).
@@ -99,7 +102,15 @@ def open_session(
     with scratch:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         with _opened(
-            _plan(profile, base, where), bench, dut, realtime, out, key, outputs, seed
+            _plan(profile, base, where),
+            bench,
+            dut,
+            realtime,
+            out,
+            key,
+            outputs,
+            seed,
+            sim_process,
         ) as lab:
             yield lab
 
@@ -114,12 +125,18 @@ def _opened(
     key: str | os.PathLike[str] | None,
     outputs: Sequence[str] | None,
     seed: int | None,
+    sim_process: bool,
 ) -> Iterator[LabSession]:
     from harness.certificate.issue import Issuer
     from harness.certificate.keys import load_private_key
+    from harness.qualify.simproc import SimProcessLane
 
     the_bench = bench if isinstance(bench, Bench) else load_bench(bench)
     choice = DutChoice.parse_for(dut, plan)
+    lane: SimProcessLane | None = None
+    if sim_process:  # certified as an external part on the lane's bench
+        lane = SimProcessLane.for_choice(plan, the_bench, choice, "sim_process")
+        the_bench, choice = lane.bench, DutChoice("external")
     issuer = Issuer(key=load_private_key(Path(key))) if key is not None else None
     notes: list[str] = []
     settings = OutputSettings(
@@ -137,7 +154,10 @@ def _opened(
         seed=seed,
         outputs=chosen,
     )
-    with session:
+    with contextlib.ExitStack() as stack:
+        if lane is not None:
+            stack.enter_context(lane.hosting(session))
+        stack.enter_context(session)
         lab = LabSession(session, notes)
         yield lab
         session.finish(None)

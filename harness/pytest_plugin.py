@@ -10,9 +10,10 @@ JUnit XML, on the same :class:`~harness.session.Session` as ``harness certify``:
 
 Options (group "cc-harness"): ``--profile FILE``, ``--bench FILE``, ``--dut
 sim:NAME[:VARIANT] | sim | sim:VARIANT | external`` (default ``sim``, the reference TCU),
-``--realtime`` (always so with an external DUT), ``--evidence DIR`` or ``--out DIR`` (one
-profile's folder, as ``harness certify --out``), and the outputs' options of ``harness
-certify``, defined once for both (:mod:`harness.options`): ``--junit FILE``, ``--output
+``--realtime`` (always so with an external DUT), ``--sim-process`` (the simulated DUT in
+a process of its own, as ``harness certify --sim-process``), ``--evidence DIR`` or ``--out
+DIR`` (one profile's folder, as ``harness certify --out``), and the outputs' options of
+``harness certify``, defined once for both (:mod:`harness.options`): ``--junit FILE``, ``--output
 NAMES``, ``--key PRIVATE_KEY``, ``--issuer-level``, ``--validity DAYS``, and ``--seed N``.
 
 Collection rule
@@ -170,6 +171,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="harness_realtime",
         action="store_true",
         help="run in real time on python-can buses (always so with --dut external)",
+    )
+    group.addoption(
+        "--sim-process",
+        dest="harness_sim_process",
+        action="store_true",
+        help="implies --realtime: the simulated DUT runs in a process of its own and is "
+        "certified as an external part (as 'harness certify --sim-process')",
     )
     group.addoption(
         "--evidence",

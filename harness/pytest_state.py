@@ -72,7 +72,12 @@ class HarnessState:
         self.bench_path: Path | None = resolve_path(config, bench) if bench else None
         self.dut_text = opt("harness_dut")
         self.dut = DutChoice.parse(self.dut_text)  # a bare sim: the profile's part, per plan
-        self.realtime = bool(opt("harness_realtime")) or self.dut.kind == "external"
+        self.sim_process = bool(opt("harness_sim_process"))
+        if self.sim_process and self.dut.kind != "sim":
+            raise InputError("--sim-process", expected="a simulated DUT (--dut sim...)")
+        self.realtime = (
+            bool(opt("harness_realtime")) or self.dut.kind == "external" or self.sim_process
+        )
         evidence = opt("harness_evidence")
         self.evidence_root: Path | None = resolve_path(config, evidence) if evidence else None
         out = opt("harness_out")
@@ -171,15 +176,24 @@ class HarnessState:
             )
             # pytest prints its own progress and summary: every output but the console
             outputs = make_outputs(settings, self.output_names, leave_out=("console",))
+            bench, dut = self.bench(), DutChoice.parse_for(self.dut_text, plan)
+            lane = None
+            if self.sim_process:  # certified as an external part on the lane's bench
+                from harness.qualify.simproc import SimProcessLane
+
+                lane = SimProcessLane.for_choice(plan, bench, dut, "--sim-process")
+                bench, dut = lane.bench, DutChoice("external")
             session = Session(
                 plan,
-                self.bench(),
-                DutChoice.parse_for(self.dut_text, plan),
+                bench,
+                dut,
                 realtime=self.realtime,
                 out_dir=out_dir,
                 seed=self.seed,
                 outputs=outputs,
             )
+            if lane is not None:
+                run.stack.enter_context(lane.hosting(session))
             run.stack.enter_context(session)
             run.session = session
         except Exception as exc:  # a bug as much as a HarnessError: every item shows it

@@ -77,7 +77,10 @@ def test_lab_cases_are_recorded_reported_and_certified(tmp_path: Path) -> None:
 def test_a_measurement_outside_its_limits_fails_the_case(tmp_path: Path) -> None:
     keys = generate_key_pair(tmp_path / "lab")
     ev = tmp_path / "ev"
-    result = run_example("--out", str(ev), "--key", str(keys.private), "--dut", "sim:slow-cycle")
+    # the faulty part in a process of its own, as a supplier's program would run
+    result = run_example(
+        "--out", str(ev), "--key", str(keys.private), "--dut", "sim:slow-cycle", "--sim-process"
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED" in result.stdout and "test_status_cycle" in result.stdout
     by_id = cases(ev)
@@ -90,5 +93,7 @@ def test_a_measurement_outside_its_limits_fails_the_case(tmp_path: Path) -> None
     assert by_id["LAB-CAN-003"]["verdict"] == "PASS"
     run = json.loads((ev / "run.json").read_text())
     assert run["requirements"]["CAN-001"] == "FAIL" and not run["passed"]
+    assert run["dut"] == "sim:slow-cycle (own process)"
+    assert run["priority"]["simulator"]["pid"] != run["priority"]["harness"]["pid"]
     assert not (ev / CERTIFICATE_FILE).exists()
     assert "LAB-CAN-001" in (ev / "report" / "report.html").read_text()

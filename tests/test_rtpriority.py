@@ -122,7 +122,7 @@ def test_a_real_time_run_records_what_each_process_applied_in_run_json(tmp_path:
     data = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
     priority = data["priority"]
     assert priority["setting"] == "auto"
-    assert set(priority) == {"setting", "harness", "simulator", "keep_awake"}  # no MQTT
+    assert set(priority) == {"setting", "harness", "simulator", "keep_awake", "timers"}  # no MQTT
     assert priority["harness"]["pid"] == os.getpid()
     assert priority["simulator"]["pid"] != os.getpid()
     if _permitted():

@@ -6,6 +6,7 @@ plugin, so the same flags as ``pytest profiles/cc-tcu-1.yaml`` work:
 
     pytest examples/lab_test                          # reference simulator, virtual CAN
     pytest examples/lab_test --dut sim:slow-cycle     # a faulty part: the lab's cases fail
+    pytest examples/lab_test --sim-process            # the simulator in a process of its own
     pytest examples/lab_test --bench ci/bench-udp.yaml --out runs/lab --key lab.key
 """
 
@@ -85,6 +86,7 @@ def lab(
         bench=opt("harness_bench") or VIRTUAL_BENCH,
         dut=opt("harness_dut"),
         realtime=True,
+        sim_process=opt("harness_sim_process"),
         out=out,
         key=opt("harness_key"),
     ) as session:

@@ -157,8 +157,7 @@ def run_one(
     try:
         with contextlib.ExitStack() as stack:
             if lane is not None:
-                own = str(DutChoice("sim", spec.variant, spec.dut))
-                stack.enter_context(lane.hosting(session, own))
+                stack.enter_context(lane.hosting(session))
             with session:
                 session.run_all()
     except (KeyboardInterrupt, Exception) as exc:  # the record says how the run ended, and why

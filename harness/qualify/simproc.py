@@ -46,7 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 from harness.bench import Bench, CanConfig
 from harness.children import stop_child
 from harness.dut import DEFAULT_DUT
-from harness.errors import RunIncomplete
+from harness.errors import InputError, RunIncomplete
 from harness.mqtt.broker import EmbeddedBroker, free_tcp_port
 from harness.mqtt.broker_process import BrokerProcess
 from harness.mqtt.config import BrokerAddress, BrokerConfig, MqttBenchConfig, RelayConfig
@@ -54,6 +54,8 @@ from harness.plan import Plan
 from harness.rtpriority import HARNESS_ROUND_ROBIN, PRIORITY_LINE, Applied, raised
 from harness.session_buses import live_configs
 from harness.session_mqtt import mqtt_plan
+from harness.sim.choice import DutChoice
+from harness.timerwatch import SUMMARY_KEYS, TIMERS_LINE
 
 if TYPE_CHECKING:
     from harness.session import Session
@@ -105,6 +107,7 @@ class SimProcessLane:
         self.plan = plan
         self.variant = variant
         self.dut = dut  # the simulated DUT (harness.dut provider) the process runs
+        self.label = str(DutChoice("sim", variant, dut))  # as --dut spells it
         self.psk = bench.mqtt.resolve_psk()  # a bad key is the bench's error, before anything
         can = _can_for_processes(bench.can)
         mqtt = bench.mqtt
@@ -126,21 +129,35 @@ class SimProcessLane:
             can = next(iter(buses.values()))
         self.bench = bench.model_copy(update={"can": can, "mqtt": mqtt, "can_buses": buses})
         self.output: list[str] = []  # what the simulator printed (stdout and stderr)
+        # its timer watch as it last reported it (harness.timerwatch), for run.json
+        self.sim_timers: dict[str, Any] = dict.fromkeys(SUMMARY_KEYS)
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._readers: list[threading.Thread] = []
 
+    @classmethod
+    def for_choice(
+        cls, plan: Plan, bench: Bench, choice: DutChoice, asked_by: str
+    ) -> SimProcessLane:
+        """The lane for ``choice``, which must be a simulated DUT; ``asked_by`` names the
+        option that asked for its own process (``--sim-process``), for the error."""
+        if choice.kind != "sim":
+            raise InputError(
+                asked_by, expected="a simulated DUT (sim[:NAME[:VARIANT]])", got=str(choice)
+            )
+        return cls(plan, bench, choice.variant, dut=choice.provider)
+
     @contextlib.contextmanager
-    def hosting(self, session: Session, label: str) -> Iterator[SimProcessLane]:
+    def hosting(self, session: Session) -> Iterator[SimProcessLane]:
         """Start the simulator for ``session`` (a real-time session on :attr:`bench` with an
-        external DUT) and stop it after: the run is recorded as ``label`` in its own process.
+        external DUT) and stop it after: the run's ``dut`` is :attr:`label` (own process).
 
         This process's priority is raised first (its session's autogroup, shared with the
         children; its threads round robin below the simulator's), then each child takes the
         bench's priority itself, and what each said goes to ``run.json``'s ``priority``.
         Enter it before the session, which connects to the broker started here.
         """
-        session.record.dut = f"{label} (own process)"
+        session.record.dut = f"{self.label} (own process)"
         session.harness_round_robin = True  # below the simulator's, which the lane raises
         with contextlib.ExitStack() as stack:
             assert session.record.priority is not None
@@ -207,7 +224,7 @@ class SimProcessLane:
         # 'sim tcu' is 'sim run cc-tcu-1', under the name the reference part always had
         command = ["tcu"] if self.dut == DEFAULT_DUT else ["run", self.dut]
         argv = [sys.executable, "-m", "harness.cli", "sim", *command, "--bench", str(path)]
-        argv += ["--dbc", str(self.plan.dbc_path)]
+        argv += ["--dbc", str(self.plan.dbc_path), "--timer-watch"]
         if self.variant:
             argv += ["--variant", self.variant]
         self._proc = subprocess.Popen(
@@ -241,10 +258,17 @@ class SimProcessLane:
 
     def _read(self, stream: IO[str], ready: threading.Event) -> None:
         for line in stream:
+            if line.startswith(TIMERS_LINE):
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    summary = json.loads(line[len(TIMERS_LINE) :])
+                    # the same keys each time: run.json may be written from it meanwhile
+                    self.sim_timers.update({k: summary.get(k) for k in SUMMARY_KEYS})
+                continue  # said often: not kept with the rest of what it said
             self.output.append(line.rstrip())
             if line.startswith(PRIORITY_LINE):
                 with contextlib.suppress(ValueError):
-                    self.priority["simulator"] = json.loads(line[len(PRIORITY_LINE) :])
+                    said = json.loads(line[len(PRIORITY_LINE) :])
+                    self.priority["simulator"] = {**said, "timers": self.sim_timers}
             if READY_LINE in line:
                 ready.set()
         ready.set()  # the process ended: stop waiting

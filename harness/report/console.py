@@ -15,6 +15,7 @@ from harness.plan import PlannedCase, PlannedStep
 from harness.record import CaseRecord, RunRecord, Verdict
 from harness.run_outputs import Output, OutputSettings, RunEnd, RunStart
 from harness.runner import RunObserver
+from harness.timerwatch import described as described_timers
 
 __all__ = ["ConsoleOutput", "ConsoleProgress", "print_summary"]
 
@@ -116,6 +117,8 @@ def print_summary(console: Console, record: RunRecord, evidence: str | None) -> 
         counts[case.verdict] = counts.get(case.verdict, 0) + 1
     tally = ", ".join(f"{n} {v.text.lower()}" for v, n in counts.items())
     console.print(f"{len(record.cases)} cases: {tally}  [dim]({record.mode}, DUT {record.dut})[/]")
+    for who, line in described_timers(record.priority):  # a real-time run's
+        console.print(f"[dim]{who}: {escape(line)}[/]")
     findings = sum(len(f.findings) for c in record.cases for f in c.fuzz)
     if findings:
         console.print(

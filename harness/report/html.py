@@ -23,6 +23,7 @@ from harness.plan import Plan
 from harness.record import CaseRecord, CheckResult, RunRecord, RunStatus, Verdict
 from harness.report.html_style import CSS as _CSS
 from harness.report.plots import check_plots, latency_chart, latency_rows
+from harness.timerwatch import described as described_timers
 from harness.units import format_duration
 
 __all__ = ["render_html"]
@@ -413,6 +414,8 @@ def render_html(
         ("run seed", f"<code>{record.seed}</code> (fuzz steps without a seed of their own; "
          "replay with <code>--seed</code>)"),
     ]  # fmt: skip
+    for who, line in described_timers(record.priority):  # a real-time run's late wake-ups
+        summary.append((who, escape(line)))
     if record.selection is not None:
         summary.append(("cases chosen", escape(", ".join(record.selection)) + " (--case)"))
     if evidence:

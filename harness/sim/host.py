@@ -15,9 +15,11 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import can
 
@@ -28,9 +30,12 @@ from harness.dut import DutProvider, DutSetup, RunningDut
 from harness.mqtt.config import BrokerAddress
 from harness.rtpriority import PRIORITY_LINE, ROUND_ROBIN, raised
 from harness.sim.provider import identity_from_bench
+from harness.timerwatch import TIMERS_LINE, watching_timers
 from harness.uds.exchange import DiagIds
 
 __all__ = ["SimThread", "identity_from_bench", "serve"]
+
+TIMERS_EVERY = 10.0  # seconds: the timer watch's summary is said at least this often
 
 
 def _setup(
@@ -131,8 +136,13 @@ def serve(
     db: CanDatabase,
     variant: str | None,
     announce: Callable[[str], None] = print,
+    *,
+    timer_watch: bool = False,
 ) -> int:
     """Run a provider's part in this process until SIGINT/SIGTERM; returns an exit code.
+
+    ``timer_watch``: watch this process's timers (:mod:`harness.timerwatch`) and say the
+    summary on stderr when a wake-up was late, and every :data:`TIMERS_EVERY` seconds.
 
     A bench whose ``can`` maps bus names (a part on several buses) opens each of them: the
     part gets its end of every one (``DutSetup.buses``; CAN FD options as the bench gives
@@ -145,7 +155,25 @@ def serve(
     with raised(bench.realtime.priority, round_robin=ROUND_ROBIN) as applied:
         # on stderr: stdout's first line stays the one saying the part runs
         print(PRIORITY_LINE + json.dumps(applied), file=sys.stderr, flush=True)
-        return _serve(provider, bench, db, variant, announce)
+        if not timer_watch:
+            return _serve(provider, bench, db, variant, announce)
+        with watching_timers(on_publish=_TimersSaid()):  # at the part's priority
+            return _serve(provider, bench, db, variant, announce)
+
+
+class _TimersSaid:
+    """Prints the timer watch's summary (harness.timerwatch) on stderr when a wake-up was
+    late since the last time, and every :data:`TIMERS_EVERY` seconds anyway."""
+
+    def __init__(self) -> None:
+        self.said: tuple[object, ...] = ()
+        self.at = 0.0
+
+    def __call__(self, summary: dict[str, Any]) -> None:
+        news, now = (summary["late_over_2ms"], summary["stalls"]), time.monotonic()
+        if news != self.said or now - self.at >= TIMERS_EVERY:
+            self.said, self.at = news, now
+            print(TIMERS_LINE + json.dumps(summary), file=sys.stderr, flush=True)
 
 
 def _serve(
