@@ -37,6 +37,7 @@ import datetime as dt
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -112,7 +113,7 @@ class TimerWatch:
         self.late = 0
         self.late_10ms = 0
         self.worst = 0.0
-        self.stalls: list[dict[str, float]] = []
+        self.stalls: deque[dict[str, float]] = deque(maxlen=KEEP)  # the latest
         self.summary: dict[str, Any] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -123,13 +124,11 @@ class TimerWatch:
         self.wakeups += 1
         if late > LATE:
             self.late += 1
-        if late > STALL:
-            self.late_10ms += 1
         self.worst = max(self.worst, late)
         if late > STALL:
+            self.late_10ms += 1
             at = self._wall() - (self._clock() - ended)  # when it woke, on the wall clock
-            self.stalls = [*self.stalls, {"at": round(at, 6), "late_ms": round(late * 1e3, 3)}]
-            self.stalls = self.stalls[-KEEP:]
+            self.stalls.append({"at": round(at, 6), "late_ms": round(late * 1e3, 3)})
 
     def publish(self) -> None:
         """Update :attr:`summary` in place (same keys; each value replaced whole, so that a

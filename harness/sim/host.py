@@ -166,13 +166,13 @@ class _TimersSaid:
     late since the last time, and every :data:`TIMERS_EVERY` seconds anyway."""
 
     def __init__(self) -> None:
-        self.said: tuple[object, ...] = ()
+        self.late = -1  # late wake-ups when last said (a stall is one of them too)
         self.at = 0.0
 
     def __call__(self, summary: dict[str, Any]) -> None:
-        news, now = (summary["late_over_2ms"], summary["stalls"]), time.monotonic()
-        if news != self.said or now - self.at >= TIMERS_EVERY:
-            self.said, self.at = news, now
+        late, now = summary["late_over_2ms"], time.monotonic()
+        if late != self.late or now - self.at >= TIMERS_EVERY:
+            self.late, self.at = late, now
             print(TIMERS_LINE + json.dumps(summary), file=sys.stderr, flush=True)
 
 
